@@ -1,0 +1,1 @@
+"""Marketplace: listings, reviews, subscriptions, revenue (built by the marketplace issue)."""

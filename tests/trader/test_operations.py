@@ -1,0 +1,198 @@
+"""Health check, request ids, logging hygiene, deploy settings, migrations."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from trader.logging import redact
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_healthz_reports_503_without_a_worker(client, settings, monkeypatch):
+    from trader import health
+
+    monkeypatch.setattr(
+        health, "check_worker", lambda: (_ for _ in ()).throw(RuntimeError("no worker"))
+    )
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"]["ok"] is True
+    assert body["redis"]["ok"] is True
+    assert body["worker"] == {
+        "ok": False,
+        "error": "RuntimeError: no worker",
+        "ms": body["worker"]["ms"],
+    }
+
+
+@pytest.mark.django_db
+def test_healthz_reports_redis_down(client, settings, monkeypatch):
+    from trader import health
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr(health, "check_worker", lambda: {"workers": ["w"]})
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json()["redis"]["ok"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.celery_worker
+def test_healthz_200_with_a_real_worker(client):
+    from celery.contrib.testing.worker import start_worker
+
+    from trader.celery import app
+
+    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+        response = client.get(reverse("healthz"))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["worker"]["ok"] and body["worker"]["workers"]
+
+
+def test_request_id_echoed_and_generated(client):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")
+    assert response["X-Request-ID"] == "abc-123"
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="bad id with spaces")
+    assert response["X-Request-ID"] != "bad id with spaces" and len(response["X-Request-ID"]) == 16
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("token exchange access_token=abcdef123456 ok", "abcdef123456"),
+        ('{"access_token": "zzz999", "user": "a"}', "zzz999"),
+        ("Authorization: token key123:tok456", "tok456"),
+        ("Authorization: Bearer eyJhbGciOi.payload.sig", "eyJhbGciOi"),
+        ("api_secret='s3cr3t' request_token=rt1", "s3cr3t"),
+        ("password=hunter2", "hunter2"),
+    ],
+)
+def test_secrets_are_redacted_from_log_lines(text, leak):
+    assert leak not in redact(text)
+
+
+def test_log_output_carries_request_id_and_no_secret():
+    from trader.logging import RedactSecretsFilter, RequestIdFilter, request_id_var
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactSecretsFilter())
+    handler.setFormatter(logging.Formatter("[%(request_id)s] %(message)s"))
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    token = request_id_var.set("req42")
+    try:
+        logger.warning("exchange failed access_token=%s", "verysecret")
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(handler)
+    assert stream.getvalue().strip() == "[req42] exchange failed access_token=***"
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 60 + "-Production-Like-Secret-Key",
+        "ALLOWED_HOSTS": "trader.example.com",
+        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/trader"),
+        "FIELD_ENCRYPTION_KEYS": "ZGV2LW9ubHkta2V5LW5ldmVyLWluLXByb2R1Y3Rpb24=",
+        "TESTING": "0",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without_required_settings(missing):
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 60,
+        "ALLOWED_HOSTS": "trader.example.com",
+        "FIELD_ENCRYPTION_KEYS": "ZGV2LW9ubHkta2V5LW5ldmVyLWluLXByb2R1Y3Rpb24=",
+    }
+    env[missing] = ""
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert f"{missing} must be set when DEBUG is off" in result.stderr
+
+
+@pytest.mark.django_db
+def test_no_missing_migrations():
+    out = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_env_example_lists_every_variable_settings_reads():
+    import re
+
+    settings_source = (ROOT / "trader" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:_bool|_list|_int)?\(\s*"([A-Z_]+)"', settings_source))
+    read |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', settings_source))
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - listed == set(), f"missing from .env.example: {sorted(read - listed)}"
+
+
+@pytest.mark.django_db
+def test_admin_searches_users_by_mobile_and_filters_by_state(owner, stranger):
+    from django.test import Client
+
+    from trader.models import User
+
+    admin = User.objects.create_superuser("root@example.com", "pw-123456789")
+    client = Client()
+    client.force_login(admin)
+    owner.profile.state = "KA"
+    owner.profile.save()
+    response = client.get("/admin/trader/user/", {"q": owner.profile.mobile})
+    assert response.status_code == 200
+    assert (
+        owner.email.encode() in response.content and stranger.email.encode() not in response.content
+    )
+    response = client.get("/admin/trader/user/", {"profile__state__exact": "KA"})
+    assert (
+        owner.email.encode() in response.content and stranger.email.encode() not in response.content
+    )
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_prints_logins_once():
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "trader@demo.local  password:" in out.getvalue()
+    out2 = io.StringIO()
+    call_command("seed_demo", stdout=out2)
+    assert "password:" not in out2.getvalue()
+    from trader.models import User
+
+    assert User.objects.filter(email__endswith="@demo.local").count() == 3
+    assert User.objects.get(email="trader@demo.local").profile.is_complete

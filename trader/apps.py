@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TraderConfig(AppConfig):
+    name = "trader"
+    verbose_name = "Traders"

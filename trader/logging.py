@@ -1,0 +1,42 @@
+"""Logging filters: a request id on every record, and secrets never reach the output."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+# Values after these names are replaced, in plain text, query strings, JSON and headers alike.
+_SECRET_NAMES = (
+    r"access[_-]?token|refresh[_-]?token|request[_-]?token|api[_-]?secret|client[_-]?secret|"
+    r"secret[_-]?key|password|passwd|pin|totp|checksum|authorization|access-token|jwt|code"
+)
+_SECRET_PATTERN = re.compile(
+    rf"""(?P<key>["']?(?:{_SECRET_NAMES})["']?\s*[:=]\s*["']?)(?P<value>(?:token\s+|bearer\s+)?[^\s"'&,;}}]+)""",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """Replace the value of anything that looks like a credential with ***."""
+    return _SECRET_PATTERN.sub(lambda m: f"{m.group('key')}***", text)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is logged as it is
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True

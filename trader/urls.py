@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from trader import views
+
+trader_patterns = (
+    [
+        path("", views.dashboard, name="dashboard"),
+        path("account/profile/", views.profile_edit, name="profile"),
+    ],
+    "trader",
+)
+
+urlpatterns = [
+    path("", include(trader_patterns)),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("strategies/", include("trader.strategy_urls")),
+    path("brokers/", include("brokers.urls")),
+    path("execution/", include("execution.urls")),
+    path("marketplace/", include("marketplace.urls")),
+    path("admin/", admin.site.urls),
+    path("favicon.ico", RedirectView.as_view(url="/static/icons/favicon.svg", permanent=True)),
+]

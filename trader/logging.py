@@ -9,12 +9,12 @@ import re
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 # Values after these names are replaced, in plain text, query strings, JSON and headers alike.
-_SECRET_NAMES = (
+_REDACTED_FIELDS = (
     r"access[_-]?token|refresh[_-]?token|request[_-]?token|api[_-]?secret|client[_-]?secret|"
     r"secret[_-]?key|password|passwd|pin|totp|checksum|authorization|access-token|jwt|code"
 )
 _SECRET_PATTERN = re.compile(
-    rf"""(?P<key>["']?(?:{_SECRET_NAMES})["']?\s*[:=]\s*["']?)(?P<value>(?:token\s+|bearer\s+)?[^\s"'&,;}}]+)""",
+    rf"""(?P<key>["']?(?:{_REDACTED_FIELDS})["']?\s*[:=]\s*["']?)(?P<value>(?:token\s+|bearer\s+)?[^\s"'&,;}}]+)""",
     re.IGNORECASE,
 )
 

@@ -220,6 +220,38 @@ if not FIELD_ENCRYPTION_KEYS:
     # Development only: a fixed, public key; never used with DEBUG off.
     FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHkta2V5LW5ldmVyLWluLXByb2R1Y3Rpb24="]
 
+# --- Broker endpoints -----------------------------------------------------------------------
+# The brokers' documented hosts; each is overridable, e.g. BROKER_BASE_URL_KITE or
+# BROKER_LOGIN_URL_UPSTOX, to point an adapter at a local emulator (`python -m brokers.emulator`).
+_BROKER_BASE_URL_DEFAULTS = {
+    "kite": "https://api.kite.trade",
+    "upstox": "https://api.upstox.com",
+    "upstox_hft": "https://api-hft.upstox.com",  # Upstox takes order writes on this host only
+    "angelone": "https://apiconnect.angelone.in",
+    "fyers": "https://api-t1.fyers.in",
+    "dhan": "https://api.dhan.co",
+    "dhan_auth": "https://auth.dhan.co",
+}
+_BROKER_LOGIN_URL_DEFAULTS = {
+    "kite": "https://kite.zerodha.com/connect/login",
+    "upstox": "https://api.upstox.com/v2/login/authorization/dialog",
+    "angelone": "https://smartapi.angelone.in/publisher-login",
+    "fyers": "https://api-t1.fyers.in/api/v3/generate-authcode",
+    "dhan": "https://auth.dhan.co/login/consentApp-login",
+}
+BROKER_BASE_URLS = {
+    name: os.environ.get(f"BROKER_BASE_URL_{name.upper()}", url).rstrip("/")
+    for name, url in _BROKER_BASE_URL_DEFAULTS.items()
+}
+BROKER_LOGIN_URLS = {
+    name: os.environ.get(f"BROKER_LOGIN_URL_{name.upper()}", url)
+    for name, url in _BROKER_LOGIN_URL_DEFAULTS.items()
+}
+# How long a broker login (OAuth `state`) may take before it must be started again.
+BROKER_LOGIN_STATE_MAX_AGE = env_int("BROKER_LOGIN_STATE_MAX_AGE", 600)
+# Cash a new paper account starts with, in rupees.
+PAPER_STARTING_CASH = os.environ.get("PAPER_STARTING_CASH", "1000000")
+
 # --- Logging: stdout, request ids, secrets redacted ------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -1,0 +1,108 @@
+"""Bounded load test of one emulator: how many order requests per second it takes.
+
+    python -m brokers.emulator.loadtest --broker kite --orders 3000 [--concurrency 64]
+
+Starts the emulator as a child process on 127.0.0.1 (a free port, accounts created on first
+use, spread so that no account passes its 10 orders/s), sends exactly `--orders` order
+requests from `--concurrency` connections of one aiohttp client, stops the emulator and prints
+one JSON object: client-side orders per second and latency percentiles, and the emulator's own
+rate taken from the arrival times in its order log. It stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from brokers.emulator.core import IST
+from brokers.emulator.handle import start_subprocess
+from brokers.emulator.registry import BROKERS, emulator_class
+from execution.market.symbols import kite_tradingsymbol
+
+
+async def drive(
+    broker: str, base_urls: dict[str, str], *, orders: int, concurrency: int, symbol: str
+) -> dict[str, Any]:
+    cls = emulator_class(broker)
+    accounts = max(1, orders // 5)
+    counter = iter(range(orders))
+    statuses: Counter[int] = Counter()
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+
+        async def worker() -> None:
+            for n in counter:
+                host, path, headers, form, body = cls.load_request(
+                    api_key=f"load{n % accounts:05d}", n=n, symbol=symbol
+                )
+                started = time.perf_counter()
+                async with http.post(
+                    base_urls[host] + path, headers=headers, data=form, json=body
+                ) as response:
+                    await response.read()
+                latencies.append(time.perf_counter() - started)
+                statuses[response.status] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "broker": broker,
+        "orders": orders,
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 3),
+        "client_orders_per_second": round(orders / elapsed),
+        "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "latency_ms_p50": round(statistics.median(latencies) * 1000, 2),
+        "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m brokers.emulator.loadtest")
+    parser.add_argument("--broker", required=True, choices=sorted(BROKERS))
+    parser.add_argument("--orders", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--symbol", default="", help="Kite-style contract (default: a NIFTY weekly)"
+    )
+    args = parser.parse_args(argv)
+    if not args.symbol:
+        # A NIFTY weekly a week out: its Kite symbol carries the exact expiry date.
+        expiry = datetime.now(IST).date() + timedelta(days=7)
+        args.symbol = kite_tradingsymbol("NIFTY", expiry, 24000, "CE", monthly=False)
+    emulator = start_subprocess(args.broker, auto_accounts=True)
+    try:
+        result = asyncio.run(
+            drive(
+                args.broker,
+                emulator.base_urls,
+                orders=args.orders,
+                concurrency=args.concurrency,
+                symbol=args.symbol,
+            )
+        )
+        arrivals = sorted(e["arrival_ns"] for e in emulator.order_log())
+        outcomes = Counter(e["outcome"] for e in emulator.order_log())
+    finally:
+        emulator.stop()
+    span = (arrivals[-1] - arrivals[0]) / 1e9 if len(arrivals) > 1 else 0.0
+    result["emulator_outcomes"] = dict(outcomes)
+    result["emulator_orders_per_second"] = round(len(arrivals) / span) if span else None
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,0 @@
-"""Marketplace: listings, reviews, subscriptions, revenue (built by the marketplace issue)."""

@@ -1,13 +1,179 @@
+"""Broker account pages: list, connect (OAuth with a signed state), callback, test,
+disconnect. Thin: parse, call a service or selector, say what happened in words."""
+
 from __future__ import annotations
 
+import logging
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
-from brokers.selectors import broker_account_list_for_user
+from brokers import services
+from brokers.base import BrokerError
+from brokers.forms import AccountSettingsForm, ConnectForm
+from brokers.models import Broker, BrokerAccount
+from brokers.registry import AdapterUnavailableError
+from brokers.selectors import (
+    account_events_for_account,
+    broker_account_get_for_user,
+    broker_account_list_for_user,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _callback_uri(request: HttpRequest, broker: str) -> str:
+    return request.build_absolute_uri(reverse("brokers:callback", args=[broker]))
+
+
+def _profile_complete(request: HttpRequest) -> bool:
+    profile = getattr(request.user, "profile", None)
+    if profile is not None and profile.is_complete:
+        return True
+    messages.warning(
+        request, "Complete your profile (name, mobile, state, city, PIN code) to connect a broker."
+    )
+    return False
+
+
+def _start_login(request: HttpRequest, account: BrokerAccount) -> HttpResponse:
+    try:
+        url = services.login_start(
+            account=account,
+            actor=request.user,  # type: ignore[arg-type]
+            redirect_uri=_callback_uri(request, account.broker),
+        )
+    except (BrokerError, AdapterUnavailableError) as exc:
+        messages.error(request, f"Could not start the {account.get_broker_display()} login: {exc}")
+        return redirect("brokers:detail", account_id=account.pk)
+    return redirect(url)
 
 
 @login_required
 def account_list(request: HttpRequest) -> HttpResponse:
     accounts = broker_account_list_for_user(user=request.user)  # type: ignore[arg-type]
     return render(request, "brokers/account_list.html", {"accounts": accounts})
+
+
+@login_required
+def connect(request: HttpRequest) -> HttpResponse:
+    if not _profile_complete(request):
+        return redirect("trader:profile")
+    form = ConnectForm(request.POST or None, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        account = services.broker_account_create(
+            owner=request.user,  # type: ignore[arg-type]
+            broker=data["broker"],
+            label=data["label"],
+            api_key=data["api_key"],
+            api_secret=data["api_secret"],
+            broker_user_id=data["broker_user_id"],
+            static_ip_primary=data["static_ip_primary"],
+            static_ip_secondary=data["static_ip_secondary"],
+            algo_id=data["algo_id"],
+            orders_per_second=data["orders_per_second"],
+        )
+        return _start_login(request, account)
+    callback_uris = {
+        value: _callback_uri(request, value) for value, _ in form.fields["broker"].choices
+    }
+    return render(request, "brokers/connect.html", {"form": form, "callback_uris": callback_uris})
+
+
+@login_required
+@require_POST
+def connect_paper(request: HttpRequest) -> HttpResponse:
+    if not _profile_complete(request):
+        return redirect("trader:profile")
+    account = services.broker_account_create(
+        owner=request.user,  # type: ignore[arg-type]
+        broker=Broker.PAPER,
+        label=services.paper_label_for(owner=request.user),  # type: ignore[arg-type]
+    )
+    return _start_login(request, account)
+
+
+@login_required
+def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
+    form = AccountSettingsForm(
+        request.POST or None,
+        owner=request.user,
+        account_id=account.pk,
+        initial={
+            "label": account.label,
+            "broker_user_id": account.broker_user_id,
+            "static_ip_primary": account.static_ip_primary,
+            "static_ip_secondary": account.static_ip_secondary,
+            "algo_id": account.algo_id,
+            "orders_per_second": account.orders_per_second,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        services.broker_account_update(account=account, actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        messages.success(request, "Account settings saved.")
+        return redirect("brokers:detail", account_id=account.pk)
+    events = account_events_for_account(account=account)
+    return render(
+        request,
+        "brokers/account_detail.html",
+        {
+            "account": account,
+            "form": form,
+            "events": events,
+            "callback_uri": _callback_uri(request, account.broker),
+        },
+    )
+
+
+@login_required
+@require_POST
+def login(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
+    return _start_login(request, account)
+
+
+@login_required
+@require_GET
+def callback(request: HttpRequest, broker: str) -> HttpResponse:
+    if broker not in Broker.values:
+        messages.error(request, "Unknown broker.")
+        return redirect("brokers:list")
+    try:
+        result = services.login_complete(
+            broker=broker,
+            user=request.user,  # type: ignore[arg-type]
+            params=request.GET.dict(),
+            redirect_uri=_callback_uri(request, broker),
+        )
+    except services.LoginStateError as exc:
+        messages.error(request, str(exc))
+        return redirect("brokers:list")
+    if result.error:
+        messages.error(request, result.error)
+    else:
+        messages.success(request, f"{result.account.label} is connected.")
+    return redirect("brokers:list")
+
+
+@login_required
+@require_POST
+def test_connection(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
+    check = services.broker_account_test(account=account, actor=request.user)  # type: ignore[arg-type]
+    (messages.success if check.ok else messages.error)(request, f"{account.label}: {check.message}")
+    return redirect("brokers:list")
+
+
+@login_required
+@require_POST
+def disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
+    services.broker_account_disconnect(account=account, actor=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"{account.label} is disconnected; its session token is deleted.")
+    return redirect("brokers:list")

@@ -1,0 +1,150 @@
+"""The paper broker's view of the market: contracts, lot sizes and prices come from the
+execution app's reference data and simulated market (one place, so paper fills and the rest of
+the platform agree)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from django.utils import timezone
+
+from trader.india import IST
+
+
+class UnknownContractError(LookupError):
+    """The symbol does not name a contract listed today."""
+
+
+class _Contract(Protocol):
+    underlying: str
+    expiry: date
+    strike: Decimal
+    option_type: str
+
+
+@dataclass(frozen=True)
+class Touch:
+    bid: Decimal
+    ask: Decimal
+    ltp: Decimal
+
+
+def _today() -> date:
+    return timezone.now().astimezone(IST).date()
+
+
+def _underlying(symbol: str) -> Any:
+    from execution.models import Underlying
+
+    return Underlying.objects.filter(symbol=symbol, is_active=True).first()
+
+
+def is_underlying(name: str) -> bool:
+    return _underlying(name) is not None
+
+
+def parse(tradingsymbol: str) -> Any:
+    """The paper broker speaks Kite's notation (weekly `NIFTY25D1625750CE`, monthly
+    `NIFTY25DEC25000CE`); UnknownContractError for anything else."""
+    from execution.market import parse_kite_symbol
+
+    try:
+        return parse_kite_symbol(tradingsymbol)
+    except ValueError as exc:
+        raise UnknownContractError(
+            f"{tradingsymbol} is not an option symbol such as NIFTY25D1625750CE."
+        ) from exc
+
+
+def exchange_of(tradingsymbol: str) -> str:
+    """NFO or BFO for an option symbol, from its underlying's segment."""
+    parsed = parse(tradingsymbol)
+    underlying = _underlying(parsed.underlying)
+    if underlying is None:
+        raise UnknownContractError(f"{parsed.underlying} is not an index we trade.")
+    return str(underlying.segment)
+
+
+def _listed(underlying: str) -> list[date]:
+    from execution.contracts import expiries
+
+    return list(expiries(underlying, _today()))
+
+
+def resolve_expiry(parsed: Any) -> date:
+    """The expiry day a symbol names; a monthly symbol means its month's monthly expiry, after
+    any holiday shift (from the expiry calendar)."""
+    if parsed.expiry is not None:
+        return parsed.expiry  # type: ignore[no-any-return]
+    from execution.contracts import monthly_expiry
+
+    if not is_underlying(parsed.underlying):
+        raise UnknownContractError(f"{parsed.underlying} is not an index we trade.")
+    expiry = monthly_expiry(parsed.underlying, parsed.year, parsed.month)
+    if expiry is None:
+        raise UnknownContractError(
+            f"{parsed.underlying} has no monthly expiry in {parsed.month:02d}/{parsed.year}."
+        )
+    return expiry
+
+
+def check_listed(underlying: str, *, exchange: str, expiry: date) -> None:
+    row = _underlying(underlying)
+    if row is None:
+        raise UnknownContractError(f"{underlying} is not an index we trade.")
+    if row.segment != exchange:
+        raise UnknownContractError(f"{underlying} options trade on {row.segment}, not {exchange}.")
+    if expiry not in _listed(underlying):
+        raise UnknownContractError(
+            f"{underlying} has no contract expiring on {expiry:%d %b %Y} listed today."
+        )
+
+
+def lot_size(underlying: str, expiry: date) -> int:
+    from execution.contracts import lot_size as contract_lot_size
+
+    return int(contract_lot_size(underlying, expiry))
+
+
+def _market() -> Any:
+    from execution.market import default_market
+
+    return default_market()
+
+
+def spot(underlying: str) -> Decimal:
+    return Decimal(str(_market().spot(underlying)))
+
+
+def option_quote(contract: _Contract) -> Touch:
+    quote = _market().option_quote(
+        contract.underlying, contract.expiry, contract.strike, contract.option_type
+    )
+    return Touch(
+        bid=Decimal(str(quote.bid)), ask=Decimal(str(quote.ask)), ltp=Decimal(str(quote.ltp))
+    )
+
+
+def instrument_rows() -> list[dict[str, Any]]:
+    """Listed option contracts in Kite's instrument-master columns."""
+    from execution.models import Instrument
+
+    rows = []
+    for instrument in Instrument.objects.select_related("underlying").filter(expiry__gte=_today()):
+        rows.append(
+            {
+                "tradingsymbol": instrument.kite_symbol,
+                "name": instrument.underlying.symbol,
+                "expiry": instrument.expiry.isoformat(),
+                "strike": str(instrument.strike),
+                "lot_size": instrument.lot_size,
+                "instrument_type": instrument.option_type,
+                "tick_size": str(instrument.tick_size),
+                "segment": f"{instrument.underlying.segment}-OPT",
+                "exchange": instrument.underlying.segment,
+            }
+        )
+    return rows

@@ -17,9 +17,11 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 
 class Side(enum.StrEnum):
@@ -249,3 +251,15 @@ class BrokerAdapter(abc.ABC):
     @abc.abstractmethod
     def instruments(self) -> list[dict[str, Any]]:
         """The broker's instrument master for F&O, as rows of the broker's own columns."""
+
+
+def next_ist_cutoff(issued_at: datetime, cutoff: dtime) -> datetime:
+    """The first moment at `cutoff` (IST) strictly after `issued_at`: brokers expire access
+    tokens at a fixed time of day whatever the issue time (Upstox: issued 02:30, dies 03:30
+    the same day). Returned in the tzinfo of `issued_at`'s UTC equivalent."""
+    ist = ZoneInfo("Asia/Kolkata")
+    local = issued_at.astimezone(ist)
+    candidate = datetime.combine(local.date(), cutoff, tzinfo=ist)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), cutoff, tzinfo=ist)
+    return candidate.astimezone(issued_at.tzinfo)

@@ -77,6 +77,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from brokers.base import next_ist_cutoff
 from brokers.emulator.pricing import MarketQuote, QuoteSource
 
 logger = logging.getLogger(__name__)
@@ -125,16 +126,6 @@ class Clock:
         if self._frozen_at is not None:
             at, self._frozen_at = self._frozen_at, None
             self.set(at)
-
-
-def next_cutoff(issued_at: datetime, cutoff: dtime) -> datetime:
-    """The first moment at `cutoff` IST strictly after `issued_at` (brokers expire tokens at a
-    fixed time of day whatever the issue time: Upstox 02:30 → 03:30 the same day)."""
-    local = issued_at.astimezone(IST)
-    candidate = datetime.combine(local.date(), cutoff, tzinfo=IST)
-    if candidate <= local:
-        candidate = datetime.combine(local.date() + timedelta(days=1), cutoff, tzinfo=IST)
-    return candidate.astimezone(UTC)
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -440,7 +431,7 @@ class EmulatorState:
             issued_at=issued,
             expires_at=issued + self.token_lifetime
             if self.token_lifetime
-            else next_cutoff(issued, self.token_cutoff),
+            else next_ist_cutoff(issued, self.token_cutoff),
         )
         self.sessions[session.token] = session
         return session

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from brokers.base import next_ist_cutoff
 from brokers.emulator import start_in_thread, start_subprocess
-from brokers.emulator.core import EmulatorOptions, FaultPlan, next_cutoff
+from brokers.emulator.core import EmulatorOptions, FaultPlan
 from tests.brokers.emulator.conftest import KiteSession
 
 pytestmark = pytest.mark.network
@@ -31,7 +32,7 @@ IST = ZoneInfo("Asia/Kolkata")
 def test_token_dies_at_the_next_daily_cutoff_in_ist(issued, cutoff_hour, cutoff_minute, expires):
     from datetime import time as dtime
 
-    got = next_cutoff(issued.replace(tzinfo=IST), dtime(cutoff_hour, cutoff_minute))
+    got = next_ist_cutoff(issued.replace(tzinfo=IST), dtime(cutoff_hour, cutoff_minute))
     assert got == expires.replace(tzinfo=IST)
 
 

@@ -221,6 +221,10 @@ if not FIELD_ENCRYPTION_KEYS:
     # Development only: a fixed, public key; never used with DEBUG off.
     FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHkta2V5LW5ldmVyLWluLXByb2R1Y3Rpb24="]
 
+# --- Marketplace ----------------------------------------------------------------------------
+# The platform's cut of every fee and profit share, in percent; the creator is paid the rest.
+MARKETPLACE_COMMISSION_PERCENT = os.environ.get("MARKETPLACE_COMMISSION_PERCENT", "20")
+
 # --- Broker endpoints -----------------------------------------------------------------------
 # The brokers' documented hosts; each is overridable, e.g. BROKER_BASE_URL_KITE or
 # BROKER_LOGIN_URL_UPSTOX, to point an adapter at a local emulator (`python -m brokers.emulator`).

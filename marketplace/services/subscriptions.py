@@ -1,0 +1,188 @@
+"""Writes for subscriptions: subscribe, deploy on the subscriber's own accounts, pause, resume,
+cancel, rate, copy."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from brokers.models import BrokerAccount
+from marketplace.exceptions import MarketplaceError
+from marketplace.models import (
+    Deployment,
+    Listing,
+    Plan,
+    Rating,
+    Subscription,
+    SubscriptionStatus,
+)
+from marketplace.services.billing import fee_invoice_issue, ist_today
+from marketplace.workflow import SUBSCRIBABLE_STATES, ListingState
+from trader.models import User
+
+OPEN_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, SubscriptionStatus.LAPSED)
+
+
+@transaction.atomic
+def subscription_create(*, subscriber: User, listing: Listing, plan: Plan) -> Subscription:
+    """Subscribe a trader to a published listing on one of its plans.
+
+    A plan with a fee issues the first month's invoice at once; the period starts today (IST).
+    Raises MarketplaceError, saving nothing, for an unpublished or own listing, a plan of
+    another listing, or an existing open subscription.
+    """
+    listing = Listing.objects.select_for_update().get(pk=listing.pk)
+    if listing.state not in SUBSCRIBABLE_STATES or listing.live_version_id is None:
+        raise MarketplaceError("This listing is not published, so it takes no subscribers.")
+    if listing.creator_id == subscriber.pk:
+        raise MarketplaceError("You cannot subscribe to your own listing.")
+    if plan.listing_id != listing.pk or not plan.is_active:
+        raise MarketplaceError({"plan": "Choose one of this listing's plans."})
+    try:
+        with transaction.atomic():
+            subscription = Subscription.objects.create(
+                subscriber=subscriber,
+                listing=listing,
+                plan=plan,
+                monthly_fee=plan.monthly_fee,
+                profit_share_percent=plan.profit_share_percent,
+                version_id=listing.live_version_id,
+            )
+    except IntegrityError as exc:
+        raise MarketplaceError("You are already subscribed to this listing.") from exc
+    if subscription.monthly_fee > 0:
+        fee_invoice_issue(subscription=subscription, period_start=ist_today())
+    return subscription
+
+
+def _own_open(subscription: Subscription, user: User) -> Subscription:
+    locked = (
+        Subscription.objects.select_for_update().select_related("listing").get(pk=subscription.pk)
+    )
+    if locked.subscriber_id != user.pk:
+        raise MarketplaceError("This is not your subscription.")
+    if locked.status == SubscriptionStatus.CANCELLED:
+        raise MarketplaceError("This subscription is cancelled.")
+    return locked
+
+
+def _set_status(subscription: Subscription, status: str, **extra: Any) -> Subscription:
+    subscription.status = status
+    for name, value in extra.items():
+        setattr(subscription, name, value)
+    subscription.save(update_fields=["status", "updated_at", *extra])
+    return subscription
+
+
+@transaction.atomic
+def subscription_pause(*, subscription: Subscription, user: User) -> Subscription:
+    """No new entries until resumed; open positions still exit at their planned times."""
+    subscription = _own_open(subscription, user)
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise MarketplaceError("Only an active subscription can be paused.")
+    return _set_status(subscription, SubscriptionStatus.PAUSED)
+
+
+@transaction.atomic
+def subscription_resume(*, subscription: Subscription, user: User) -> Subscription:
+    """Resume a paused subscription; a lapsed one resumes only once its fee is paid."""
+    subscription = _own_open(subscription, user)
+    if subscription.status != SubscriptionStatus.PAUSED:
+        raise MarketplaceError("Only a paused subscription can be resumed.")
+    if subscription.monthly_fee > 0 and (
+        subscription.paid_until is None or subscription.paid_until < ist_today()
+    ):
+        return _set_status(subscription, SubscriptionStatus.LAPSED)
+    return _set_status(subscription, SubscriptionStatus.ACTIVE)
+
+
+@transaction.atomic
+def subscription_cancel(*, subscription: Subscription, user: User) -> Subscription:
+    """End the subscription: deployments stop entering; open positions still exit. Invoices
+    already issued stay due."""
+    subscription = _own_open(subscription, user)
+    subscription.deployments.update(is_active=False, updated_at=timezone.now())
+    return _set_status(subscription, SubscriptionStatus.CANCELLED, ended_at=timezone.now())
+
+
+@transaction.atomic
+def deployment_create(
+    *,
+    subscription: Subscription,
+    user: User,
+    broker_account: BrokerAccount,
+    multiplier: int,
+    max_daily_loss: Decimal | None = None,
+) -> Deployment:
+    """Run a subscription on one of the subscriber's own broker accounts, every leg's lots
+    multiplied. Raises MarketplaceError for someone else's account, a multiplier below the
+    listing's minimum, or an account already used by this subscription."""
+    subscription = _own_open(subscription, user)
+    if broker_account.owner_id != user.pk:
+        raise MarketplaceError({"broker_account": "Choose one of your own broker accounts."})
+    minimum = subscription.listing.min_multiplier
+    if multiplier < minimum:
+        raise MarketplaceError(
+            {"multiplier": f"This listing needs a multiplier of at least {minimum}."}
+        )
+    if max_daily_loss is not None and max_daily_loss <= 0:
+        raise MarketplaceError({"max_daily_loss": "A loss limit is a positive amount."})
+    deployment, created = Deployment.objects.get_or_create(
+        subscription=subscription,
+        broker_account=broker_account,
+        defaults={"multiplier": multiplier, "max_daily_loss": max_daily_loss},
+    )
+    if not created:
+        if deployment.is_active:
+            raise MarketplaceError(
+                {"broker_account": "This subscription already runs on that account."}
+            )
+        deployment.multiplier = multiplier
+        deployment.max_daily_loss = max_daily_loss
+        deployment.is_active = True
+        deployment.save()
+    return deployment
+
+
+@transaction.atomic
+def deployment_stop(*, deployment: Deployment, user: User) -> Deployment:
+    """Stop new entries on this account; open positions still exit."""
+    if deployment.subscription.subscriber_id != user.pk:
+        raise MarketplaceError("This is not your deployment.")
+    deployment.is_active = False
+    deployment.save(update_fields=["is_active", "updated_at"])
+    return deployment
+
+
+def deployment_may_enter(*, deployment: Deployment, day: datetime.date) -> bool:
+    """Whether the engine may open new positions for this deployment on `day` (IST).
+
+    Exits are never gated by this: a lapsed, paused or cancelled subscription still closes
+    what it opened.
+    """
+    subscription = deployment.subscription
+    if not deployment.is_active or subscription.status != SubscriptionStatus.ACTIVE:
+        return False
+    if subscription.listing.state != ListingState.PUBLISHED:
+        return False
+    if subscription.monthly_fee > 0:
+        return subscription.paid_until is not None and subscription.paid_until >= day
+    return True
+
+
+@transaction.atomic
+def rating_submit(*, subscription: Subscription, user: User, stars: int, review: str) -> Rating:
+    """Rate a listing; only its subscribers can, once each (a second call edits the first)."""
+    if subscription.subscriber_id != user.pk:
+        raise MarketplaceError("Only subscribers can rate a listing.")
+    if not 1 <= stars <= 5:
+        raise MarketplaceError({"stars": "Give 1 to 5 stars."})
+    rating, _ = Rating.objects.update_or_create(
+        subscription=subscription,
+        defaults={"listing_id": subscription.listing_id, "stars": stars, "review": review.strip()},
+    )
+    return rating

@@ -1,0 +1,199 @@
+"""Plumbing shared by the broker adapters' thin `requests` clients.
+
+Transport failures are classified here, once, the same way for every broker:
+
+- the connection was never made (refused, connect timeout): the broker saw nothing, so the
+  call can be sent again -> RetryableError;
+- the request left and the answer was lost (read timeout, connection reset or closed after
+  sending): for a write the order may exist -> AmbiguousError; a read can simply be repeated
+  -> RetryableError.
+
+An order POST is never retried here: the caller decides, after classification.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from brokers.base import (
+    AmbiguousError,
+    BrokerError,
+    PermanentError,
+    RateLimitedError,
+    RetryableError,
+)
+
+logger = logging.getLogger(__name__)
+
+IST = ZoneInfo("Asia/Kolkata")
+
+# Seconds. The connect timeout is short (a broker that does not accept a TCP connection within
+# it is down); the read timeout bounds how long an order may stay unanswered before we treat
+# it as ambiguous and reconcile by tag.
+DEFAULT_CONNECT_TIMEOUT = 3.05
+DEFAULT_READ_TIMEOUT = 7.0
+DEFAULT_RETRY_AFTER = 1.0
+
+
+class HttpClient:
+    """One pooled `requests.Session` with explicit timeouts and transport classification."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        pool_size: int = 16,
+    ) -> None:
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = requests.Session()
+        # requests' default adapter retries nothing once a request has been sent (read=False);
+        # keep that default and only widen the pool so parallel legs reuse connections.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def send(self, method: str, url: str, *, write: bool, **kwargs: Any) -> requests.Response:
+        """Send one request. Raises RetryableError or AmbiguousError on transport failure."""
+        try:
+            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.ConnectTimeout as exc:
+            raise RetryableError("The broker did not accept a connection in time.") from exc
+        except requests.ReadTimeout as exc:
+            raise _lost_answer(write, "The broker did not answer in time.") from exc
+        except requests.ConnectionError as exc:
+            if _never_connected(exc):
+                raise RetryableError("The broker refused the connection.") from exc
+            raise _lost_answer(write, "The connection to the broker dropped.") from exc
+        except requests.RequestException as exc:
+            raise _lost_answer(write, "The broker's answer was cut off.") from exc
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
+
+
+def _lost_answer(write: bool, message: str) -> BrokerError:
+    if write:
+        return AmbiguousError(message + " The order may exist: look it up by tag.")
+    return RetryableError(message)
+
+
+def retry_after_seconds(response: requests.Response) -> float:
+    """The broker's Retry-After (seconds) or X-Retry-After-Ms hint, else one second."""
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            return max(float(header), 0.0)
+        except ValueError:
+            pass
+    millis = response.headers.get("X-Retry-After-Ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    return DEFAULT_RETRY_AFTER
+
+
+def classify_transport_status(
+    response: requests.Response, *, write: bool, body: Any = None, message: str = ""
+) -> BrokerError | None:
+    """The class of a 429 or 5xx answer, common to all brokers; None for anything else."""
+    status = response.status_code
+    if status == 429:
+        return RateLimitedError(
+            message or "Too many requests to the broker.",
+            retry_after=retry_after_seconds(response),
+            http_status=status,
+            raw=body,
+        )
+    if status == 504 and write:
+        # A gateway timeout means the gateway lost the OMS's answer, not that the OMS said no.
+        return AmbiguousError(
+            message or "The broker's gateway timed out; the order may exist.",
+            http_status=status,
+            raw=body,
+        )
+    if status >= 500:
+        return RetryableError(
+            message or f"The broker had an internal error (HTTP {status}).",
+            retry_after=retry_after_seconds(response),
+            http_status=status,
+            raw=body,
+        )
+    return None
+
+
+def json_body(response: requests.Response) -> Any:
+    """The decoded JSON body, or None when the broker sent text (some rate-limit replies)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def to_decimal(value: Any, default: Decimal = Decimal(0)) -> Decimal:
+    """Brokers send numbers as JSON numbers or strings; empty and missing become `default`."""
+    if value is None or value == "":
+        return default
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return default
+
+
+def to_int(value: Any) -> int:
+    return int(to_decimal(value))
+
+
+def jwt_expiry(token: str) -> datetime | None:
+    """The `exp` claim of a JWT (read, not verified), as an aware UTC datetime."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        return datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+
+
+def end_of_ist_day(moment: datetime) -> datetime:
+    """Midnight IST after `moment`: the latest a 'valid for the day' token can be trusted."""
+    local = moment.astimezone(IST)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight + timedelta(days=1)).astimezone(UTC)
+
+
+def unreadable_answer(response: requests.Response, *, write: bool, broker: str) -> BrokerError:
+    """A body that is not the broker's JSON. A 2xx we cannot read may still be an accepted
+    order (ambiguous for a write); anything else is a refusal in words we cannot parse."""
+    text = (response.text or "")[:200]
+    if response.ok:
+        if write:
+            return AmbiguousError(f"{broker} sent an answer we could not read.", raw=text)
+        return RetryableError(f"{broker} sent an answer we could not read.", raw=text)
+    return PermanentError(
+        f"{broker} refused the request (HTTP {response.status_code}).",
+        http_status=response.status_code,
+        raw=text,
+    )

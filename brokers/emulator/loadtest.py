@@ -4,7 +4,7 @@
 
 Starts the emulator as a child process on 127.0.0.1 (a free port, accounts created on first
 use, spread so that no account passes its 10 orders/s), sends exactly `--orders` order
-requests from `--concurrency` connections of one aiohttp client, stops the emulator and prints
+requests over `--concurrency` keep-alive connections, stops the emulator and prints
 one JSON object: client-side orders per second and latency percentiles, and the emulator's own
 rate taken from the arrival times in its order log. It stops by itself.
 """
@@ -19,8 +19,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
-
-import aiohttp
+from urllib.parse import urlencode, urlsplit
 
 from brokers.emulator.core import IST
 from brokers.emulator.handle import start_subprocess
@@ -31,31 +30,57 @@ from execution.market.symbols import kite_tradingsymbol
 async def drive(
     broker: str, base_urls: dict[str, str], *, orders: int, concurrency: int, symbol: str
 ) -> dict[str, Any]:
+    """Send `orders` order requests over `concurrency` keep-alive connections.
+
+    The client speaks HTTP/1.1 over plain asyncio streams: a full HTTP client library costs
+    more CPU per request than the emulator does, and on two cores the measurement would be
+    of the client."""
     cls = emulator_class(broker)
     accounts = max(1, orders // 5)
     counter = iter(range(orders))
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
 
-        async def worker() -> None:
+    async def worker() -> None:
+        connections: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+        try:
             for n in counter:
                 host, path, headers, form, body = cls.load_request(
                     api_key=f"load{n % accounts:05d}", n=n, symbol=symbol
                 )
+                url = urlsplit(base_urls[host])
+                if host not in connections:
+                    connections[host] = await asyncio.open_connection(url.hostname, url.port)
+                reader, writer = connections[host]
+                if form is not None:
+                    payload = urlencode(form).encode()
+                    content_type = "application/x-www-form-urlencoded"
+                else:
+                    payload = json.dumps(body).encode()
+                    content_type = "application/json"
+                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 started = time.perf_counter()
-                async with http.post(
-                    base_urls[host] + path, headers=headers, data=form, json=body
-                ) as response:
-                    await response.read()
+                request = (
+                    f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n{head}"
+                    f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n"
+                )
+                writer.write(request.encode() + payload)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
                 latencies.append(time.perf_counter() - started)
-                statuses[response.status] += 1
+                statuses[int(status_line.split()[1])] += 1
+        finally:
+            for _, writer in connections.values():
+                writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), 120)
+    elapsed = time.perf_counter() - started
     latencies.sort()
     return {
         "broker": broker,

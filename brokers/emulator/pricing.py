@@ -33,44 +33,70 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+# Index names as the brokers' quote APIs spell them → the simulated market's underlying.
+INDEX_UNDERLYINGS = {
+    "NIFTY 50": "NIFTY",
+    "NIFTY BANK": "BANKNIFTY",
+    "NIFTY FIN SERVICE": "FINNIFTY",
+    "NIFTY MID SELECT": "MIDCPNIFTY",
+    "SENSEX": "SENSEX",
+}
+
+
 class SimulatedQuotes:
     """Quotes from `execution.market.SimulatedMarket` for Kite-style option symbols and index
-    names. Unknown or unparseable symbols give None (the broker then refuses the order)."""
+    names. Unknown or unparseable symbols give None (the broker then refuses the order).
 
-    def __init__(self, *, seed: int, clock: Callable[[], datetime]) -> None:
-        self.seed = seed
+    A quote is a snapshot per second of the emulator clock: pricing an option (Black-76 and
+    its implied volatility) costs far more than serving an order, so at a thousand orders a
+    second the same snapshot is reused within that second.
+    """
+
+    def __init__(
+        self, *, seed: int, clock: Callable[[], datetime], monthly_expiry_weekday: int = 1
+    ) -> None:
+        from execution.market import parse_kite_symbol
+        from execution.market.simulated import SimulatedMarket
+
         self.clock = clock
-        self._market: Any = None
-
-    def _load(self) -> Any:
-        if self._market is None:
-            from execution import market
-
-            self._module = market
-            self._market = market.SimulatedMarket(self.seed, self.clock)
-        return self._market
+        self.market = SimulatedMarket(seed, clock)
+        self._parse = parse_kite_symbol
+        # Monthly Kite symbols carry no day; without the holiday calendar (the emulator has no
+        # database) the month's last `monthly_expiry_weekday` stands in for the expiry.
+        self.monthly_expiry_weekday = monthly_expiry_weekday
+        self._cache: dict[tuple[str, str], MarketQuote | None] = {}
+        self._cache_second = -1
 
     def quote(self, exchange: str, tradingsymbol: str) -> MarketQuote | None:
-        market = self._load()
-        if exchange in {"NSE", "BSE"}:
-            spot = market.index_ltp(tradingsymbol)
-            if spot is None:
-                return None
-            price = _decimal(spot)
-            return MarketQuote(price, price, price, timestamp=self.clock())
+        now = self.clock()
+        second = int(now.timestamp())
+        if second != self._cache_second:
+            self._cache.clear()
+            self._cache_second = second
+        key = (exchange, tradingsymbol)
+        if key not in self._cache:
+            self._cache[key] = self._price(exchange, tradingsymbol, now)
+        return self._cache[key]
+
+    def _price(self, exchange: str, tradingsymbol: str, now: datetime) -> MarketQuote | None:
         try:
-            contract = self._module.parse_kite_symbol(tradingsymbol)
-        except ValueError:
+            if exchange in {"NSE", "BSE"}:
+                underlying = INDEX_UNDERLYINGS.get(tradingsymbol, tradingsymbol)
+                spot = self.market.spot(underlying, now)
+                return MarketQuote(spot, spot, spot, timestamp=now)
+            contract = self._parse(tradingsymbol)
+            raw = self.market.option_quote(
+                contract.underlying,
+                contract.approx_expiry(self.monthly_expiry_weekday),
+                contract.strike,
+                contract.option_type,
+                now,
+            )
+        except (KeyError, ValueError):
             return None
-        if contract is None:
-            return None
-        raw = market.option_quote(
-            contract.underlying, contract.expiry, contract.strike, contract.option_type
-        )
         return MarketQuote(
-            last_price=_decimal(raw.last_price),
+            last_price=_decimal(raw.ltp),
             bid=_decimal(raw.bid),
             ask=_decimal(raw.ask),
-            tick_size=_decimal(getattr(raw, "tick_size", "0.05")),
-            timestamp=self.clock(),
+            timestamp=now,
         )

@@ -42,3 +42,20 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def order_request(tag: str, *, market: bool = False, price: str = "99", **fields):
+    """Our order for CONTRACT: a resting BUY LIMIT at 99 (ask 100.1) unless `market`."""
+    from brokers.base import OrderRequest, OrderType, Product, Side
+
+    return OrderRequest(
+        exchange=fields.pop("exchange", "NFO"),
+        tradingsymbol=fields.pop("tradingsymbol", CONTRACT),
+        side=fields.pop("side", Side.BUY),
+        quantity=fields.pop("quantity", 75),
+        order_type=OrderType.MARKET if market else OrderType.LIMIT,
+        product=fields.pop("product", Product.NRML),
+        tag=tag,
+        price=None if market else Decimal(price),
+        **fields,
+    )

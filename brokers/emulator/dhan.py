@@ -1,0 +1,469 @@
+"""Dhan (DhanHQ v2) emulator (shared/reference/broker-apis.md §5, §7).
+
+One port serves both of Dhan's hosts (`auth.dhan.co` paths and `api.dhan.co/v2` paths).
+
+Reproduced: the consent login (`POST /app/generate-consent?client_id=` with `app_id` and
+`app_secret` headers, the browser page `/login/consentApp-login?consentAppId=`, the redirect
+to the app's registered URL with `tokenId`, `/app/consumeApp-consent?tokenId=` by GET or POST
+with the same headers; every id single-use), the TOTP login (`POST /app/generateAccessToken`
+with `dhanClientId`, `pin`, `totp`), 24-hour tokens, `GET /v2/RenewToken` (+24 h),
+`GET /v2/profile`, the `access-token` header, raw `{orderId, orderStatus}` answers without a
+wrapper, `POST /v2/orders` with the documented fields, the book, `/v2/orders/{id}` and the
+correlation lookup `/v2/orders/external/{correlationId}`, PUT modify (25 per order), DELETE
+cancel, positions, `fundlimit` (with Dhan's `availabelBalance` spelling), `marketfeed/ltp`,
+the compact scrip master CSV, `{errorType, errorCode, errorMessage}` errors (DH-901…910),
+MARKET turned into a protected LIMIT that can rest PENDING (since 21-Mar-2026), 10 orders/s.
+
+Assumed where the reference is silent (§6): errorType spellings; an unknown correlation id is
+a 404 DH-907; a write from an unregistered IP is a 403 DH-906 naming the static-IP rule; the
+TOTP login answers like consumeApp-consent. Not emulated: slicing, postbacks, super orders.
+
+Dhan orders name contracts only by `securityId`, so the emulator keeps a security table:
+register contracts with `POST /_emulator/dhan/securities` (a list of `securityId`,
+`exchangeSegment`, `tradingSymbol` in Dhan's style and `symbol`, the emulators' canonical name).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Iterable
+from datetime import time as dtime
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from brokers.emulator.core import (
+    Account,
+    BrokerEmulator,
+    EmulatorError,
+    ErrorKind,
+    Order,
+    OrderSpec,
+    OrderState,
+    PositionRow,
+    Session,
+    consent_page,
+    decimal_or_error,
+    int_or_error,
+    ist,
+    ist_text,
+    number,
+    with_query,
+)
+from brokers.emulator.otp import totp_valid
+
+TOKEN_LIFETIME = timedelta(hours=24)
+ERRORS = {
+    ErrorKind.AUTH: (401, "Invalid_Authentication", "DH-901"),
+    ErrorKind.LOGIN: (401, "Invalid_Authentication", "DH-901"),
+    ErrorKind.IP: (403, "Order_Error", "DH-906"),
+    ErrorKind.INPUT: (400, "Input_Exception", "DH-905"),
+    ErrorKind.ORDER: (400, "Order_Error", "DH-906"),
+    ErrorKind.MARGIN: (400, "Order_Error", "DH-906"),
+    ErrorKind.NOT_FOUND: (404, "Data_Error", "DH-907"),
+    ErrorKind.RATE: (429, "Rate_Limit", "DH-904"),
+    ErrorKind.SERVER: (500, "Internal_Server_Error", "DH-908"),
+}
+SEGMENTS = {"NSE_FNO": "NFO", "BSE_FNO": "BFO", "IDX_I": "INDEX"}
+PRODUCTS = {"CNC", "INTRADAY", "MARGIN", "MTF", "CO", "BO"}
+STATUS = {
+    OrderState.RECEIVED: "TRANSIT",
+    OrderState.OPEN: "PENDING",
+    OrderState.COMPLETE: "TRADED",
+    OrderState.CANCELLED: "CANCELLED",
+    OrderState.REJECTED: "REJECTED",
+}
+CORRELATION_MAX = 30  # assumed (reference §6: length/charset unverified)
+
+
+@dataclasses.dataclass(frozen=True)
+class Security:
+    security_id: str
+    segment: str  # NSE_FNO, BSE_FNO, IDX_I
+    trading_symbol: str  # Dhan's style: NIFTY-Jun2025-24000-CE
+    symbol: str  # the emulators' canonical (Kite-style) name, or the index's quote name
+
+    @property
+    def exchange(self) -> str:
+        if self.segment == "IDX_I":
+            return "BSE" if self.symbol in ("SENSEX", "BANKEX") else "NSE"
+        return SEGMENTS[self.segment]
+
+
+class DhanEmulator(BrokerEmulator):
+    name = "dhan"
+    token_cutoff = dtime(0, 0)  # unused: Dhan tokens live 24 h from issue
+    rate_windows = ((1.0, 10), (60.0, 250), (3600.0, 1000), (86400.0, 7000))
+    login_path = "/login/consentApp-login"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state.token_lifetime = TOKEN_LIFETIME
+        self.securities: dict[str, Security] = {}
+
+    def routes(self, host: str) -> Iterable[web.RouteDef]:
+        return [
+            web.post("/app/generate-consent", self.generate_consent),
+            web.get("/login/consentApp-login", self.login_page),
+            web.post("/login/consentApp-login", self.login_submit),
+            web.get("/app/consumeApp-consent", self.consume_consent),
+            web.post("/app/consumeApp-consent", self.consume_consent),
+            web.post("/app/generateAccessToken", self.totp_login),
+            web.get("/v2/profile", self.profile),
+            web.get("/v2/RenewToken", self.renew_token),
+            web.post("/v2/orders", self.place_order),
+            web.get("/v2/orders", self.orders),
+            web.get("/v2/orders/external/{correlation_id}", self.order_by_correlation),
+            web.get("/v2/orders/{order_id}", self.order),
+            web.put("/v2/orders/{order_id}", self.modify_order),
+            web.delete("/v2/orders/{order_id}", self.cancel_order),
+            web.get("/v2/positions", self.positions),
+            web.get("/v2/fundlimit", self.funds),
+            web.post("/v2/marketfeed/ltp", self.ltp),
+            web.get("/api-data/api-scrip-master.csv", self.scrip_master),
+            web.post("/_emulator/dhan/securities", self.register_securities),
+        ]
+
+    def error_response(self, err: EmulatorError) -> web.Response:
+        status, error_type, code = ERRORS[err.kind]
+        return web.json_response(
+            {"errorType": error_type, "errorCode": err.code or code, "errorMessage": err.message},
+            status=err.status or status,
+        )
+
+    def authenticate(self, request: web.Request) -> Session:
+        token = request.headers.get("access-token", "")
+        try:
+            return self.state.session_for_token(token)
+        except EmulatorError as err:
+            raise EmulatorError(
+                ErrorKind.AUTH, "Client ID or user generated access token is invalid or expired."
+            ) from err
+
+    # --- login ------------------------------------------------------------------------------
+    def _app(self, request: web.Request) -> Account:
+        account = self.state.accounts.get(request.headers.get("app_id", ""))
+        if account is None or account.api_secret != request.headers.get("app_secret"):
+            raise EmulatorError(ErrorKind.LOGIN, "Invalid app_id or app_secret.")
+        return account
+
+    async def generate_consent(self, request: web.Request) -> web.Response:
+        account = self._app(request)
+        if request.query.get("client_id") != account.client_id:
+            raise EmulatorError(ErrorKind.LOGIN, "Invalid client_id.")
+        consent_id = self.state.issue_login_code(account, step="consent")
+        return web.json_response(
+            {"consentAppId": consent_id, "consentAppStatus": "GENERATED", "status": "success"}
+        )
+
+    async def login_page(self, request: web.Request) -> web.Response:
+        consent_id = request.query.get("consentAppId", "")
+        grant = self.state.login_codes.get(consent_id)
+        if grant is None or grant[1].get("step") != "consent":
+            raise EmulatorError(ErrorKind.LOGIN, "Invalid or expired consentAppId.")
+        return consent_page(
+            broker="Dhan",
+            action=self.login_path,
+            user_id=grant[0].client_id,
+            fields={"consentAppId": consent_id},
+        )
+
+    async def login_submit(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        grant = self.state.consume_login_code(str(form.get("consentAppId", "")))
+        if grant is None or grant[1].get("step") != "consent":
+            raise EmulatorError(ErrorKind.LOGIN, "Invalid or expired consentAppId.")
+        account = grant[0]
+        if not account.redirect_uri:
+            raise EmulatorError(ErrorKind.INPUT, "No redirect URL is registered for this app.")
+        token_id = self.state.issue_login_code(account, step="token")
+        raise web.HTTPFound(with_query(account.redirect_uri, {"tokenId": token_id}))
+
+    async def consume_consent(self, request: web.Request) -> web.Response:
+        account = self._app(request)
+        grant = self.state.consume_login_code(request.query.get("tokenId", ""))
+        if grant is None or grant[1].get("step") != "token" or grant[0] is not account:
+            raise EmulatorError(ErrorKind.LOGIN, "Invalid or expired tokenId.")
+        return self._token_answer(self.state.issue_token(account))
+
+    async def totp_login(self, request: web.Request) -> web.Response:
+        query = request.query
+        account = next(
+            (a for a in self.state.accounts.values() if a.client_id == query.get("dhanClientId")),
+            None,
+        )
+        if (
+            account is None
+            or not account.extra.get("pin")
+            or query.get("pin") != account.extra["pin"]
+            or not totp_valid(
+                account.extra.get("totp_secret", ""), query.get("totp", ""), self.clock()
+            )
+        ):
+            raise EmulatorError(ErrorKind.LOGIN, "Invalid dhanClientId, PIN or TOTP.")
+        return self._token_answer(self.state.issue_token(account))
+
+    def _token_answer(self, session: Session) -> web.Response:
+        account = session.account
+        return web.json_response(
+            {
+                "dhanClientId": account.client_id,
+                "dhanClientName": account.user_name,
+                "dhanClientUcc": account.user_id,
+                "givenPowerOfAttorney": False,
+                "accessToken": session.token,
+                # ISO without a zone: Dhan means IST.
+                "expiryTime": ist(session.expires_at).replace(tzinfo=None).isoformat(),
+            }
+        )
+
+    async def profile(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        return web.json_response(
+            {
+                "dhanClientId": session.account.client_id,
+                "tokenValidity": ist(session.expires_at).strftime("%d/%m/%Y %H:%M"),
+                "activeSegment": "Equity, Derivative",
+            }
+        )
+
+    async def renew_token(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        if request.headers.get("dhanClientId") != session.account.client_id:
+            raise EmulatorError(ErrorKind.AUTH, "dhanClientId does not match the token.")
+        session.expires_at = session.expires_at + TOKEN_LIFETIME
+        return self._token_answer(session)
+
+    # --- orders -----------------------------------------------------------------------------
+    async def place_order(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        body = await _json(request)
+        order = await self.place(request, session, lambda: self.parse_order(body, session))
+        return web.json_response({"orderId": order.order_id, "orderStatus": STATUS[order.state]})
+
+    def parse_order(self, body: dict[str, Any], session: Session) -> OrderSpec:
+        """Dhan's documented place-order fields → OrderSpec, refusing what Dhan refuses."""
+        for field in (
+            "dhanClientId", "transactionType", "exchangeSegment", "productType", "orderType",
+            "validity", "securityId", "quantity",
+        ):  # fmt: skip
+            if body.get(field) in (None, ""):
+                raise EmulatorError(ErrorKind.INPUT, f"Missing required field {field}.")
+        if str(body["dhanClientId"]) != session.account.client_id:
+            raise EmulatorError(ErrorKind.INPUT, "dhanClientId does not match the token.")
+        security = self.securities.get(str(body["securityId"]))
+        if security is None or security.segment != body["exchangeSegment"]:
+            raise EmulatorError(ErrorKind.INPUT, "Invalid securityId for the exchangeSegment.")
+        if security.segment == "IDX_I":
+            raise EmulatorError(ErrorKind.INPUT, "IDX_I is a data-only segment.")
+        side = str(body["transactionType"])
+        order_type = str(body["orderType"])
+        product = str(body["productType"])
+        if side not in ("BUY", "SELL") or product not in PRODUCTS:
+            raise EmulatorError(ErrorKind.INPUT, "Invalid transactionType or productType.")
+        if order_type not in ("MARKET", "LIMIT"):
+            raise EmulatorError(ErrorKind.INPUT, "Stop-loss orders are not emulated.")
+        quantity = int_or_error(body["quantity"], "quantity")
+        price = decimal_or_error(body.get("price") or 0, "price")
+        if quantity <= 0 or (order_type == "LIMIT" and price <= 0):
+            raise EmulatorError(ErrorKind.INPUT, "Invalid quantity or price.")
+        correlation = str(body.get("correlationId") or "")
+        if len(correlation) > CORRELATION_MAX:
+            raise EmulatorError(ErrorKind.INPUT, "correlationId is too long.")
+        # Since 21-Mar-2026 MARKET becomes a LIMIT with market price protection (core).
+        return OrderSpec(
+            exchange=security.exchange,
+            tradingsymbol=security.symbol,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            product=product,
+            price=price if order_type == "LIMIT" else Decimal(0),
+            tag=correlation,
+            validity=str(body["validity"]),
+            instrument_token=security.security_id,
+            extra={"segment": security.segment, "trading_symbol": security.trading_symbol},
+        )
+
+    async def orders(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        return web.json_response([render_order(o) for o in self.state.settle_all(session.account)])
+
+    async def order(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        order = self.state.find_order(session.account, request.match_info["order_id"])
+        return web.json_response(render_order(order))
+
+    async def order_by_correlation(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        wanted = request.match_info["correlation_id"]
+        matches = [o for o in self.state.settle_all(session.account) if o.spec.tag == wanted]
+        if not matches:
+            raise EmulatorError(ErrorKind.NOT_FOUND, "No order found for this correlationId.")
+        return web.json_response(render_order(matches[-1]))
+
+    async def modify_order(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        await self.guard_write(request, session, kind="modify")
+        body = await _json(request)
+        order = self.state.find_order(session.account, request.match_info["order_id"])
+        quantity = int_or_error(body["quantity"], "quantity") if body.get("quantity") else None
+        price = decimal_or_error(body["price"], "price") if body.get("price") else None
+        self.state.modify(
+            order, quantity=quantity, price=price, max_modifications=self.max_modifications
+        )
+        return web.json_response({"orderId": order.order_id, "orderStatus": STATUS[order.state]})
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        await self.guard_write(request, session, kind="cancel")
+        order = self.state.find_order(session.account, request.match_info["order_id"])
+        self.state.cancel(order)
+        return web.json_response({"orderId": order.order_id, "orderStatus": "CANCELLED"})
+
+    # --- portfolio and data -----------------------------------------------------------------
+    async def positions(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        return web.json_response(
+            [self.render_position(p) for p in self.state.positions(session.account)]
+        )
+
+    def render_position(self, row: PositionRow) -> dict[str, Any]:
+        security = self.securities.get(row.instrument_token)
+        net = row.quantity
+        return {
+            "dhanClientId": "",
+            "tradingSymbol": security.trading_symbol if security else row.tradingsymbol,
+            "securityId": row.instrument_token,
+            "positionType": "LONG" if net > 0 else "SHORT" if net < 0 else "CLOSED",
+            "exchangeSegment": security.segment if security else "",
+            "productType": row.product,
+            "buyAvg": number(row.buy_price),
+            "buyQty": row.buy_quantity,
+            "sellAvg": number(row.sell_price),
+            "sellQty": row.sell_quantity,
+            "netQty": net,
+            "realizedProfit": number(row.realised),
+            "unrealizedProfit": number(row.unrealised),
+            "multiplier": 1,
+            "carryForwardBuyQty": 0,
+            "carryForwardSellQty": 0,
+            "dayBuyQty": row.buy_quantity,
+            "daySellQty": row.sell_quantity,
+        }
+
+    async def funds(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        account = session.account
+        self.state.settle_all(account)
+        used = max(self.state.premium_paid(account), Decimal(0))
+        return web.json_response(
+            {
+                "dhanClientId": account.client_id,
+                "availabelBalance": number(account.cash),
+                "sodLimit": number(account.opening_cash),
+                "collateralAmount": 0,
+                "receiveableAmount": 0,
+                "utilizedAmount": number(used),
+                "blockedPayoutAmount": 0,
+                "withdrawableBalance": number(account.cash),
+            }
+        )
+
+    async def ltp(self, request: web.Request) -> web.Response:
+        self.authenticate(request)
+        body = await _json(request)
+        data: dict[str, dict[str, Any]] = {}
+        for segment, ids in body.items():
+            for security_id in ids or []:
+                security = self.securities.get(str(security_id))
+                if security is None or security.segment != segment:
+                    continue
+                quote = self.state.quotes.quote(security.exchange, security.symbol)
+                if quote is not None:
+                    data.setdefault(segment, {})[str(security_id)] = {
+                        "last_price": number(quote.last_price)
+                    }
+        return web.json_response({"data": data, "status": "success"})
+
+    async def scrip_master(self, request: web.Request) -> web.Response:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["SEM_EXM_EXCH_ID", "SEM_SEGMENT", "SEM_SMST_SECURITY_ID", "SEM_INSTRUMENT_NAME",
+             "SEM_TRADING_SYMBOL", "SEM_CUSTOM_SYMBOL"]
+        )  # fmt: skip
+        for s in self.securities.values():
+            index = s.segment == "IDX_I"
+            writer.writerow(
+                [s.exchange if index else s.exchange[0] + "SE", "I" if index else "D",
+                 s.security_id, "INDEX" if index else "OPTIDX", s.trading_symbol, s.symbol]
+            )  # fmt: skip
+        return web.Response(text=out.getvalue(), content_type="text/csv")
+
+    async def register_securities(self, request: web.Request) -> web.Response:
+        rows = await request.json()
+        for row in rows:
+            if row.get("exchangeSegment") not in SEGMENTS:
+                return web.json_response({"error": "unknown exchangeSegment"}, status=400)
+            security = Security(
+                security_id=str(row["securityId"]),
+                segment=row["exchangeSegment"],
+                trading_symbol=row.get("tradingSymbol") or row["symbol"],
+                symbol=row["symbol"],
+            )
+            self.securities[security.security_id] = security
+        return web.json_response({"securities": len(self.securities)})
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as err:
+        raise EmulatorError(ErrorKind.INPUT, "Invalid JSON body.") from err
+    if not isinstance(body, dict):
+        raise EmulatorError(ErrorKind.INPUT, "Invalid JSON body.")
+    return body
+
+
+def render_order(order: Order) -> dict[str, Any]:
+    spec = order.spec
+    status = STATUS[order.state]
+    if order.state == OrderState.OPEN and order.filled_quantity:
+        status = "PART_TRADED"
+    return {
+        "dhanClientId": order.account.client_id,
+        "orderId": order.order_id,
+        "exchangeOrderId": "" if order.state == OrderState.RECEIVED else f"1{order.order_id[-15:]}",
+        "correlationId": spec.tag,
+        "orderStatus": status,
+        "transactionType": spec.side,
+        "exchangeSegment": spec.extra.get("segment", ""),
+        "productType": spec.product,
+        "orderType": spec.order_type,
+        "validity": spec.validity,
+        "tradingSymbol": spec.extra.get("trading_symbol", spec.tradingsymbol),
+        "securityId": spec.instrument_token,
+        "quantity": spec.quantity,
+        "disclosedQuantity": 0,
+        "price": number(order.limit_price),
+        "triggerPrice": 0,
+        "afterMarketOrder": False,
+        "legName": "",
+        "createTime": ist_text(order.placed_at),
+        "updateTime": ist_text(order.updated_at),
+        "exchangeTime": ist_text(order.updated_at),
+        "drvExpiryDate": None,
+        "drvOptionType": None,
+        "drvStrikePrice": 0,
+        "omsErrorCode": "" if order.state != OrderState.REJECTED else "RMS",
+        "omsErrorDescription": order.status_message if order.state == OrderState.REJECTED else "",
+        "algoId": "",
+        "remainingQuantity": order.pending_quantity,
+        "averageTradedPrice": number(order.average_price),
+        "filledQty": order.filled_quantity,
+    }

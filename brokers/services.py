@@ -173,7 +173,13 @@ def _unsign_state(state: str) -> str:
         ) from exc
 
 
-def login_start(*, account: BrokerAccount, actor: User, redirect_uri: str) -> str:
+@dataclass(frozen=True)
+class LoginStart:
+    url: str  # the broker's login page
+    state: str  # signed; brokers that do not echo it back (Dhan) get it from the session
+
+
+def login_start(*, account: BrokerAccount, actor: User, redirect_uri: str) -> LoginStart:
     """Issue a signed single-use `state` for this account and return the broker's login URL.
 
     Raises AdapterUnavailableError if the broker's adapter is not installed and BrokerError if
@@ -186,7 +192,9 @@ def login_start(*, account: BrokerAccount, actor: User, redirect_uri: str) -> st
             expires_at=timezone.now() + timedelta(seconds=settings.BROKER_LOGIN_STATE_MAX_AGE),
         )
         _event(account=account, kind=AccountEvent.Kind.LOGIN_STARTED, actor=actor)
-    return get_adapter(account).login_url(state=_sign_state(nonce), redirect_uri=redirect_uri)
+    state = _sign_state(nonce)
+    url = get_adapter(account).login_url(state=state, redirect_uri=redirect_uri)
+    return LoginStart(url=url, state=state)
 
 
 def _claim_state(*, state: str, broker: str, user: User) -> BrokerAccount:
@@ -372,8 +380,8 @@ def paper_account_log_in(*, account: BrokerAccount, actor: User) -> BrokerAccoun
     """Log a paper account in without a browser (demo data, scripts): the same signed-state
     round trip the web callback performs."""
     redirect_uri = "http://127.0.0.1/brokers/callback/paper/"
-    url = login_start(account=account, actor=actor, redirect_uri=redirect_uri)
-    params = {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
+    start = login_start(account=account, actor=actor, redirect_uri=redirect_uri)
+    params = {key: values[-1] for key, values in parse_qs(urlsplit(start.url).query).items()}
     result = login_complete(
         broker=Broker.PAPER, user=actor, params=params, redirect_uri=redirect_uri
     )

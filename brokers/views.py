@@ -42,7 +42,7 @@ def _profile_complete(request: HttpRequest) -> bool:
 
 def _start_login(request: HttpRequest, account: BrokerAccount) -> HttpResponse:
     try:
-        url = services.login_start(
+        start = services.login_start(
             account=account,
             actor=request.user,  # type: ignore[arg-type]
             redirect_uri=_callback_uri(request, account.broker),
@@ -50,7 +50,13 @@ def _start_login(request: HttpRequest, account: BrokerAccount) -> HttpResponse:
     except (BrokerError, AdapterUnavailableError) as exc:
         messages.error(request, f"Could not start the {account.get_broker_display()} login: {exc}")
         return redirect("brokers:detail", account_id=account.pk)
-    return redirect(url)
+    # For brokers that do not echo `state` to the callback; it stays signed and single-use.
+    request.session[_session_state_key(account.broker)] = start.state
+    return redirect(start.url)
+
+
+def _session_state_key(broker: str) -> str:
+    return f"brokers:login-state:{broker}"
 
 
 @login_required
@@ -144,11 +150,15 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
     if broker not in Broker.values:
         messages.error(request, "Unknown broker.")
         return redirect("brokers:list")
+    params = request.GET.dict()
+    remembered = request.session.pop(_session_state_key(broker), "")
+    if "state" not in params and remembered:
+        params["state"] = remembered
     try:
         result = services.login_complete(
             broker=broker,
             user=request.user,  # type: ignore[arg-type]
-            params=request.GET.dict(),
+            params=params,
             redirect_uri=_callback_uri(request, broker),
         )
     except services.LoginStateError as exc:

@@ -1,0 +1,84 @@
+"""The per-account orders-per-second limiter on the real Redis (REDIS_URL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from brokers.ratelimit import OrderRateLimiter
+
+
+@pytest.fixture
+def limiter():
+    # A namespace of our own per test, so parallel runs and other tests never share a window.
+    made = OrderRateLimiter(namespace=f"test-{uuid.uuid4().hex}")
+    yield made
+    made.reset(1)
+    made.reset(2)
+
+
+def test_tenth_order_passes_and_eleventh_waits_at_most_a_second(limiter):
+    assert [limiter.try_acquire(1, 10) for _ in range(10)] == [0.0] * 10
+    wait = limiter.try_acquire(1, 10)
+    assert 0 < wait <= 1.0
+
+
+def test_accounts_have_separate_budgets(limiter):
+    for _ in range(3):
+        assert limiter.try_acquire(1, 3) == 0
+    assert limiter.try_acquire(1, 3) > 0
+    assert limiter.try_acquire(2, 3) == 0
+
+
+def test_window_slides(limiter):
+    short = OrderRateLimiter(namespace=limiter.namespace, window_seconds=0.2)
+    assert short.try_acquire(1, 2) == 0 and short.try_acquire(1, 2) == 0
+    wait = short.try_acquire(1, 2)
+    assert 0 < wait <= 0.2
+    time.sleep(wait + 0.01)
+    assert short.try_acquire(1, 2) == 0
+
+
+def test_blocking_acquire_waits_for_a_slot(limiter):
+    short = OrderRateLimiter(namespace=limiter.namespace, window_seconds=0.2)
+    assert short.acquire(1, 1, timeout=0.1)
+    started = time.monotonic()
+    assert short.acquire(1, 1, timeout=1.0)
+    assert 0.1 < time.monotonic() - started < 0.5
+
+
+def test_blocking_acquire_gives_up_at_its_timeout_without_taking(limiter):
+    assert limiter.acquire(1, 1, timeout=0.1)
+    started = time.monotonic()
+    assert limiter.acquire(1, 1, timeout=0.05) is False
+    assert time.monotonic() - started < 0.2
+    assert limiter.client.zcard(limiter._key(1)) == 1
+
+
+def test_concurrent_workers_never_exceed_the_limit(limiter):
+    """Twenty threads (separate connections, like separate workers) race for ten slots."""
+    granted: list[bool] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(20)
+
+    def worker() -> None:
+        own = OrderRateLimiter(namespace=limiter.namespace, client=None)
+        barrier.wait(timeout=5)
+        ok = own.try_acquire(1, 10) == 0
+        with lock:
+            granted.append(ok)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert len(granted) == 20 and sum(granted) == 10
+
+
+def test_limit_must_be_positive(limiter):
+    with pytest.raises(ValueError):
+        limiter.try_acquire(1, 0)

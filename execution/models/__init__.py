@@ -5,6 +5,20 @@ instruments). Execution-engine models belong in their own module (e.g. `engine.p
 here.
 """
 
+from execution.models.engine import (
+    AccountReadiness,
+    Boundary,
+    ExecutionEvent,
+    Fill,
+    IntentState,
+    KillSwitch,
+    KillSwitchScope,
+    OrderIntent,
+    Position,
+    Purpose,
+    RunState,
+    ScheduledRun,
+)
 from execution.models.market import (
     BrokerSymbol,
     Exchange,
@@ -25,6 +39,18 @@ from execution.models.market import (
 )
 
 __all__ = [
+    "AccountReadiness",
+    "Boundary",
+    "ExecutionEvent",
+    "Fill",
+    "IntentState",
+    "KillSwitch",
+    "KillSwitchScope",
+    "OrderIntent",
+    "Position",
+    "Purpose",
+    "RunState",
+    "ScheduledRun",
     "BrokerSymbol",
     "Exchange",
     "ExpiryKind",

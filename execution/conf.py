@@ -1,0 +1,36 @@
+"""Engine settings, each overridable in Django settings (and so from the environment)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+
+
+def dispatch_lead_seconds() -> float:
+    """How long before T the dispatch task starts loading (it takes the spot at T - ε)."""
+    return float(getattr(settings, "EXECUTION_DISPATCH_LEAD_SECONDS", 4.0))
+
+
+def spot_epsilon_seconds() -> float:
+    """ε: how long before T the spot is read and strikes resolved (the rest must fit in it)."""
+    return float(getattr(settings, "EXECUTION_SPOT_EPSILON_SECONDS", 1.5))
+
+
+def late_tolerance_seconds() -> float:
+    """A boundary found later than this after T is not sent at all (the moment has passed)."""
+    return float(getattr(settings, "EXECUTION_LATE_TOLERANCE_SECONDS", 30.0))
+
+
+def market_protection() -> Decimal:
+    """Percent carried by MARKET orders where brokers require it (SEBI 2026 rules)."""
+    return Decimal(str(getattr(settings, "EXECUTION_MARKET_PROTECTION", "2")))
+
+
+def mtm_interval_seconds() -> float:
+    return float(getattr(settings, "EXECUTION_MTM_INTERVAL_SECONDS", 1.0))
+
+
+def square_off_minutes_before_close() -> int:
+    """Intraday positions still open this many minutes before the close are squared off."""
+    return int(getattr(settings, "EXECUTION_SQUARE_OFF_MINUTES", 10))

@@ -1,0 +1,37 @@
+"""Database expressions the execution tables need, written per vendor.
+
+They live in their own module because migrations import them by path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+
+class IsoWeekday(models.Func):
+    """ISO weekday of a date column (Monday 1 … Sunday 7), computed by the database itself.
+
+    Django's own `__iso_week_day` lookup compiles on SQLite to a Python function registered on
+    Django's connection; a CHECK constraint using it would break every other SQLite client of
+    the file. These forms are native to each database.
+    """
+
+    output_field = models.IntegerField()
+    arity = 1
+
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return super().as_sql(
+            compiler, connection, template="CAST(EXTRACT(ISODOW FROM %(expressions)s) AS integer)"
+        )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        # strftime('%w') is 0 for Sunday … 6 for Saturday; map Sunday to 7 as ISO does.
+        # '%' is doubled twice: once for this template, once more because Django interpolates
+        # a constraint's SQL (and SQLite's cursor wrapper un-doubles query text) afterwards.
+        return super().as_sql(
+            compiler,
+            connection,
+            template="((CAST(strftime('%%%%w', %(expressions)s) AS integer) + 6) %%%% 7 + 1)",
+        )

@@ -1,0 +1,115 @@
+"""Database-level guarantees of the engine tables: weekend runs, append-only audit, tags."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from execution.audit import event_record
+from execution.models import ExecutionEvent, OrderIntent
+from tests.execution.engine_factories import IntentFactory, RunFactory, VersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _insert_run(version, *, day: datetime.date, special: bool, test: bool = False) -> None:
+    """A raw INSERT, bypassing the ORM and the planner."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO execution_scheduledrun (session_date, boundary, fire_at, "
+            "strategy_version_id, owner_id, source, source_ref, multiplier, allocations, "
+            "is_special_session, is_test, state, note, mtm, peak_mtm, exit_reason, created_at) "
+            "VALUES (%s, 'entry', %s, %s, %s, 'allocation', '', 1, '[]', %s, %s, 'planned', '', "
+            "0, 0, '', %s)",
+            [
+                day,
+                timezone.now(),
+                version.pk,
+                version.strategy.owner_id,
+                special,
+                test,
+                timezone.now(),
+            ],
+        )
+
+
+@pytest.mark.parametrize(
+    ("day", "special", "allowed"),
+    [
+        (datetime.date(2026, 11, 21), False, False),  # Saturday
+        (datetime.date(2026, 11, 22), False, False),  # Sunday
+        (datetime.date(2026, 2, 1), True, True),  # Budget Sunday, a declared special session
+        (datetime.date(2026, 11, 20), False, True),  # Friday
+        (datetime.date(2026, 11, 23), False, True),  # Monday
+    ],
+)
+def test_database_refuses_weekend_runs_unless_special_session(day, special, allowed):
+    version = VersionFactory()
+    if allowed:
+        _insert_run(version, day=day, special=special)
+        return
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _insert_run(version, day=day, special=special)
+
+
+def test_orm_save_of_a_weekend_run_is_refused_too():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RunFactory(session_date=datetime.date(2026, 11, 21))
+
+
+def test_paper_test_runs_may_be_dated_on_a_weekend():
+    _insert_run(VersionFactory(), day=datetime.date(2026, 11, 21), special=False, test=True)
+
+
+def test_runs_are_unique_per_version_boundary_and_day():
+    run = RunFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RunFactory(strategy_version=run.strategy_version, session_date=run.session_date)
+
+
+def test_execution_events_refuse_update_and_delete_in_the_orm():
+    event = event_record(kind="test", message="hello")
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        ExecutionEvent.objects.filter(pk=event.pk).update(message="changed")
+    with pytest.raises(PermissionError):
+        ExecutionEvent.objects.filter(pk=event.pk).delete()
+    assert ExecutionEvent.objects.get(pk=event.pk).message == "hello"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE execution_executionevent SET message = 'changed' WHERE id = %s",
+        "DELETE FROM execution_executionevent WHERE id = %s",
+    ],
+)
+def test_execution_events_refuse_update_and_delete_at_the_database(statement):
+    event = event_record(kind="test", message="hello")
+    with (
+        pytest.raises(Exception, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement, [event.pk])
+    assert ExecutionEvent.objects.get(pk=event.pk).message == "hello"
+
+
+@pytest.mark.parametrize("tag", ["has space", "x" * 21, "dash-ed", ""])
+def test_client_tags_must_be_alphanumeric_and_at_most_20(tag):
+    # Too long is refused by the column (DataError) on PostgreSQL, by the CHECK on SQLite.
+    with pytest.raises((IntegrityError, DataError)), transaction.atomic():
+        IntentFactory(tag=tag)
+
+
+def test_client_tags_are_unique():
+    intent = IntentFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        IntentFactory(tag=intent.tag, run=intent.run)
+    assert OrderIntent.objects.count() == 1

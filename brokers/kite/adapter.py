@@ -1,0 +1,190 @@
+"""Zerodha Kite Connect v3 behind our BrokerAdapter (shared/reference/broker-apis.md §1)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from datetime import UTC, datetime
+from datetime import time as dtime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+from brokers.base import (
+    AuthError,
+    BrokerAdapter,
+    BrokerOrder,
+    Capabilities,
+    Credentials,
+    Funds,
+    InputRejectedError,
+    OrderAck,
+    OrderRequest,
+    OrderType,
+    PermanentError,
+    Position,
+    Quote,
+    TokenGrant,
+    next_ist_cutoff,
+)
+from brokers.kite import parsing
+from brokers.kite.client import KiteClient
+
+# Kite flushes every access token at 06:00 IST (reference §1.1).
+TOKEN_CUTOFF_IST = dtime(6, 0)
+
+
+class KiteAdapter(BrokerAdapter):
+    name = "kite"
+    capabilities = Capabilities(
+        lookup_by_tag=False,  # no tag filter: the day's order book is scanned
+        market_protection_required=True,  # MARKET without market_protection is refused
+        modify=True,
+        postback=False,
+        needs_app_credentials=True,
+        max_tag_length=20,
+    )
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str | None = None,
+        login_url: str | None = None,
+        client: KiteClient | None = None,
+    ) -> None:
+        super().__init__(credentials, base_url=base_url or settings.BROKER_BASE_URLS["kite"])
+        self.login_base_url = login_url or settings.BROKER_LOGIN_URLS["kite"]
+        self.client = client or KiteClient(
+            base_url=self.base_url or "",
+            api_key=credentials.api_key,
+            access_token=credentials.access_token,
+        )
+
+    # --- login -----------------------------------------------------------------------------
+    def login_url(self, *, state: str, redirect_uri: str) -> str:
+        """Kite sends the browser to the redirect URL registered with the app (redirect_uri
+        cannot be chosen per login); `state` travels in `redirect_params` and comes back."""
+        query = urlencode(
+            {
+                "v": "3",
+                "api_key": self.credentials.api_key,
+                "redirect_params": urlencode({"state": state}),
+            }
+        )
+        return f"{self.login_base_url}?{query}"
+
+    def exchange_token(self, *, params: dict[str, str], redirect_uri: str) -> TokenGrant:
+        """POST /session/token with checksum = sha256(api_key + request_token + api_secret).
+        AuthError when the login failed or Kite refuses the token or checksum."""
+        request_token = params.get("request_token", "")
+        if params.get("status", "success") != "success" or not request_token:
+            raise AuthError("Kite login was not completed.")
+        api_key, secret = self.credentials.api_key, self.credentials.api_secret
+        checksum = hashlib.sha256((api_key + request_token + secret).encode()).hexdigest()
+        data = self.client.send(
+            "POST",
+            "/session/token",
+            data={"api_key": api_key, "request_token": request_token, "checksum": checksum},
+        )
+        issued = parsing.parse_timestamp(data.get("login_time")) or datetime.now(UTC)
+        return TokenGrant(
+            access_token=data["access_token"],
+            issued_at=issued,
+            expires_at=next_ist_cutoff(issued, TOKEN_CUTOFF_IST),
+            refresh_token=data.get("refresh_token") or "",
+            broker_user_id=data.get("user_id") or "",
+            raw={
+                k: v
+                for k, v in data.items()
+                if k not in {"access_token", "refresh_token", "public_token", "enctoken"}
+            },
+        )
+
+    # --- orders ----------------------------------------------------------------------------
+    def place_order(self, order: OrderRequest) -> OrderAck:
+        """POST /orders/regular (form). Not retried: AmbiguousError if the answer was lost
+        after sending (look the tag up), RetryableError if it certainly did not arrive."""
+        form = {
+            "tradingsymbol": order.tradingsymbol,
+            "exchange": order.exchange,
+            "transaction_type": order.side.value,
+            "order_type": order.order_type.value,
+            "quantity": str(order.quantity),
+            "product": order.product.value,
+            "validity": "DAY",
+            "tag": order.tag,
+        }
+        if order.order_type == OrderType.LIMIT:
+            if order.price is None:
+                raise InputRejectedError("A LIMIT order needs a price.")
+            form["price"] = _text(order.price)
+        else:
+            if order.market_protection is None:
+                raise InputRejectedError("Kite refuses MARKET orders without market protection.")
+            form["market_protection"] = _text(order.market_protection)
+        data = self.client.send("POST", "/orders/regular", write=True, data=form)
+        return OrderAck(
+            broker_order_id=str(data["order_id"]), received_at=datetime.now(UTC), raw=data
+        )
+
+    def order_status(self, broker_order_id: str) -> BrokerOrder:
+        """The latest entry of GET /orders/{id} (history, oldest first)."""
+        history = self.client.send("GET", f"/orders/{broker_order_id}")
+        if not history:
+            raise PermanentError(f"Kite has no order {broker_order_id}.")
+        return parsing.to_broker_order(history[-1])
+
+    def find_order_by_tag(self, tag: str) -> BrokerOrder | None:
+        """Kite has no lookup by tag: scan today's order book (reference §1.4)."""
+        matches = [o for o in self.order_book() if o.tag == tag]
+        return matches[-1] if matches else None
+
+    def cancel_order(self, broker_order_id: str) -> None:
+        self.client.send("DELETE", f"/orders/regular/{broker_order_id}", write=True)
+
+    def modify_order(
+        self, broker_order_id: str, *, quantity: int | None = None, price: Decimal | None = None
+    ) -> None:
+        form = {}
+        if quantity is not None:
+            form["quantity"] = str(quantity)
+        if price is not None:
+            form["price"] = _text(price)
+        self.client.send("PUT", f"/orders/regular/{broker_order_id}", write=True, data=form)
+
+    def order_book(self) -> list[BrokerOrder]:
+        return [parsing.to_broker_order(row) for row in self.client.send("GET", "/orders") or []]
+
+    # --- portfolio and data ----------------------------------------------------------------
+    def positions(self) -> list[Position]:
+        data = self.client.send("GET", "/portfolio/positions") or {}
+        rows = (parsing.to_position(row) for row in data.get("net") or [])
+        return [p for p in rows if p is not None]
+
+    def funds(self) -> Funds:
+        return parsing.to_funds(self.client.send("GET", "/user/margins/equity") or {})
+
+    def quote(self, instruments: list[str]) -> dict[str, Quote]:
+        """`instruments` as Kite writes them: "NFO:NIFTY25D1624000CE", "NSE:NIFTY 50"."""
+        data = self.client.send("GET", "/quote", params=[("i", i) for i in instruments]) or {}
+        return {key: parsing.to_quote(key, row) for key, row in data.items()}
+
+    def instruments(self) -> list[dict[str, Any]]:
+        """NFO and BFO rows of the daily instrument dump (CSV, gzip on the wire)."""
+        rows: list[dict[str, Any]] = []
+        for exchange in ("NFO", "BFO"):
+            text = self.client.send_raw("GET", f"/instruments/{exchange}").text
+            rows.extend(csv.DictReader(io.StringIO(text)))
+        return rows
+
+    def warm(self) -> None:
+        """Open the pooled connection before a timed burst."""
+        self.client.warm()
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value == value.to_integral() else str(value)

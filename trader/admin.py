@@ -1,7 +1,18 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from trader.models import Profile, User
+from trader.models import (
+    BrokerAllocation,
+    Leg,
+    Profile,
+    RiskCeiling,
+    RiskLimit,
+    Strategy,
+    StrategyAlgoId,
+    StrategyEvent,
+    StrategyVersion,
+    User,
+)
 
 
 class ProfileInline(admin.StackedInline):
@@ -47,3 +58,102 @@ class ProfileAdmin(admin.ModelAdmin):
     list_filter = ["state"]
     search_fields = ["user__email", "mobile", "full_name", "state", "city"]
     list_select_related = ["user"]
+
+
+class LegInline(admin.TabularInline):
+    model = Leg
+    extra = 0
+    can_delete = False
+
+    # Versions are immutable snapshots: runs and orders point at them.
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StrategyVersion)
+class StrategyVersionAdmin(admin.ModelAdmin):
+    list_display = ["strategy", "number", "entry_time", "exit_time", "effective_from"]
+    list_select_related = ["strategy"]
+    search_fields = ["strategy__name", "strategy__owner__email"]
+    inlines = [LegInline]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+class BrokerAllocationInline(admin.TabularInline):
+    model = BrokerAllocation
+    extra = 0
+    raw_id_fields = ["broker_account"]
+
+
+class StrategyAlgoIdInline(admin.TabularInline):
+    model = StrategyAlgoId
+    extra = 0
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "underlying", "status", "kind", "created_at"]
+    list_filter = ["status", "kind", "underlying"]
+    list_select_related = ["owner", "underlying", "current_version"]
+    search_fields = ["name", "owner__email"]
+    raw_id_fields = ["owner", "current_version"]
+    inlines = [BrokerAllocationInline, StrategyAlgoIdInline]
+
+
+@admin.register(StrategyEvent)
+class StrategyEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "strategy", "actor", "action"]
+    list_filter = ["action"]
+    list_select_related = ["strategy", "actor"]
+    search_fields = ["strategy__name", "actor__email"]
+
+    # An audit trail: readable, never edited.
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RiskCeiling)
+class RiskCeilingAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "max_lots_per_order",
+        "max_lots_per_strategy",
+        "max_open_strategies",
+        "max_daily_loss",
+        "updated_at",
+    ]
+
+    # One row (pk=1), seeded by a migration; every user's limits are capped by it.
+    def has_add_permission(self, request) -> bool:
+        return not RiskCeiling.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RiskLimit)
+class RiskLimitAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "max_lots_per_order",
+        "max_lots_per_strategy",
+        "max_open_strategies",
+        "max_daily_loss",
+    ]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    raw_id_fields = ["user"]

@@ -434,3 +434,22 @@ class RiskLimit(models.Model):
 
     def __str__(self) -> str:
         return f"Risk limits of {self.user}"
+
+
+class StrategyEvent(models.Model):
+    """Append-only audit of what a user did to a strategy (created, edited, activated...)."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["strategy", "-created_at"], name="strategyevent_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy}: {self.action}"

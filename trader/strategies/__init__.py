@@ -1,0 +1,1 @@
+"""Strategies: services (writes), selectors (reads), strike resolution, payoff, the wizard."""

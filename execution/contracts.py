@@ -116,7 +116,8 @@ class ExpiryDate:
     nominal: date  # the rule's weekday before the shift
     weekly: bool
     monthly: bool
-    listed_count: int
+    weekly_listed: int  # how many weeklies are listed at a time under this date's rule
+    monthly_listed: int
 
 
 def _nominal_dates(rule: ExpiryRule, start: date, end: date) -> list[date]:
@@ -157,13 +158,14 @@ def expiry_schedule(underlying: Underlying | str, start: date, end: date) -> lis
             day = expiry_day_on_or_before(calendar, nominal)
             if not start <= day <= end:
                 continue
-            seen = found.get(day)
+            seen = found.get(day) or ExpiryDate(day, nominal, False, False, 0, 0)
             found[day] = ExpiryDate(
                 day=day,
-                nominal=seen.nominal if seen else nominal,
-                weekly=weekly or bool(seen and seen.weekly),
-                monthly=(not weekly) or bool(seen and seen.monthly),
-                listed_count=max(rule.listed_count, seen.listed_count if seen else 0),
+                nominal=seen.nominal,
+                weekly=seen.weekly or weekly,
+                monthly=seen.monthly or not weekly,
+                weekly_listed=rule.listed_count if weekly else seen.weekly_listed,
+                monthly_listed=seen.monthly_listed if weekly else rule.listed_count,
             )
     return [found[day] for day in sorted(found)]
 
@@ -172,8 +174,8 @@ def _listed(underlying: Underlying | str, on: date) -> tuple[list[date], list[da
     schedule = expiry_schedule(underlying, on, on + timedelta(days=_LISTING_HORIZON_DAYS))
     weekly = [e for e in schedule if e.weekly]
     monthly = [e for e in schedule if e.monthly]
-    weekly_count = max((e.listed_count for e in weekly), default=0)
-    monthly_count = max((e.listed_count for e in monthly), default=0)
+    weekly_count = max((e.weekly_listed for e in weekly), default=0)
+    monthly_count = max((e.monthly_listed for e in monthly), default=0)
     return (
         [e.day for e in weekly[:weekly_count]],
         [e.day for e in monthly[:monthly_count]],

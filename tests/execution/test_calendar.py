@@ -1,0 +1,143 @@
+"""Trading calendar: sessions, windows and the guard, over random datetimes and named days."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from execution import calendar
+from execution.calendar import IST, TradingClosedError
+from execution.models import SpecialSession, TradingHoliday
+
+pytestmark = pytest.mark.django_db
+
+random_moments = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2026, 12, 31, 23, 59, 59)
+).map(lambda naive: naive.replace(tzinfo=IST))
+# 2027 has no seeded holidays yet (NSE publishes them in December) but weekends still hold.
+random_moments_2027 = st.datetimes(
+    min_value=datetime(2027, 1, 1), max_value=datetime(2027, 12, 31, 23, 59, 59)
+).map(lambda naive: naive.replace(tzinfo=IST))
+exchanges = st.sampled_from(["NSE", "BSE"])
+property_settings = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _declared(exchange: str) -> tuple[set[date], set[date]]:
+    holidays = set(TradingHoliday.objects.filter(exchange=exchange).values_list("date", flat=True))
+    specials = set(SpecialSession.objects.filter(exchange=exchange).values_list("date", flat=True))
+    return holidays, specials
+
+
+@property_settings
+@given(moment=random_moments | random_moments_2027, exchange=exchanges)
+def test_no_session_on_weekends_or_holidays_unless_declared(moment, exchange):
+    holidays, specials = _declared(exchange)
+    day = moment.date()
+    if day in specials:
+        assert calendar.is_session(day, exchange)
+    elif day.weekday() >= 5 or day in holidays:
+        assert not calendar.is_session(day, exchange)
+        assert not calendar.can_trade_at(moment, exchange)
+        with pytest.raises(TradingClosedError):
+            calendar.assert_can_trade(moment, exchange)
+    else:
+        assert calendar.is_session(day, exchange)
+
+
+@property_settings
+@given(moment=random_moments | random_moments_2027, exchange=exchanges)
+def test_normal_session_opens_at_0915_and_is_closed_at_1530(moment, exchange):
+    holidays, specials = _declared(exchange)
+    day = moment.date()
+    if day in specials or day in holidays or day.weekday() >= 5:
+        return
+    assert calendar.can_trade_at(datetime.combine(day, time(9, 15), tzinfo=IST), exchange)
+    assert calendar.can_trade_at(datetime.combine(day, time(15, 29, 59), tzinfo=IST), exchange)
+    assert not calendar.can_trade_at(datetime.combine(day, time(15, 30), tzinfo=IST), exchange)
+    assert not calendar.can_trade_at(datetime.combine(day, time(9, 14, 59), tzinfo=IST), exchange)
+    inside = time(9, 15) <= moment.time() < time(15, 30)
+    assert calendar.can_trade_at(moment, exchange) is inside
+
+
+@property_settings
+@given(moment=random_moments)
+def test_guard_agrees_with_can_trade_at_in_any_timezone(moment):
+    # The same instant expressed in UTC must get the same answer as in IST.
+    utc = moment.astimezone(UTC)
+    assert calendar.can_trade_at(utc) is calendar.can_trade_at(moment)
+
+
+def at(day: str, hhmm: str) -> datetime:
+    return datetime.combine(date.fromisoformat(day), time.fromisoformat(hhmm), tzinfo=IST)
+
+
+@pytest.mark.parametrize(
+    ("moment", "reason"),
+    [
+        (at("2026-11-07", "10:00"), "Saturday"),
+        (at("2026-11-08", "10:00"), "Sunday"),
+        (at("2026-11-10", "10:00"), "holiday: Diwali Balipratipada"),
+        (at("2026-01-15", "10:00"), "holiday: Municipal elections (added 12-Jan-2026)"),
+        (at("2026-11-11", "15:30"), "outside the session window 09:15–15:30 IST"),  # noqa: RUF001
+        (at("2026-11-11", "08:59"), "outside the session window 09:15–15:30 IST"),  # noqa: RUF001
+        (
+            at("2025-10-21", "15:00"),
+            "outside the session window 13:45–14:45 IST (Muhurat trading (Samvat 2082))",  # noqa: RUF001
+        ),
+    ],
+)
+def test_guard_says_why_trading_is_closed(moment, reason):
+    with pytest.raises(TradingClosedError) as caught:
+        calendar.assert_can_trade(moment)
+    assert caught.value.reason == reason
+    assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        at("2026-02-01", "09:15"),  # Budget day, a Sunday with a full session
+        at("2025-02-01", "15:29"),  # Budget day, a Saturday
+        at("2025-10-21", "13:45"),  # Muhurat on the Diwali holiday
+        at("2026-11-11", "09:15"),
+    ],
+)
+def test_guard_lets_declared_sessions_trade(moment):
+    calendar.assert_can_trade(moment)
+    assert calendar.can_trade_at(moment)
+
+
+def test_session_window_is_aware_ist_and_none_when_closed():
+    opens, closes = calendar.session_window(date(2025, 10, 21))
+    assert (opens, closes) == (at("2025-10-21", "13:45"), at("2025-10-21", "14:45"))
+    assert opens.utcoffset() == timedelta(hours=5, minutes=30)
+    assert calendar.session_window(date(2026, 11, 10)) is None
+    assert calendar.session_window(date(2026, 11, 14)) is None
+
+
+def test_bse_follows_its_own_rows():
+    TradingHoliday.objects.create(exchange="BSE", date=date(2026, 12, 2), reason="BSE only")
+    assert not calendar.is_session(date(2026, 12, 2), "BSE")
+    assert calendar.is_session(date(2026, 12, 2), "NSE")
+
+
+def test_naive_moment_and_unknown_exchange_are_refused():
+    with pytest.raises(ValueError):
+        calendar.can_trade_at(datetime(2026, 11, 11, 10, 0))
+    with pytest.raises(ValueError):
+        calendar.is_session(date(2026, 11, 11), "MCX")
+
+
+def test_dates_before_the_seeded_coverage_are_an_error_not_a_guess():
+    with pytest.raises(calendar.ReferenceDataMissingError):
+        calendar.is_session(date(2023, 6, 1))
+
+
+def test_sessions_between_counts_2026_sessions():
+    # 261 weekdays in 2026, 16 weekday holidays, plus the Budget Sunday.
+    assert len(calendar.sessions_between(date(2026, 1, 1), date(2026, 12, 31))) == 261 - 16 + 1

@@ -17,7 +17,7 @@ import base64
 import binascii
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -175,13 +175,6 @@ def jwt_expiry(token: str) -> datetime | None:
         return datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
     except (binascii.Error, ValueError, KeyError, TypeError):
         return None
-
-
-def end_of_ist_day(moment: datetime) -> datetime:
-    """Midnight IST after `moment`: the latest a 'valid for the day' token can be trusted."""
-    local = moment.astimezone(IST)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return (midnight + timedelta(days=1)).astimezone(UTC)
 
 
 def unreadable_answer(response: requests.Response, *, write: bool, broker: str) -> BrokerError:

@@ -848,6 +848,17 @@ def int_or_error(value: Any, field: str) -> int:
         raise EmulatorError(ErrorKind.INPUT, f"Invalid `{field}`.") from err
 
 
+async def json_object(request: web.Request, message: str = "Invalid request body.") -> dict:
+    """The request's JSON object body; anything else is the broker's input error."""
+    try:
+        body = await request.json()
+    except ValueError as err:
+        raise EmulatorError(ErrorKind.INPUT, message) from err
+    if not isinstance(body, dict):
+        raise EmulatorError(ErrorKind.INPUT, message)
+    return body
+
+
 def ist(moment: datetime) -> datetime:
     return moment.astimezone(IST)
 

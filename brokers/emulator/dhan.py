@@ -51,6 +51,7 @@ from brokers.emulator.core import (
     int_or_error,
     ist,
     ist_text,
+    json_object,
     number,
     with_query,
 )
@@ -241,7 +242,7 @@ class DhanEmulator(BrokerEmulator):
     # --- orders -----------------------------------------------------------------------------
     async def place_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
-        body = await _json(request)
+        body = await json_object(request)
         order = await self.place(request, session, lambda: self.parse_order(body, session))
         return web.json_response({"orderId": order.order_id, "orderStatus": STATUS[order.state]})
 
@@ -309,7 +310,7 @@ class DhanEmulator(BrokerEmulator):
     async def modify_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         await self.guard_write(request, session, kind="modify")
-        body = await _json(request)
+        body = await json_object(request)
         order = self.state.find_order(session.account, request.match_info["order_id"])
         quantity = int_or_error(body["quantity"], "quantity") if body.get("quantity") else None
         price = decimal_or_error(body["price"], "price") if body.get("price") else None
@@ -376,7 +377,7 @@ class DhanEmulator(BrokerEmulator):
 
     async def ltp(self, request: web.Request) -> web.Response:
         self.authenticate(request)
-        body = await _json(request)
+        body = await json_object(request)
         data: dict[str, dict[str, Any]] = {}
         for segment, ids in body.items():
             for security_id in ids or []:
@@ -418,16 +419,6 @@ class DhanEmulator(BrokerEmulator):
             )
             self.securities[security.security_id] = security
         return web.json_response({"securities": len(self.securities)})
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as err:
-        raise EmulatorError(ErrorKind.INPUT, "Invalid JSON body.") from err
-    if not isinstance(body, dict):
-        raise EmulatorError(ErrorKind.INPUT, "Invalid JSON body.")
-    return body
 
 
 def render_order(order: Order) -> dict[str, Any]:

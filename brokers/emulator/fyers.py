@@ -41,6 +41,7 @@ from brokers.emulator.core import (
     decimal_or_error,
     int_or_error,
     ist,
+    json_object,
     number,
     with_query,
 )
@@ -162,7 +163,7 @@ class FyersEmulator(BrokerEmulator):
         raise web.HTTPFound(with_query(redirect, {k: str(v) for k, v in params.items()}))
 
     async def validate_authcode(self, request: web.Request) -> web.Response:
-        body = await _json(request)
+        body = await json_object(request)
         if body.get("grant_type") != "authorization_code" or not body.get("code"):
             raise EmulatorError(ErrorKind.INPUT, "Invalid grant type or code")
         grant = self.state.consume_login_code(str(body["code"]))  # single use
@@ -186,7 +187,7 @@ class FyersEmulator(BrokerEmulator):
     # --- orders -----------------------------------------------------------------------------
     async def place_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
-        body = await _json(request)
+        body = await json_object(request)
         order = await self.place(request, session, lambda: parse_order(body, session))
         return web.json_response(
             {
@@ -200,7 +201,7 @@ class FyersEmulator(BrokerEmulator):
     async def modify_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         await self.guard_write(request, session, kind="modify")
-        body = await _json(request)
+        body = await json_object(request)
         order = self.state.find_order(session.account, str(body.get("id", "")))
         if "type" not in body:
             raise EmulatorError(ErrorKind.INPUT, "Missing order type")
@@ -223,7 +224,7 @@ class FyersEmulator(BrokerEmulator):
     async def cancel_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         await self.guard_write(request, session, kind="cancel")
-        body = await _json(request)
+        body = await json_object(request)
         order = self.state.find_order(session.account, str(body.get("id", "")))
         self.state.cancel(order)
         return web.json_response(
@@ -309,16 +310,6 @@ class FyersEmulator(BrokerEmulator):
                 }
             )
         return web.json_response({"s": "ok", "code": 200, "message": "", "d": rows})
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as err:
-        raise EmulatorError(ErrorKind.INPUT, "Invalid request body") from err
-    if not isinstance(body, dict):
-        raise EmulatorError(ErrorKind.INPUT, "Invalid request body")
-    return body
 
 
 def market_name(name: str) -> tuple[str, str]:

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 from datetime import UTC, datetime
+from datetime import time as dtime
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -27,10 +28,11 @@ from brokers.base import (
     Quote,
     RetryableError,
     TokenGrant,
+    next_ist_cutoff,
 )
 from brokers.fyers import client as api
 from brokers.fyers import parsing
-from brokers.httpclient import end_of_ist_day, jwt_expiry, to_decimal, to_int
+from brokers.httpclient import jwt_expiry, to_decimal, to_int
 
 # Columns of Fyers' headerless symbol-master CSV (reference §4.5); three reserved at the end.
 INSTRUMENT_COLUMNS = (
@@ -59,6 +61,9 @@ INSTRUMENT_FILES = ("NSE_FO", "BSE_FO")
 def app_id_hash(app_id: str, app_secret: str) -> str:
     """Fyers' `appIdHash`: hex sha256 of `APP_ID:APP_SECRET`."""
     return hashlib.sha256(f"{app_id}:{app_secret}".encode()).hexdigest()
+
+
+MIDNIGHT = dtime(0, 0)
 
 
 class FyersAdapter(BrokerAdapter):
@@ -119,7 +124,7 @@ class FyersAdapter(BrokerAdapter):
         now = datetime.now(UTC)
         # The exact expiry is unconfirmed (reference §6): the JWT's `exp`, capped at midnight
         # IST since Fyers requires a fresh 2FA login every trading day.
-        expires = min(filter(None, [jwt_expiry(token), end_of_ist_day(now)]))
+        expires = min(filter(None, [jwt_expiry(token), next_ist_cutoff(now, MIDNIGHT)]))
         return TokenGrant(
             access_token=token,
             refresh_token=str(body.get("refresh_token") or ""),

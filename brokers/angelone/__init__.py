@@ -1,0 +1,1 @@
+"""Angel One SmartAPI adapter: client.py (HTTP), parsing.py (fields and errors), adapter.py."""

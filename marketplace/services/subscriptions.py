@@ -186,3 +186,19 @@ def rating_submit(*, subscription: Subscription, user: User, stars: int, review:
         defaults={"listing_id": subscription.listing_id, "stars": stars, "review": review.strip()},
     )
     return rating
+
+
+@transaction.atomic
+def listing_copy(*, subscription: Subscription, user: User) -> Any:
+    """Copy the approved version a subscriber runs into their own strategies (copy-allowed
+    listings only). The copy is a new draft of theirs, without the creator's accounts."""
+    from trader.strategies.services import StrategySpec, spec_from_version, strategy_create
+
+    subscription = _own_open(subscription, user)
+    listing = subscription.listing
+    if listing.is_subscribe_only:
+        raise MarketplaceError("This listing's logic is not shared: it can only be subscribed.")
+    version = subscription.version.strategy_version
+    spec = spec_from_version(listing.strategy, version, with_allocations=False)
+    name = f"{listing.title} (copy)"[:80]
+    return strategy_create(user=user, spec=StrategySpec(**{**spec.__dict__, "name": name}))

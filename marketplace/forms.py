@@ -1,0 +1,128 @@
+"""Forms parse input; the services decide. Service errors are put back on fields."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from brokers.models import BrokerAccount
+from marketplace.models import Listing, Plan, PlanKind, RiskLevel, Visibility
+from marketplace.models.listings import SEBI_RA_REGEX
+from trader.models import User
+
+
+def apply_service_error(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form's fields (or above them)."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+class ListingTermsForm(forms.Form):
+    title = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}))
+    tags = forms.CharField(max_length=200, required=False, help_text="Comma-separated.")
+    risk_level = forms.ChoiceField(choices=RiskLevel.choices)
+    capital_required = forms.DecimalField(
+        min_value=Decimal("1"), max_digits=14, decimal_places=2, label="Capital needed (₹)"
+    )
+    min_multiplier = forms.IntegerField(min_value=1, initial=1, label="Minimum multiplier")
+    visibility = forms.ChoiceField(choices=Visibility.choices, widget=forms.RadioSelect)
+    sebi_ra_number = forms.RegexField(
+        regex=SEBI_RA_REGEX,
+        required=False,
+        label="SEBI Research Analyst registration number",
+        help_text="INH followed by 9 digits; required for subscribe-only listings.",
+        error_messages={"invalid": "A SEBI RA registration number is INH followed by 9 digits."},
+    )
+
+
+class ListingCreateForm(ListingTermsForm):
+    strategy = forms.ModelChoiceField(queryset=None, empty_label=None)  # type: ignore[arg-type]
+    plan_kind = forms.ChoiceField(choices=PlanKind.choices, label="Pricing plan")
+    monthly_fee = forms.DecimalField(
+        max_digits=10, decimal_places=2, initial=0, label="Monthly fee (₹)"
+    )
+    profit_share_percent = forms.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        initial=0,
+        label="Profit share (%)",
+        help_text="0 to 50 %, only on profit above the subscriber's high-water mark.",
+    )
+
+    field_order = ["strategy", "title"]
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        from trader.models import Strategy
+
+        # Only the creator's own strategies are offered; the service checks again.
+        self.fields["strategy"].queryset = Strategy.objects.filter(owner=user).exclude(
+            status="archived"
+        )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Comment")
+
+
+class VersionForm(forms.Form):
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="What changed"
+    )
+
+
+class SubscribeForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=None, widget=forms.RadioSelect, empty_label=None)  # type: ignore[arg-type]
+
+    def __init__(self, *args, listing: Listing, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = Plan.objects.filter(listing=listing, is_active=True)
+        self.fields["plan"].label_from_instance = lambda plan: plan.description
+
+
+class DeploymentForm(forms.Form):
+    broker_account = forms.ModelChoiceField(queryset=None, empty_label=None)  # type: ignore[arg-type]
+    multiplier = forms.IntegerField(min_value=1, initial=1)
+    max_daily_loss = forms.DecimalField(
+        required=False,
+        min_value=Decimal("1"),
+        max_digits=14,
+        decimal_places=2,
+        label="Daily loss limit (₹, optional)",
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["broker_account"].queryset = BrokerAccount.objects.filter(owner=user)
+
+
+class RatingForm(forms.Form):
+    stars = forms.TypedChoiceField(coerce=int, choices=[(n, f"{n} ★") for n in range(5, 0, -1)])
+    review = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class BrowseForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    underlying = forms.CharField(required=False)
+    pricing = forms.ChoiceField(choices=[("", "Any price"), *PlanKind.choices], required=False)
+    risk = forms.ChoiceField(choices=[("", "Any risk"), *RiskLevel.choices], required=False)
+    max_capital = forms.DecimalField(required=False, min_value=0, label="Capital up to (₹)")
+    sort = forms.ChoiceField(
+        choices=[
+            ("recommended", "Recommended"),
+            ("newest", "Newest"),
+            ("subscribers", "Most subscribers"),
+            ("return", "Verified return"),
+        ],
+        required=False,
+    )

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from vollib.black import black as vollib_black
 from vollib.black.greeks import analytical as vollib_greeks
 from vollib.black.implied_volatility import implied_volatility as vollib_iv
+from py_lets_be_rational.exceptions import AboveMaximumException, BelowIntrinsicException
 from vollib.helpers.exceptions import PriceIsAboveMaximum, PriceIsBelowIntrinsic
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -112,7 +113,12 @@ def implied_volatility(
         return None
     try:
         sigma = float(vollib_iv(price, forward, strike, r, t, _flag(option_type)))
-    except (PriceIsBelowIntrinsic, PriceIsAboveMaximum):
+    except (
+        PriceIsBelowIntrinsic,
+        PriceIsAboveMaximum,
+        BelowIntrinsicException,  # raised by the solver vollib delegates to
+        AboveMaximumException,
+    ):
         return None
     if not math.isfinite(sigma) or sigma <= 0:
         return None

@@ -1,0 +1,66 @@
+"""An admin adds an ad-hoc holiday and the expiry list follows at once (no restart, no cache)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from execution import calendar, contracts
+from execution.models import TradingHoliday
+from tests.execution.factories import SuperuserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_holiday_added_in_admin_moves_that_weeks_expiry():
+    admin_client = Client()
+    admin_client.force_login(SuperuserFactory())
+    on = date(2026, 12, 3)
+    assert contracts.pick_expiry("NIFTY", on, "current_week") == date(2026, 12, 8)
+    assert contracts.kite_symbol("NIFTY", date(2026, 12, 8), 26000, "CE") == "NIFTY26D0826000CE"
+
+    response = admin_client.post(
+        "/admin/execution/tradingholiday/add/",
+        {"exchange": "NSE", "date": "2026-12-08", "reason": "Ad-hoc closure", "source": ""},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert TradingHoliday.objects.filter(exchange="NSE", date=date(2026, 12, 8)).exists()
+    assert not calendar.is_session(date(2026, 12, 8))
+    assert contracts.pick_expiry("NIFTY", on, "current_week") == date(2026, 12, 7)
+    listed = contracts.expiries("NIFTY", on)
+    assert date(2026, 12, 7) in listed and date(2026, 12, 8) not in listed
+    assert contracts.kite_symbol("NIFTY", date(2026, 12, 7), 26000, "CE") == "NIFTY26D0726000CE"
+
+
+def test_duplicate_holiday_is_a_form_error_not_a_crash():
+    admin_client = Client()
+    admin_client.force_login(SuperuserFactory())
+    response = admin_client.post(
+        "/admin/execution/tradingholiday/add/",
+        {"exchange": "NSE", "date": "2026-11-10", "reason": "Again", "source": ""},
+    )
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert TradingHoliday.objects.get(exchange="NSE", date=date(2026, 11, 10)).reason == (
+        "Diwali Balipratipada"
+    )
+
+
+def test_admin_lists_render_for_every_reference_table():
+    admin_client = Client()
+    admin_client.force_login(SuperuserFactory())
+    for model in [
+        "tradingholiday",
+        "specialsession",
+        "sessiontiming",
+        "underlying",
+        "lotsize",
+        "freezequantity",
+        "expiryrule",
+        "instrument",
+    ]:
+        assert admin_client.get(f"/admin/execution/{model}/").status_code == 200, model
+    assert admin_client.get("/admin/execution/underlying/1/change/").status_code == 200

@@ -93,6 +93,17 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
             setattr(emulator.options, key, getattr(options, key))
         return web.json_response({"queued": list(state.faults._queue)})
 
+    async def instruments(request: web.Request) -> web.Response:
+        rows = await request.json()
+        for row in rows:
+            symbol = row["tradingsymbol"]
+            state.instrument_keys[row["key"]] = (
+                row["exchange"],
+                symbol,
+                row.get("broker_symbol") or symbol,
+            )
+        return web.json_response({"instruments": len(state.instrument_keys)})
+
     async def order_log(request: web.Request) -> web.Response:
         return web.json_response(state.order_log)
 
@@ -120,6 +131,7 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
         web.post("/_emulator/revoke", revoke),
         web.post("/_emulator/clock", clock),
         web.post("/_emulator/faults", faults),
+        web.post("/_emulator/instruments", instruments),
         web.get("/_emulator/order-log", order_log),
         web.get("/_emulator/orders", orders),
     ]

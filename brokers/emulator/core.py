@@ -389,6 +389,10 @@ class EmulatorState:
         self.sessions: dict[str, Session] = {}
         self.login_codes: dict[str, tuple[Account, dict[str, str]]] = {}
         self.orders: dict[str, Order] = {}
+        # Broker instrument ids (Upstox `NSE_FO|43919`, Dhan security ids…) → (exchange,
+        # canonical Kite-style symbol, the broker's own trading symbol), registered from the
+        # broker's instrument master through the control plane.
+        self.instrument_keys: dict[str, tuple[str, str, str]] = {}
         self.order_log: list[dict[str, Any]] = []
         self._log_cursor = 0
         self._order_ids = itertools.count(1)
@@ -727,6 +731,12 @@ class BrokerEmulator:
         """One order request for the load test, for an emulator started with auto_accounts
         (the access token equals the api key): (host, path, headers, form, json body)."""
         raise NotImplementedError
+
+    @classmethod
+    def load_instruments(cls, symbol: str) -> list[dict[str, str]]:
+        """Instrument keys the load test must register first (EmulatorHandle.add_instruments
+        rows) when the broker's orders name instruments by id rather than by symbol."""
+        return []
 
     # --- shared flows ---------------------------------------------------------------------
     async def guard_write(self, request: web.Request, session: Session, *, kind: str) -> None:

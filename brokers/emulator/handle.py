@@ -99,6 +99,12 @@ class EmulatorHandle:
         """Change latency_ms, fail_rate, fault, registered_ip or fill_delay_ms while running."""
         self._control("POST", "faults", json=options)
 
+    def add_instruments(self, rows: list[dict[str, str]]) -> None:
+        """Register broker instrument ids: rows of `key` (e.g. "NSE_FO|43919"), `exchange`
+        (NFO/BFO), `tradingsymbol` (Kite-style, priced by the simulated market) and optional
+        `broker_symbol` (the broker's own trading symbol, echoed in its answers)."""
+        self._control("POST", "instruments", json=rows)
+
     def order_log(self) -> list[dict[str, Any]]:
         log: list[dict[str, Any]] = self._control("GET", "order-log")
         return log

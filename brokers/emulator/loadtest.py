@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.symbol = kite_tradingsymbol("NIFTY", expiry, 24000, "CE", monthly=False)
     emulator = start_subprocess(args.broker, auto_accounts=True)
     try:
+        instruments = emulator_class(args.broker).load_instruments(args.symbol)
+        if instruments:
+            emulator.add_instruments(instruments)
         result = asyncio.run(
             drive(
                 args.broker,

@@ -59,6 +59,7 @@ def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerE
     error_type = str(payload.get("error_type") or "")
     common = classify_transport_status(response, write=write, body=body, message=message)
     if common is not None:
+        common.code = common.code or error_type
         return common
     kwargs = {"code": error_type, "http_status": response.status_code, "raw": body}
     if error_type == "TokenException":

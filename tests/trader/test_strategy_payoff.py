@@ -88,7 +88,7 @@ def test_template_payoff(key):
     legs, net, max_profit, max_loss, breakevens = CASES[key]
     # The legs of the table follow the template's shape (sides and types).
     template = TEMPLATES_BY_KEY[key]
-    assert sorted((l.side, l.option_type) for l in legs) == sorted(
+    assert sorted((x.side, x.option_type) for x in legs) == sorted(
         (t.side, t.option_type) for t in template.legs
     )
     summary = analyse(legs, spot=D(24000))

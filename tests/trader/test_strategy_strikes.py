@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from execution import contracts
 from execution.market import SimulatedMarket
+from tests.trader.factories import LegFactory, StrategyVersionFactory
 from trader.models import AllocationSizing, BrokerAllocation
 from trader.strategies.specs import LegSpec
 from trader.strategies.strikes import (
@@ -24,7 +25,6 @@ from trader.strategies.strikes import (
     resolve_leg_specs,
     resolve_legs,
 )
-from tests.trader.factories import LegFactory, StrategyVersionFactory
 
 IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 steps = st.sampled_from([D(50), D(100), D("2.5"), D(25)])

@@ -31,7 +31,11 @@ NEXT_RUN_HORIZON_DAYS = 15
 RECENT_RUNS = 20
 
 
-def _base_queryset(*, user: User) -> QuerySet[Strategy]:
+def _base_queryset(
+    *, user: User, versions: QuerySet[StrategyVersion] | None = None
+) -> QuerySet[Strategy]:
+    if versions is None:
+        versions = StrategyVersion.objects.order_by("-number")
     return (
         Strategy.objects.filter(owner=user)
         .select_related("underlying", "current_version")
@@ -42,7 +46,7 @@ def _base_queryset(*, user: User) -> QuerySet[Strategy]:
                     "priority", "id"
                 ),
             ),
-            Prefetch("versions", queryset=StrategyVersion.objects.order_by("-number")),
+            Prefetch("versions", queryset=versions),
         )
     )
 
@@ -59,18 +63,10 @@ def strategy_list_for_user(*, user: User, include_archived: bool = False) -> Que
 def strategy_get_for_user(*, user: User, pk: int) -> Strategy:
     """One of the user's strategies with every version's legs; raises Strategy.DoesNotExist for
     anybody else's (views turn that into a 404, so a stranger learns nothing)."""
-    return (
-        _base_queryset(user=user)
-        .prefetch_related(
-            Prefetch(
-                "versions",
-                queryset=StrategyVersion.objects.order_by("-number").prefetch_related(
-                    Prefetch("legs", queryset=Leg.objects.order_by("position"))
-                ),
-            )
-        )
-        .get(pk=pk)
+    versions = StrategyVersion.objects.order_by("-number").prefetch_related(
+        Prefetch("legs", queryset=Leg.objects.order_by("position"))
     )
+    return _base_queryset(user=user, versions=versions).get(pk=pk)
 
 
 def version_in_force(*, strategy: Strategy, on: datetime.date) -> StrategyVersion | None:

@@ -56,6 +56,32 @@ class PaymentForm(forms.Form):
     reference = forms.CharField(max_length=80, help_text="UTR, cheque or receipt number.")
 
 
+def _intermediate_page(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    title: str,
+    items: QuerySet,
+    form: forms.Form,
+    action_name: str,
+    **extra: Any,
+) -> TemplateResponse:
+    """The confirmation page between choosing an action and applying it."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "listings": items,
+        "form": form,
+        "needs_ra_check": False,
+        "action_name": action_name,
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        or [str(pk) for pk in items.values_list("pk", flat=True)],
+        **extra,
+    }
+    return TemplateResponse(request, "admin/marketplace/listing_workflow.html", context)
+
+
 class PlanInline(admin.TabularInline):
     model = Plan
     extra = 0
@@ -232,20 +258,17 @@ class ListingAdmin(admin.ModelAdmin):
                     else:
                         self.message_user(request, f"{listing}: {transition.label} done.")
                 return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{transition.label}: {queryset.count()} listing(s)",
-            "opts": self.model._meta,
-            "listings": queryset,
-            "form": form,
-            "transition": transition,
-            "needs_ra_check": action == "approve"
+        return _intermediate_page(
+            self,
+            request,
+            title=f"{transition.label}: {queryset.count()} listing(s)",
+            items=queryset,
+            form=form,
+            action_name=f"workflow_{action}",
+            transition=transition,
+            needs_ra_check=action == "approve"
             and any(listing.is_subscribe_only for listing in queryset),
-            "action_name": f"workflow_{action}",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
-            or [str(listing.pk) for listing in queryset],
-        }
-        return TemplateResponse(request, "admin/marketplace/listing_workflow.html", context)
+        )
 
     @admin.action(description="Feature selected listings")
     def feature(self, request: HttpRequest, queryset: QuerySet[Listing]) -> None:
@@ -324,17 +347,14 @@ class ListingVersionAdmin(admin.ModelAdmin):
                     else:
                         self.message_user(request, f"{version}: {label.lower()} done.")
                 return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{label} {queryset.count()} version(s)",
-            "opts": self.model._meta,
-            "listings": queryset,
-            "form": form,
-            "needs_ra_check": False,
-            "action_name": f"version_{decision}",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        }
-        return TemplateResponse(request, "admin/marketplace/listing_workflow.html", context)
+        return _intermediate_page(
+            self,
+            request,
+            title=f"{label} {queryset.count()} version(s)",
+            items=queryset,
+            form=form,
+            action_name=f"version_{decision}",
+        )
 
 
 @admin.register(Subscription)
@@ -411,17 +431,14 @@ class InvoiceAdmin(admin.ModelAdmin):
                         request, f"{invoice}: {' '.join(error.messages)}", messages.ERROR
                     )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Record payment",
-            "opts": self.model._meta,
-            "listings": queryset,
-            "form": form,
-            "needs_ra_check": False,
-            "action_name": "mark_paid",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        }
-        return TemplateResponse(request, "admin/marketplace/listing_workflow.html", context)
+        return _intermediate_page(
+            self,
+            request,
+            title="Record payment",
+            items=queryset,
+            form=form,
+            action_name="mark_paid",
+        )
 
 
 PAYOUT_CSV_HEADER = [

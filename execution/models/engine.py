@@ -193,6 +193,7 @@ class OrderIntent(models.Model):
     order_type = models.CharField(max_length=6, default="MARKET")
     price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     quantity = models.PositiveIntegerField()
+    lot_size = models.PositiveIntegerField(default=1)
     algo_id = models.CharField(max_length=40, blank=True)
     tag = models.CharField(max_length=20, unique=True)
     state = models.CharField(max_length=16, choices=IntentState.choices, default="intent")
@@ -287,6 +288,7 @@ class Position(models.Model):
     tradingsymbol = models.CharField(max_length=40)
     instrument_token = models.CharField(max_length=30, blank=True)
     product = models.CharField(max_length=4, default="MIS")
+    lot_size = models.PositiveIntegerField(default=1)
     net_quantity = models.IntegerField(default=0)  # signed: negative is short
     buy_quantity = models.PositiveIntegerField(default=0)
     sell_quantity = models.PositiveIntegerField(default=0)

@@ -1,0 +1,589 @@
+"""Dispatch of a boundary T: from planned runs to committed order intents and per-account sends.
+
+The dispatcher arrives ahead of T, claims the planned runs of T, loads what they need in three
+queries (runs with their version, strategy, underlying, owner, limits and kill switches; the
+legs or the positions to close; the accounts), checks the calendar, waits until T - ε, reads
+the spot, resolves strikes, checks risk, slices by freeze quantity, writes one OrderIntent per
+leg x account x slice, commits, and only then starts one Celery task per broker account.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from brokers.models import BrokerAccount
+from execution import calendar, conf, contracts, risk
+from execution.audit import event_build, events_record
+from execution.models.engine import (
+    Boundary,
+    IntentState,
+    KillSwitch,
+    KillSwitchScope,
+    OrderIntent,
+    Position,
+    Purpose,
+    RunState,
+    ScheduledRun,
+)
+from execution.sender import OutgoingOrder
+from execution.sources import AccountAllocation
+
+logger = logging.getLogger(__name__)
+
+IST = calendar.IST
+_TAG_ALPHABET = string.ascii_uppercase + string.digits
+_PURPOSE_LETTER = {
+    Purpose.ENTRY: "E",
+    Purpose.EXIT: "X",
+    Purpose.STOP: "S",
+    Purpose.UNWIND: "U",
+    Purpose.FLATTEN: "K",
+    Purpose.SQUARE_OFF: "Q",
+}
+
+
+def new_tag(purpose: str) -> str:
+    """A client tag: a purpose letter and 15 random alphanumerics (≤ 20, unique by the
+    database; 77 random bits make a collision practically impossible)."""
+    return _PURPOSE_LETTER.get(purpose, "O") + "".join(
+        secrets.choice(_TAG_ALPHABET) for _ in range(15)
+    )
+
+
+@dataclass
+class AccountBatch:
+    """The JSON payload of one account task."""
+
+    account_id: int
+    fire_at: float  # epoch seconds
+    boundary_key: str
+    account_ids: list[int]  # every account of the boundary, so one load serves the process
+    orders: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DispatchResult:
+    fire_at: datetime
+    runs: int = 0
+    intents: int = 0
+    skipped: dict[int, str] = field(default_factory=dict)  # run id -> why
+    batches: list[AccountBatch] = field(default_factory=list)
+    load_queries: int = 0
+
+
+class _Reference:
+    """Market reference data for one dispatch, each fact looked up once per underlying (or
+    contract), however many strategies share it."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def _get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def step(self, underlying: Any) -> Decimal:
+        return self._get(
+            ("step", underlying.pk),
+            lambda: Decimal(contracts.strike_step(underlying, self.day)),
+        )
+
+    def expiry(self, underlying: Any, choice: str) -> date:
+        return self._get(
+            ("expiry", underlying.pk, choice),
+            lambda: contracts.pick_expiry(underlying, self.day, choice),
+        )
+
+    def lot_size(self, underlying: Any, expiry: date) -> int:
+        return self._get(
+            ("lot", underlying.pk, expiry),
+            lambda: int(contracts.lot_size(underlying, expiry, on=self.day)),
+        )
+
+    def freeze(self, underlying: Any) -> int:
+        return self._get(
+            ("freeze", underlying.pk),
+            lambda: int(contracts.freeze_quantity(underlying, self.day)),
+        )
+
+    def symbol(
+        self, underlying: Any, expiry: date, strike: Decimal, option_type: str, broker: str
+    ) -> tuple[str, str]:
+        from execution import instruments
+
+        def compute() -> tuple[str, str]:
+            instrument = instruments.instrument_for(underlying, expiry, strike, option_type)
+            return instruments.broker_symbol(instrument, broker)
+
+        return self._get(("sym", underlying.pk, expiry, strike, option_type, broker), compute)
+
+    def guard(self, moment: datetime, exchange: str) -> str | None:
+        def compute() -> str | None:
+            try:
+                calendar.assert_can_trade(moment, exchange)
+            except calendar.TradingClosedError as exc:
+                return exc.reason
+            return None
+
+        return self._get(("guard", moment, exchange), compute)
+
+
+def _load_runs(fire_at: datetime, claim: datetime) -> list[ScheduledRun]:
+    """Query 1: the claimed runs, with version, strategy, underlying, owner, the owner's risk
+    limit and kill switch, the global kill switch, open strategies and today's P&L."""
+    from trader.models import RiskCeiling
+
+    day = fire_at.astimezone(IST).date()
+    ceiling = RiskCeiling.objects.filter(pk=1)
+    return list(
+        ScheduledRun.objects.filter(fire_at=fire_at, state=RunState.DISPATCHED, dispatched_at=claim)
+        .select_related(
+            "strategy_version__strategy__underlying",
+            "owner__risk_limit",
+            "owner__kill_switch",
+            "entry_run",
+        )
+        .annotate(
+            global_kill=Exists(
+                KillSwitch.objects.filter(scope=KillSwitchScope.GLOBAL, engaged=True)
+            ),
+            open_strategies=Subquery(
+                ScheduledRun.objects.filter(
+                    owner=OuterRef("owner"), boundary=Boundary.ENTRY, is_test=False
+                )
+                .filter(Q(positions__net_quantity__lt=0) | Q(positions__net_quantity__gt=0))
+                .values("owner")
+                .annotate(n=Count("pk", distinct=True))
+                .values("n")[:1]
+            ),
+            day_pnl=Subquery(
+                ScheduledRun.objects.filter(
+                    owner=OuterRef("owner"), session_date=day, boundary=Boundary.ENTRY
+                )
+                .values("owner")
+                .annotate(total=Coalesce(Sum("mtm"), Decimal(0)))
+                .values("total")[:1]
+            ),
+            ceil_order=Subquery(ceiling.values("max_lots_per_order")[:1]),
+            ceil_strategy=Subquery(ceiling.values("max_lots_per_strategy")[:1]),
+            ceil_open=Subquery(ceiling.values("max_open_strategies")[:1]),
+            ceil_loss=Subquery(ceiling.values("max_daily_loss")[:1]),
+        )
+        .order_by("pk")
+    )
+
+
+def _claim(fire_at: datetime) -> datetime | None:
+    """Take the planned runs of T (a conditional UPDATE: a second dispatcher finds none)."""
+    claim = timezone.now()
+    taken = ScheduledRun.objects.filter(fire_at=fire_at, state=RunState.PLANNED).update(
+        state=RunState.DISPATCHED, dispatched_at=claim
+    )
+    return claim if taken else None
+
+
+def _lots(allocation: AccountAllocation, leg_lots: int, multiplier: Decimal) -> int:
+    if allocation.fixed_lots:
+        lots = Decimal(allocation.fixed_lots)
+    else:
+        lots = Decimal(leg_lots) * (allocation.multiplier or Decimal(1))
+    return int((lots * multiplier).to_integral_value(rounding=ROUND_DOWN))
+
+
+def _wait_until(moment: datetime) -> None:
+    delay = moment.timestamp() - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def boundary_dispatch(
+    *,
+    fire_at: datetime,
+    market: Any = None,
+    wait: bool = True,
+    start_sends: bool = True,
+) -> DispatchResult:
+    """Dispatch every planned run of instant `fire_at` (see the module docstring).
+
+    Runs refused before any order (calendar closed, kill switch, risk limits, account not
+    ready, strike resolution failed) are marked skipped with the reason in words and an audit
+    event; the others get their intents and are sent by one task per account at T.
+    """
+    from execution.market import default_market
+    from trader.models import Leg
+    from trader.strategies import strikes
+
+    result = DispatchResult(fire_at=fire_at)
+    claim = _claim(fire_at)
+    if claim is None:
+        return result
+    runs = _load_runs(fire_at, claim)
+    entry_versions = {r.strategy_version_id for r in runs if r.boundary == Boundary.ENTRY}
+    exit_entries = {r.entry_run_id for r in runs if r.boundary == Boundary.EXIT and r.entry_run_id}
+    legs_by_version: dict[int, list[Any]] = defaultdict(list)
+    if entry_versions:  # query 2 (entries)
+        for leg in Leg.objects.filter(version_id__in=entry_versions).order_by("position"):
+            legs_by_version[leg.version_id].append(leg)
+    positions_by_run: dict[int, list[Position]] = defaultdict(list)
+    if exit_entries:  # query 2 (exits)
+        for position in Position.objects.filter(run_id__in=exit_entries).exclude(net_quantity=0):
+            positions_by_run[position.run_id].append(position)
+    account_ids = {a["account_id"] for r in runs for a in r.allocations}
+    account_ids |= {p.account_id for ps in positions_by_run.values() for p in ps}
+    accounts = {a.pk: a for a in BrokerAccount.objects.filter(pk__in=account_ids)}  # query 3
+    result.runs = len(runs)
+
+    day = fire_at.astimezone(IST).date()
+    reference = _Reference(day)
+    skipped: dict[int, str] = {}
+    for run in runs:
+        reason = _pre_checks(run, reference, fire_at)
+        if reason:
+            skipped[run.pk] = reason
+
+    market = market or default_market()
+    if wait:
+        _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
+    spot_at = min(timezone.now(), fire_at)
+    spots: dict[str, Decimal] = {}
+    intents: list[OrderIntent] = []
+    for run in runs:
+        if run.pk in skipped:
+            continue
+        try:
+            if run.boundary == Boundary.ENTRY:
+                built = _entry_intents(
+                    run,
+                    legs_by_version[run.strategy_version_id],
+                    accounts,
+                    reference,
+                    market,
+                    spots,
+                    spot_at,
+                    strikes,
+                )
+            else:
+                built = _exit_intents(
+                    run, positions_by_run.get(run.entry_run_id or 0, []), accounts, reference
+                )
+        except (ValueError, LookupError) as exc:
+            skipped[run.pk] = f"Could not build the orders: {exc}"
+            continue
+        if isinstance(built, str):
+            skipped[run.pk] = built
+            continue
+        intents.extend(built)
+
+    with transaction.atomic():
+        OrderIntent.objects.bulk_create(intents, batch_size=1000)
+        events = []
+        sent_runs = {i.run_id for i in intents}
+        for run in runs:
+            if run.pk in skipped:
+                run.state, run.note = RunState.SKIPPED, skipped[run.pk]
+                events.append(
+                    event_build(
+                        kind="run.skipped",
+                        message=skipped[run.pk],
+                        user_id=run.owner_id,
+                        run_id=run.pk,
+                    )
+                )
+            elif run.pk not in sent_runs:
+                run.state, run.note = RunState.DONE, "Nothing to send."
+            else:
+                events.append(
+                    event_build(
+                        kind="run.dispatched",
+                        message=f"{sum(1 for i in intents if i.run_id == run.pk)} orders "
+                        f"written for {fire_at.astimezone(IST):%H:%M:%S} IST.",
+                        user_id=run.owner_id,
+                        run_id=run.pk,
+                    )
+                )
+        changed = [r for r in runs if r.pk in skipped or r.pk not in sent_runs]
+        ScheduledRun.objects.bulk_update(changed, ["state", "note"])
+        events_record(events)
+        result.skipped = skipped
+        result.intents = len(intents)
+        result.batches = batches_for(intents, accounts=accounts, fire_at=fire_at)
+        if start_sends and result.batches:
+            payloads = [b.to_json() for b in result.batches]
+            transaction.on_commit(lambda: _start_group(payloads))
+    return result
+
+
+def _pre_checks(run: ScheduledRun, reference: _Reference, fire_at: datetime) -> str | None:
+    strategy = run.strategy_version.strategy
+    if not run.is_test:
+        closed = reference.guard(fire_at, strategy.underlying.exchange)
+        if closed:
+            return f"Market closed: {closed}."
+    if run.boundary == Boundary.ENTRY:
+        kill = getattr(run.owner, "kill_switch", None)
+        if run.global_kill or (kill is not None and kill.engaged):  # type: ignore[attr-defined]
+            return "Kill switch engaged: no new entries until it is re-armed."
+    return None
+
+
+def _entry_intents(
+    run: ScheduledRun,
+    legs: list[Any],
+    accounts: dict[int, BrokerAccount],
+    reference: _Reference,
+    market: Any,
+    spots: dict[str, Decimal],
+    spot_at: datetime,
+    strikes: Any,
+) -> list[OrderIntent] | str:
+    strategy = run.strategy_version.strategy
+    underlying = strategy.underlying
+    if not legs:
+        return "The strategy version has no legs."
+    if underlying.symbol not in spots:
+        spots[underlying.symbol] = Decimal(market.spot(underlying.symbol, at=spot_at))
+    spot = spots[underlying.symbol]
+    step = reference.step(underlying)
+    atm = strikes.atm_strike(spot, step)
+    resolved = []
+    for leg in legs:
+        expiry = reference.expiry(underlying, leg.expiry_choice)
+        if leg.strike_mode == "atm":
+            strike = atm + (leg.strike_offset or 0) * step
+        elif leg.strike_mode == "exact":
+            strike = Decimal(leg.strike_price)
+        else:
+            rows = reference._get(
+                ("chain", underlying.pk, expiry),
+                lambda expiry=expiry: list(
+                    market.chain(
+                        underlying.symbol,
+                        expiry,
+                        strike_step=step,
+                        strikes_each_side=strikes.CHAIN_STRIKES_EACH_SIDE,
+                        at=spot_at,
+                    )
+                ),
+            )
+            picker = strikes.pick_by_premium if leg.strike_mode == "premium" else None
+            if picker is not None:
+                row = picker(rows, leg.option_type, Decimal(leg.target_premium))
+            else:
+                row = strikes.pick_by_delta(rows, leg.option_type, Decimal(leg.target_delta))
+            strike = Decimal(row.strike)
+        resolved.append((leg, expiry, strike))
+
+    limits = risk.limits_from(
+        own=getattr(run.owner, "risk_limit", None),
+        ceiling={
+            "max_lots_per_order": run.ceil_order,  # type: ignore[attr-defined]
+            "max_lots_per_strategy": run.ceil_strategy,  # type: ignore[attr-defined]
+            "max_open_strategies": run.ceil_open,  # type: ignore[attr-defined]
+            "max_daily_loss": run.ceil_loss,  # type: ignore[attr-defined]
+        },
+    )
+    intents: list[OrderIntent] = []
+    allocations = [AccountAllocation.from_json(a) for a in run.allocations]
+    problems: list[str] = []
+    for allocation in sorted(allocations, key=lambda a: a.priority):
+        account = accounts.get(allocation.account_id)
+        if account is None:
+            problems.append(f"Account {allocation.account_id} no longer exists.")
+            continue
+        if run.is_test and not account.is_paper:
+            continue  # a test run never reaches a real broker
+        account_problems = risk.account_checks(account=account, day=run.session_date, is_test=False)
+        leg_lots = [_lots(allocation, leg.lots, run.multiplier) for leg, _, _ in resolved]
+        account_problems += risk.strategy_checks(
+            limits=limits,
+            leg_lots=leg_lots,
+            open_strategies=run.open_strategies or 0,  # type: ignore[attr-defined]
+            day_pnl=Decimal(run.day_pnl or 0),  # type: ignore[attr-defined]
+        )
+        if any(lots < 1 for lots in leg_lots):
+            account_problems.append(f"{account.label}: a leg would be less than one lot.")
+        if account_problems:
+            problems.extend(account_problems)
+            continue
+        algo_id = allocation.algo_id or account.algo_id
+        for (leg, expiry, strike), lots in zip(resolved, leg_lots, strict=True):
+            lot_size = reference.lot_size(underlying, expiry)
+            symbol, token = reference.symbol(
+                underlying, expiry, strike, leg.option_type, account.broker
+            )
+            slices = risk.slice_lots(
+                lots=lots, lot_size=lot_size, freeze_quantity=reference.freeze(underlying)
+            )
+            for slice_no, slice_lots in enumerate(slices):
+                intents.append(
+                    OrderIntent(
+                        run=run,
+                        leg=leg,
+                        account=account,
+                        purpose=Purpose.ENTRY,
+                        slice_no=slice_no,
+                        phase=0 if leg.side == "BUY" else 1,
+                        side=leg.side,
+                        exchange=underlying.segment,
+                        tradingsymbol=symbol,
+                        instrument_token=str(token),
+                        product="MIS" if strategy.kind == "intraday" else "NRML",
+                        order_type="MARKET",
+                        quantity=slice_lots * lot_size,
+                        lot_size=lot_size,
+                        algo_id=algo_id,
+                        tag=new_tag(Purpose.ENTRY),
+                        intended_at=run.fire_at,
+                    )
+                )
+    if not intents:
+        return " ".join(problems) or "No account to trade on."
+    return intents
+
+
+def close_intents(
+    *,
+    run: ScheduledRun,
+    positions: list[Position],
+    accounts: dict[int, BrokerAccount],
+    purpose: str,
+    intended_at: datetime,
+    freeze: Callable[[Position], int],
+    lot_size: Callable[[Position], int],
+) -> list[OrderIntent]:
+    """Orders that bring `positions` to zero: shorts bought back first (phase 0), then longs
+    sold (phase 1), each sliced by the freeze quantity."""
+    intents = []
+    for position in positions:
+        if position.net_quantity == 0:
+            continue
+        account = accounts[position.account_id]
+        side = "BUY" if position.net_quantity < 0 else "SELL"
+        size = lot_size(position)
+        lots = abs(position.net_quantity) // size
+        remainder = abs(position.net_quantity) % size
+        quantities = [
+            q * size
+            for q in risk.slice_lots(lots=lots, lot_size=size, freeze_quantity=freeze(position))
+        ]
+        if remainder:
+            quantities.append(remainder)
+        for slice_no, quantity in enumerate(quantities):
+            intents.append(
+                OrderIntent(
+                    run=run,
+                    leg_id=position.leg_id,
+                    account=account,
+                    purpose=purpose,
+                    slice_no=slice_no,
+                    phase=0 if side == "BUY" else 1,
+                    side=side,
+                    exchange=position.exchange,
+                    tradingsymbol=position.tradingsymbol,
+                    instrument_token=position.instrument_token,
+                    product=position.product,
+                    order_type="MARKET",
+                    quantity=quantity,
+                    lot_size=size,
+                    algo_id=account.algo_id,
+                    tag=new_tag(purpose),
+                    intended_at=intended_at,
+                )
+            )
+    return intents
+
+
+def _exit_intents(
+    run: ScheduledRun,
+    positions: list[Position],
+    accounts: dict[int, BrokerAccount],
+    reference: _Reference,
+) -> list[OrderIntent]:
+    underlying = run.strategy_version.strategy.underlying
+    algo = {a["account_id"]: a.get("algo_id", "") for a in run.allocations}
+    intents = close_intents(
+        run=run,
+        positions=positions,
+        accounts=accounts,
+        purpose=Purpose.EXIT,
+        intended_at=run.fire_at,
+        freeze=lambda p: reference.freeze(underlying),
+        lot_size=lambda p: p.lot_size,
+    )
+    for intent in intents:
+        intent.algo_id = algo.get(intent.account_id) or intent.algo_id
+    return intents
+
+
+def batches_for(
+    intents: list[OrderIntent], *, accounts: dict[int, BrokerAccount], fire_at: datetime
+) -> list[AccountBatch]:
+    """Group intents per account into the account tasks' payloads."""
+    by_account: dict[int, list[OrderIntent]] = defaultdict(list)
+    for intent in intents:
+        by_account[intent.account_id].append(intent)
+    key = fire_at.isoformat()
+    all_ids = sorted(by_account)
+    batches = []
+    for account_id in all_ids:
+        batch = AccountBatch(
+            account_id=account_id,
+            fire_at=fire_at.timestamp(),
+            boundary_key=key,
+            account_ids=all_ids,
+        )
+        for intent in sorted(by_account[account_id], key=lambda i: (i.phase, i.pk or 0)):
+            batch.orders.append(outgoing(intent))
+        batches.append(batch)
+    return batches
+
+
+def outgoing(intent: OrderIntent) -> dict[str, Any]:
+    return asdict(
+        OutgoingOrder(
+            intent_id=intent.pk,
+            run_id=intent.run_id,
+            tag=intent.tag,
+            phase=intent.phase,
+            exchange=intent.exchange,
+            tradingsymbol=intent.tradingsymbol,
+            instrument_token=intent.instrument_token,
+            side=intent.side,
+            quantity=intent.quantity,
+            product=intent.product,
+            order_type=intent.order_type,
+            price=None if intent.price is None else str(intent.price),
+            algo_id=intent.algo_id,
+        )
+    )
+
+
+def _start_group(payloads: list[dict[str, Any]]) -> None:
+    from celery import group
+
+    from execution.tasks import account_send_task
+
+    group(account_send_task.s(payload) for payload in payloads).apply_async()
+
+
+def open_intent_states() -> tuple[str, ...]:
+    return (IntentState.SENT, IntentState.ACKNOWLEDGED, IntentState.PARTIALLY_FILLED)

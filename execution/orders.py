@@ -1,0 +1,300 @@
+"""Order lifecycle after the send: outcomes recorded, fills and positions, reconciliation.
+
+Every state change goes through `intent_transition` (conditional UPDATE on the current state,
+audit event in the same transaction). An unknown outcome is resolved by looking the tag up at
+the broker, never by sending again; an intent nobody is sending any more (its worker died) is
+looked up first and sent only when the broker has no order with its tag.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from brokers.base import BrokerError, BrokerOrder, OrderStatus
+from execution import sender
+from execution.audit import event_build, events_record
+from execution.models.engine import (
+    INTENT_TRANSITIONS,
+    Fill,
+    IntentState,
+    OrderIntent,
+    Position,
+    Purpose,
+)
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_GRACE = timedelta(seconds=15)  # after this, a tag still absent means "never placed"
+ORPHAN_AFTER = timedelta(seconds=3)  # an unsent intent this far past T has lost its sender
+
+
+class TransitionError(ValueError):
+    """The lifecycle does not allow this change of state."""
+
+
+def intent_transition(
+    *, intent: OrderIntent, to: str, message: str = "", **fields: Any
+) -> OrderIntent:
+    """Move one intent to `to` if the lifecycle allows it from its current state; the UPDATE
+    is conditional on that state, so a concurrent change wins once, never twice."""
+    if to not in INTENT_TRANSITIONS[intent.state]:
+        raise TransitionError(f"{intent.state} → {to} is not a valid order transition.")
+    with transaction.atomic():
+        updated = OrderIntent.objects.filter(pk=intent.pk, state=intent.state).update(
+            state=to, updated_at=timezone.now(), **fields
+        )
+        if not updated:
+            intent.refresh_from_db()
+            raise TransitionError(f"The order changed meanwhile (now {intent.state}).")
+        events_record(
+            [
+                event_build(
+                    kind=f"order.{to}",
+                    message=message or f"{intent} {intent.state} → {to}",
+                    user_id=intent.run.owner_id,
+                    run_id=intent.run_id,
+                    intent_id=intent.pk,
+                    account_id=intent.account_id,
+                    data={"from": intent.state, "to": to},
+                )
+            ]
+        )
+    for name, value in fields.items():
+        setattr(intent, name, value)
+    intent.state = to
+    return intent
+
+
+def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
+    """Record the hot path's outcomes in a few statements: sent, acknowledged, rejected,
+    unknown or held back. Only intents still in `intent` or `sent` are changed (a reconciler
+    may have got there first), and one audit event is written per order."""
+    if not outcomes:
+        return
+    by_id = {o.intent_id: o for o in outcomes}
+    with transaction.atomic():
+        intents = list(
+            OrderIntent.objects.select_for_update()
+            .select_related("run")
+            .filter(pk__in=by_id, state__in=[IntentState.INTENT, IntentState.SENT])
+        )
+        events = []
+        for intent in intents:
+            outcome = by_id[intent.pk]
+            previous = intent.state
+            intent.state = outcome.state
+            intent.sent_at = sender.epoch_to_datetime(outcome.sent_at)
+            intent.acked_at = sender.epoch_to_datetime(outcome.acked_at)
+            intent.broker_order_id = outcome.broker_order_id
+            intent.error = outcome.error
+            intent.attempts = outcome.attempts
+            events.append(
+                event_build(
+                    kind=f"order.{outcome.state}",
+                    message=outcome.error or f"{intent} {outcome.state}",
+                    user_id=intent.run.owner_id,
+                    run_id=intent.run_id,
+                    intent_id=intent.pk,
+                    account_id=intent.account_id,
+                    data={
+                        "from": previous,
+                        "to": outcome.state,
+                        "error_class": outcome.error_class,
+                        "lag_ms": intent.lag_ms,
+                    },
+                )
+            )
+        OrderIntent.objects.bulk_update(
+            intents,
+            ["state", "sent_at", "acked_at", "broker_order_id", "error", "attempts"],
+            batch_size=500,
+        )
+        events_record(events)
+    failed_runs = {o.run_id for o in outcomes if o.state in ("rejected", "abandoned", "unknown")}
+    if failed_runs:
+        from execution.tasks import run_failures_task
+
+        for run_id in failed_runs:
+            transaction.on_commit(lambda run_id=run_id: run_failures_task.delay(run_id))
+
+
+def fill_apply(*, intent: OrderIntent, order: BrokerOrder, source: str = "poll") -> OrderIntent:
+    """Apply the broker's view of one order: new fills (once each: keyed by the cumulative
+    filled quantity), the position, and the state (partially filled, filled, cancelled,
+    rejected after the acknowledgement)."""
+    with transaction.atomic():
+        intent = OrderIntent.objects.select_for_update().select_related("run").get(pk=intent.pk)
+        if order.filled_quantity > intent.filled_quantity:
+            increment = order.filled_quantity - intent.filled_quantity
+            total_value = (order.average_price or Decimal(0)) * order.filled_quantity
+            previous_value = (intent.average_price or Decimal(0)) * intent.filled_quantity
+            price = ((total_value - previous_value) / increment).quantize(Decimal("0.01"))
+            try:
+                with transaction.atomic():
+                    Fill.objects.create(
+                        intent=intent,
+                        cumulative_quantity=order.filled_quantity,
+                        quantity=increment,
+                        price=price,
+                        filled_at=timezone.now(),
+                        source=source,
+                    )
+            except IntegrityError:
+                return intent  # this fill was applied already (duplicate postback)
+            _position_add(intent, increment, price)
+            intent.filled_quantity = order.filled_quantity
+            intent.average_price = order.average_price
+            intent.save(update_fields=["filled_quantity", "average_price", "updated_at"])
+        target = {
+            OrderStatus.FILLED: IntentState.FILLED,
+            OrderStatus.PARTIALLY_FILLED: IntentState.PARTIALLY_FILLED,
+            OrderStatus.CANCELLED: IntentState.CANCELLED,
+            OrderStatus.REJECTED: IntentState.REJECTED,
+        }.get(order.status)
+        if order.status in (OrderStatus.OPEN, OrderStatus.PENDING) and intent.state in (
+            IntentState.UNKNOWN,
+            IntentState.SENT,
+        ):
+            target = IntentState.ACKNOWLEDGED
+        if target and target != intent.state and target in INTENT_TRANSITIONS[intent.state]:
+            extra: dict[str, Any] = {}
+            if not intent.broker_order_id:
+                extra["broker_order_id"] = order.broker_order_id
+            if target == IntentState.REJECTED:
+                extra["error"] = order.status_message or "Rejected by the broker."
+            intent_transition(intent=intent, to=target, message=order.status_message, **extra)
+    return intent
+
+
+def _position_add(intent: OrderIntent, quantity: int, price: Decimal) -> None:
+    """Book a fill on the position of the run it belongs to (an exit books on its entry)."""
+    run = intent.run
+    position_run_id = run.pk
+    if intent.purpose != Purpose.ENTRY and run.entry_run_id:
+        position_run_id = run.entry_run_id
+    position, _ = Position.objects.select_for_update().get_or_create(
+        run_id=position_run_id,
+        account_id=intent.account_id,
+        tradingsymbol=intent.tradingsymbol,
+        defaults={
+            "owner_id": run.owner_id,
+            "leg_id": intent.leg_id,
+            "exchange": intent.exchange,
+            "instrument_token": intent.instrument_token,
+            "product": intent.product,
+            "lot_size": intent.lot_size,
+        },
+    )
+    value = price * quantity
+    if intent.side == "BUY":
+        Position.objects.filter(pk=position.pk).update(
+            net_quantity=F("net_quantity") + quantity,
+            buy_quantity=F("buy_quantity") + quantity,
+            buy_value=F("buy_value") + value,
+        )
+    else:
+        Position.objects.filter(pk=position.pk).update(
+            net_quantity=F("net_quantity") - quantity,
+            sell_quantity=F("sell_quantity") + quantity,
+            sell_value=F("sell_value") + value,
+        )
+
+
+def intent_poll(*, intent: OrderIntent, adapter: Any) -> OrderIntent:
+    """Follow one open order at the broker (by id, or by tag when the outcome is unknown)."""
+    try:
+        if intent.broker_order_id:
+            order: BrokerOrder | None = adapter.order_status(intent.broker_order_id)
+        else:
+            order = adapter.find_order_by_tag(intent.tag)
+    except BrokerError as exc:
+        logger.info("poll of %s failed: %s", intent.tag, exc.message)
+        return intent
+    if order is None:
+        if intent.state == IntentState.UNKNOWN and _older_than(intent.sent_at, UNKNOWN_GRACE):
+            return intent_transition(
+                intent=intent,
+                to=IntentState.INTENT,
+                message="Not found at the broker by its tag: it was never placed.",
+                broker_order_id="",
+            )
+        return intent
+    return fill_apply(intent=intent, order=order)
+
+
+def _older_than(moment: datetime | None, age: timedelta) -> bool:
+    return moment is None or timezone.now() - moment > age
+
+
+def open_orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
+    """Bring every open order up to date with its broker, and finish the sends of dead workers.
+
+    Runs at worker start and periodically. Open (sent, acknowledged, unknown, partly filled)
+    orders are polled. An intent still unsent past its time whose claimant is not alive is
+    looked up by tag; when the broker has no such order it is sent now (late, timed)."""
+    from brokers.registry import get_adapter
+
+    now = now or timezone.now()
+    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0}
+    open_states = [
+        IntentState.SENT,
+        IntentState.ACKNOWLEDGED,
+        IntentState.UNKNOWN,
+        IntentState.PARTIALLY_FILLED,
+    ]
+    since = now - timedelta(days=1)
+    intents = list(
+        OrderIntent.objects.select_related("account", "run")
+        .filter(intended_at__gte=since)
+        .filter(state__in=[*open_states, IntentState.INTENT], intended_at__lte=now - ORPHAN_AFTER)
+    )
+    adapters: dict[int, Any] = {}
+    for intent in intents:
+        if intent.account_id not in adapters:
+            adapters[intent.account_id] = get_adapter(intent.account)
+        adapter = adapters[intent.account_id]
+        if intent.state != IntentState.INTENT:
+            intent_poll(intent=intent, adapter=adapter)
+            counts["polled"] += 1
+            continue
+        owner = sender.claim_owner(intent.tag)
+        if owner and sender.worker_alive(owner):
+            counts["skipped"] += 1
+            continue
+        if not sender.claim_take_over(intent.tag, dead_owner=owner):
+            counts["skipped"] += 1
+            continue
+        try:
+            found = adapter.find_order_by_tag(intent.tag)
+        except BrokerError:
+            counts["skipped"] += 1
+            continue
+        if found is not None:
+            intent_transition(
+                intent=intent,
+                to=IntentState.ACKNOWLEDGED,
+                message="Found at the broker by its tag after its sender stopped.",
+                broker_order_id=found.broker_order_id,
+                acked_at=timezone.now(),
+            )
+            fill_apply(intent=intent, order=found, source="reconcile")
+            counts["found"] += 1
+            continue
+        order = sender.OutgoingOrder(**_outgoing_fields(intent))
+        outcome = sender.send_one(adapter, order, intent.account_id)
+        outcomes_apply([outcome])
+        counts["sent"] += 1
+    return counts
+
+
+def _outgoing_fields(intent: OrderIntent) -> dict[str, Any]:
+    from execution.dispatch import outgoing
+
+    return outgoing(intent)

@@ -1,0 +1,94 @@
+"""Pre-trade checks, on data already loaded by the dispatcher (no queries here).
+
+Each check returns the reasons to refuse, in words; an empty list means go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from brokers.models import AccountStatus, BrokerAccount
+from execution import calendar
+
+
+@dataclass(frozen=True)
+class EffectiveLimits:
+    max_lots_per_order: int
+    max_lots_per_strategy: int
+    max_open_strategies: int
+    max_daily_loss: Decimal
+
+
+def limits_from(*, own: object | None, ceiling: dict[str, object]) -> EffectiveLimits:
+    """min(the user's own limit, the admins' ceiling) for each limit."""
+
+    def pick(name: str) -> object:
+        values = [v for v in (getattr(own, name, None), ceiling.get(name)) if v is not None]
+        return min(values) if values else None  # type: ignore[type-var]
+
+    return EffectiveLimits(
+        max_lots_per_order=int(pick("max_lots_per_order") or 10**6),
+        max_lots_per_strategy=int(pick("max_lots_per_strategy") or 10**6),
+        max_open_strategies=int(pick("max_open_strategies") or 10**6),
+        max_daily_loss=Decimal(str(pick("max_daily_loss") or "1e12")),
+    )
+
+
+def strategy_checks(
+    *,
+    limits: EffectiveLimits,
+    leg_lots: list[int],
+    open_strategies: int,
+    day_pnl: Decimal,
+) -> list[str]:
+    """User and strategy limits for one run on one account (lots already multiplied)."""
+    problems = []
+    biggest = max(leg_lots, default=0)
+    if biggest > limits.max_lots_per_order:
+        problems.append(
+            f"A leg of {biggest} lots is above your limit of {limits.max_lots_per_order} lots "
+            "per order."
+        )
+    if sum(leg_lots) > limits.max_lots_per_strategy:
+        problems.append(
+            f"{sum(leg_lots)} lots in this strategy is above your limit of "
+            f"{limits.max_lots_per_strategy}."
+        )
+    if open_strategies >= limits.max_open_strategies:
+        problems.append(
+            f"You already have {open_strategies} strategies open (limit "
+            f"{limits.max_open_strategies})."
+        )
+    if day_pnl <= -limits.max_daily_loss:
+        problems.append(
+            f"Today's loss of ₹{-day_pnl:,.2f} has reached your daily limit of "
+            f"₹{limits.max_daily_loss:,.2f}."
+        )
+    return problems
+
+
+def account_checks(*, account: BrokerAccount, day: date, is_test: bool) -> list[str]:
+    """SEBI and broker preconditions of sending: a login from today, a registered static IP
+    (real brokers), an account that is connected."""
+    if account.is_paper:
+        return []
+    problems = []
+    if account.status != AccountStatus.CONNECTED:
+        problems.append(f"{account.label}: {account.get_status_display().lower()}.")
+    issued = account.token_issued_at
+    if issued is None or issued.astimezone(calendar.IST).date() != day:
+        problems.append(f"{account.label}: not logged in today (the broker needs a daily login).")
+    if not account.static_ip_primary:
+        problems.append(f"{account.label}: no static IP registered (SEBI requires one).")
+    return problems
+
+
+def slice_lots(*, lots: int, lot_size: int, freeze_quantity: int) -> list[int]:
+    """Split an order of `lots` into orders of at most the freeze quantity (in whole lots)."""
+    if lots <= 0:
+        return []
+    per_slice = max(freeze_quantity // lot_size, 1)
+    full, rest = divmod(lots, per_slice)
+    return [per_slice] * full + ([rest] if rest else [])

@@ -1,0 +1,547 @@
+"""The hot path: one broker account's orders of one boundary, sent at T, hedge-first.
+
+Nothing slow happens between T and the send. Before T a task loads (once per worker process
+and boundary) the accounts and their adapters, claims its orders in Redis, warms the
+connection and waits on the monotonic clock. At T it takes its orders-per-second slots in one
+Redis call per phase and sends the phase's orders concurrently (greenlets under Celery's gevent
+pool, threads otherwise): BUY orders first (on entry the hedges, on exit the buy-back of the
+shorts), then, once every BUY of that run is acknowledged, the SELL orders. Outcomes go to an
+in-memory buffer that one writer per process flushes to the database after the sends.
+
+The database is never touched by the per-account greenlets: each would open its own
+connection (Django's connections are per greenlet under gevent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from brokers.base import (
+    AmbiguousError,
+    BrokerAdapter,
+    BrokerError,
+    OrderRequest,
+    OrderType,
+    PermanentError,
+    Product,
+    RetryableError,
+    Side,
+)
+from execution import conf
+
+logger = logging.getLogger(__name__)
+
+# Retryable errors (429, "not accepted" 5xx) are retried this many times in total, with the
+# broker's retry-after hint, capped, so a boundary never waits long on one account.
+MAX_ATTEMPTS = 3
+MAX_RETRY_WAIT = 1.0
+# After an ambiguous send (timeout, dropped connection) the order is looked up by tag this
+# many times, this far apart, before it is left "unknown" for the reconciler.
+LOOKUP_TRIES = 3
+LOOKUP_PAUSE = 0.3
+# The last stretch before T is spun, not slept: sleeps overshoot by up to a millisecond or two.
+SPIN_SECONDS = 0.002
+CLAIM_TTL_SECONDS = 900
+ALIVE_TTL_SECONDS = 3
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _gevent_active() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a pinned requirement
+        return False
+    return bool(monkey.is_module_patched("socket"))
+
+
+# --- payloads -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutgoingOrder:
+    """One intent as the account task receives it (JSON-able, no secrets)."""
+
+    intent_id: int
+    run_id: int
+    tag: str
+    phase: int
+    exchange: str
+    tradingsymbol: str
+    instrument_token: str
+    side: str
+    quantity: int
+    product: str
+    order_type: str
+    price: str | None
+    algo_id: str
+
+    def request(self) -> OrderRequest:
+        return OrderRequest(
+            exchange=self.exchange,
+            tradingsymbol=self.tradingsymbol,
+            side=Side(self.side),
+            quantity=self.quantity,
+            order_type=OrderType(self.order_type),
+            product=Product(self.product),
+            tag=self.tag,
+            price=None if self.price is None else Decimal(self.price),
+            market_protection=(
+                conf.market_protection() if self.order_type == OrderType.MARKET else None
+            ),
+            instrument_token=self.instrument_token,
+            algo_id=self.algo_id,
+        )
+
+
+@dataclass
+class Outcome:
+    """What happened to one intent on the hot path; applied to the database later."""
+
+    intent_id: int
+    run_id: int
+    account_id: int
+    tag: str
+    state: str  # an IntentState value
+    sent_at: float | None = None  # epoch seconds
+    acked_at: float | None = None
+    broker_order_id: str = ""
+    error: str = ""
+    error_class: str = ""  # permanent | retryable | ambiguous | blocked
+    attempts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BatchReport:
+    account_id: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    first_send_lag_ms: float | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return any(o.state not in ("acknowledged",) for o in self.outcomes)
+
+
+# --- the monotonic wait -----------------------------------------------------------------------
+def wait_until(fire_at_epoch: float) -> None:
+    """Return at (never before) the wall-clock instant `fire_at_epoch`.
+
+    The remaining time is converted once to a monotonic deadline (immune to clock steps while
+    waiting); the final check on the wall clock guarantees "never before T" as the broker's
+    clock sees it."""
+    deadline = time.monotonic() + (fire_at_epoch - time.time())
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= SPIN_SECONDS:
+            break
+        time.sleep(remaining - SPIN_SECONDS)
+    while time.monotonic() < deadline or time.time() < fire_at_epoch:
+        pass
+
+
+# --- Redis: claims, liveness and the orders-per-second budget -------------------------------
+# Same window as brokers.ratelimit (one sorted set per account, Redis server time) so the
+# engine and every other sender share one budget, but taking up to `count` slots in one call.
+_ACQUIRE_MANY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCARD', KEYS[1])
+local free = tonumber(ARGV[1]) - used
+local want = tonumber(ARGV[3])
+if free <= 0 then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local wait = tonumber(oldest[2]) + window - now
+  if wait < 1 then wait = 1 end
+  return {0, wait}
+end
+local take = math.min(free, want)
+for i = 1, take do
+  redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+return {take, 0}
+"""
+
+# Take over a claim only when it is still held by the claimant we saw dead (compare-and-set).
+_TAKE_OVER = """
+local current = redis.call('GET', KEYS[1])
+if current == false or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+def _redis() -> Any:
+    from brokers.ratelimit import _client
+
+    return _client(settings.REDIS_URL)
+
+
+def claim_key(tag: str) -> str:
+    return f"execution:claim:{tag}"
+
+
+def alive_key(worker_id: str) -> str:
+    return f"execution:alive:{worker_id}"
+
+
+class OpsBudget:
+    """Per-account orders-per-second slots, taken several at a time."""
+
+    def __init__(self) -> None:
+        self.client = _redis()
+        self.script = self.client.register_script(_ACQUIRE_MANY)
+
+    def take(self, account_id: int, limit: int, count: int) -> tuple[int, float]:
+        """(slots taken, seconds to wait when none were free)."""
+        taken, wait_us = self.script(
+            keys=[f"ratelimit:broker-ops:{account_id}"],
+            args=[limit, 1_000_000, count, uuid.uuid4().hex],
+        )
+        return int(taken), int(wait_us) / 1_000_000
+
+
+def claims_take(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
+    """Claim tags for this worker in one round trip; returns those now ours."""
+    tags = list(tags)
+    pipe = _redis().pipeline(transaction=False)
+    for tag in tags:
+        pipe.set(claim_key(tag), owner, nx=True, ex=CLAIM_TTL_SECONDS)
+    for tag in tags:
+        pipe.get(claim_key(tag))
+    answers = pipe.execute()[len(tags) :]
+    return {tag for tag, value in zip(tags, answers, strict=True) if value == owner.encode()}
+
+
+def claim_take_over(tag: str, *, dead_owner: str | None, owner: str = WORKER_ID) -> bool:
+    script = _redis().register_script(_TAKE_OVER)
+    return bool(script(keys=[claim_key(tag)], args=[dead_owner or "", owner, CLAIM_TTL_SECONDS]))
+
+
+def claim_owner(tag: str) -> str | None:
+    value = _redis().get(claim_key(tag))
+    return value.decode() if value else None
+
+
+def worker_alive(worker_id: str) -> bool:
+    return worker_id == WORKER_ID or bool(_redis().exists(alive_key(worker_id)))
+
+
+_heartbeat_started = threading.Event()
+
+
+def heartbeat_start() -> None:
+    """Keep this process's liveness key fresh, so a reconciler can tell a dead claimant."""
+    if _heartbeat_started.is_set():
+        return
+    _heartbeat_started.set()
+    client = _redis()
+
+    def beat() -> None:
+        while True:
+            try:
+                client.set(alive_key(WORKER_ID), "1", ex=ALIVE_TTL_SECONDS)
+            except Exception:  # Redis down: the next beat retries; claims stay ours meanwhile.
+                logger.warning("execution heartbeat could not reach Redis")
+            time.sleep(1.0)
+
+    client.set(alive_key(WORKER_ID), "1", ex=ALIVE_TTL_SECONDS)
+    threading.Thread(target=beat, name="execution-heartbeat", daemon=True).start()
+
+
+# --- adapters, loaded once per process and boundary -----------------------------------------
+@dataclass
+class _CachedAdapter:
+    adapter: BrokerAdapter
+    version: str
+    ops_limit: int
+    warmed_at: float = 0.0
+
+
+class AdapterPool:
+    """Adapters (with their pooled HTTP sessions) per account, kept across boundaries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._adapters: dict[int, _CachedAdapter] = {}
+        self._loaded_for: dict[str, float] = {}
+
+    def prepare(self, boundary_key: str, account_ids: list[int]) -> None:
+        """Load every account of the boundary in one query (the first task to arrive does it;
+        the others wait on the lock). Adapters are rebuilt only when the account changed."""
+        with self._lock:
+            if boundary_key in self._loaded_for:
+                return
+            from brokers.models import BrokerAccount
+            from brokers.registry import get_adapter
+
+            for account in BrokerAccount.objects.filter(pk__in=account_ids):
+                version = f"{account.updated_at.timestamp()}:{account.token_issued_at}"
+                cached = self._adapters.get(account.pk)
+                if cached is None or cached.version != version:
+                    self._adapters[account.pk] = _CachedAdapter(
+                        adapter=get_adapter(account),
+                        version=version,
+                        ops_limit=account.orders_per_second,
+                    )
+            self._loaded_for = {boundary_key: time.time()}
+
+    def get(self, account_id: int) -> _CachedAdapter:
+        return self._adapters[account_id]
+
+    def put(self, account_id: int, adapter: BrokerAdapter, ops_limit: int) -> None:
+        """Register an adapter directly (tests, the floor benchmark)."""
+        self._adapters[account_id] = _CachedAdapter(adapter, "manual", ops_limit)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._adapters.clear()
+            self._loaded_for.clear()
+
+
+ADAPTERS = AdapterPool()
+
+# Idle keep-alive connections are closed by servers after a while; warm again past this age.
+WARM_MAX_AGE = 20.0
+
+
+def warm(cached: _CachedAdapter) -> None:
+    """Open the pooled connection before T with a cheap read, so T pays no TCP handshake."""
+    if time.monotonic() - cached.warmed_at < WARM_MAX_AGE:
+        return
+    try:
+        cached.adapter.funds()
+    except BrokerError as exc:
+        # Not fatal: the send will report the real problem (expired token, IP) in words.
+        logger.info("warm-up read failed: %s", exc.message)
+    cached.warmed_at = time.monotonic()
+
+
+# --- concurrency ----------------------------------------------------------------------------
+_threads: ThreadPoolExecutor | None = None
+
+
+def run_concurrently(calls: list[Callable[[], Outcome]]) -> list[Outcome]:
+    """Run the calls at once: greenlets under gevent, else a shared thread pool."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    if _gevent_active():
+        import gevent
+
+        jobs = [gevent.spawn(call) for call in calls]
+        gevent.joinall(jobs, raise_error=True)
+        return [job.value for job in jobs]
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(max_workers=64, thread_name_prefix="execution-send")
+    return list(_threads.map(lambda call: call(), calls))
+
+
+# --- sending ---------------------------------------------------------------------------------
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def send_one(adapter: BrokerAdapter, order: OutgoingOrder, account_id: int) -> Outcome:
+    """Place one order; classify the result. Retryable errors are retried (bounded), an
+    ambiguous one is looked up by tag, never sent again."""
+    outcome = Outcome(
+        intent_id=order.intent_id,
+        run_id=order.run_id,
+        account_id=account_id,
+        tag=order.tag,
+        state="intent",
+    )
+    request = order.request()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        outcome.attempts = attempt
+        outcome.sent_at = time.time()
+        try:
+            ack = adapter.place_order(request)
+        except RetryableError as exc:
+            outcome.error, outcome.error_class = exc.message, "retryable"
+            if attempt < MAX_ATTEMPTS:
+                time.sleep(min(max(exc.retry_after, 0.05), MAX_RETRY_WAIT))
+                continue
+            outcome.state = "rejected"
+            return outcome
+        except AmbiguousError as exc:
+            outcome.error, outcome.error_class = exc.message, "ambiguous"
+            return lookup_by_tag(adapter, outcome)
+        except PermanentError as exc:
+            outcome.state, outcome.error, outcome.error_class = "rejected", exc.message, "permanent"
+            return outcome
+        except BrokerError as exc:  # unclassified: treat as ambiguous, the safe side
+            outcome.error, outcome.error_class = exc.message, "ambiguous"
+            return lookup_by_tag(adapter, outcome)
+        outcome.acked_at = time.time()
+        outcome.state = "acknowledged"
+        outcome.broker_order_id = ack.broker_order_id
+        outcome.error = outcome.error_class = ""
+        return outcome
+    return outcome  # pragma: no cover - the loop always returns
+
+
+def lookup_by_tag(adapter: BrokerAdapter, outcome: Outcome) -> Outcome:
+    """Resolve an ambiguous send by finding our tag at the broker. Found: acknowledged (or
+    whatever the broker says). Still absent after a few looks: unknown, for the reconciler."""
+    for attempt in range(LOOKUP_TRIES):
+        if attempt:
+            time.sleep(LOOKUP_PAUSE)
+        try:
+            found = adapter.find_order_by_tag(outcome.tag)
+        except BrokerError:
+            continue
+        if found is not None:
+            outcome.acked_at = time.time()
+            outcome.broker_order_id = found.broker_order_id
+            outcome.state = "rejected" if found.status == "rejected" else "acknowledged"
+            if found.status == "rejected":
+                outcome.error = found.status_message or "Rejected by the broker."
+                outcome.error_class = "permanent"
+            return outcome
+    outcome.state = "unknown"
+    return outcome
+
+
+def send_batch(
+    *,
+    account_id: int,
+    adapter: BrokerAdapter,
+    ops_limit: int,
+    orders: list[OutgoingOrder],
+    fire_at_epoch: float | None,
+    budget: OpsBudget | None = None,
+) -> BatchReport:
+    """Send one account's orders: wait for T, then phase by phase (BUY before SELL) within the
+    account's orders-per-second budget. A run whose BUY leg did not get acknowledged here has
+    its SELL legs held back ("blocked"): never a short without its hedge."""
+    budget = budget or OpsBudget()
+    report = BatchReport(account_id=account_id)
+    phases: dict[int, list[OutgoingOrder]] = {}
+    for order in orders:
+        phases.setdefault(order.phase, []).append(order)
+    if fire_at_epoch is not None:
+        wait_until(fire_at_epoch)
+    start = time.time()
+    failed_runs: set[int] = set()
+    for phase in sorted(phases):
+        pending = []
+        for order in phases[phase]:
+            if order.run_id in failed_runs:
+                report.outcomes.append(
+                    Outcome(
+                        intent_id=order.intent_id,
+                        run_id=order.run_id,
+                        account_id=account_id,
+                        tag=order.tag,
+                        state="abandoned",
+                        error="Not sent: a hedge leg of this strategy was not placed first.",
+                        error_class="blocked",
+                    )
+                )
+            else:
+                pending.append(order)
+        while pending:
+            taken, wait = budget.take(account_id, ops_limit, len(pending))
+            if not taken:
+                time.sleep(wait)
+                continue
+            now_batch, pending = pending[:taken], pending[taken:]
+            results = run_concurrently(
+                [lambda o=o: send_one(adapter, o, account_id) for o in now_batch]
+            )
+            if report.first_send_lag_ms is None and results and results[0].sent_at:
+                report.first_send_lag_ms = (min(r.sent_at or 0 for r in results) - start) * 1000
+            for result in results:
+                if result.state != "acknowledged":
+                    failed_runs.add(result.run_id)
+            report.outcomes.extend(results)
+    return report
+
+
+# --- one writer per process -----------------------------------------------------------------
+class OutcomeWriter:
+    """Buffers outcomes and writes them in batches after the sends of a wave are over.
+
+    Senders `begin()` before waiting for T and `end()` after their last send; the writer flushes
+    when no sender is active (or after `MAX_HOLD` seconds), in one database connection."""
+
+    MAX_HOLD = 2.0
+
+    def __init__(self, apply: Callable[[list[Outcome]], None]) -> None:
+        self.apply = apply
+        self._queue: queue.Queue[Outcome] = queue.Queue()
+        self._active = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+
+    def begin(self) -> None:
+        with self._lock:
+            self._active += 1
+            self._idle.clear()
+
+    def end(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self._queue.put(outcome)
+        with self._lock:
+            self._active -= 1
+            if self._active <= 0:
+                self._active = 0
+                self._idle.set()
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="execution-writer", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> list[Outcome]:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            self._idle.wait(timeout=self.MAX_HOLD)
+            batch = [first, *self._drain()]
+            try:
+                self.apply(batch)
+            except Exception:
+                # The intents stay as they were; the reconciler finds them by tag.
+                logger.exception("could not record %d order outcomes", len(batch))
+
+    def flush_now(self) -> None:
+        """Write whatever is buffered, in the caller's thread (tests, solo workers)."""
+        batch = self._drain()
+        if batch:
+            self.apply(batch)
+
+
+def epoch_to_datetime(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)

@@ -1,0 +1,98 @@
+"""Engine services: planning with dispatch scheduling, paper test runs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from execution import conf, planning
+from execution.audit import event_record
+from execution.models.engine import Boundary, ScheduledRun
+from execution.sources import AccountAllocation
+
+logger = logging.getLogger(__name__)
+
+
+def dispatch_schedule(*, fire_at: datetime) -> bool:
+    """Enqueue the dispatch of instant `fire_at` once (Redis SET NX), to start `lead` seconds
+    before it. A duplicate dispatch is harmless anyway: it finds no planned run to claim."""
+    from execution.sender import _redis
+    from execution.tasks import boundary_dispatch_task
+
+    key = f"execution:dispatch:{fire_at.isoformat()}"
+    if not _redis().set(key, "1", nx=True, ex=86400):
+        return False
+    start = fire_at - timedelta(seconds=conf.dispatch_lead_seconds())
+    boundary_dispatch_task.apply_async(args=[fire_at.isoformat()], eta=max(start, timezone.now()))
+    return True
+
+
+def plan_and_schedule(*, day: str | date | None = None, strategy_id: int | None = None) -> dict:
+    """Plan the day's runs (all, or one strategy's) and schedule each boundary's dispatch."""
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    day = day or planning.today_ist()
+    result = planning.day_plan(day=day, strategy_id=strategy_id)
+    now = timezone.now()
+    scheduled = 0
+    for fire_at in sorted(result.fire_times):
+        if fire_at > now - timedelta(seconds=conf.late_tolerance_seconds()):
+            scheduled += int(dispatch_schedule(fire_at=fire_at))
+    return {
+        "day": day.isoformat(),
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "skipped": len(result.skipped),
+        "scheduled": scheduled,
+        "not_planned": result.not_planned,
+    }
+
+
+class PaperTestError(ValueError):
+    """The strategy cannot be test-run (no paper account, no version)."""
+
+
+def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
+    """Run `strategy` now on the user's paper account(s): at the next whole second, any time
+    of day, marked as a test. Real brokers are never used by a test run."""
+    from brokers.models import Broker, BrokerAccount
+    from execution.dispatch import boundary_dispatch
+
+    version = strategy.current_version
+    if version is None:
+        raise PaperTestError("The strategy has no saved version yet.")
+    paper = list(BrokerAccount.objects.filter(owner=user, broker=Broker.PAPER))
+    if not paper:
+        raise PaperTestError("Connect the paper broker first (Brokers → Paper).")
+    now = timezone.now()
+    fire_at = (now + timedelta(seconds=1)).replace(microsecond=0)
+    if fire_at - now < timedelta(milliseconds=300):
+        fire_at += timedelta(seconds=1)
+    allocations = [
+        AccountAllocation(account_id=a.pk, broker=a.broker, priority=i, multiplier=1).to_json()
+        for i, a in enumerate(paper, start=1)
+    ]
+    with transaction.atomic():
+        run = ScheduledRun.objects.create(
+            session_date=fire_at.astimezone(planning.IST).date(),
+            boundary=Boundary.ENTRY,
+            fire_at=fire_at,
+            strategy_version=version,
+            owner=user,
+            source="paper_test",
+            source_ref=f"{fire_at.timestamp():.0f}",
+            is_test=True,
+            allocations=allocations,
+        )
+        event_record(
+            kind="run.test_requested",
+            message=f"Paper test of {strategy} at {fire_at.astimezone(planning.IST):%H:%M:%S}.",
+            user_id=user.pk,
+            run_id=run.pk,
+        )
+    boundary_dispatch(fire_at=fire_at, wait=False)
+    return run

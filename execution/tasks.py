@@ -1,0 +1,108 @@
+"""Celery tasks of the engine (queue `execution`): thin, JSON arguments, safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from execution import sender
+
+logger = logging.getLogger(__name__)
+
+_writer: sender.OutcomeWriter | None = None
+
+
+def writer() -> sender.OutcomeWriter:
+    global _writer
+    if _writer is None:
+        from execution.orders import outcomes_apply
+
+        _writer = sender.OutcomeWriter(outcomes_apply)
+    return _writer
+
+
+@shared_task(acks_late=True)
+def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """Send one account's orders of a boundary at T (see execution.sender).
+
+    Orders another worker already claimed are left to it; outcomes are written after the
+    sends (under the gevent pool by one writer per process, else before returning)."""
+    sender.heartbeat_start()
+    orders = [sender.OutgoingOrder(**o) for o in payload["orders"]]
+    mine = sender.claims_take(o.tag for o in orders)
+    orders = [o for o in orders if o.tag in mine]
+    if not orders:
+        return {"account_id": payload["account_id"], "sent": 0}
+    sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
+    cached = sender.ADAPTERS.get(payload["account_id"])
+    sender.warm(cached)
+    out = writer()
+    out.begin()
+    report = sender.BatchReport(account_id=payload["account_id"])
+    try:
+        report = sender.send_batch(
+            account_id=payload["account_id"],
+            adapter=cached.adapter,
+            ops_limit=cached.ops_limit,
+            orders=orders,
+            fire_at_epoch=payload.get("fire_at"),
+        )
+    finally:
+        out.end(report.outcomes)
+    if not sender._gevent_active():
+        out.flush_now()
+    return {
+        "account_id": payload["account_id"],
+        "sent": len(report.outcomes),
+        "first_send_lag_ms": report.first_send_lag_ms,
+    }
+
+
+@shared_task
+def boundary_dispatch_task(fire_at: str) -> dict[str, Any]:
+    """Dispatch the planned runs of instant `fire_at` (ISO). A second call finds none."""
+    from execution.dispatch import boundary_dispatch
+
+    result = boundary_dispatch(fire_at=datetime.fromisoformat(fire_at))
+    return {"runs": result.runs, "intents": result.intents, "skipped": len(result.skipped)}
+
+
+@shared_task
+def day_plan_task(day: str | None = None, strategy_id: int | None = None) -> dict[str, Any]:
+    """Plan today's (or `day`'s) runs and schedule their dispatch."""
+    from execution.services import plan_and_schedule
+
+    return plan_and_schedule(day=day, strategy_id=strategy_id)
+
+
+@shared_task
+def run_failures_task(run_id: int) -> int:
+    """Fail over a run's failed orders, or apply its leg-failure policy; send what results."""
+    from execution.failover import run_failures_handle
+
+    payloads = run_failures_handle(run_id=run_id)
+    for payload in payloads:
+        account_send_task.delay(payload)
+    return len(payloads)
+
+
+@shared_task
+def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
+    """Poll open orders and finish the sends of dead workers; repeats a few times after a
+    worker start so claims of a killed worker (liveness key expired) are picked up."""
+    from execution.orders import open_orders_reconcile
+
+    counts = open_orders_reconcile()
+    if counts["skipped"] and repeat < 10:
+        reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
+    return counts
+
+
+@worker_ready.connect
+def _reconcile_on_start(sender: Any = None, **kwargs: Any) -> None:
+    # Startup reconciliation: a worker that comes back finds what the previous one left.
+    reconcile_open_orders_task.apply_async(countdown=1)

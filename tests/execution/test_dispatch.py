@@ -1,0 +1,133 @@
+"""Dispatch of a boundary: query budget, intents, hedge-first phases, risk, calendar."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from brokers.models import Broker
+from execution.dispatch import boundary_dispatch
+from execution.models import IntentState, OrderIntent, RunState, ScheduledRun
+from execution.planning import day_plan
+from tests.execution.engine_factories import IST, strategy_with_accounts
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.date(2026, 11, 19)  # Thursday, a session
+T = datetime.datetime.combine(DAY, datetime.time(9, 20), tzinfo=IST)
+
+
+class FlatMarket:
+    def spot(self, symbol, at=None):
+        return Decimal("24012.35")
+
+    def chain(self, *args, **kwargs):
+        return []
+
+
+def _accounts_ready(accounts):
+    for account in accounts:
+        account.token_issued_at = T - datetime.timedelta(hours=1)
+        account.static_ip_primary = "203.0.113.7"
+        account.save()
+
+
+def _seed(n: int, brokers=(Broker.KITE,)):
+    for _ in range(n):
+        _, _, accounts = strategy_with_accounts(brokers=brokers)
+        _accounts_ready(accounts)
+    day_plan(day=DAY)
+
+
+def _dispatch_queries(n: int) -> tuple[int, int, object]:
+    _seed(n)
+    # Reference data (symbols, lots, calendar) is looked up once per contract: warm it so the
+    # count compares what grows with strategies.
+    with CaptureQueriesContext(connection) as ctx:
+        result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    # Loads of the engine's own rows: runs (with version, strategy, owner, limits, kill
+    # switches), legs, accounts. The rest is reference data looked up once per contract.
+    starts = ('SELECT "execution_scheduledrun"."id"', 'SELECT "trader_leg"."id"')
+    starts += ('SELECT "brokers_brokeraccount"."id"',)
+    loads = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith(starts)]
+    return len(ctx.captured_queries), len(loads), result
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_dispatch_loads_in_three_queries_whatever_the_number_of_strategies(n):
+    total, loads, result = _dispatch_queries(n)
+    assert result.runs == n and result.intents == n * 4 and not result.skipped
+    assert loads == 3
+    # Everything else (reference data per contract, bulk writes) does not grow with n.
+    assert total <= 70 + (n * 4) // 1000 + n // 500
+
+
+def test_intents_are_hedge_first_with_unique_tags_and_algo_ids():
+    strategy, _version, accounts = strategy_with_accounts(brokers=(Broker.KITE, Broker.UPSTOX))
+    _accounts_ready(accounts)
+    accounts[0].algo_id = "GENERIC1"
+    accounts[0].save()
+    strategy.algo_ids.create(broker=Broker.UPSTOX, algo_id="OWN42")
+    day_plan(day=DAY)
+    result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    intents = list(OrderIntent.objects.all())
+    assert len(intents) == 8 and len({i.tag for i in intents}) == 8
+    assert all(i.state == IntentState.INTENT and i.intended_at == T for i in intents)
+    assert {i.algo_id for i in intents if i.account_id == accounts[0].pk} == {"GENERIC1"}
+    assert {i.algo_id for i in intents if i.account_id == accounts[1].pk} == {"OWN42"}
+    for batch in result.batches:
+        sides = [o["side"] for o in batch.orders]
+        assert sides == ["BUY", "BUY", "SELL", "SELL"]
+    assert ScheduledRun.objects.get(boundary="entry").state == RunState.DISPATCHED
+
+
+def test_freeze_quantity_slices_big_legs():
+    from execution import contracts
+
+    _, _, accounts = strategy_with_accounts(brokers=(Broker.KITE,), lots=40)
+    _accounts_ready(accounts)
+    day_plan(day=DAY)
+    boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    freeze = contracts.freeze_quantity("NIFTY", DAY)
+    intents = list(OrderIntent.objects.filter(side="SELL", tradingsymbol__endswith="CE"))
+    assert len(intents) > 1
+    assert all(i.quantity <= freeze for i in intents)
+    assert sum(i.quantity for i in intents) == 40 * intents[0].lot_size
+
+
+def test_account_not_logged_in_today_is_refused_in_words():
+    _, _, _accounts = strategy_with_accounts(brokers=(Broker.KITE,))
+    day_plan(day=DAY)
+    result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    assert OrderIntent.objects.count() == 0
+    (reason,) = result.skipped.values()
+    assert "not logged in today" in reason and "static IP" in reason
+
+
+def test_a_second_dispatch_of_the_same_boundary_sends_nothing():
+    _seed(2)
+    boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    again = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    assert again.runs == 0 and OrderIntent.objects.count() == 8
+
+
+def test_holiday_dispatch_is_refused_by_the_calendar_guard():
+    holiday = datetime.date(2026, 11, 24)  # Guru Nanak Jayanti
+    when = datetime.datetime.combine(holiday, datetime.time(9, 20), tzinfo=IST)
+    strategy, version, accounts = strategy_with_accounts(brokers=(Broker.KITE,))
+    ScheduledRun.objects.create(
+        session_date=holiday,
+        boundary="entry",
+        fire_at=when,
+        strategy_version=version,
+        owner=strategy.owner,
+        source="allocation",
+        allocations=[{"account_id": accounts[0].pk, "broker": "kite", "priority": 1}],
+    )
+    result = boundary_dispatch(fire_at=when, market=FlatMarket(), wait=False, start_sends=False)
+    assert "holiday" in next(iter(result.skipped.values())).lower()
+    assert OrderIntent.objects.count() == 0

@@ -102,6 +102,7 @@ class PaperAdapter(BrokerAdapter):
         # The paper "exchange" enforces its own per-account limit, separate from our outbound
         # limiter, so a sender that skips the limiter meets a 429 as it would at a broker.
         self._limiter = OrderRateLimiter(namespace="paper-exchange")
+        self._contracts: dict[tuple[str, str, date], _Contract] = {}
 
     # --- login ---------------------------------------------------------------------------
     def login_url(self, *, state: str, redirect_uri: str) -> str:
@@ -175,12 +176,10 @@ class PaperAdapter(BrokerAdapter):
         InputRejectedError; funds and the simulated exchange's rejections show up as a
         REJECTED order after the ack, as at a real broker. With `drop_rate` the order is
         booked and AmbiguousError raised instead of the ack."""
-        self._book()  # authenticate before anything else, as a broker would
-        self._validate(order)
-        contract = self._contract(order.tradingsymbol, exchange=order.exchange)
-        book = PaperAccount.objects.only("latency_ms").get(account_id=self.account_id)
+        book = self._book()  # authenticate before anything else, as a broker would
         if book.latency_ms:
             time.sleep(book.latency_ms / 1000)
+        # The gateway counts every order request, valid or not, before looking inside it.
         limit = self._ops_limit()
         wait = self._limiter.try_acquire(self.account_id, limit)
         if wait:
@@ -189,6 +188,8 @@ class PaperAdapter(BrokerAdapter):
                 retry_after=wait,
                 http_status=429,
             )
+        self._validate(order)
+        contract = self._contract(order.tradingsymbol, exchange=order.exchange)
         with transaction.atomic():
             book = self._book(lock=True)
             paper_order = PaperOrder.objects.create(
@@ -239,6 +240,14 @@ class PaperAdapter(BrokerAdapter):
             raise InputRejectedError("A LIMIT order needs a positive price.", code="price")
 
     def _contract(self, tradingsymbol: str, *, exchange: str) -> _Contract:
+        # Resolving against the expiry calendar costs tens of milliseconds; an adapter lives
+        # for one call site, so a calendar edit still reaches the next adapter at once.
+        key = (tradingsymbol.upper(), exchange, timezone.now().astimezone(IST).date())
+        if key not in self._contracts:
+            self._contracts[key] = self._resolve_contract(tradingsymbol, exchange=exchange)
+        return self._contracts[key]
+
+    def _resolve_contract(self, tradingsymbol: str, *, exchange: str) -> _Contract:
         try:
             parsed = paper_market.parse(tradingsymbol)
             expiry = paper_market.resolve_expiry(parsed)

@@ -275,6 +275,7 @@ class Leg(models.Model):
                     | Q(
                         strike_mode=StrikeMode.EXACT,
                         strike_offset__isnull=True,
+                        strike_price__isnull=False,
                         strike_price__gt=0,
                         target_premium__isnull=True,
                         target_delta__isnull=True,
@@ -283,6 +284,7 @@ class Leg(models.Model):
                         strike_mode=StrikeMode.PREMIUM,
                         strike_offset__isnull=True,
                         strike_price__isnull=True,
+                        target_premium__isnull=False,
                         target_premium__gt=0,
                         target_delta__isnull=True,
                     )
@@ -291,6 +293,7 @@ class Leg(models.Model):
                         strike_offset__isnull=True,
                         strike_price__isnull=True,
                         target_premium__isnull=True,
+                        target_delta__isnull=False,
                         target_delta__gt=0,
                         target_delta__lt=1,
                     )
@@ -353,10 +356,16 @@ class BrokerAllocation(models.Model):
                 condition=(
                     Q(
                         sizing=AllocationSizing.MULTIPLIER,
+                        multiplier__isnull=False,
                         multiplier__gt=0,
                         fixed_lots__isnull=True,
                     )
-                    | Q(sizing=AllocationSizing.FIXED, fixed_lots__gt=0, multiplier__isnull=True)
+                    | Q(
+                        sizing=AllocationSizing.FIXED,
+                        fixed_lots__isnull=False,
+                        fixed_lots__gt=0,
+                        multiplier__isnull=True,
+                    )
                 ),
                 name="brokerallocation_sizing_valid",
             ),

@@ -16,9 +16,10 @@ unregistered IP is HTTP 403 with the app envelope naming the static-IP rule; `AB
 wrong TOTP (third-party observation). Codes the reference does not give are left empty rather
 than invented.
 
-Contracts are registered with `POST /_emulator/angelone/instruments` (a list of `token`,
-`exch_seg`, `symbol` in Angel's style and `canonical`, the emulators' Kite-style name or an
-index's quote name): orders must name a registered `symboltoken` with its `tradingsymbol`.
+Contracts are registered through the core's instrument table (`EmulatorHandle.
+add_instruments`: key = symboltoken, exchange = Angel's `exch_seg`, the Kite-style name the
+simulated market prices, and Angel's own trading symbol): orders must name a registered
+`symboltoken` with its `tradingsymbol`.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ REQUIRED_HEADERS = ("X-PrivateKey", "X-UserType", "X-SourceID")
 class Instrument:
     token: str
     exch_seg: str  # NFO, BFO, NSE, BSE
-    symbol: str  # Angel's trading symbol, e.g. NIFTY26JUN2524000CE
     canonical: str  # the emulators' name for the quote source
+    symbol: str  # Angel's trading symbol, e.g. NIFTY26JUN2524000CE
 
     @property
     def exchange(self) -> str:
@@ -90,8 +91,11 @@ class AngelOneEmulator(BrokerEmulator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.instruments: dict[str, Instrument] = {}
         self.refresh_tokens: dict[str, Session] = {}
+
+    def instrument(self, token: str) -> Instrument | None:
+        known = self.state.instrument_keys.get(token)
+        return Instrument(token, *known) if known else None
 
     def routes(self, host: str) -> Iterable[web.RouteDef]:
         return [
@@ -108,7 +112,6 @@ class AngelOneEmulator(BrokerEmulator):
             web.get(f"{PREFIX}/user/v1/getRMS", self.rms),
             web.post(f"{PREFIX}/market/v1/quote/", self.quote),
             web.get("/OpenAPI_File/files/OpenAPIScripMaster.json", self.scrip_master),
-            web.post("/_emulator/angelone/instruments", self.register_instruments),
         ]
 
     def error_response(self, err: EmulatorError) -> web.Response:
@@ -235,7 +238,7 @@ class AngelOneEmulator(BrokerEmulator):
             raise EmulatorError(
                 ErrorKind.INPUT, "Ordertag length should not exceed 20 characters", code="AB4008"
             )
-        instrument = self.instruments.get(str(body["symboltoken"]))
+        instrument = self.instrument(str(body["symboltoken"]))
         if (
             instrument is None
             or instrument.symbol != body["tradingsymbol"]
@@ -317,7 +320,7 @@ class AngelOneEmulator(BrokerEmulator):
         return ok(rows or None)
 
     def render_position(self, row: PositionRow) -> dict[str, Any]:
-        instrument = self.instruments.get(row.instrument_token)
+        instrument = self.instrument(row.instrument_token)
         return {
             "exchange": row.exchange,
             "symboltoken": row.instrument_token,
@@ -369,7 +372,7 @@ class AngelOneEmulator(BrokerEmulator):
         fetched, unfetched = [], []
         for exchange, tokens in (body.get("exchangeTokens") or {}).items():
             for token in tokens:
-                instrument = self.instruments.get(str(token))
+                instrument = self.instrument(str(token))
                 quote = (
                     self.state.quotes.quote(instrument.exchange, instrument.canonical)
                     if instrument and instrument.exch_seg == exchange
@@ -401,20 +404,9 @@ class AngelOneEmulator(BrokerEmulator):
     async def scrip_master(self, request: web.Request) -> web.Response:
         rows = [
             {"token": i.token, "symbol": i.symbol, "name": i.canonical, "exch_seg": i.exch_seg}
-            for i in self.instruments.values()
+            for i in filter(None, map(self.instrument, self.state.instrument_keys))
         ]
         return web.json_response(rows)
-
-    async def register_instruments(self, request: web.Request) -> web.Response:
-        for row in await request.json():
-            instrument = Instrument(
-                token=str(row["token"]),
-                exch_seg=row["exch_seg"],
-                symbol=row["symbol"],
-                canonical=row.get("canonical") or row["symbol"],
-            )
-            self.instruments[instrument.token] = instrument
-        return web.json_response({"instruments": len(self.instruments)})
 
 
 def ok(data: Any) -> web.Response:

@@ -18,9 +18,9 @@ Assumed where the reference is silent (§6): errorType spellings; an unknown cor
 a 404 DH-907; a write from an unregistered IP is a 403 DH-906 naming the static-IP rule; the
 TOTP login answers like consumeApp-consent. Not emulated: slicing, postbacks, super orders.
 
-Dhan orders name contracts only by `securityId`, so the emulator keeps a security table:
-register contracts with `POST /_emulator/dhan/securities` (a list of `securityId`,
-`exchangeSegment`, `tradingSymbol` in Dhan's style and `symbol`, the emulators' canonical name).
+Dhan orders name contracts only by `securityId`: register them first through the core's
+instrument table (`EmulatorHandle.add_instruments`, key = securityId, exchange NFO/BFO for
+contracts or NSE/BSE for indices, which Dhan serves under the data-only segment IDX_I).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ ERRORS = {
     ErrorKind.RATE: (429, "Rate_Limit", "DH-904"),
     ErrorKind.SERVER: (500, "Internal_Server_Error", "DH-908"),
 }
-SEGMENTS = {"NSE_FNO": "NFO", "BSE_FNO": "BFO", "IDX_I": "INDEX"}
+SEGMENTS = {"NFO": "NSE_FNO", "BFO": "BSE_FNO", "NSE": "IDX_I", "BSE": "IDX_I"}
 PRODUCTS = {"CNC", "INTRADAY", "MARGIN", "MTF", "CO", "BO"}
 STATUS = {
     OrderState.RECEIVED: "TRANSIT",
@@ -85,14 +85,9 @@ CORRELATION_MAX = 30  # assumed (reference §6: length/charset unverified)
 class Security:
     security_id: str
     segment: str  # NSE_FNO, BSE_FNO, IDX_I
-    trading_symbol: str  # Dhan's style: NIFTY-Jun2025-24000-CE
+    exchange: str  # NFO, BFO, or NSE/BSE for an index
     symbol: str  # the emulators' canonical (Kite-style) name, or the index's quote name
-
-    @property
-    def exchange(self) -> str:
-        if self.segment == "IDX_I":
-            return "BSE" if self.symbol in ("SENSEX", "BANKEX") else "NSE"
-        return SEGMENTS[self.segment]
+    trading_symbol: str  # Dhan's style: NIFTY-Jun2025-24000-CE
 
 
 class DhanEmulator(BrokerEmulator):
@@ -104,7 +99,13 @@ class DhanEmulator(BrokerEmulator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.state.token_lifetime = TOKEN_LIFETIME
-        self.securities: dict[str, Security] = {}
+
+    def security(self, security_id: str) -> Security | None:
+        known = self.state.instrument_keys.get(security_id)
+        if known is None or known[0] not in SEGMENTS:
+            return None
+        exchange, symbol, trading_symbol = known
+        return Security(security_id, SEGMENTS[exchange], exchange, symbol, trading_symbol)
 
     def routes(self, host: str) -> Iterable[web.RouteDef]:
         return [
@@ -126,7 +127,6 @@ class DhanEmulator(BrokerEmulator):
             web.get("/v2/fundlimit", self.funds),
             web.post("/v2/marketfeed/ltp", self.ltp),
             web.get("/api-data/api-scrip-master.csv", self.scrip_master),
-            web.post("/_emulator/dhan/securities", self.register_securities),
         ]
 
     def error_response(self, err: EmulatorError) -> web.Response:
@@ -256,7 +256,7 @@ class DhanEmulator(BrokerEmulator):
                 raise EmulatorError(ErrorKind.INPUT, f"Missing required field {field}.")
         if str(body["dhanClientId"]) != session.account.client_id:
             raise EmulatorError(ErrorKind.INPUT, "dhanClientId does not match the token.")
-        security = self.securities.get(str(body["securityId"]))
+        security = self.security(str(body["securityId"]))
         if security is None or security.segment != body["exchangeSegment"]:
             raise EmulatorError(ErrorKind.INPUT, "Invalid securityId for the exchangeSegment.")
         if security.segment == "IDX_I":
@@ -334,7 +334,7 @@ class DhanEmulator(BrokerEmulator):
         )
 
     def render_position(self, row: PositionRow) -> dict[str, Any]:
-        security = self.securities.get(row.instrument_token)
+        security = self.security(row.instrument_token)
         net = row.quantity
         return {
             "dhanClientId": "",
@@ -381,7 +381,7 @@ class DhanEmulator(BrokerEmulator):
         data: dict[str, dict[str, Any]] = {}
         for segment, ids in body.items():
             for security_id in ids or []:
-                security = self.securities.get(str(security_id))
+                security = self.security(str(security_id))
                 if security is None or security.segment != segment:
                     continue
                 quote = self.state.quotes.quote(security.exchange, security.symbol)
@@ -398,27 +398,13 @@ class DhanEmulator(BrokerEmulator):
             ["SEM_EXM_EXCH_ID", "SEM_SEGMENT", "SEM_SMST_SECURITY_ID", "SEM_INSTRUMENT_NAME",
              "SEM_TRADING_SYMBOL", "SEM_CUSTOM_SYMBOL"]
         )  # fmt: skip
-        for s in self.securities.values():
+        for s in filter(None, map(self.security, self.state.instrument_keys)):
             index = s.segment == "IDX_I"
             writer.writerow(
                 [s.exchange if index else s.exchange[0] + "SE", "I" if index else "D",
                  s.security_id, "INDEX" if index else "OPTIDX", s.trading_symbol, s.symbol]
             )  # fmt: skip
         return web.Response(text=out.getvalue(), content_type="text/csv")
-
-    async def register_securities(self, request: web.Request) -> web.Response:
-        rows = await request.json()
-        for row in rows:
-            if row.get("exchangeSegment") not in SEGMENTS:
-                return web.json_response({"error": "unknown exchangeSegment"}, status=400)
-            security = Security(
-                security_id=str(row["securityId"]),
-                segment=row["exchangeSegment"],
-                trading_symbol=row.get("tradingSymbol") or row["symbol"],
-                symbol=row["symbol"],
-            )
-            self.securities[security.security_id] = security
-        return web.json_response({"securities": len(self.securities)})
 
 
 def render_order(order: Order) -> dict[str, Any]:

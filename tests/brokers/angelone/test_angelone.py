@@ -55,13 +55,14 @@ def emulator():
         redirect_uri=REDIRECT,
         extra={"pin": PIN, "totp_secret": TOTP_SECRET},
     )
-    requests.post(
-        f"{running.base_url}/_emulator/angelone/instruments",
-        json=[{"token": TOKEN, "exch_seg": "NFO", "symbol": ANGEL_SYMBOL, "canonical": CONTRACT},
-              {"token": "99926000", "exch_seg": "NSE", "symbol": "Nifty 50",
-               "canonical": "NIFTY 50"}],
-        timeout=5,
-    ).raise_for_status()  # fmt: skip
+    running.add_instruments(
+        [
+            {"key": TOKEN, "exchange": "NFO", "tradingsymbol": CONTRACT,
+             "broker_symbol": ANGEL_SYMBOL},
+            {"key": "99926000", "exchange": "NSE", "tradingsymbol": "NIFTY 50",
+             "broker_symbol": "Nifty 50"},
+        ]
+    )  # fmt: skip
     yield running
     running.stop()
 

@@ -53,15 +53,13 @@ def emulator():
         redirect_uri=REDIRECT,
         extra={"pin": PIN, "totp_secret": TOTP_SECRET},
     )
-    requests.post(
-        f"{running.base_url}/_emulator/dhan/securities",
-        json=[
-            {"securityId": SECURITY, "exchangeSegment": "NSE_FNO",
-             "tradingSymbol": "NIFTY-Jun2025-24000-CE", "symbol": CONTRACT},
-            {"securityId": "13", "exchangeSegment": "IDX_I", "symbol": "NIFTY 50"},
-        ],
-        timeout=5,
-    ).raise_for_status()  # fmt: skip
+    running.add_instruments(
+        [
+            {"key": SECURITY, "exchange": "NFO", "tradingsymbol": CONTRACT,
+             "broker_symbol": "NIFTY-Jun2025-24000-CE"},
+            {"key": "13", "exchange": "NSE", "tradingsymbol": "NIFTY 50"},
+        ]
+    )  # fmt: skip
     yield running
     running.stop()
 

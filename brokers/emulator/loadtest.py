@@ -5,8 +5,9 @@
 Starts the emulator as a child process on 127.0.0.1 (a free port, accounts created on first
 use, spread so that no account passes its 10 orders/s), sends exactly `--orders` order
 requests over `--concurrency` keep-alive connections, stops the emulator and prints
-one JSON object: client-side orders per second and latency percentiles, and the emulator's own
-rate taken from the arrival times in its order log. It stops by itself.
+one JSON object: client-side orders per second and latency percentiles, the emulator's own
+rate taken from the arrival times in its order log, and orders per CPU-second of the emulator
+process (its capacity on one free core, whatever the neighbours do). It stops by itself.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -94,6 +97,12 @@ async def drive(
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m brokers.emulator.loadtest")
     parser.add_argument("--broker", required=True, choices=sorted(BROKERS))
@@ -112,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         instruments = emulator_class(args.broker).load_instruments(args.symbol)
         if instruments:
             emulator.add_instruments(instruments)
+        cpu_before = process_cpu_seconds(emulator.process.pid)
         result = asyncio.run(
             drive(
                 args.broker,
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 symbol=args.symbol,
             )
         )
+        cpu = process_cpu_seconds(emulator.process.pid) - cpu_before
         arrivals = sorted(e["arrival_ns"] for e in emulator.order_log())
         outcomes = Counter(e["outcome"] for e in emulator.order_log())
     finally:
@@ -128,6 +139,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     span = (arrivals[-1] - arrivals[0]) / 1e9 if len(arrivals) > 1 else 0.0
     result["emulator_outcomes"] = dict(outcomes)
     result["emulator_orders_per_second"] = round(len(arrivals) / span) if span else None
+    # On a shared machine wall-clock rates measure the neighbours too; CPU time does not.
+    result["emulator_cpu_seconds"] = round(cpu, 3)
+    result["orders_per_emulator_cpu_second"] = round(args.orders / cpu) if cpu else None
     print(json.dumps(result))
     return result
 

@@ -235,7 +235,7 @@ class KiteEmulator(BrokerEmulator):
         account = session.account
         self.state.settle_all(account)
         premium = self.state.premium_paid(account)
-        equity = {
+        equity: dict[str, Any] = {
             "enabled": True,
             "net": number(account.cash),
             "available": {
@@ -456,7 +456,7 @@ def render_order(
 
 def render_history(order: Order) -> list[dict[str, Any]]:
     """Every status the order went through, oldest first, as `GET /orders/{id}` lists them."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for state, at, message in order.history:
         words = RECEIVED_WALK if state == OrderState.RECEIVED else (STATUS[state],)
         rows.extend(render_order(order, status=w, at=at, message=message) for w in words)

@@ -234,7 +234,7 @@ class UpstoxEmulator(BrokerEmulator):
         self.state.settle_all(account)
         premium = self.state.premium_paid(account)
         equity = {
-            "used_margin": number(max(premium, 0)),
+            "used_margin": number(max(premium, Decimal(0))),
             "payin_amount": 0,
             "span_margin": 0,
             "adhoc_margin": 0,
@@ -351,7 +351,7 @@ class UpstoxEmulator(BrokerEmulator):
             orders = [o for o in self.state.settle_all(account) if o.spec.tag == tag]
         else:
             raise EmulatorError(ErrorKind.INPUT, "order_id or tag is required")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for order in orders:
             for state, at, message in order.history:
                 words = RECEIVED_WALK if state == OrderState.RECEIVED else (STATUS[state],)

@@ -113,7 +113,7 @@ def to_broker_order(row: dict[str, Any]) -> BrokerOrder:
 def to_position(row: dict[str, Any]) -> Position | None:
     """None for products outside our F&O scope (CNC, MTF)."""
     try:
-        product = Product(row.get("product"))
+        product = Product(str(row.get("product")))
     except ValueError:
         return None
     return Position(

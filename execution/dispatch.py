@@ -132,7 +132,8 @@ class _Reference:
 
         def compute() -> tuple[str, str]:
             instrument = instruments.instrument_for(underlying, expiry, strike, option_type)
-            return instruments.broker_symbol(instrument, broker)
+            # The paper broker speaks Kite's notation.
+            return instruments.broker_symbol(instrument, "kite" if broker == "paper" else broker)
 
         return self._get(("sym", underlying.pk, expiry, strike, option_type, broker), compute)
 

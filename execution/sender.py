@@ -61,7 +61,7 @@ ALIVE_TTL_SECONDS = 3
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _gevent_active() -> bool:
+def gevent_active() -> bool:
     try:
         from gevent import monkey
     except ImportError:  # pragma: no cover - gevent is a pinned requirement
@@ -344,7 +344,7 @@ def run_concurrently(calls: list[Callable[[], Outcome]]) -> list[Outcome]:
     """Run the calls at once: greenlets under gevent, else a shared thread pool."""
     if len(calls) == 1:
         return [calls[0]()]
-    if _gevent_active():
+    if gevent_active():
         import gevent
 
         jobs = [gevent.spawn(call) for call in calls]
@@ -353,7 +353,17 @@ def run_concurrently(calls: list[Callable[[], Outcome]]) -> list[Outcome]:
     global _threads
     if _threads is None:
         _threads = ThreadPoolExecutor(max_workers=64, thread_name_prefix="execution-send")
-    return list(_threads.map(lambda call: call(), calls))
+    return list(_threads.map(_in_thread, calls))
+
+
+def _in_thread(call: Callable[[], Outcome]) -> Outcome:
+    try:
+        return call()
+    finally:
+        # The paper broker books orders in the database: release the thread's connection.
+        from django.db import connections
+
+        connections.close_all()
 
 
 # --- sending ---------------------------------------------------------------------------------
@@ -502,7 +512,9 @@ class OutcomeWriter:
             self._active += 1
             self._idle.clear()
 
-    def end(self, outcomes: list[Outcome]) -> None:
+    def end(self, outcomes: list[Outcome], *, background: bool) -> None:
+        """Hand over a sender's outcomes. `background`: the process-wide writer flushes them
+        (gevent pool); otherwise the caller calls `flush_now` itself."""
         for outcome in outcomes:
             self._queue.put(outcome)
         with self._lock:
@@ -510,7 +522,8 @@ class OutcomeWriter:
             if self._active <= 0:
                 self._active = 0
                 self._idle.set()
-        self._ensure_thread()
+        if background:
+            self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

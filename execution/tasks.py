@@ -52,8 +52,9 @@ def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
             fire_at_epoch=payload.get("fire_at"),
         )
     finally:
-        out.end(report.outcomes)
-    if not sender._gevent_active():
+        background = sender.gevent_active()
+        out.end(report.outcomes, background=background)
+    if not background:
         out.flush_now()
     return {
         "account_id": payload["account_id"],

@@ -1,0 +1,241 @@
+"""Order lifecycle on the paper broker: sent → acknowledged → filled, positions, exits,
+state transitions, tag lookup of unknown outcomes, startup reconciliation."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from brokers.base import BrokerOrder, OrderStatus, Side
+from brokers.models import Broker
+from brokers.registry import get_adapter
+from brokers.services import paper_account_log_in
+from execution import sender
+from execution.dispatch import boundary_dispatch
+from execution.models import (
+    ExecutionEvent,
+    Fill,
+    IntentState,
+    OrderIntent,
+    Position,
+    ScheduledRun,
+)
+from execution.orders import (
+    TransitionError,
+    fill_apply,
+    intent_poll,
+    intent_transition,
+    open_orders_reconcile,
+)
+from execution.tasks import account_send_task
+from tests.brokers.factories import PaperBookFactory
+from tests.execution.engine_factories import IntentFactory, strategy_with_accounts
+from trader.models import BrokerAllocation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def paper_strategy():
+    book = PaperBookFactory()
+    account = paper_account_log_in(account=book.account, actor=book.account.owner)
+    strategy, version, _ = strategy_with_accounts(brokers=(), owner=account.owner)
+    BrokerAllocation.objects.create(
+        strategy=strategy, broker_account=account, multiplier=Decimal("1"), priority=1
+    )
+    return strategy, version, account
+
+
+def _test_run(strategy, version, account, *, fire_at):
+    return ScheduledRun.objects.create(
+        session_date=fire_at.date(),
+        boundary="entry",
+        fire_at=fire_at,
+        strategy_version=version,
+        owner=strategy.owner,
+        source="paper_test",
+        source_ref=str(fire_at.timestamp()),
+        is_test=True,
+        allocations=[{"account_id": account.pk, "broker": Broker.PAPER, "priority": 1}],
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # the legs are sent from threads (own connections)
+def test_paper_run_is_sent_acknowledged_filled_and_booked(paper_strategy):
+    strategy, version, account = paper_strategy
+    fire_at = (timezone.now() + datetime.timedelta(seconds=1)).replace(microsecond=0)
+    run = _test_run(strategy, version, account, fire_at=fire_at)
+    result = boundary_dispatch(fire_at=fire_at, wait=False, start_sends=False)
+    assert result.intents == 4 and not result.skipped
+    sender.ADAPTERS.clear()
+    summary = account_send_task(result.batches[0].to_json())
+    assert summary["sent"] == 4
+    intents = list(OrderIntent.objects.filter(run=run).order_by("phase", "id"))
+    assert [i.state for i in intents] == [IntentState.ACKNOWLEDGED] * 4, intents[0].error
+    for intent in intents:
+        assert intent.sent_at >= fire_at and intent.acked_at >= intent.sent_at
+        assert intent.broker_order_id
+    assert max(i.sent_at for i in intents if i.side == "BUY") <= min(
+        i.sent_at for i in intents if i.side == "SELL"
+    )
+    adapter = get_adapter(account)
+    for intent in intents:
+        intent_poll(intent=intent, adapter=adapter)
+    intents = list(OrderIntent.objects.filter(run=run))
+    assert {i.state for i in intents} == {IntentState.FILLED}
+    positions = {p.tradingsymbol: p.net_quantity for p in Position.objects.filter(run=run)}
+    assert sorted(positions.values()) == sorted(
+        (i.quantity if i.side == "BUY" else -i.quantity) for i in intents
+    )
+    assert ExecutionEvent.objects.filter(run_id=run.pk, kind="order.filled").count() == 4
+
+
+def _order(intent, *, filled: int, price: str, status=OrderStatus.PARTIALLY_FILLED):
+    return BrokerOrder(
+        broker_order_id="B1",
+        tag=intent.tag,
+        tradingsymbol=intent.tradingsymbol,
+        side=Side(intent.side),
+        quantity=intent.quantity,
+        filled_quantity=filled,
+        average_price=Decimal(price),
+        status=status,
+    )
+
+
+def test_fills_count_once_even_when_the_same_update_arrives_twice():
+    intent = IntentFactory(state=IntentState.ACKNOWLEDGED, quantity=150, broker_order_id="B1")
+    fill_apply(intent=intent, order=_order(intent, filled=75, price="100"))
+    fill_apply(intent=intent, order=_order(intent, filled=75, price="100"), source="postback")
+    intent.refresh_from_db()
+    assert intent.state == IntentState.PARTIALLY_FILLED and intent.filled_quantity == 75
+    fill_apply(
+        intent=intent, order=_order(intent, filled=150, price="101", status=OrderStatus.FILLED)
+    )
+    intent.refresh_from_db()
+    assert intent.state == IntentState.FILLED
+    assert [(f.quantity, f.price) for f in Fill.objects.order_by("id")] == [
+        (75, Decimal("100.00")),
+        (75, Decimal("102.00")),
+    ]
+    position = Position.objects.get()
+    assert position.net_quantity == 150 and position.buy_value == Decimal("15150.00")
+
+
+@pytest.mark.parametrize(
+    ("start", "to", "allowed"),
+    [
+        (IntentState.INTENT, IntentState.SENT, True),
+        (IntentState.SENT, IntentState.ACKNOWLEDGED, True),
+        (IntentState.SENT, IntentState.UNKNOWN, True),
+        (IntentState.UNKNOWN, IntentState.ACKNOWLEDGED, True),
+        (IntentState.ACKNOWLEDGED, IntentState.PARTIALLY_FILLED, True),
+        (IntentState.PARTIALLY_FILLED, IntentState.FILLED, True),
+        (IntentState.ACKNOWLEDGED, IntentState.REJECTED, True),
+        (IntentState.ACKNOWLEDGED, IntentState.CANCELLED, True),
+        (IntentState.REJECTED, IntentState.FAILED_OVER, True),
+        (IntentState.FILLED, IntentState.CANCELLED, False),
+        (IntentState.CANCELLED, IntentState.ACKNOWLEDGED, False),
+        (IntentState.SENT, IntentState.INTENT, False),
+        (IntentState.ACKNOWLEDGED, IntentState.INTENT, False),
+    ],
+)
+def test_state_transitions(start, to, allowed):
+    intent = IntentFactory(state=start)
+    if allowed:
+        intent_transition(intent=intent, to=to)
+        intent.refresh_from_db()
+        assert intent.state == to
+        assert ExecutionEvent.objects.filter(intent_id=intent.pk, kind=f"order.{to}").exists()
+    else:
+        with pytest.raises(TransitionError):
+            intent_transition(intent=intent, to=to)
+        intent.refresh_from_db()
+        assert intent.state == start
+
+
+def test_a_stale_transition_loses_to_the_first_one():
+    intent = IntentFactory(state=IntentState.SENT)
+    stale = OrderIntent.objects.get(pk=intent.pk)
+    intent_transition(intent=intent, to=IntentState.ACKNOWLEDGED)
+    with pytest.raises(TransitionError):
+        intent_transition(intent=stale, to=IntentState.REJECTED)
+    assert OrderIntent.objects.get(pk=intent.pk).state == IntentState.ACKNOWLEDGED
+
+
+class _Broker:
+    """Just the lookups the reconciler makes; records every place_order."""
+
+    def __init__(self, found=None):
+        self.found = found
+        self.placed = []
+
+    def find_order_by_tag(self, tag):
+        return self.found
+
+    def order_status(self, broker_order_id):
+        return self.found
+
+    def place_order(self, request):
+        self.placed.append(request)
+        from brokers.base import OrderAck
+
+        return OrderAck(broker_order_id="NEW1", received_at=timezone.now())
+
+
+def test_unknown_outcome_is_resolved_by_tag_lookup_never_by_sending_again():
+    intent = IntentFactory(state=IntentState.UNKNOWN, sent_at=timezone.now())
+    broker = _Broker(found=_order(intent, filled=75, price="99", status=OrderStatus.FILLED))
+    intent_poll(intent=intent, adapter=broker)
+    intent.refresh_from_db()
+    assert intent.state == IntentState.FILLED and intent.broker_order_id == "B1"
+    assert broker.placed == []
+
+
+def test_unknown_outcome_absent_at_the_broker_past_the_grace_is_marked_never_placed():
+    sent = timezone.now() - datetime.timedelta(minutes=1)
+    intent = IntentFactory(state=IntentState.UNKNOWN, sent_at=sent)
+    broker = _Broker(found=None)
+    intent_poll(intent=intent, adapter=broker)
+    intent.refresh_from_db()
+    assert intent.state == IntentState.INTENT and broker.placed == []
+
+
+def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch):
+    past = timezone.now() - datetime.timedelta(seconds=10)
+    found_intent = IntentFactory(intended_at=past)
+    absent_intent = IntentFactory(intended_at=past)
+    dead = "deadhost:1:abc"
+    sender.claims_take([found_intent.tag, absent_intent.tag], owner=dead)
+    brokers = {
+        found_intent.account_id: _Broker(
+            found=_order(found_intent, filled=0, price="0", status=OrderStatus.OPEN)
+        ),
+        absent_intent.account_id: _Broker(found=None),
+    }
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: brokers[account.pk])
+    counts = open_orders_reconcile()
+    assert counts["found"] == 1 and counts["sent"] == 1
+    found_intent.refresh_from_db()
+    absent_intent.refresh_from_db()
+    assert found_intent.state == IntentState.ACKNOWLEDGED
+    assert brokers[found_intent.account_id].placed == []
+    assert absent_intent.state == IntentState.ACKNOWLEDGED
+    assert [r.tag for r in brokers[absent_intent.account_id].placed] == [absent_intent.tag]
+    # A second pass sends nothing again.
+    assert open_orders_reconcile()["sent"] == 0
+
+
+def test_reconciliation_leaves_orders_claimed_by_a_live_worker_alone(monkeypatch):
+    intent = IntentFactory(intended_at=timezone.now() - datetime.timedelta(seconds=10))
+    sender.heartbeat_start()
+    sender.claims_take([intent.tag])  # claimed by this (alive) process
+    broker = _Broker(found=None)
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    assert open_orders_reconcile()["skipped"] == 1
+    assert broker.placed == []
+    time.sleep(0)

@@ -1,0 +1,134 @@
+"""Failover by allocation priority and the leg-failure policy (no naked shorts)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from brokers.models import Broker
+from execution.failover import run_failures_handle
+from execution.models import (
+    ExecutionEvent,
+    IntentState,
+    OrderIntent,
+    Position,
+    RunState,
+    ScheduledRun,
+)
+from tests.execution.engine_factories import IntentFactory, RunFactory, strategy_with_accounts
+from trader.models import LegFailurePolicy, StrategyStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(brokers, policy=LegFailurePolicy.UNWIND):
+    strategy, version, accounts = strategy_with_accounts(brokers=brokers)
+    strategy.leg_failure_policy = policy
+    strategy.save()
+    run = RunFactory(
+        strategy_version=version,
+        owner=strategy.owner,
+        state=RunState.DISPATCHED,
+        allocations=[
+            {"account_id": a.pk, "broker": a.broker, "priority": i, "algo_id": ""}
+            for i, a in enumerate(accounts, start=1)
+        ],
+    )
+    return run, accounts
+
+
+def _intent(run, account, side, state, symbol):
+    return IntentFactory(
+        run=run,
+        account=account,
+        side=side,
+        phase=0 if side == "BUY" else 1,
+        state=state,
+        tradingsymbol=symbol,
+        error="Insufficient funds" if state == IntentState.REJECTED else "",
+    )
+
+
+def test_a_permanently_failed_account_moves_its_lots_to_the_next_by_priority():
+    run, (first, second) = _run((Broker.KITE, Broker.UPSTOX))
+    rejected = _intent(run, first, "BUY", IntentState.REJECTED, "NIFTYA")
+    held = _intent(run, first, "SELL", IntentState.ABANDONED, "NIFTYB")
+    _intent(run, second, "BUY", IntentState.ACKNOWLEDGED, "NIFTYA")
+    _intent(run, second, "SELL", IntentState.ACKNOWLEDGED, "NIFTYB")
+
+    payloads = run_failures_handle(run_id=run.pk)
+
+    moved = list(OrderIntent.objects.filter(failover_from__isnull=False).order_by("phase"))
+    assert [(m.account_id, m.side, m.failover_from_id) for m in moved] == [
+        (second.pk, "BUY", rejected.pk),
+        (second.pk, "SELL", held.pk),
+    ]
+    assert all(m.tag not in (rejected.tag, held.tag) for m in moved)
+    rejected.refresh_from_db()
+    assert rejected.state == IntentState.FAILED_OVER
+    (payload,) = payloads
+    assert payload["account_id"] == second.pk and payload["fire_at"] is None
+    assert [o["side"] for o in payload["orders"]] == ["BUY", "SELL"]
+    event = ExecutionEvent.objects.get(kind="run.failover")
+    assert "Insufficient funds" in event.message
+    # Handled once: a second call moves nothing more.
+    assert run_failures_handle(run_id=run.pk) == []
+    assert OrderIntent.objects.filter(failover_from__isnull=False).count() == 2
+
+
+def test_unknown_outcomes_are_resolved_before_any_failover():
+    run, (first, _second) = _run((Broker.KITE, Broker.UPSTOX))
+    _intent(run, first, "BUY", IntentState.UNKNOWN, "NIFTYA")
+    _intent(run, first, "SELL", IntentState.ABANDONED, "NIFTYB")
+    assert run_failures_handle(run_id=run.pk) == []
+    assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()
+
+
+def _filled_position(run, account, symbol, quantity):
+    return Position.objects.create(
+        run=run,
+        account=account,
+        owner=run.owner,
+        exchange="NFO",
+        tradingsymbol=symbol,
+        lot_size=75,
+        net_quantity=quantity,
+        buy_quantity=max(quantity, 0),
+        sell_quantity=max(-quantity, 0),
+    )
+
+
+def test_unwind_policy_closes_every_filled_leg_shorts_first_when_no_account_is_left():
+    run, (only,) = _run((Broker.KITE,))
+    _intent(run, only, "BUY", IntentState.FILLED, "HEDGEOK")
+    _intent(run, only, "BUY", IntentState.REJECTED, "HEDGEBAD")
+    _intent(run, only, "SELL", IntentState.FILLED, "SHORT1")
+    _filled_position(run, only, "HEDGEOK", 75)
+    _filled_position(run, only, "SHORT1", -75)
+
+    (payload,) = run_failures_handle(run_id=run.pk)
+
+    closing = [(o["side"], o["tradingsymbol"]) for o in payload["orders"]]
+    assert closing == [("BUY", "SHORT1"), ("SELL", "HEDGEOK")]
+    run.refresh_from_db()
+    assert run.state == RunState.HALTED
+    assert ExecutionEvent.objects.filter(kind="run.leg_failure_policy").exists()
+
+
+def test_halt_policy_closes_only_naked_shorts_and_pauses_the_strategy():
+    run, (only,) = _run((Broker.KITE,), policy=LegFailurePolicy.HALT)
+    _intent(run, only, "BUY", IntentState.REJECTED, "HEDGEBAD")
+    _intent(run, only, "SELL", IntentState.FILLED, "SHORT1")
+    _intent(run, only, "SELL", IntentState.INTENT, "SHORT2")
+    _filled_position(run, only, "SHORT1", -75)
+
+    (payload,) = run_failures_handle(run_id=run.pk)
+
+    assert [(o["side"], o["tradingsymbol"]) for o in payload["orders"]] == [("BUY", "SHORT1")]
+    assert OrderIntent.objects.get(tradingsymbol="SHORT2").state == IntentState.ABANDONED
+    run.refresh_from_db()
+    assert run.state == RunState.HALTED
+    assert run.strategy_version.strategy.status == StrategyStatus.PAUSED
+    assert ScheduledRun.objects.get(pk=run.pk).note.startswith("A leg could not be placed")
+    assert Decimal(0) == run.mtm

@@ -39,13 +39,9 @@ def _is_monthly(expiry: Any) -> bool:
     return monthly_expiry("NIFTY", expiry.year, expiry.month) == expiry
 
 
-def _strike_of(symbol: str) -> str:
-    """The strike inside any of the brokers' option symbols (the last digit run before CE/PE,
-    or the number between separators)."""
-    import re
-
-    numbers = re.findall(r"\d+", symbol.replace("CE", " ").replace("PE", " "))
-    return max(numbers, key=int)
+# Every symbol this module made, with the contract it stands for: brokers' formats differ
+# (Angel One's `NIFTY28NOV2625000CE` runs the year into the strike), so never parse them back.
+_CONTRACT_OF_SYMBOL: dict[str, tuple[int, str]] = {}
 
 
 def broker_symbol(broker: str, strike: int, option_type: str = "CE") -> str:
@@ -54,13 +50,18 @@ def broker_symbol(broker: str, strike: int, option_type: str = "CE") -> str:
     und, expiry, _ = _contract()
     monthly = _is_monthly(expiry)
     if broker in ("paper", "kite"):
-        return symbols.kite_tradingsymbol(und, expiry, strike, option_type, monthly=monthly)
-    if broker == "fyers":
-        return symbols.fyers_tradingsymbol(und, "NSE", expiry, strike, option_type, monthly=monthly)
-    if broker == "dhan":
-        return symbols.dhan_tradingsymbol(und, expiry, strike, option_type, monthly=monthly)
-    maker = getattr(symbols, f"{broker}_tradingsymbol")
-    return str(maker(und, expiry, strike, option_type))
+        symbol = symbols.kite_tradingsymbol(und, expiry, strike, option_type, monthly=monthly)
+    elif broker == "fyers":
+        symbol = symbols.fyers_tradingsymbol(
+            und, "NSE", expiry, strike, option_type, monthly=monthly
+        )
+    elif broker == "dhan":
+        symbol = symbols.dhan_tradingsymbol(und, expiry, strike, option_type, monthly=monthly)
+    else:
+        maker = getattr(symbols, f"{broker}_tradingsymbol")
+        symbol = str(maker(und, expiry, strike, option_type))
+    _CONTRACT_OF_SYMBOL[symbol] = (strike, option_type)
+    return symbol
 
 
 class Venue:
@@ -251,7 +252,7 @@ class EmulatorVenue(Venue):
         if symbol not in self._tokens:
             number = 40000 + len(self._tokens)
             key = f"NSE_FO|{number}" if self.broker == "upstox" else str(number)
-            kite = broker_symbol("kite", int(_strike_of(symbol)))
+            kite = broker_symbol("kite", *_CONTRACT_OF_SYMBOL[symbol])
             row = {"key": key, "exchange": "NFO", "tradingsymbol": kite, "broker_symbol": symbol}
             # Angel One's emulator takes its own scrip-master column names.
             row.update(token=key, exch_seg="NFO", symbol=symbol, canonical=kite)

@@ -14,10 +14,10 @@ from datetime import date, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from py_lets_be_rational.exceptions import AboveMaximumException, BelowIntrinsicException
 from vollib.black import black as vollib_black
 from vollib.black.greeks import analytical as vollib_greeks
 from vollib.black.implied_volatility import implied_volatility as vollib_iv
-from py_lets_be_rational.exceptions import AboveMaximumException, BelowIntrinsicException
 from vollib.helpers.exceptions import PriceIsAboveMaximum, PriceIsBelowIntrinsic
 
 IST = ZoneInfo("Asia/Kolkata")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,8 +17,6 @@ from trader.strategies.selectors import IST
 from trader.strategies.specs import StrategySpec
 from trader.strategies.strikes import ResolvedLeg, resolve_leg_specs
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass
 class AccountQuantity:
@@ -27,7 +24,6 @@ class AccountQuantity:
     legs: list[tuple[ResolvedLeg, int, int]]  # (leg, lots, quantity)
     total_lots: int
     total_quantity: int
-    error: str = ""
 
 
 @dataclass

@@ -107,3 +107,19 @@ def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
 def _reconcile_on_start(sender: Any = None, **kwargs: Any) -> None:
     # Startup reconciliation: a worker that comes back finds what the previous one left.
     reconcile_open_orders_task.apply_async(countdown=1)
+
+
+@shared_task
+def orders_cancel_task(intent_ids: list[int]) -> int:
+    """Cancel open orders at their brokers (kill switch)."""
+    from execution.killswitch import open_orders_cancel
+
+    return open_orders_cancel(intent_ids=intent_ids)
+
+
+@shared_task
+def mtm_watch_task() -> int:
+    """Mark open runs to market and fire the exits due (beat: every second)."""
+    from execution.watch import runs_watch
+
+    return runs_watch()

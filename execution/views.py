@@ -1,0 +1,82 @@
+"""Trader pages of the engine: runs with orders and timings, consolidated positions, the kill
+switch (one POST from every page) and "test now on paper"."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from execution import selectors, services
+from execution.killswitch import kill_switch_engage, kill_switch_rearm
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "execution/run_list.html",
+        {
+            "runs": selectors.runs_for_user(user=request.user),
+            "kill": selectors.kill_switch_state(user=request.user),
+        },
+    )
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.run_get_for_user(user=request.user, pk=pk)
+    return render(request, "execution/run_detail.html", {"run": run})
+
+
+@login_required
+def positions(request: HttpRequest) -> HttpResponse:
+    rows, consolidated = selectors.positions_consolidated_for_user(user=request.user)
+    return render(
+        request, "execution/positions.html", {"positions": rows, "consolidated": consolidated}
+    )
+
+
+@login_required
+@require_POST
+def kill_switch(request: HttpRequest) -> HttpResponse:
+    """Engage (default) or re-arm the user's own switch; staff may act on the global one."""
+    action = request.POST.get("action", "engage")
+    target = None if request.POST.get("scope") == "global" else request.user
+    try:
+        if action == "rearm":
+            kill_switch_rearm(actor=request.user, user=target)
+            messages.success(request, "Kill switch re-armed: new entries are allowed again.")
+        else:
+            kill_switch_engage(actor=request.user, user=target, reason="Pressed in the web UI.")
+            messages.warning(
+                request,
+                "Kill switch engaged: open orders are being cancelled and every position "
+                "closed. No new entries until you re-arm it.",
+            )
+    except PermissionError as exc:
+        messages.error(request, str(exc))
+    next_url = request.POST.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(next_url)
+    return redirect("execution:runs")
+
+
+@login_required
+@require_POST
+def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    from trader.models import Strategy
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id, owner=request.user)
+    try:
+        run = services.paper_test_run(user=request.user, strategy=strategy)
+    except services.PaperTestError as exc:
+        messages.error(request, str(exc))
+        return redirect("execution:runs")
+    messages.success(request, "Test run on paper started: orders leave at the next second.")
+    return redirect("execution:run-detail", pk=run.pk)

@@ -1,0 +1,224 @@
+"""Watching open runs: mark-to-market about every second and the exits it triggers.
+
+Per leg: stop-loss and target in points or % of the entry premium. Per run: combined stop-loss,
+target and trailing stop on the run's MTM in rupees. Intraday runs still open a few minutes
+before the close are squared off. Each exit writes closing intents (shorts bought back first)
+and sends them at once; a run or a position is exited once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from execution import calendar, conf
+from execution.audit import event_build, events_record
+from execution.dispatch import batches_for, close_intents
+from execution.models.engine import (
+    Boundary,
+    IntentState,
+    OrderIntent,
+    Position,
+    Purpose,
+    ScheduledRun,
+)
+
+logger = logging.getLogger(__name__)
+
+_CLOSING_OPEN = (
+    IntentState.INTENT,
+    IntentState.SENT,
+    IntentState.ACKNOWLEDGED,
+    IntentState.UNKNOWN,
+    IntentState.PARTIALLY_FILLED,
+)
+
+
+class _Prices:
+    """Last prices of contracts from the simulated market, one lookup per contract."""
+
+    def __init__(self, market: Any, at: datetime) -> None:
+        self.market = market
+        self.at = at
+        self._memo: dict[tuple[str, str], Decimal | None] = {}
+
+    def ltp(self, position: Position, broker: str) -> Decimal | None:
+        key = (broker, position.tradingsymbol)
+        if key not in self._memo:
+            self._memo[key] = self._lookup(position, broker)
+        return self._memo[key]
+
+    def _lookup(self, position: Position, broker: str) -> Decimal | None:
+        from execution.instruments import instrument_from_broker_symbol
+
+        try:
+            instrument = instrument_from_broker_symbol(
+                "kite" if broker == "paper" else broker, position.tradingsymbol
+            )
+        except Exception:  # an unknown symbol has no price here; the run keeps its last MTM
+            logger.info("no instrument for %s at %s", position.tradingsymbol, broker)
+            return None
+        quote = self.market.option_quote(
+            instrument.underlying.symbol,
+            instrument.expiry,
+            instrument.strike,
+            instrument.option_type,
+            at=self.at,
+        )
+        return Decimal(quote.ltp)
+
+
+def _leg_exit(position: Position, ltp: Decimal) -> str | None:
+    """Why this leg's own stop-loss or target fired, or None."""
+    leg = position.leg
+    entry = position.average_entry
+    if leg is None or entry is None or position.net_quantity == 0:
+        return None
+    # Favourable move in points: a long gains when the price rises, a short when it falls.
+    move = (ltp - entry) if position.net_quantity > 0 else (entry - ltp)
+
+    def threshold(value: Decimal | None, unit: str) -> Decimal | None:
+        if value is None:
+            return None
+        return entry * value / 100 if unit == "percent" else value
+
+    stop = threshold(leg.stop_loss, leg.stop_loss_unit)
+    target = threshold(leg.target, leg.target_unit)
+    if stop is not None and -move >= stop:
+        return f"leg stop-loss ({position.tradingsymbol} at {ltp})"
+    if target is not None and move >= target:
+        return f"leg target ({position.tradingsymbol} at {ltp})"
+    return None
+
+
+def _run_exit(run: ScheduledRun, mtm: Decimal, peak: Decimal) -> str | None:
+    version = run.strategy_version
+    if version.stop_loss_mtm is not None and mtm <= -version.stop_loss_mtm:
+        return f"combined stop-loss (MTM ₹{mtm})"
+    if version.target_mtm is not None and mtm >= version.target_mtm:
+        return f"combined target (MTM ₹{mtm})"
+    if version.trailing_stop_mtm is not None and peak - mtm >= version.trailing_stop_mtm:
+        return f"trailing stop (MTM ₹{mtm}, best ₹{peak})"
+    return None
+
+
+def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = True) -> int:
+    """Mark every run with open positions to market and fire the exits due; returns the number
+    of runs watched. Closing orders are committed, then sent at once by account tasks."""
+    from execution.market import default_market
+
+    now = now or timezone.now()
+    market = market or default_market()
+    prices = _Prices(market, now)
+    positions = list(
+        Position.objects.exclude(net_quantity=0)
+        .select_related("run__strategy_version__strategy__underlying", "leg", "account")
+        .filter(run__boundary=Boundary.ENTRY)
+    )
+    closing_open = set(
+        OrderIntent.objects.filter(
+            state__in=_CLOSING_OPEN,
+            purpose__in=[Purpose.STOP, Purpose.SQUARE_OFF, Purpose.EXIT, Purpose.FLATTEN],
+            account_id__in={p.account_id for p in positions},
+        ).values_list("account_id", "tradingsymbol")
+    )
+    by_run: dict[int, list[Position]] = defaultdict(list)
+    for position in positions:
+        by_run[position.run_id].append(position)
+    to_close: list[tuple[ScheduledRun, list[Position], str, str]] = []
+    runs = []
+    for run_positions in by_run.values():
+        run = run_positions[0].run
+        runs.append(run)
+        mtm = Decimal(0)
+        legs_to_close = []
+        for position in run_positions:
+            ltp = prices.ltp(position, position.account.broker)
+            if ltp is None:
+                continue
+            position.last_price = ltp
+            mtm += position.pnl(ltp)
+            reason = _leg_exit(position, ltp)
+            if reason and (position.account_id, position.tradingsymbol) not in closing_open:
+                legs_to_close.append((position, reason))
+        run.mtm = mtm.quantize(Decimal("0.01"))
+        run.peak_mtm = max(run.peak_mtm, run.mtm)
+        open_positions = [
+            p for p in run_positions if (p.account_id, p.tradingsymbol) not in closing_open
+        ]
+        reason = None if run.exit_reason else _run_exit(run, run.mtm, run.peak_mtm)
+        if reason is None and not run.exit_reason and _square_off_due(run, now):
+            reason = "intraday square-off before the close"
+        if reason and open_positions:
+            run.exit_reason = reason
+            purpose = Purpose.SQUARE_OFF if "square-off" in reason else Purpose.STOP
+            to_close.append((run, open_positions, purpose, reason))
+        else:
+            for position, leg_reason in legs_to_close:
+                to_close.append((run, [position], Purpose.STOP, leg_reason))
+    with transaction.atomic():
+        ScheduledRun.objects.bulk_update(runs, ["mtm", "peak_mtm", "exit_reason"])
+        Position.objects.bulk_update(positions, ["last_price"])
+        intents: list[OrderIntent] = []
+        events = []
+        accounts = {p.account_id: p.account for p in positions}
+        for run, run_positions, purpose, reason in to_close:
+            built = close_intents(
+                run=run,
+                positions=run_positions,
+                accounts=accounts,
+                purpose=purpose,
+                intended_at=now,
+                freeze=lambda p: _freeze(p),
+                lot_size=lambda p: p.lot_size,
+            )
+            intents.extend(built)
+            events.append(
+                event_build(
+                    kind="run.exit",
+                    message=f"Exit: {reason}; {len(built)} closing orders.",
+                    user_id=run.owner_id,
+                    run_id=run.pk,
+                    data={"purpose": purpose, "mtm": str(run.mtm)},
+                )
+            )
+        OrderIntent.objects.bulk_create(intents)
+        events_record(events)
+        if send and intents:
+            payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
+            for payload in payloads:
+                payload["fire_at"] = None
+            transaction.on_commit(lambda: _send(payloads))
+    return len(runs)
+
+
+def _freeze(position: Position) -> int:
+    from execution import contracts
+
+    underlying = position.run.strategy_version.strategy.underlying
+    return int(contracts.freeze_quantity(underlying, position.run.session_date))
+
+
+def _square_off_due(run: ScheduledRun, now: datetime) -> bool:
+    strategy = run.strategy_version.strategy
+    if strategy.kind != "intraday":
+        return False
+    window = calendar.session_window(
+        now.astimezone(calendar.IST).date(), strategy.underlying.exchange
+    )
+    if window is None:
+        return False
+    return now >= window[1] - timedelta(minutes=conf.square_off_minutes_before_close())
+
+
+def _send(payloads: list[dict[str, Any]]) -> None:
+    from execution.tasks import account_send_task
+
+    for payload in payloads:
+        account_send_task.delay(payload)

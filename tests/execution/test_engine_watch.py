@@ -1,0 +1,137 @@
+"""Watching: MTM, per-leg and combined stop-loss / target / trailing, square-off; once each."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from execution import contracts, instruments
+from execution.models import OrderIntent, Position, ScheduledRun
+from execution.watch import runs_watch
+from tests.brokers.factories import BrokerAccountFactory
+from tests.execution.engine_factories import IST, LegFactory, RunFactory, VersionFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.date(2026, 11, 19)
+NOON = datetime.datetime.combine(DAY, datetime.time(12, 0), tzinfo=IST)
+
+
+class PricedMarket:
+    """Option prices set by the test, per strike."""
+
+    def __init__(self, prices):
+        self.prices = prices
+
+    def option_quote(self, symbol, expiry, strike, option_type, at=None):
+        class Quote:
+            ltp = self.prices[int(strike)]
+
+        return Quote()
+
+
+def _open_run(*, version_kwargs=None, leg_kwargs=None):
+    version = VersionFactory(**(version_kwargs or {}))
+    run = RunFactory(strategy_version=version, owner=version.strategy.owner, session_date=DAY)
+    account = BrokerAccountFactory(owner=run.owner)
+    expiry = contracts.pick_expiry("NIFTY", DAY, "current_week")
+    positions = []
+    for strike, quantity, price in ((24000, -75, "100"), (24500, 75, "40")):
+        instrument = instruments.instrument_for("NIFTY", expiry, strike, "CE")
+        symbol, token = instruments.broker_symbol(instrument, "kite")
+        leg = LegFactory(
+            version=version,
+            side="SELL" if quantity < 0 else "BUY",
+            **(leg_kwargs or {}) if quantity < 0 else {},
+        )
+        value = Decimal(price) * abs(quantity)
+        positions.append(
+            Position.objects.create(
+                run=run,
+                account=account,
+                owner=run.owner,
+                leg=leg,
+                exchange="NFO",
+                tradingsymbol=symbol,
+                instrument_token=token,
+                lot_size=75,
+                net_quantity=quantity,
+                buy_quantity=max(quantity, 0),
+                sell_quantity=max(-quantity, 0),
+                buy_value=value if quantity > 0 else 0,
+                sell_value=value if quantity < 0 else 0,
+            )
+        )
+    return run, positions
+
+
+def test_mtm_is_marked_and_nothing_exits_inside_the_limits():
+    run, _ = _open_run(version_kwargs={"stop_loss_mtm": Decimal("5000")})
+    runs_watch(
+        now=NOON, market=PricedMarket({24000: Decimal("90"), 24500: Decimal("38")}), send=False
+    )
+    run.refresh_from_db()
+    # Short gains 10 x 75, long loses 2 x 75.
+    assert run.mtm == Decimal("600.00") and run.peak_mtm == Decimal("600.00")
+    assert not OrderIntent.objects.exists()
+
+
+def test_combined_stop_loss_closes_every_leg_shorts_first_once():
+    run, _ = _open_run(version_kwargs={"stop_loss_mtm": Decimal("3000")})
+    market = PricedMarket({24000: Decimal("150"), 24500: Decimal("45")})
+    runs_watch(now=NOON, market=market, send=False)
+    run.refresh_from_db()
+    assert run.exit_reason.startswith("combined stop-loss")
+    closing = list(OrderIntent.objects.order_by("phase"))
+    assert [(i.side, i.purpose, i.quantity) for i in closing] == [
+        ("BUY", "stop", 75),
+        ("SELL", "stop", 75),
+    ]
+    runs_watch(now=NOON, market=market, send=False)
+    assert OrderIntent.objects.count() == 2
+
+
+def test_trailing_stop_fires_after_giving_back_from_the_best_level():
+    run, _ = _open_run(version_kwargs={"trailing_stop_mtm": Decimal("1000")})
+    runs_watch(
+        now=NOON, market=PricedMarket({24000: Decimal("60"), 24500: Decimal("40")}), send=False
+    )
+    run.refresh_from_db()
+    assert run.peak_mtm == Decimal("3000.00") and not run.exit_reason
+    runs_watch(
+        now=NOON, market=PricedMarket({24000: Decimal("75"), 24500: Decimal("40")}), send=False
+    )
+    run.refresh_from_db()
+    assert run.exit_reason.startswith("trailing stop")
+
+
+def test_target_fires():
+    run, _ = _open_run(version_kwargs={"target_mtm": Decimal("2000")})
+    runs_watch(
+        now=NOON, market=PricedMarket({24000: Decimal("70"), 24500: Decimal("40")}), send=False
+    )
+    run.refresh_from_db()
+    assert run.exit_reason.startswith("combined target")
+
+
+def test_leg_stop_loss_in_percent_closes_only_that_leg():
+    run, positions = _open_run(leg_kwargs={"stop_loss": Decimal("30"), "stop_loss_unit": "percent"})
+    runs_watch(
+        now=NOON, market=PricedMarket({24000: Decimal("131"), 24500: Decimal("40")}), send=False
+    )
+    (closing,) = OrderIntent.objects.all()
+    assert closing.side == "BUY" and closing.tradingsymbol == positions[0].tradingsymbol
+    assert not ScheduledRun.objects.get(pk=run.pk).exit_reason
+
+
+def test_intraday_positions_are_squared_off_before_the_close():
+    run, _ = _open_run()
+    late = datetime.datetime.combine(DAY, datetime.time(15, 25), tzinfo=IST)
+    runs_watch(
+        now=late, market=PricedMarket({24000: Decimal("100"), 24500: Decimal("40")}), send=False
+    )
+    run.refresh_from_db()
+    assert run.exit_reason == "intraday square-off before the close"
+    assert set(OrderIntent.objects.values_list("purpose", flat=True)) == {"square_off"}

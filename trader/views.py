@@ -7,16 +7,36 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from brokers.selectors import broker_account_list_for_user
 from trader.forms import ProfileForm
 from trader.health import health_report
+from trader.models import StrategyStatus
 from trader.selectors import profile_get_for_user
 from trader.services import profile_update
+from trader.strategies.selectors import next_entries, strategy_list_for_user
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    profile = profile_get_for_user(user=request.user)  # type: ignore[arg-type]
-    return render(request, "trader/dashboard.html", {"profile": profile})
+    user = request.user
+    profile = profile_get_for_user(user=user)  # type: ignore[arg-type]
+    accounts = list(broker_account_list_for_user(user=user))  # type: ignore[arg-type]
+    strategies = list(strategy_list_for_user(user=user))  # type: ignore[arg-type]
+    upcoming = next_entries(strategies)
+    active = [s for s in strategies if s.status == StrategyStatus.ACTIVE]
+    next_runs = sorted(
+        ((when, strategy) for strategy in active if (when := upcoming.get(strategy.pk))),
+        key=lambda pair: pair[0],
+    )[:5]
+    context = {
+        "profile": profile,
+        "accounts": accounts,
+        "accounts_needing_attention": [a for a in accounts if a.status != "connected"],
+        "strategies": strategies,
+        "active_strategies": active,
+        "next_runs": next_runs,
+    }
+    return render(request, "trader/dashboard.html", context)
 
 
 @login_required

@@ -107,3 +107,101 @@ class InstrumentAdmin(admin.ModelAdmin):
     search_fields = ["broker_symbols__tradingsymbol", "broker_symbols__token"]
     list_select_related = ["underlying"]
     inlines = [BrokerSymbolInline]
+
+
+# --- execution engine -------------------------------------------------------------------------
+from execution.models.engine import (  # noqa: E402 (engine section of this module)
+    ExecutionEvent,
+    KillSwitch,
+    OrderIntent,
+    Position,
+    ScheduledRun,
+)
+
+
+class OrderIntentInline(admin.TabularInline):
+    model = OrderIntent
+    extra = 0
+    can_delete = False
+    fields = ["account", "side", "tradingsymbol", "quantity", "tag", "state", "sent_at", "error"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(ScheduledRun)
+class ScheduledRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "session_date",
+        "boundary",
+        "fire_at",
+        "strategy_version",
+        "owner",
+        "source",
+        "is_test",
+        "state",
+        "mtm",
+    ]
+    list_filter = ["state", "boundary", "source", "is_test", "session_date"]
+    search_fields = ["owner__email", "strategy_version__strategy__name"]
+    list_select_related = ["strategy_version__strategy", "owner"]
+    readonly_fields = ["strategy_version", "owner", "entry_run", "allocations"]
+    inlines = [OrderIntentInline]
+
+
+@admin.register(OrderIntent)
+class OrderIntentAdmin(admin.ModelAdmin):
+    list_display = [
+        "tag",
+        "run",
+        "account",
+        "side",
+        "tradingsymbol",
+        "quantity",
+        "state",
+        "intended_at",
+        "sent_at",
+        "acked_at",
+    ]
+    list_filter = ["state", "purpose", "side"]
+    search_fields = ["tag", "broker_order_id", "tradingsymbol"]
+    list_select_related = ["run", "account"]
+    readonly_fields = [f.name for f in OrderIntent._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Position)
+class PositionAdmin(admin.ModelAdmin):
+    list_display = ["run", "account", "tradingsymbol", "net_quantity", "last_price"]
+    list_select_related = ["run", "account"]
+    search_fields = ["tradingsymbol", "owner__email"]
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(admin.ModelAdmin):
+    list_display = ["scope", "user", "engaged", "engaged_at", "engaged_by", "rearmed_at"]
+    list_filter = ["scope", "engaged"]
+    readonly_fields = ["engaged_at", "engaged_by", "rearmed_at"]
+
+
+@admin.register(ExecutionEvent)
+class ExecutionEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only (the database refuses changes too)."""
+
+    list_display = ["at", "kind", "user_id", "run_id", "intent_id", "message"]
+    list_filter = ["kind"]
+    search_fields = ["message", "kind"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -74,3 +74,16 @@ def kill_switch_state(*, user: Any) -> dict[str, bool]:
     ) | KillSwitch.objects.filter(engaged=True, user=user):
         engaged["global" if switch.scope == KillSwitchScope.GLOBAL else "user"] = True
     return engaged
+
+
+def readiness_problems_for_user(*, user: Any, day: Any) -> list[str]:
+    """What the morning ready check found missing on the user's accounts today."""
+    from execution.models.engine import AccountReadiness
+
+    return [
+        problem
+        for row in AccountReadiness.objects.filter(
+            account__owner=user, session_date=day, ready=False
+        )
+        for problem in row.problems
+    ]

@@ -96,3 +96,58 @@ def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
         )
     boundary_dispatch(fire_at=fire_at, wait=False)
     return run
+
+
+def accounts_ready_check(*, day: date | None = None) -> list[Any]:
+    """Before the open: every account with a run today must have a login from today, a
+    registered static IP (real brokers) and funds. Problems are stored per account and day
+    (shown on the runs page) and emailed to the owner once a day."""
+    from django.core.mail import send_mail
+
+    from brokers.base import BrokerError
+    from brokers.models import BrokerAccount
+    from brokers.registry import get_adapter
+    from execution import risk
+    from execution.models.engine import AccountReadiness, RunState
+
+    day = day or planning.today_ist()
+    account_ids = {
+        a["account_id"]
+        for allocations in ScheduledRun.objects.filter(
+            session_date=day, state=RunState.PLANNED
+        ).values_list("allocations", flat=True)
+        for a in allocations
+    }
+    results = []
+    for account in BrokerAccount.objects.filter(pk__in=account_ids).select_related("owner"):
+        problems = risk.account_checks(account=account, day=day, is_test=False)
+        if not problems:
+            try:
+                funds = get_adapter(account).funds()
+                if funds.available <= 0:
+                    problems.append(f"{account.label}: no funds available at the broker.")
+            except BrokerError as exc:
+                problems.append(f"{account.label}: funds could not be read ({exc.message}).")
+        readiness, _ = AccountReadiness.objects.update_or_create(
+            session_date=day,
+            account=account,
+            defaults={"ready": not problems, "problems": problems, "checked_at": timezone.now()},
+        )
+        if problems and readiness.notified_at is None:
+            send_mail(
+                subject=f"Not ready to trade today: {account.label}",
+                message="Your strategies will not trade on this account until you fix:\n- "
+                + "\n- ".join(problems),
+                from_email=None,
+                recipient_list=[account.owner.email],
+            )
+            readiness.notified_at = timezone.now()
+            readiness.save(update_fields=["notified_at"])
+            event_record(
+                kind="account.not_ready",
+                message="; ".join(problems),
+                user_id=account.owner_id,
+                account_id=account.pk,
+            )
+        results.append(readiness)
+    return results

@@ -123,3 +123,11 @@ def mtm_watch_task() -> int:
     from execution.watch import runs_watch
 
     return runs_watch()
+
+
+@shared_task
+def accounts_ready_check_task() -> int:
+    """Before 09:15: check and notify the accounts that trade today; returns how many."""
+    from execution.services import accounts_ready_check
+
+    return len(accounts_ready_check())

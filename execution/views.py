@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from execution import selectors, services
+from execution import planning, selectors, services
 from execution.killswitch import kill_switch_engage, kill_switch_rearm
 
 
@@ -22,6 +22,9 @@ def run_list(request: HttpRequest) -> HttpResponse:
         {
             "runs": selectors.runs_for_user(user=request.user),
             "kill": selectors.kill_switch_state(user=request.user),
+            "not_ready": selectors.readiness_problems_for_user(
+                user=request.user, day=planning.today_ist()
+            ),
         },
     )
 

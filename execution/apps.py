@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class ExecutionConfig(AppConfig):
     name = "execution"
+
+    def ready(self) -> None:
+        # Today's runs follow changes to strategies and allocations (execution/replan.py).
+        from execution import replan
+
+        replan.connect()

@@ -74,3 +74,18 @@ def test_ready_check_tells_the_owner_what_is_missing_once(mailoutbox):
     accounts_ready_check(day=THURSDAY)
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [strategy.owner.email]
     assert AccountReadiness.objects.count() == 1
+
+
+def test_a_changed_allocation_re_plans_the_strategy_after_commit(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    calls = []
+    monkeypatch.setattr(
+        "execution.tasks.day_plan_task.delay", lambda **kwargs: calls.append(kwargs)
+    )
+    strategy, _, _ = strategy_with_accounts()
+    allocation = strategy.allocations.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        allocation.priority = 2
+        allocation.save()
+    assert calls == [{"strategy_id": strategy.pk}]

@@ -66,10 +66,24 @@ def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
 @shared_task
 def boundary_dispatch_task(fire_at: str) -> dict[str, Any]:
     """Dispatch the planned runs of instant `fire_at` (ISO). A second call finds none."""
+    from django.db import connection
+
     from execution.dispatch import boundary_dispatch
 
-    result = boundary_dispatch(fire_at=datetime.fromisoformat(fire_at))
-    return {"runs": result.runs, "intents": result.intents, "skipped": len(result.skipped)}
+    queries: list[str] = []
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        result = boundary_dispatch(fire_at=datetime.fromisoformat(fire_at))
+    return {
+        "runs": result.runs,
+        "intents": result.intents,
+        "skipped": len(result.skipped),
+        "queries": len(queries),
+    }
 
 
 @shared_task

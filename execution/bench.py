@@ -1,0 +1,549 @@
+"""The boundary benchmark behind `manage.py bench_boundary` (see that command for the flags).
+
+It starts the broker emulators and real Celery workers as child processes on 127.0.0.1, seeds
+N strategies (each its own trader with its own accounts, one per broker), runs one boundary a
+few seconds ahead and reads the arrival times of the orders from the emulators' logs.
+
+Modes: `engine` (the real dispatch: one task per account, hedge-first, at T), `naive` (the
+obvious design: one Celery ETA task per order, each loading its intent and making its adapter),
+`floor` (the same orders, pre-built, sent at T by one bare asyncio HTTP client: no database,
+no Celery). The run gets a declared special session around now in the calendar (the bench
+database is a scratch one), so the calendar guard lets it through at any hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from celery import shared_task
+from django.db import connection
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@shared_task(acks_late=True)
+def naive_order_send_task(intent_id: int) -> str:
+    """Baseline for the benchmark only: one ETA task per order (load, build adapter, send)."""
+    from brokers.registry import get_adapter
+    from execution import sender
+    from execution.dispatch import outgoing
+    from execution.models.engine import OrderIntent
+    from execution.orders import outcomes_apply
+
+    intent = OrderIntent.objects.select_related("account").get(pk=intent_id)
+    order = sender.OutgoingOrder(**outgoing(intent))
+    outcome = sender.send_one(get_adapter(intent.account), order, intent.account_id)
+    outcomes_apply([outcome])
+    return outcome.state
+
+
+@dataclass
+class Options:
+    strategies: int
+    legs: int
+    accounts: int
+    brokers: list[str]
+    latency_ms: float
+    mode: str
+    kill_worker: bool
+    workers: int = 2
+    lead: float = 8.0
+    trials: int = 1
+
+
+@dataclass
+class Seeded:
+    run_ids: list[int] = field(default_factory=list)
+    account_ids: list[int] = field(default_factory=list)
+    # tag -> (strategy index, account id)
+    expected: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+# --- processes ------------------------------------------------------------------------------
+def start_emulators(opts: Options) -> dict[str, Any]:
+    from brokers.emulator import start_subprocess
+
+    return {
+        broker: start_subprocess(
+            broker,
+            latency_ms=opts.latency_ms,
+            auto_accounts=True,
+            orders_per_second=10,
+        )
+        for broker in opts.brokers
+    }
+
+
+def _worker_argv(index: int, mode: str) -> list[str]:
+    pool = ["-P", "gevent", "-c", "1000"] if mode == "engine" else ["-P", "prefork", "-c", "4"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "trader",
+        "worker",
+        "-Q",
+        "execution",
+        *pool,
+        "-n",
+        f"bench{index}-{os.getpid()}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-l",
+        "WARNING",
+        "-I",
+        "execution.bench",
+    ]
+
+
+def start_worker(index: int, mode: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = open(os.path.join(env["BENCH_DIR"], f"worker{index}.log"), "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        _worker_argv(index, mode), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def wait_for_workers(count: int, timeout: float = 60.0) -> None:
+    from trader.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=1.0) or []
+        if len(replies) >= count:
+            return
+    raise RuntimeError(f"only some of {count} Celery workers answered within {timeout:.0f}s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+# --- data ----------------------------------------------------------------------------------
+def declare_session(now: datetime) -> None:
+    """A special session around now (bench database only), so the guard lets the run pass."""
+    from execution import calendar
+    from execution.models import SpecialSession
+
+    local = now.astimezone(calendar.IST)
+    opens = (local - timedelta(minutes=5)).time().replace(microsecond=0)
+    closes = (local + timedelta(minutes=30)).time().replace(microsecond=0)
+    if closes < opens:
+        raise RuntimeError("run the benchmark at least 30 minutes before midnight IST")
+    for exchange in ("NSE", "BSE"):
+        SpecialSession.objects.update_or_create(
+            exchange=exchange,
+            date=local.date(),
+            defaults={"opens_at": opens, "closes_at": closes, "reason": "Benchmark session"},
+        )
+
+
+def register_contracts(emulators: dict[str, Any], day: Any) -> None:
+    """Contracts around ATM, registered with emulators whose orders name instruments by id."""
+    from execution import contracts, instruments
+    from execution.market import default_market
+
+    spot = default_market().spot("NIFTY")
+    step = contracts.strike_step("NIFTY", day)
+    expiry = contracts.pick_expiry("NIFTY", day, "current_week")
+    atm = (Decimal(spot) / step).quantize(Decimal(1)) * step
+    rows: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for offset in range(-40, 41):
+        for option_type in ("CE", "PE"):
+            instrument = instruments.instrument_for(
+                "NIFTY", expiry, atm + offset * step, option_type
+            )
+            kite_symbol, _ = instruments.broker_symbol(instrument, "kite")
+            for broker in emulators:
+                if broker in ("kite", "fyers"):
+                    continue
+                symbol, token = instruments.broker_symbol(instrument, broker)
+                rows[broker].append(
+                    {
+                        "key": token,
+                        "token": token,
+                        "exchange": "NFO",
+                        "exch_seg": "NFO",
+                        "tradingsymbol": kite_symbol,
+                        "canonical": kite_symbol,
+                        "symbol": symbol,
+                        "broker_symbol": symbol,
+                    }
+                )
+    for broker, broker_rows in rows.items():
+        emulators[broker].add_instruments(broker_rows)
+
+
+def seed(opts: Options, fire_at: datetime) -> Seeded:
+    """N traders, each with one account per broker (round robin) and one strategy of L legs,
+    and their entry runs at `fire_at`."""
+    from brokers.models import AccountStatus, BrokerAccount
+    from execution import calendar
+    from execution.models import ScheduledRun, Underlying
+    from trader.models import Leg, Strategy, StrategyStatus, StrategyVersion, User
+
+    stamp = f"{int(time.time())}"
+    nifty = Underlying.objects.get(symbol="NIFTY")
+    seeded = Seeded()
+    users = User.objects.bulk_create(
+        [User(email=f"bench{stamp}-{i}@bench.local") for i in range(opts.strategies)]
+    )
+    accounts = []
+    now = timezone.now()
+    for i, user in enumerate(users):
+        for a in range(opts.accounts):
+            key = f"b{stamp}u{i}a{a}"
+            accounts.append(
+                BrokerAccount(
+                    owner=user,
+                    broker=opts.brokers[a % len(opts.brokers)],
+                    label=f"bench {a}",
+                    status=AccountStatus.CONNECTED,
+                    api_key=key,
+                    api_secret=key,
+                    access_token=key,
+                    broker_user_id=key[:10].upper(),
+                    token_issued_at=now,
+                    token_expires_at=now + timedelta(hours=12),
+                    static_ip_primary="127.0.0.1",
+                )
+            )
+    accounts = BrokerAccount.objects.bulk_create(accounts)
+    seeded.account_ids = [a.pk for a in accounts]
+    strategies = Strategy.objects.bulk_create(
+        [
+            Strategy(owner=u, name=f"bench {i}", underlying=nifty, status=StrategyStatus.ACTIVE)
+            for i, u in enumerate(users)
+        ]
+    )
+    versions = StrategyVersion.objects.bulk_create(
+        [
+            StrategyVersion(
+                strategy=s,
+                number=1,
+                entry_time=datetime.strptime("09:20", "%H:%M").time(),
+                exit_time=datetime.strptime("15:10", "%H:%M").time(),
+                effective_from=now.date(),
+            )
+            for s in strategies
+        ]
+    )
+    legs = []
+    for version in versions:
+        for position in range(1, opts.legs + 1):
+            # Hedges (BUY, further out) and shorts alternate, like an iron condor.
+            buy = position % 2 == 0
+            legs.append(
+                Leg(
+                    version=version,
+                    position=position,
+                    side="BUY" if buy else "SELL",
+                    option_type="CE" if position <= (opts.legs + 1) // 2 else "PE",
+                    lots=1,
+                    strike_mode="atm",
+                    strike_offset=(4 if buy else 2) * (1 if position % 4 in (1, 2) else -1),
+                )
+            )
+    Leg.objects.bulk_create(legs)
+    by_owner: dict[int, list[Any]] = defaultdict(list)
+    for account in accounts:
+        by_owner[account.owner_id].append(account)
+    runs = ScheduledRun.objects.bulk_create(
+        [
+            ScheduledRun(
+                session_date=fire_at.astimezone(calendar.IST).date(),
+                boundary="entry",
+                fire_at=fire_at,
+                strategy_version=v,
+                owner_id=v.strategy.owner_id,
+                source="bench",
+                source_ref=stamp,
+                is_special_session=True,
+                allocations=[
+                    {"account_id": acc.pk, "broker": acc.broker, "priority": p}
+                    for p, acc in enumerate(by_owner[v.strategy.owner_id], start=1)
+                ],
+            )
+            for v in versions
+        ]
+    )
+    seeded.run_ids = [r.pk for r in runs]
+    return seeded
+
+
+# --- floor: the same orders, pre-built, one asyncio client ---------------------------------
+class _Captured(Exception):
+    pass
+
+
+def capture_requests(batches: list[Any]) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """Let each account's adapter build its order requests without sending them."""
+    import requests
+
+    from brokers.models import BrokerAccount
+    from brokers.registry import get_adapter
+    from execution import sender
+
+    captured: list[tuple[str, str, dict[str, str], bytes]] = []
+    original = requests.Session.send
+
+    def fake_send(self: Any, prepared: Any, **kwargs: Any) -> Any:
+        body = prepared.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        captured.append((prepared.method, prepared.url, dict(prepared.headers), body))
+        raise _Captured
+
+    accounts = {
+        a.pk: a for a in BrokerAccount.objects.filter(pk__in=[b.account_id for b in batches])
+    }
+    requests.Session.send = fake_send  # type: ignore[method-assign]
+    try:
+        for batch in batches:
+            adapter = get_adapter(accounts[batch.account_id])
+            for order in batch.orders:
+                with contextlib.suppress(_Captured):
+                    adapter.place_order(sender.OutgoingOrder(**order).request())
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]
+    return captured
+
+
+async def _fire(requests_: list[tuple[str, str, dict[str, str], bytes]], fire_at: float) -> None:
+    import aiohttp
+
+    from execution.sender import wait_until
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        delay = fire_at - time.time() - 0.005
+        if delay > 0:
+            await asyncio.sleep(delay)
+        wait_until(fire_at)
+
+        async def one(method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+            async with session.request(method, url, headers=headers, data=body) as response:
+                await response.read()
+                if response.status >= 400:
+                    raise RuntimeError(f"HTTP {response.status}: {(await response.text())[:200]}")
+
+        outcomes = await asyncio.gather(*(one(*r) for r in requests_), return_exceptions=True)
+    failures = [repr(o) for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        print(f"floor: {len(failures)} requests failed, e.g. {failures[0]}", file=sys.stderr)
+
+
+# --- analysis ------------------------------------------------------------------------------
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def analyse(
+    *, mode: str, fire_at: datetime, expected: dict[str, tuple[int, int]], logs: list[dict]
+) -> dict[str, Any]:
+    t_ns = fire_at.timestamp() * 1e9
+    arrivals: dict[str, list[float]] = defaultdict(list)
+    for entry in logs:
+        if entry.get("kind", "place") == "place" and entry.get("tag") in expected:
+            arrivals[entry["tag"]].append((entry["arrival_ns"] - t_ns) / 1e6)
+    firsts = {tag: min(times) for tag, times in arrivals.items()}
+    lags = list(firsts.values())
+    spreads: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for tag, lag in firsts.items():
+        spreads[expected[tag]].append(lag)
+    spread_values = [max(v) - min(v) for v in spreads.values() if v]
+    return {
+        "mode": mode,
+        "orders": sum(len(t) for t in arrivals.values()),
+        "expected": len(expected),
+        "early": sum(1 for times in arrivals.values() for lag in times if lag < 0),
+        "duplicates": sum(len(t) - 1 for t in arrivals.values() if len(t) > 1),
+        "missing": len(expected) - len(arrivals),
+        "lag_ms": {
+            "p50": round(percentile(lags, 50), 1),
+            "p90": round(percentile(lags, 90), 1),
+            "p99": round(percentile(lags, 99), 1),
+            "max": round(max(lags, default=0.0), 1),
+        },
+        "first_order_lag_ms": round(min(lags, default=0.0), 2),
+        "leg_spread_ms_p99": round(percentile(spread_values, 99), 1),
+        "dispatch_queries": None,
+    }
+
+
+def _expected_tags(run_ids: list[int]) -> dict[str, tuple[int, int]]:
+    from execution.models import OrderIntent
+
+    return {
+        tag: (run_id, account_id)
+        for tag, run_id, account_id in OrderIntent.objects.filter(run_id__in=run_ids).values_list(
+            "tag", "run_id", "account_id"
+        )
+    }
+
+
+def acknowledged_within_ms(run_ids: list[int], fire_at: datetime) -> float | None:
+    """The slowest acknowledgement after T among the orders, from the recorded ack times."""
+    from execution.models import OrderIntent
+
+    acked = list(
+        OrderIntent.objects.filter(run_id__in=run_ids, acked_at__isnull=False).values_list(
+            "acked_at", flat=True
+        )
+    )
+    if not acked:
+        return None
+    return round(max((a - fire_at).total_seconds() * 1000 for a in acked), 1)
+
+
+# --- one trial -------------------------------------------------------------------------------
+def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> dict[str, Any]:
+    from execution import conf
+    from execution.dispatch import boundary_dispatch
+    from execution.models import OrderIntent
+
+    for emulator in emulators.values():
+        emulator.order_log()  # the log is cumulative: remember where this trial starts
+    seen = {broker: len(e.order_log()) for broker, e in emulators.items()}
+    fire_at = (timezone.now() + timedelta(seconds=opts.lead)).replace(microsecond=0)
+    declare_session(timezone.now())
+    seeded = seed(opts, fire_at)
+    workers: list[subprocess.Popen[bytes]] = []
+    result: dict[str, Any]
+    try:
+        if opts.mode in ("engine", "naive"):
+            workers = [start_worker(i, opts.mode, env) for i in range(opts.workers)]
+            wait_for_workers(opts.workers)
+        if fire_at - timezone.now() < timedelta(seconds=conf.dispatch_lead_seconds() + 0.5):
+            raise RuntimeError("workers took too long to start: raise --lead")
+        queries: int | None = None
+        if opts.mode == "engine":
+            from execution.tasks import boundary_dispatch_task
+
+            lead = timedelta(seconds=conf.dispatch_lead_seconds())
+            async_result = boundary_dispatch_task.apply_async(
+                args=[fire_at.isoformat()], eta=fire_at - lead, queue="execution"
+            )
+            if opts.kill_worker:
+                _kill_and_restart(workers, fire_at, opts, env)
+            queries = async_result.get(timeout=opts.lead + 30).get("queries")
+        else:
+            _wait_until(fire_at - timedelta(seconds=conf.dispatch_lead_seconds()))
+            counted: list[str] = []
+            with connection.execute_wrapper(
+                lambda execute, sql, params, many, context: (
+                    counted.append(sql),
+                    execute(sql, params, many, context),
+                )[1]
+            ):
+                dispatched = boundary_dispatch(fire_at=fire_at, wait=False, start_sends=False)
+            queries = len(counted)
+            if opts.mode == "naive":
+                ids = list(
+                    OrderIntent.objects.filter(run_id__in=seeded.run_ids).values_list(
+                        "pk", flat=True
+                    )
+                )
+                for intent_id in ids:
+                    naive_order_send_task.apply_async(
+                        args=[intent_id], eta=fire_at, queue="execution"
+                    )
+                if opts.kill_worker:
+                    _kill_and_restart(workers, fire_at, opts, env)
+            else:
+                built = capture_requests(dispatched.batches)
+                asyncio.run(_fire(built, fire_at.timestamp()))
+        _wait_until(fire_at + timedelta(seconds=6 + (8 if opts.kill_worker else 0)))
+        expected = _expected_tags(seeded.run_ids)
+        logs = []
+        for broker, emulator in emulators.items():
+            logs.extend(emulator.order_log()[seen[broker] :])
+        result = analyse(mode=opts.mode, fire_at=fire_at, expected=expected, logs=logs)
+        result["dispatch_queries"] = queries
+        result["_acked_within_ms"] = acknowledged_within_ms(seeded.run_ids, fire_at)
+    finally:
+        for worker in workers:
+            stop_process(worker)
+    return result
+
+
+def _kill_and_restart(
+    workers: list[subprocess.Popen[bytes]], fire_at: datetime, opts: Options, env: dict[str, str]
+) -> None:
+    """SIGKILL the first worker just after T, then start it again (startup reconciliation)."""
+    _wait_until(fire_at + timedelta(milliseconds=20))
+    workers[0].send_signal(signal.SIGKILL)
+    workers[0].wait(timeout=10)
+    workers[0] = start_worker(0, opts.mode, env)
+
+
+def _wait_until(moment: datetime) -> None:
+    delay = moment.timestamp() - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def point_adapters_at(emulators: dict[str, Any], env: dict[str, str]) -> None:
+    """Adapters of this process and of the workers talk to the emulators."""
+    from django.conf import settings
+
+    urls = dict(settings.BROKER_BASE_URLS)
+    for broker, emulator in emulators.items():
+        hosts = emulator.base_urls
+        urls[broker] = hosts["api"]
+        if "hft" in hosts:
+            urls[f"{broker}_hft"] = hosts["hft"]
+        if broker == "dhan":
+            urls["dhan_auth"] = hosts.get("auth", hosts["api"])
+    settings.BROKER_BASE_URLS = urls
+    for name, url in urls.items():
+        env[f"BROKER_BASE_URL_{name.upper()}"] = url
+
+
+def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
+    """All trials; each trial's counts add up, lags are those of the last trial."""
+    with ExitStack() as stack:
+        emulators = start_emulators(opts)
+        for emulator in emulators.values():
+            stack.callback(emulator.stop)
+        point_adapters_at(emulators, env)
+        register_contracts(emulators, timezone.now().date())
+        results = [run_trial(opts, env, emulators) for _ in range(opts.trials)]
+    final = dict(results[-1])
+    for key in ("orders", "expected", "early", "duplicates", "missing"):
+        final[key] = sum(r[key] for r in results)
+    acked = final.pop("_acked_within_ms", None)
+    if acked is not None:
+        print(f"slowest acknowledgement after T: {acked} ms", file=sys.stderr)
+    if opts.trials > 1:
+        per_trial = [{k: r[k] for k in ("duplicates", "missing", "early")} for r in results]
+        print(f"per trial: {json.dumps(per_trial)}", file=sys.stderr)
+    return final

@@ -3,8 +3,15 @@ trader subscribes → deploys on paper with multiplier 2 → one boundary execut
 subscriber (subscriber's quantities doubled) → the track record includes it → the month's
 ledger is right.
 
-Relies on the execution engine (execution.planning.day_plan, execution.dispatch.
-boundary_dispatch, execution.tasks.account_send_task) and the paper broker adapter.
+Runs the engine's own path: execution.planning.day_plan, execution.dispatch.boundary_dispatch,
+execution.tasks.account_send_task (the sender, on the paper broker adapter) and
+execution.orders.open_orders_reconcile (which polls the fills, as the beat does). The paper
+accounts are made by the brokers service and logged in through the paper broker's own login.
+
+The session traded is in a month that is over (so the month can be closed), but the paper
+broker, like any broker, only takes contracts listed on the wall-clock day and quotes the
+market at the wall-clock time. The test therefore puts the paper "exchange" on the session day
+(`_session_exchange`): its calendar day and its market clock, nothing else.
 """
 
 from __future__ import annotations
@@ -17,17 +24,20 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from brokers.models import Broker
+from brokers.models import Broker, BrokerAccount
+from brokers.services import broker_account_create, paper_account_log_in
 from execution.dispatch import boundary_dispatch
-from execution.models import OrderIntent, ScheduledRun
+from execution.market import SimulatedMarket
+from execution.models import IntentState, OrderIntent, Position, ScheduledRun
+from execution.orders import open_orders_reconcile
 from execution.planning import day_plan
 from execution.tasks import account_send_task
 from marketplace import services
 from marketplace.models import Invoice, Listing, MonthlyLedger, Subscription
 from marketplace.performance import listing_track_records, subscription_pnl_between
 from tests.execution.engine_factories import IST, strategy_with_accounts
-from tests.marketplace.factories import PaperAccountFactory
 from tests.trader.factories import ProfileFactory
+from trader.models import BrokerAllocation
 
 pytestmark = pytest.mark.django_db
 
@@ -42,31 +52,55 @@ def _client(user) -> Client:
     return client
 
 
-def _ready(account):
-    account.token_issued_at = ENTRY - datetime.timedelta(hours=1)
-    account.token_expires_at = EXIT + datetime.timedelta(hours=12)
-    account.static_ip_primary = "203.0.113.7"
-    account.save()
+def _paper_account(owner) -> BrokerAccount:
+    """A paper account as a trader gets one: created with its book, then logged in."""
+    account = broker_account_create(owner=owner, broker=Broker.PAPER, label="Paper")
+    return paper_account_log_in(account=account, actor=owner)
 
 
-def _execute(fire_at):
-    result = boundary_dispatch(fire_at=fire_at, wait=False, start_sends=False)
+class _SessionClock:
+    def __init__(self) -> None:
+        self.now = ENTRY
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+
+@pytest.fixture
+def _session_exchange(monkeypatch):
+    """The paper exchange on DAY: contracts listed that day, quotes at the boundary's time."""
+    clock = _SessionClock()
+    market = SimulatedMarket(clock=clock)
+    monkeypatch.setattr("brokers.paper.market._today", lambda: DAY)
+    monkeypatch.setattr("brokers.paper.market._market", lambda: market)
+    return clock, market
+
+
+def _execute(fire_at, *, clock, market):
+    """One boundary: dispatch, the account tasks (called directly, as a solo worker would),
+    then the reconciler a minute later, which polls the acknowledged orders for their fills."""
+    clock.now = fire_at
+    result = boundary_dispatch(fire_at=fire_at, market=market, wait=False, start_sends=False)
+    assert not result.skipped, result.skipped
     for batch in result.batches:
         account_send_task(batch.to_json())
+    open_orders_reconcile(now=fire_at + datetime.timedelta(minutes=1))
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Engine gap outside the marketplace: execution.instruments.grid_broker_symbols gives no "
-        "'paper' symbol, so dispatch skips every paper run ('has no paper symbol'). Remove this "
-        "mark once paper accounts can be dispatched."
-    ),
-)
-def test_creator_to_subscriber_to_track_record_and_ledger(settings):
+# The legs are sent from the sender's threads, on their own database connections: they must see
+# committed rows.
+@pytest.mark.django_db(transaction=True)
+def test_creator_to_subscriber_to_track_record_and_ledger(settings, _session_exchange):
     settings.MARKETPLACE_COMMISSION_PERCENT = "20"
-    strategy, _, (creator_account,) = strategy_with_accounts(brokers=(Broker.PAPER,))
+    clock, market = _session_exchange
+    strategy, _, _ = strategy_with_accounts(brokers=())
+    BrokerAllocation.objects.create(
+        strategy=strategy,
+        broker_account=_paper_account(strategy.owner),
+        multiplier=D("1"),
+        priority=1,
+    )
     creator = _client(strategy.owner)
     creator.post(
         reverse("marketplace:listing-new"),
@@ -109,19 +143,18 @@ def test_creator_to_subscriber_to_track_record_and_ledger(settings):
     Invoice.objects.filter(subscription=subscription).update(
         period_start=datetime.date(2026, 10, 1), period_end=datetime.date(2026, 10, 31)
     )
-    paper = PaperAccountFactory(owner=trader, broker=Broker.PAPER)
+    paper = _paper_account(trader)
     trader_client.post(
         reverse("marketplace:subscription", args=[subscription.pk]),
         {"broker_account": paper.pk, "multiplier": "2"},
     )
     assert subscription.deployments.get().multiplier == 2
-    _ready(creator_account)
-    _ready(paper)
 
     day_plan(day=DAY)
     runs = ScheduledRun.objects.filter(session_date=DAY, boundary="entry")
     assert {r.source for r in runs} == {"allocation", "deployment"}
-    _execute(ENTRY)
+    _execute(ENTRY, clock=clock, market=market)
+    assert set(OrderIntent.objects.values_list("state", flat=True)) == {IntentState.FILLED}
     quantities = defaultdict(dict)
     for intent in OrderIntent.objects.filter(run__boundary="entry").select_related("run"):
         quantities[intent.run.source][intent.leg_id] = intent.quantity
@@ -129,7 +162,9 @@ def test_creator_to_subscriber_to_track_record_and_ledger(settings):
     assert quantities["deployment"] == {
         leg: 2 * qty for leg, qty in quantities["allocation"].items()
     }
-    _execute(EXIT)
+    _execute(EXIT, clock=clock, market=market)
+    assert set(OrderIntent.objects.values_list("state", flat=True)) == {IntentState.FILLED}
+    assert not Position.objects.exclude(net_quantity=0).exists()
 
     (record,) = listing_track_records(listing=listing)
     assert record.mode == "paper"

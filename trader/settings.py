@@ -105,6 +105,15 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run` puts web, worker threads and beat on one SQLite file: WAL lets readers run
+    # beside the writer, IMMEDIATE takes the write lock at BEGIN (no upgrade deadlocks), and
+    # the timeout makes a writer wait for the lock instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env_int("SQLITE_TIMEOUT", 30),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "trader.User"

@@ -168,6 +168,21 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                     run.save(update_fields=["fire_at", "allocations", "multiplier"])
                     result.updated.append(run)
                     events.append(_planned_event(run, "run.replanned"))
+            elif (
+                run.state == RunState.SKIPPED
+                and run.dispatched_at is None
+                and spec["fire_at"] > timezone.now()
+            ):
+                # Withdrawn by an earlier re-plan (never dispatched) and wanted again before its
+                # time, e.g. a subscription paused and resumed, a deployment stopped and added
+                # back: plan it again (the unique key forbids a second row).
+                run.state, run.note = RunState.PLANNED, ""
+                run.fire_at = spec["fire_at"]
+                run.allocations = allocations
+                run.multiplier = target.multiplier
+                run.save(update_fields=["state", "note", "fire_at", "allocations", "multiplier"])
+                result.updated.append(run)
+                events.append(_planned_event(run, "run.replanned"))
         for key, run in existing.items():
             if key not in wanted and run.state == RunState.PLANNED:
                 run.state = RunState.SKIPPED

@@ -24,8 +24,9 @@ from marketplace.performance import DEPLOYMENT_SOURCE
 from marketplace.services import deployment_may_enter
 
 
-def _refs_with_exposure(*, day: datetime.date) -> set[str]:
-    """Deployments (by source_ref) whose positions the engine must still be able to close."""
+def _exposure(*, day: datetime.date) -> dict[str, int]:
+    """Deployments (by source_ref) whose positions the engine must still be able to close, with
+    the strategy version that opened them (the newest such entry)."""
     runs = ScheduledRun.objects.filter(
         source=DEPLOYMENT_SOURCE, boundary=Boundary.ENTRY, is_test=False
     )
@@ -33,9 +34,12 @@ def _refs_with_exposure(*, day: datetime.date) -> set[str]:
         state__in=[RunState.PLANNED, RunState.SKIPPED]
     )
     still_open = runs.filter(Q(positions__net_quantity__lt=0) | Q(positions__net_quantity__gt=0))
-    return set(dispatched_today.values_list("source_ref", flat=True)) | set(
-        still_open.values_list("source_ref", flat=True)
-    )
+    columns = ("source_ref", "strategy_version_id", "session_date")
+    rows = dispatched_today.values_list(*columns).union(still_open.values_list(*columns))
+    exposure: dict[str, int] = {}
+    for ref, version_id, _ in sorted(rows, key=lambda row: row[2]):
+        exposure[ref] = version_id
+    return exposure
 
 
 class DeploymentSource(RunSource):
@@ -45,7 +49,7 @@ class DeploymentSource(RunSource):
     name = DEPLOYMENT_SOURCE
 
     def targets(self, *, day: datetime.date, strategy_id: int | None = None) -> Iterable[RunTarget]:
-        exposed = _refs_with_exposure(day=day)
+        exposed = _exposure(day=day)
         exposed_ids = [int(ref) for ref in exposed if ref.isdigit()]
         deployments = Deployment.objects.select_related(
             "broker_account", "subscription__listing", "subscription__version"
@@ -61,6 +65,9 @@ class DeploymentSource(RunSource):
             if not may_enter and ref not in exposed:
                 continue
             subscription = deployment.subscription
+            # While a deployment has exposure its runs stay on the version that opened it, so a
+            # version approved mid-day never withdraws the exit of what the old one opened.
+            version_id = exposed.get(ref, subscription.version.strategy_version_id)
             # Someone else's account can never get here (deployment_create checks), but the
             # engine trades real money: check again at the seam.
             if deployment.broker_account.owner_id != subscription.subscriber_id:
@@ -70,7 +77,7 @@ class DeploymentSource(RunSource):
                 source_ref=ref,
                 owner_id=subscription.subscriber_id,
                 strategy_id=subscription.listing.strategy_id,
-                version_id=subscription.version.strategy_version_id,
+                version_id=version_id,
                 allocations=(
                     AccountAllocation(
                         account_id=deployment.broker_account_id,

@@ -31,6 +31,7 @@ from marketplace.models import (
 )
 from marketplace.revenue import MonthInput, month_charges
 from marketplace.services.notify import notify_users
+from marketplace.services.replan import deployments_replan
 from trader.models import User
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def invoice_mark_paid(*, invoice: Invoice, admin: User, reference: str) -> Invoi
     ):
         subscription.status = SubscriptionStatus.ACTIVE
         subscription.save(update_fields=["status", "updated_at"])
+    # A payment can let a lapsed (or renewed) subscription enter again today.
+    deployments_replan(strategy_ids=[subscription.listing.strategy_id])
     return invoice
 
 
@@ -163,6 +166,7 @@ def subscriptions_renew_or_lapse(*, today: datetime.date) -> dict[str, int]:
             subscription.status = SubscriptionStatus.LAPSED
             subscription.save(update_fields=["status", "updated_at"])
             lapsed += 1
+            deployments_replan(strategy_ids=[subscription.listing.strategy_id])
             notify_users(
                 users=[subscription.subscriber],
                 listing=subscription.listing,

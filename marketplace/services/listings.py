@@ -25,6 +25,7 @@ from marketplace.models import (
 from marketplace.models.listings import SEBI_RA_REGEX
 from marketplace.revenue import MAX_PROFIT_SHARE_PERCENT
 from marketplace.services.notify import notify_users
+from marketplace.services.replan import deployments_replan
 from marketplace.workflow import (
     EDITABLE_STATES,
     Actor,
@@ -339,6 +340,9 @@ def listing_transition(
             subject=f"Your listing: {listing.get_state_display()}",
             message=message,
         )
+    if ListingState.PUBLISHED in (from_state, listing.state):
+        # Subscribers' deployments enter only while the listing is published.
+        deployments_replan(strategy_ids=[listing.strategy_id])
     if transition.target in (ListingState.SUSPENDED, ListingState.RETIRED):
         _tell_subscribers(
             listing=listing,
@@ -444,11 +448,12 @@ def version_review(
         Subscription.objects.filter(listing=listing).exclude(
             status=SubscriptionStatus.CANCELLED
         ).update(version=version, updated_at=now)
+        deployments_replan(strategy_ids=[listing.strategy_id])
         _tell_subscribers(
             listing=listing,
             message=(
                 f"“{listing.title}” has an approved version {version.number}; your deployments "
-                "run it from the next session."
+                "run it from their next entry (positions already open exit as planned)."
             ),
         )
     _record(

@@ -21,6 +21,7 @@ from marketplace.models import (
     SubscriptionStatus,
 )
 from marketplace.services.billing import fee_invoice_issue, ist_today
+from marketplace.services.replan import deployments_replan
 from marketplace.workflow import SUBSCRIBABLE_STATES, ListingState
 from trader.models import User
 
@@ -84,6 +85,7 @@ def subscription_pause(*, subscription: Subscription, user: User) -> Subscriptio
     subscription = _own_open(subscription, user)
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise MarketplaceError("Only an active subscription can be paused.")
+    deployments_replan(strategy_ids=[subscription.listing.strategy_id])
     return _set_status(subscription, SubscriptionStatus.PAUSED)
 
 
@@ -93,6 +95,7 @@ def subscription_resume(*, subscription: Subscription, user: User) -> Subscripti
     subscription = _own_open(subscription, user)
     if subscription.status != SubscriptionStatus.PAUSED:
         raise MarketplaceError("Only a paused subscription can be resumed.")
+    deployments_replan(strategy_ids=[subscription.listing.strategy_id])
     if subscription.monthly_fee > 0 and (
         subscription.paid_until is None or subscription.paid_until < ist_today()
     ):
@@ -106,6 +109,7 @@ def subscription_cancel(*, subscription: Subscription, user: User) -> Subscripti
     already issued stay due."""
     subscription = _own_open(subscription, user)
     subscription.deployments.update(is_active=False, updated_at=timezone.now())
+    deployments_replan(strategy_ids=[subscription.listing.strategy_id])
     return _set_status(subscription, SubscriptionStatus.CANCELLED, ended_at=timezone.now())
 
 
@@ -145,6 +149,7 @@ def deployment_create(
         deployment.max_daily_loss = max_daily_loss
         deployment.is_active = True
         deployment.save()
+    deployments_replan(strategy_ids=[subscription.listing.strategy_id])
     return deployment
 
 
@@ -155,6 +160,7 @@ def deployment_stop(*, deployment: Deployment, user: User) -> Deployment:
         raise MarketplaceError("This is not your deployment.")
     deployment.is_active = False
     deployment.save(update_fields=["is_active", "updated_at"])
+    deployments_replan(strategy_ids=[deployment.subscription.listing.strategy_id])
     return deployment
 
 

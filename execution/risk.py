@@ -5,6 +5,7 @@ Each check returns the reasons to refuse, in words; an empty list means go.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -67,6 +68,42 @@ def strategy_checks(
             f"₹{limits.max_daily_loss:,.2f}."
         )
     return problems
+
+
+_LIMIT_TYPES = {
+    "max_lots_per_order": int,
+    "max_lots_per_strategy": int,
+    "max_daily_loss": Decimal,
+}
+
+
+def source_limit_checks(
+    *, limits: Mapping[str, str], leg_lots: list[int], day_pnl: Decimal
+) -> list[str]:
+    """Limits a run source set for one account of a run (AccountAllocation.limits, e.g. a
+    marketplace deployment's own daily loss), checked like the user's limits but against that
+    target's own P&L of the day. Unknown names are ignored; no limits means go."""
+    values: dict[str, object] = {}
+    for name, kind in _LIMIT_TYPES.items():
+        if limits.get(name) not in (None, ""):
+            values[name] = kind(limits[name])
+    if not values:
+        return []
+    return strategy_checks(
+        limits=limits_from(own=None, ceiling=values),
+        leg_lots=leg_lots,
+        open_strategies=0,
+        day_pnl=day_pnl,
+    )
+
+
+def source_limit_exit(*, limits: Mapping[str, str], mtm: Decimal) -> str | None:
+    """Why a run's source limits end it for the day (its MTM loss reached the daily loss its
+    run source set, e.g. a deployment's), or None."""
+    limit = limits.get("max_daily_loss")
+    if limit in (None, "") or mtm > -Decimal(limit):
+        return None
+    return f"daily loss limit of this deployment (MTM ₹{mtm}, limit ₹{Decimal(limit):,.2f})"
 
 
 def account_checks(*, account: BrokerAccount, day: date, is_test: bool) -> list[str]:

@@ -36,10 +36,16 @@ class AccountAllocation:
     multiplier: Decimal | None = None  # leg lots x multiplier (rounded down to whole lots)
     fixed_lots: int | None = None  # or this many lots on every leg
     algo_id: str = ""  # the strategy's own exchange algo ID at this broker, if registered
+    # Risk limits the run source sets for this account on top of the owner's own and the
+    # admins' ceiling (e.g. a marketplace deployment's daily loss), as text by limit name:
+    # see execution.risk.source_limit_checks.
+    limits: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["multiplier"] = None if self.multiplier is None else str(self.multiplier)
+        if not self.limits:
+            del data["limits"]  # runs without source limits keep their snapshot as it was
         return data
 
     @classmethod
@@ -52,6 +58,7 @@ class AccountAllocation:
             multiplier=None if multiplier in (None, "") else Decimal(str(multiplier)),
             fixed_lots=data.get("fixed_lots"),
             algo_id=str(data.get("algo_id") or ""),
+            limits={str(k): str(v) for k, v in (data.get("limits") or {}).items()},
         )
 
 

@@ -42,6 +42,13 @@ def _exposure(*, day: datetime.date) -> dict[str, int]:
     return exposure
 
 
+def _limits(deployment: Deployment) -> dict[str, str]:
+    """The subscriber's own limits for this deployment, checked by the engine before orders."""
+    if deployment.max_daily_loss is None:
+        return {}
+    return {"max_daily_loss": str(deployment.max_daily_loss)}
+
+
 class DeploymentSource(RunSource):
     """One target per deployment: the approved listing version the subscription runs, on one
     of the subscriber's accounts, lots times the deployment's multiplier."""
@@ -84,6 +91,7 @@ class DeploymentSource(RunSource):
                         broker=deployment.broker_account.broker,
                         priority=1,
                         multiplier=Decimal(deployment.multiplier),
+                        limits=_limits(deployment),
                     ),
                 ),
                 extra={"subscription_id": subscription.pk, "entries_allowed": may_enter},

@@ -4,6 +4,7 @@ query counts."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from decimal import Decimal as D
 
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from marketplace.models import Listing, ListingEvent, Rating, Subscription
+from marketplace.performance import listing_track_records
 from marketplace.workflow import ListingState
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory, StrategyFactory
 from tests.trader.factories import ProfileFactory
@@ -249,16 +251,74 @@ def _grow(listings: int, subscribers: int):
             Rating.objects.create(subscription=trader.subscriptions.get(), listing=listing, stars=4)
 
 
+def _executions(listing, *, days: int, start: int = 0):
+    """`days` sessions of the creator's listed strategy, closed on a paper and a live account
+    (with one leg each), plus a subscriber deployment's run each day."""
+    from execution import calendar
+    from execution.models import Position, ScheduledRun
+    from marketplace.services.billing import IST
+    from tests.brokers.factories import BrokerAccountFactory
+
+    creator = listing.creator
+    accounts = [
+        BrokerAccountFactory(owner=creator, broker="paper"),
+        BrokerAccountFactory(owner=creator),
+    ]
+    version = listing.strategy.current_version
+    leg = version.legs.first()
+    sessions = calendar.sessions_between(datetime.date(2026, 10, 1), datetime.date(2026, 10, 31))
+    for offset in range(start, start + days):
+        day = sessions[offset]
+        for source, ref in (("allocation", ""), ("deployment", str(offset + 1))):
+            run = ScheduledRun.objects.create(
+                session_date=day,
+                boundary="entry",
+                fire_at=datetime.datetime.combine(day, datetime.time(9, 20), tzinfo=IST),
+                strategy_version=version,
+                owner=creator,
+                source=source,
+                source_ref=ref,
+                state="done",
+                allocations=[
+                    {"account_id": a.pk, "broker": a.broker, "priority": n, "multiplier": "1"}
+                    for n, a in enumerate(accounts, start=1)
+                ],
+            )
+            for account in accounts:
+                Position.objects.create(
+                    run=run,
+                    account=account,
+                    owner=creator,
+                    leg=leg,
+                    exchange="NFO",
+                    tradingsymbol=f"NIFTY26O{offset:02d}24000CE",
+                    instrument_token=str(offset),
+                    lot_size=75,
+                    net_quantity=0,
+                    buy_quantity=75,
+                    sell_quantity=75,
+                    buy_value=D("7500") + offset,
+                    sell_value=D("7600"),
+                )
+
+
 def test_browse_and_listing_queries_do_not_grow():
     client = _client(ProfileFactory().user)
     _grow(1, 1)
     first = Listing.objects.first()
+    _executions(first, days=1)
     browse_small = _queries(client, reverse("marketplace:browse"))
     detail_small = _queries(client, reverse("marketplace:listing", args=[first.pk]))
     _grow(6, 4)
+    for listing in Listing.objects.exclude(pk=first.pk):
+        _executions(listing, days=3)
+    _executions(first, days=8, start=1)
     browse_large = _queries(client, reverse("marketplace:browse"))
     detail_large = _queries(client, reverse("marketplace:listing", args=[first.pk]))
     busy = Listing.objects.last()
     detail_busy = _queries(client, reverse("marketplace:listing", args=[busy.pk]))
     assert browse_large == browse_small
     assert detail_large == detail_small == detail_busy
+    # The executions were read: the track record shows all nine traded days of the listing.
+    records = listing_track_records(listing=first)
+    assert {r.mode: len(r.days) for r in records} == {"live": 9, "paper": 9}

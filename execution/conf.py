@@ -9,12 +9,12 @@ from django.conf import settings
 
 def dispatch_lead_seconds() -> float:
     """How long before T the dispatch task starts loading (it takes the spot at T - ε)."""
-    return float(getattr(settings, "EXECUTION_DISPATCH_LEAD_SECONDS", 4.0))
+    return float(getattr(settings, "EXECUTION_DISPATCH_LEAD_SECONDS", 7.0))
 
 
 def spot_epsilon_seconds() -> float:
     """ε: how long before T the spot is read and strikes resolved (the rest must fit in it)."""
-    return float(getattr(settings, "EXECUTION_SPOT_EPSILON_SECONDS", 1.5))
+    return float(getattr(settings, "EXECUTION_SPOT_EPSILON_SECONDS", 4.0))
 
 
 def late_tolerance_seconds() -> float:

@@ -73,6 +73,7 @@ class AccountBatch:
     boundary_key: str
     account_ids: list[int]  # every account of the boundary, so one load serves the process
     orders: list[dict[str, Any]] = field(default_factory=list)
+    burst: dict[str, int] = field(default_factory=dict)  # orders per broker at this boundary
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -544,13 +545,19 @@ def batches_for(
         by_account[intent.account_id].append(intent)
     key = fire_at.isoformat()
     all_ids = sorted(by_account)
+    burst: dict[str, int] = defaultdict(int)
+    for intent in intents:
+        burst[accounts[intent.account_id].broker] += 1
     batches = []
     for account_id in all_ids:
         batch = AccountBatch(
             account_id=account_id,
             fire_at=fire_at.timestamp(),
             boundary_key=key,
-            account_ids=all_ids,
+            # Small batches name their accounts; a big boundary lets the worker find them by T
+            # (keeps each message small: hundreds of them are published just before T).
+            account_ids=all_ids if len(all_ids) <= 20 else [],
+            burst=dict(burst),
         )
         for intent in sorted(by_account[account_id], key=lambda i: (i.phase, i.pk or 0)):
             batch.orders.append(outgoing(intent))

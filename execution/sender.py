@@ -14,6 +14,7 @@ connection (Django's connections are per greenlet under gevent).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -275,6 +276,7 @@ class _CachedAdapter:
     version: str
     ops_limit: int
     warmed_at: float = 0.0
+    broker: str = ""
 
 
 class AdapterPool:
@@ -287,14 +289,23 @@ class AdapterPool:
 
     def prepare(self, boundary_key: str, account_ids: list[int]) -> None:
         """Load every account of the boundary in one query (the first task to arrive does it;
-        the others wait on the lock). Adapters are rebuilt only when the account changed."""
+        the others wait on the lock). Adapters are rebuilt only when the account changed.
+        `account_ids` may be empty: then the accounts with orders due at the boundary
+        (`boundary_key` is T in ISO form) are loaded."""
         with self._lock:
             if boundary_key in self._loaded_for:
                 return
             from brokers.models import BrokerAccount
             from brokers.registry import get_adapter
 
-            for account in BrokerAccount.objects.filter(pk__in=account_ids):
+            if account_ids:
+                accounts = BrokerAccount.objects.filter(pk__in=account_ids)
+            else:
+                accounts = BrokerAccount.objects.filter(
+                    order_intents__intended_at=datetime.fromisoformat(boundary_key),
+                    order_intents__state="intent",
+                ).distinct()
+            for account in accounts:
                 version = f"{account.updated_at.timestamp()}:{account.token_issued_at}"
                 cached = self._adapters.get(account.pk)
                 if cached is None or cached.version != version:
@@ -302,10 +313,15 @@ class AdapterPool:
                         adapter=get_adapter(account),
                         version=version,
                         ops_limit=account.orders_per_second,
+                        broker=account.broker,
                     )
             self._loaded_for = {boundary_key: time.time()}
 
     def get(self, account_id: int) -> _CachedAdapter:
+        if account_id not in self._adapters:
+            # Not among the boundary's accounts (a failover or kill-switch batch): load it.
+            self._loaded_for.clear()
+            self.prepare(f"account:{account_id}", [account_id])
         return self._adapters[account_id]
 
     def put(self, account_id: int, adapter: BrokerAdapter, ops_limit: int) -> None:
@@ -322,6 +338,8 @@ ADAPTERS = AdapterPool()
 
 # Idle keep-alive connections are closed by servers after a while; warm again past this age.
 WARM_MAX_AGE = 20.0
+# Connections a process keeps open to one broker host for a burst (the rest queue).
+MAX_WARM_CONNECTIONS = 128
 
 
 def warm(cached: _CachedAdapter) -> None:
@@ -558,3 +576,418 @@ class OutcomeWriter:
 
 def epoch_to_datetime(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+# --- the asynchronous lane --------------------------------------------------------------------
+# Each adapter stays the one place that knows its broker's wire format and error taxonomy: a
+# second instance of it (the "scribe") has a scripted transport instead of the network. Before
+# T the scribe writes each order's HTTP request; at T one asyncio loop per process sends them
+# all with a pooled aiohttp session (no thread or greenlet per order, connections already open);
+# each answer is then played back through the scribe, whose parsing yields the acknowledgement
+# or the classified BrokerError exactly as a real call would.
+class _Captured(Exception):
+    """Raised by the scripted transport after it recorded a request."""
+
+
+@dataclass
+class WireRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WireAnswer:
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    failure: str = ""  # "", "connect", "timeout", "dropped"
+
+
+class _ScriptedTransport:
+    """A requests transport adapter that records requests or answers with a given reply."""
+
+    def __init__(self) -> None:
+        self.recorded: WireRequest | None = None
+        self.answer: WireAnswer | None = None
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        import requests
+        from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+        if self.answer is None:
+            body = request.body or b""
+            self.recorded = WireRequest(
+                request.method,
+                request.url,
+                dict(request.headers),
+                body.encode() if isinstance(body, str) else body,
+            )
+            raise _Captured
+        answer = self.answer
+        if answer.failure == "connect":
+            raise requests.ConnectionError(
+                MaxRetryError(None, request.url, NewConnectionError(None, "refused"))  # type: ignore[arg-type]
+            )
+        if answer.failure == "timeout":
+            raise requests.ReadTimeout("no answer in time")
+        if answer.failure:
+            raise requests.ConnectionError("connection dropped after sending")
+        response = requests.Response()
+        response.status_code = answer.status
+        response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
+        response._content = answer.body
+        response.encoding = "utf-8"
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        return None
+
+
+def _http_client_of(adapter: BrokerAdapter) -> Any:
+    """The adapter's brokers.httpclient.HttpClient (directly or on its client), or None."""
+    from brokers.httpclient import HttpClient
+
+    for holder in (adapter, getattr(adapter, "client", None)):
+        for value in vars(holder).values() if holder is not None else ():
+            if isinstance(value, HttpClient):
+                return value
+    return None
+
+
+class Scribe:
+    """A network-less twin of one account's adapter: writes requests, reads answers."""
+
+    def __init__(self, adapter: BrokerAdapter) -> None:
+        self.adapter = type(adapter)(adapter.credentials, base_url=adapter.base_url)
+        http = _http_client_of(self.adapter)
+        if http is None:
+            raise TypeError(f"{type(adapter).__name__} does not speak HTTP")
+        self.transport = _ScriptedTransport()
+        # No proxies or .netrc to look up in the environment for a request that never leaves
+        # (requests would scan os.environ on every call).
+        http.session.trust_env = False
+        http.session.mount("http://", self.transport)
+        http.session.mount("https://", self.transport)
+        self.lock = threading.Lock()
+
+    def write(self, order: OutgoingOrder) -> WireRequest:
+        with self.lock:
+            self.transport.answer = None
+            self.transport.recorded = None
+            with contextlib.suppress(_Captured):
+                self.adapter.place_order(order.request())
+            if self.transport.recorded is None:
+                raise TypeError("the adapter placed the order without an HTTP request")
+            return self.transport.recorded
+
+    def read(self, order: OutgoingOrder, answer: WireAnswer) -> Any:
+        """The adapter's own reading of `answer`: an OrderAck, or raises its BrokerError."""
+        with self.lock:
+            self.transport.answer = answer
+            try:
+                return self.adapter.place_order(order.request())
+            finally:
+                self.transport.answer = None
+
+
+def scribe_for(cached: _CachedAdapter) -> Scribe | None:
+    scribe = getattr(cached, "scribe", None)
+    if scribe is None and not getattr(cached, "no_scribe", False):
+        try:
+            scribe = Scribe(cached.adapter)
+        except TypeError:
+            cached.no_scribe = True  # type: ignore[attr-defined]
+            return None
+        cached.scribe = scribe  # type: ignore[attr-defined]
+    return scribe
+
+
+# Reservations of the orders-per-second budget at the instant the orders will leave (scored at
+# that future instant), taken before T so nothing touches Redis at T.
+_RESERVE_AT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+local at = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCOUNT', KEYS[1], at - window + 1, '+inf')
+local take = math.min(tonumber(ARGV[1]) - used, tonumber(ARGV[3]))
+if take < 0 then take = 0 end
+for i = 1, take do
+  redis.call('ZADD', KEYS[1], at, ARGV[5] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil((at - now + window) / 1000) + 1000)
+return take
+"""
+
+
+def reserve_send_times(
+    *, account_id: int, limit: int, count: int, fire_at_epoch: float
+) -> list[float]:
+    """One send instant per order: T for as many as the account's budget allows in the second
+    starting at T, then T + 1 s, and so on (never above the OPS limit)."""
+    client = _redis()
+    script = client.register_script(_RESERVE_AT)
+    times: list[float] = []
+    at = fire_at_epoch
+    while len(times) < count:
+        taken = int(
+            script(
+                keys=[f"ratelimit:broker-ops:{account_id}"],
+                args=[limit, 1_000_000, count - len(times), int(at * 1_000_000), uuid.uuid4().hex],
+            )
+        )
+        times.extend([at] * taken)
+        at += 1.0
+    return times
+
+
+class AsyncLane:
+    """One asyncio loop thread per process with a pooled aiohttp session."""
+
+    READ_TIMEOUT = 7.0
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self._session: Any = None
+        self._gates: dict[float, Any] = {}
+        self._warmed: dict[tuple[str, int], float] = {}
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            started.set()
+            self.loop.run_forever()
+
+        threading.Thread(target=run, name="execution-async-lane", daemon=True).start()
+        started.wait(5)
+
+    def _session_get(self) -> Any:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=3, sock_read=7),
+                auto_decompress=True,
+            )
+        return self._session
+
+    def run(self, coro: Any, timeout: float) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def warm_soon(self, origin: str, connections: int) -> None:
+        """Make sure about `connections` keep-alive connections to `origin` are open before T
+        (HTTP/1.1 carries one order at a time per connection, so a burst of n orders needs n
+        connections to leave together). Runs on the loop; the caller does not wait."""
+        import asyncio
+
+        key = (origin, connections)
+        if time.monotonic() - self._warmed.get(key, -1e9) < WARM_MAX_AGE:  # type: ignore[call-overload]
+            return
+        self._warmed[key] = time.monotonic()  # type: ignore[index]
+        asyncio.run_coroutine_threadsafe(self.warm(origin, connections), self.loop)
+
+    async def warm(self, origin: str, connections: int) -> None:
+        """Open `connections` keep-alive connections to `origin` (any answer will do)."""
+        import asyncio
+
+        session = self._session_get()
+
+        async def ping() -> None:
+            try:
+                async with session.head(origin + "/") as response:
+                    await response.read()
+            except Exception:  # a warm-up failure is not an error: the send will say
+                return
+
+        await asyncio.gather(*(ping() for _ in range(connections)))
+
+    async def _gate(self, fire_at_epoch: float) -> None:
+        """Return at T: one timer per boundary wakes every batch waiting on it."""
+        import asyncio
+
+        gate = self._gates.get(fire_at_epoch)
+        if gate is None:
+            gate = self._gates[fire_at_epoch] = asyncio.Event()
+            deadline = self.loop.time() + (fire_at_epoch - time.time())
+
+            def open_gate() -> None:
+                if time.time() < fire_at_epoch:  # the wall clock has the last word
+                    self.loop.call_later(0.0002, open_gate)
+                    return
+                gate.set()
+                self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
+
+            self.loop.call_at(deadline, open_gate)
+        await gate.wait()
+
+    async def _send(self, wire: WireRequest) -> tuple[float, WireAnswer, float]:
+
+        import aiohttp
+
+        session = self._session_get()
+        headers = {k: v for k, v in wire.headers.items() if k.lower() != "content-length"}
+        sent = time.time()
+        try:
+            async with session.request(
+                wire.method, wire.url, headers=headers, data=wire.body
+            ) as response:
+                body = await response.read()
+                return sent, WireAnswer(response.status, dict(response.headers), body), time.time()
+        except aiohttp.ClientConnectorError:
+            return sent, WireAnswer(failure="connect"), time.time()
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return sent, WireAnswer(failure="timeout"), time.time()
+        except aiohttp.ClientError:
+            return sent, WireAnswer(failure="dropped"), time.time()
+
+    async def batch(
+        self,
+        *,
+        account_id: int,
+        cached: _CachedAdapter,
+        scribe: Scribe,
+        orders: list[OutgoingOrder],
+        wires: dict[str, WireRequest],
+        send_at: dict[str, float],
+        fire_at_epoch: float | None,
+    ) -> BatchReport:
+        """Send one account's orders phase by phase from the loop (see send_batch)."""
+        import asyncio
+
+        report = BatchReport(account_id=account_id)
+        if fire_at_epoch is not None:
+            await self._gate(fire_at_epoch)
+        start = time.time()
+        failed_runs: set[int] = set()
+        phases: dict[int, list[OutgoingOrder]] = {}
+        for order in orders:
+            phases.setdefault(order.phase, []).append(order)
+
+        async def one(order: OutgoingOrder) -> Outcome:
+            delay = send_at.get(order.tag, 0.0) - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent, answer, answered = await self._send(wires[order.tag])
+            outcome = Outcome(
+                intent_id=order.intent_id,
+                run_id=order.run_id,
+                account_id=account_id,
+                tag=order.tag,
+                state="intent",
+                sent_at=sent,
+                attempts=1,
+            )
+            try:
+                ack = scribe.read(order, answer)
+            except RetryableError:
+                # Rare: finish it the synchronous way (backoff, budget), off the loop.
+                return await self.loop.run_in_executor(
+                    None, send_one, cached.adapter, order, account_id
+                )
+            except AmbiguousError as exc:
+                outcome.error, outcome.error_class = exc.message, "ambiguous"
+                return await self.loop.run_in_executor(None, lookup_by_tag, cached.adapter, outcome)
+            except PermanentError as exc:
+                outcome.state, outcome.error = "rejected", exc.message
+                outcome.error_class = "permanent"
+                return outcome
+            except BrokerError as exc:
+                outcome.error, outcome.error_class = exc.message, "ambiguous"
+                return await self.loop.run_in_executor(None, lookup_by_tag, cached.adapter, outcome)
+            outcome.state, outcome.acked_at = "acknowledged", answered
+            outcome.broker_order_id = ack.broker_order_id
+            return outcome
+
+        for phase in sorted(phases):
+            pending = []
+            for order in phases[phase]:
+                if order.run_id in failed_runs:
+                    report.outcomes.append(_held_back(order, account_id))
+                else:
+                    pending.append(order)
+            results = await asyncio.gather(*(one(order) for order in pending))
+            if report.first_send_lag_ms is None and results:
+                report.first_send_lag_ms = (min(r.sent_at or 0 for r in results) - start) * 1000
+            for result in results:
+                if result.state != "acknowledged":
+                    failed_runs.add(result.run_id)
+            report.outcomes.extend(results)
+        return report
+
+
+def _held_back(order: OutgoingOrder, account_id: int) -> Outcome:
+    return Outcome(
+        intent_id=order.intent_id,
+        run_id=order.run_id,
+        account_id=account_id,
+        tag=order.tag,
+        state="abandoned",
+        error="Not sent: a hedge leg of this strategy was not placed first.",
+        error_class="blocked",
+    )
+
+
+_lane: AsyncLane | None = None
+_lane_lock = threading.Lock()
+
+
+def lane() -> AsyncLane:
+    global _lane
+    with _lane_lock:
+        if _lane is None:
+            _lane = AsyncLane()
+    return _lane
+
+
+def send_batch_async(
+    *,
+    account_id: int,
+    cached: _CachedAdapter,
+    orders: list[OutgoingOrder],
+    fire_at_epoch: float | None,
+    burst: dict[str, int] | None = None,
+) -> Any:
+    """The asynchronous lane for adapters that speak HTTP: returns a concurrent Future of the
+    BatchReport at once (the sends happen at T on the lane's loop), or None when the adapter
+    does not speak HTTP (the caller then uses send_batch). Everything slow (writing the
+    requests, the budget reservations, warming connections) is done here, before T."""
+    from urllib.parse import urlsplit
+
+    scribe = scribe_for(cached)
+    if scribe is None:
+        return None
+    wires = {order.tag: scribe.write(order) for order in orders}
+    base = fire_at_epoch if fire_at_epoch is not None else time.time()
+    times = reserve_send_times(
+        account_id=account_id, limit=cached.ops_limit, count=len(orders), fire_at_epoch=base
+    )
+    send_at = {order.tag: at for order, at in zip(orders, times, strict=True)}
+    origins = {"{0.scheme}://{0.netloc}".format(urlsplit(wire.url)) for wire in wires.values()}
+    the_lane = lane()
+    for origin in origins:
+        wanted = burst.get(cached.broker, len(orders)) if burst else len(orders)
+        the_lane.warm_soon(origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)))
+    import asyncio
+
+    return asyncio.run_coroutine_threadsafe(
+        the_lane.batch(
+            account_id=account_id,
+            cached=cached,
+            scribe=scribe,
+            orders=orders,
+            wires=wires,
+            send_at=send_at,
+            fire_at_epoch=fire_at_epoch,
+        ),
+        the_lane.loop,
+    )

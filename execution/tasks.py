@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +26,15 @@ def writer() -> sender.OutcomeWriter:
     return _writer
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, ignore_result=True)
 def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
     """Send one account's orders of a boundary at T (see execution.sender).
 
-    Orders another worker already claimed are left to it; outcomes are written after the
-    sends (under the gevent pool by one writer per process, else before returning)."""
+    Orders another worker already claimed are left to it. With an HTTP adapter the task
+    prepares everything, hands the batch to the process's asynchronous lane and returns; the
+    outcomes are written by one writer thread per process after the sends. Should the worker
+    die meanwhile, the reconciler finds the claimed orders by tag (execution.orders). Called
+    directly (main thread: tests, a solo worker), it waits and writes the outcomes itself."""
     sender.heartbeat_start()
     orders = [sender.OutgoingOrder(**o) for o in payload["orders"]]
     mine = sender.claims_take(o.tag for o in orders)
@@ -39,28 +43,58 @@ def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
         return {"account_id": payload["account_id"], "sent": 0}
     sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
     cached = sender.ADAPTERS.get(payload["account_id"])
-    sender.warm(cached)
     out = writer()
+    alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()
     out.begin()
+    future = None
+    if not sender.gevent_active():
+        try:
+            future = sender.send_batch_async(
+                account_id=payload["account_id"],
+                cached=cached,
+                orders=orders,
+                fire_at_epoch=payload.get("fire_at"),
+                burst=payload.get("burst"),
+            )
+        except BaseException:
+            out.end([], background=not alone)
+            raise
+    if future is not None and not alone:
+        future.add_done_callback(lambda done: _hand_over(out, done))
+        return {"account_id": payload["account_id"], "scheduled": len(orders)}
     report = sender.BatchReport(account_id=payload["account_id"])
     try:
-        report = sender.send_batch(
-            account_id=payload["account_id"],
-            adapter=cached.adapter,
-            ops_limit=cached.ops_limit,
-            orders=orders,
-            fire_at_epoch=payload.get("fire_at"),
-        )
+        if future is not None:
+            report = future.result(timeout=3600)
+        else:
+            sender.warm(cached)
+            report = sender.send_batch(
+                account_id=payload["account_id"],
+                adapter=cached.adapter,
+                ops_limit=cached.ops_limit,
+                orders=orders,
+                fire_at_epoch=payload.get("fire_at"),
+            )
     finally:
-        background = sender.gevent_active()
-        out.end(report.outcomes, background=background)
-    if not background:
+        out.end(report.outcomes, background=not alone)
+    if alone:
         out.flush_now()
     return {
         "account_id": payload["account_id"],
         "sent": len(report.outcomes),
         "first_send_lag_ms": report.first_send_lag_ms,
     }
+
+
+def _hand_over(out: sender.OutcomeWriter, done: Any) -> None:
+    try:
+        report = done.result()
+    except BaseException:
+        # The orders stay claimed and unrecorded: the reconciler looks them up by tag.
+        logger.exception("an account batch failed on the asynchronous lane")
+        out.end([], background=True)
+        return
+    out.end(report.outcomes, background=True)
 
 
 @shared_task

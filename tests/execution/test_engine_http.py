@@ -54,7 +54,7 @@ def test_runs_page_tells_what_the_ready_check_found_missing(owner_client, owner)
     assert "Not ready to trade today" in page.text and "no static IP" in page.text
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_test_now_on_paper_runs_the_strategy_at_the_next_second(owner, owner_client, monkeypatch):
     sent = []
     monkeypatch.setattr("execution.dispatch._start_group", lambda payloads: sent.extend(payloads))

@@ -64,7 +64,9 @@ def _test_run(strategy, version, account, *, fire_at):
     )
 
 
-@pytest.mark.django_db(transaction=True)  # the legs are sent from threads (own connections)
+@pytest.mark.django_db(
+    transaction=True, serialized_rollback=True
+)  # the legs are sent from threads (own connections)
 def test_paper_run_is_sent_acknowledged_filled_and_booked(paper_strategy):
     strategy, version, account = paper_strategy
     fire_at = (timezone.now() + datetime.timedelta(seconds=1)).replace(microsecond=0)

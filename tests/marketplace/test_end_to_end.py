@@ -11,7 +11,9 @@ accounts are made by the brokers service and logged in through the paper broker'
 The session traded is in a month that is over (so the month can be closed), but the paper
 broker, like any broker, only takes contracts listed on the wall-clock day and quotes the
 market at the wall-clock time. The test therefore puts the paper "exchange" on the session day
-(`_session_exchange`): its calendar day and its market clock, nothing else.
+(`_session_exchange`): its calendar day and its market clock. It also sends a phase's legs one
+after the other instead of from the sender's thread pool, so that the test runs inside its own
+transaction like the others.
 """
 
 from __future__ import annotations
@@ -68,11 +70,18 @@ class _SessionClock:
 
 @pytest.fixture
 def _session_exchange(monkeypatch):
-    """The paper exchange on DAY: contracts listed that day, quotes at the boundary's time."""
+    """The paper exchange on DAY: contracts listed that day, quotes at the boundary's time; the
+    legs of a phase sent in turn."""
     clock = _SessionClock()
     market = SimulatedMarket(clock=clock)
     monkeypatch.setattr("brokers.paper.market._today", lambda: DAY)
     monkeypatch.setattr("brokers.paper.market._market", lambda: market)
+    # The sender sends a phase's legs from a thread pool, each thread on its own database
+    # connection, which cannot see this test's uncommitted rows; here the legs of a phase go
+    # one after the other (hedges still first). Concurrency: tests/execution/test_engine_sender.
+    monkeypatch.setattr(
+        "execution.sender.run_concurrently", lambda calls: [call() for call in calls]
+    )
     return clock, market
 
 
@@ -88,9 +97,6 @@ def _execute(fire_at, *, clock, market):
     return result
 
 
-# The legs are sent from the sender's threads, on their own database connections: they must see
-# committed rows.
-@pytest.mark.django_db(transaction=True)
 def test_creator_to_subscriber_to_track_record_and_ledger(settings, _session_exchange):
     settings.MARKETPLACE_COMMISSION_PERCENT = "20"
     clock, market = _session_exchange

@@ -205,3 +205,30 @@ class ExecutionEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+from execution.models.charges import BrokerageRate, ChargeRate  # noqa: E402 (charges section)
+
+
+@admin.register(ChargeRate)
+class ChargeRateAdmin(admin.ModelAdmin):
+    """Add a row (do not edit an old one) when a rate changes: past trades keep their rates."""
+
+    list_display = [
+        "exchange",
+        "effective_from",
+        "stt_sell_percent",
+        "exchange_txn_percent",
+        "ipft_percent",
+        "sebi_fee_percent",
+        "stamp_buy_percent",
+        "gst_percent",
+        "gst_on_ipft",
+    ]
+    list_filter = ["exchange"]
+
+
+@admin.register(BrokerageRate)
+class BrokerageRateAdmin(admin.ModelAdmin):
+    list_display = ["broker", "effective_from", "per_order", "note"]
+    list_filter = ["broker"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from execution import views
+from execution import analytics_views, views
 
 app_name = "execution"
 
@@ -10,4 +10,14 @@ urlpatterns = [
     path("positions/", views.positions, name="positions"),
     path("kill-switch/", views.kill_switch, name="kill-switch"),
     path("paper-test/<int:strategy_id>/", views.paper_test, name="paper-test"),
+    path("analytics/", analytics_views.overview, name="analytics"),
+    path("analytics/timing/", analytics_views.timing, name="analytics-timing"),
+    path("analytics/brokers/", analytics_views.brokers, name="analytics-brokers"),
+    path("analytics/costs/", analytics_views.costs, name="analytics-costs"),
+    path("analytics/performance/", analytics_views.performance, name="analytics-performance"),
+    path(
+        "analytics/performance/<int:strategy_id>/",
+        analytics_views.strategy_performance,
+        name="analytics-strategy",
+    ),
 ]

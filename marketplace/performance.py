@@ -39,22 +39,10 @@ def _scale(row: dict[str, Any]) -> Decimal:
 
 
 def _closed_positions(**filters: Any) -> list[dict[str, Any]]:
-    from execution.models import Position
+    # The same closed-position rows the trader's own analytics read (one query).
+    from execution.analytics import closed_position_rows
 
-    return list(
-        Position.objects.filter(net_quantity=0, **filters).values(
-            "run_id",
-            "run__session_date",
-            "run__multiplier",
-            "run__allocations",
-            "run__source_ref",
-            "account_id",
-            "account__broker",
-            "leg__lots",
-            "buy_value",
-            "sell_value",
-        )
-    )
+    return closed_position_rows(**filters)
 
 
 def listing_track_records(*, listing: Listing) -> list[TrackRecord]:

@@ -246,21 +246,19 @@ class TrackRecord:
 def track_record_from_daily(
     *, mode: str, daily: list[tuple[Any, Decimal]], executions: int, capital: Decimal
 ) -> TrackRecord:
-    """Cumulative return and drawdown (in % of the listing's capital) from daily P&L."""
-    days: list[TrackRecordDay] = []
-    cumulative = peak = Decimal(0)
-    winning = 0
-    for day, pnl in daily:
-        cumulative += pnl
-        peak = max(peak, cumulative)
-        winning += pnl > 0
-        days.append(
-            TrackRecordDay(
-                day=day,
-                pnl=pnl,
-                cumulative_pnl=cumulative,
-                cumulative_return_percent=(cumulative * 100 / capital).quantize(Decimal("0.01")),
-                drawdown_percent=((peak - cumulative) * 100 / capital).quantize(Decimal("0.01")),
-            )
+    """Cumulative return and drawdown (in % of the listing's capital) from daily P&L; the curve
+    itself is the one the trader's analytics draw (execution.analytics.equity_curve)."""
+    from execution.analytics import equity_curve
+
+    curve = equity_curve(daily)
+    days = [
+        TrackRecordDay(
+            day=point.day,
+            pnl=point.pnl,
+            cumulative_pnl=point.cumulative,
+            cumulative_return_percent=(point.cumulative * 100 / capital).quantize(Decimal("0.01")),
+            drawdown_percent=(point.drawdown * 100 / capital).quantize(Decimal("0.01")),
         )
-    return TrackRecord(mode=mode, days=days, executions=executions, winning_days=winning)
+        for point in curve.points
+    ]
+    return TrackRecord(mode=mode, days=days, executions=executions, winning_days=curve.winning_days)

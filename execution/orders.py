@@ -233,65 +233,120 @@ def _older_than(moment: datetime | None, age: timedelta) -> bool:
     return moment is None or timezone.now() - moment > age
 
 
-def open_orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
-    """Bring every open order up to date with its broker, and finish the sends of dead workers.
+def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200) -> dict[str, int]:
+    """Bring open orders up to date with their brokers, and finish the sends of dead workers.
 
-    Runs at worker start and periodically. Open (sent, acknowledged, unknown, partly filled)
-    orders are polled. An intent still unsent past its time whose claimant is not alive is
-    looked up by tag; when the broker has no such order it is sent now (late, timed)."""
+    Runs at worker start and periodically (beat). First the urgent part: intents still unsent
+    past their time whose claimant is not alive are looked up by tag and, when the broker has
+    no such order, sent now (late, timed). Then up to `poll_limit` open orders (least recently
+    updated first) are polled. Broker calls run side by side (one thread per order, bounded);
+    database writes happen here, after them."""
     from brokers.registry import get_adapter
 
     now = now or timezone.now()
     counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0}
+    since = now - timedelta(days=1)
+    orphans = list(
+        OrderIntent.objects.select_related("account", "run").filter(
+            state=IntentState.INTENT, intended_at__gte=since, intended_at__lte=now - ORPHAN_AFTER
+        )
+    )
+    adapters: dict[int, Any] = {}
+
+    def adapter_for(intent: OrderIntent) -> Any:
+        if intent.account_id not in adapters:
+            adapters[intent.account_id] = get_adapter(intent.account)
+        return adapters[intent.account_id]
+
+    mine = []
+    for intent in orphans:
+        owner = sender.claim_owner(intent.tag)
+        if (owner and sender.worker_alive(owner)) or not sender.claim_take_over(
+            intent.tag, dead_owner=owner
+        ):
+            counts["skipped"] += 1
+            continue
+        adapter_for(intent)
+        mine.append(intent)
+
+    def resolve(intent: OrderIntent) -> tuple[str, Any]:
+        adapter = adapters[intent.account_id]
+        try:
+            found = adapter.find_order_by_tag(intent.tag)
+        except BrokerError:
+            return "skipped", None
+        if found is not None:
+            return "found", found
+        order = sender.OutgoingOrder(**_outgoing_fields(intent))
+        return "sent", sender.send_one(adapter, order, intent.account_id)
+
+    for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):
+        counts[kind] += 1
+        if kind == "found":
+            intent_transition(
+                intent=intent,
+                to=IntentState.ACKNOWLEDGED,
+                message="Found at the broker by its tag after its sender stopped.",
+                broker_order_id=value.broker_order_id,
+                acked_at=timezone.now(),
+            )
+            fill_apply(intent=intent, order=value, source="reconcile")
+        elif kind == "sent":
+            outcomes_apply([value])
+
     open_states = [
         IntentState.SENT,
         IntentState.ACKNOWLEDGED,
         IntentState.UNKNOWN,
         IntentState.PARTIALLY_FILLED,
     ]
-    since = now - timedelta(days=1)
-    intents = list(
+    to_poll = list(
         OrderIntent.objects.select_related("account", "run")
-        .filter(intended_at__gte=since)
-        .filter(state__in=[*open_states, IntentState.INTENT], intended_at__lte=now - ORPHAN_AFTER)
+        .filter(state__in=open_states, intended_at__gte=since)
+        .order_by("updated_at")[:poll_limit]
     )
-    adapters: dict[int, Any] = {}
-    for intent in intents:
-        if intent.account_id not in adapters:
-            adapters[intent.account_id] = get_adapter(intent.account)
+    for intent in to_poll:
+        adapter_for(intent)
+
+    def look(intent: OrderIntent) -> Any:
         adapter = adapters[intent.account_id]
-        if intent.state != IntentState.INTENT:
-            intent_poll(intent=intent, adapter=adapter)
-            counts["polled"] += 1
-            continue
-        owner = sender.claim_owner(intent.tag)
-        if owner and sender.worker_alive(owner):
-            counts["skipped"] += 1
-            continue
-        if not sender.claim_take_over(intent.tag, dead_owner=owner):
-            counts["skipped"] += 1
-            continue
         try:
-            found = adapter.find_order_by_tag(intent.tag)
-        except BrokerError:
-            counts["skipped"] += 1
+            if intent.broker_order_id:
+                return adapter.order_status(intent.broker_order_id)
+            return adapter.find_order_by_tag(intent.tag)
+        except BrokerError as exc:
+            logger.info("poll of %s failed: %s", intent.tag, exc.message)
+            return exc
+
+    for intent, order in zip(to_poll, _side_by_side(look, to_poll), strict=True):
+        counts["polled"] += 1
+        if isinstance(order, BrokerError):
             continue
-        if found is not None:
-            intent_transition(
-                intent=intent,
-                to=IntentState.ACKNOWLEDGED,
-                message="Found at the broker by its tag after its sender stopped.",
-                broker_order_id=found.broker_order_id,
-                acked_at=timezone.now(),
-            )
-            fill_apply(intent=intent, order=found, source="reconcile")
-            counts["found"] += 1
+        if order is None:
+            if intent.state == IntentState.UNKNOWN and _older_than(intent.sent_at, UNKNOWN_GRACE):
+                intent_transition(
+                    intent=intent,
+                    to=IntentState.INTENT,
+                    message="Not found at the broker by its tag: it was never placed.",
+                    broker_order_id="",
+                )
             continue
-        order = sender.OutgoingOrder(**_outgoing_fields(intent))
-        outcome = sender.send_one(adapter, order, intent.account_id)
-        outcomes_apply([outcome])
-        counts["sent"] += 1
+        fill_apply(intent=intent, order=order)
+    if not to_poll:
+        return counts
+    # Polled rows that did not change still count as looked at, so the next pass moves on.
+    OrderIntent.objects.filter(pk__in=[i.pk for i in to_poll]).update(updated_at=timezone.now())
     return counts
+
+
+def _side_by_side(call: Any, items: list[Any]) -> list[Any]:
+    """`call` over `items` on a small thread pool (broker calls only, no database)."""
+    if len(items) <= 1:
+        return [call(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+        return list(pool.map(call, items))
 
 
 def _outgoing_fields(intent: OrderIntent) -> dict[str, Any]:

@@ -353,3 +353,45 @@ def _outgoing_fields(intent: OrderIntent) -> dict[str, Any]:
     from execution.dispatch import outgoing
 
     return outgoing(intent)
+
+
+class PostbackRefusedError(ValueError):
+    """A postback that is not for one of our orders or whose checksum does not verify."""
+
+
+def kite_postback_apply(*, payload: dict[str, Any]) -> OrderIntent:
+    """Apply a Kite order postback: the checksum (hex SHA-256 of order_id + order_timestamp +
+    the app's api_secret) must verify for the account that placed the order, else nothing is
+    applied. Duplicates count once (fills are keyed by cumulative quantity)."""
+    import hashlib
+    import hmac
+
+    from brokers.kite.parsing import to_broker_order
+
+    order_id = str(payload.get("order_id") or "")
+    intent = (
+        OrderIntent.objects.select_related("account", "run")
+        .filter(broker_order_id=order_id, account__broker="kite")
+        .first()
+        if order_id
+        else None
+    )
+    if intent is None:
+        raise PostbackRefusedError("No order of ours has this order id.")
+    expected = hashlib.sha256(
+        (order_id + str(payload.get("order_timestamp") or "") + intent.account.api_secret).encode()
+    ).hexdigest()
+    if not hmac.compare_digest(expected, str(payload.get("checksum") or "")):
+        events_record(
+            [
+                event_build(
+                    kind="postback.refused",
+                    message="A Kite postback with a wrong checksum was ignored.",
+                    user_id=intent.run.owner_id,
+                    intent_id=intent.pk,
+                    account_id=intent.account_id,
+                )
+            ]
+        )
+        raise PostbackRefusedError("The checksum does not verify.")
+    return fill_apply(intent=intent, order=to_broker_order(payload), source="postback")

@@ -87,3 +87,14 @@ def readiness_problems_for_user(*, user: Any, day: Any) -> list[str]:
         )
         for problem in row.problems
     ]
+
+
+def strategies_to_test_for_user(*, user: Any) -> list[Any]:
+    """The user's strategies that have a version (for "Test now on paper")."""
+    from trader.models import Strategy
+
+    return list(
+        Strategy.objects.filter(owner=user, current_version__isnull=False)
+        .exclude(status="archived")
+        .order_by("name")
+    )

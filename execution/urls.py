@@ -10,6 +10,7 @@ urlpatterns = [
     path("positions/", views.positions, name="positions"),
     path("kill-switch/", views.kill_switch, name="kill-switch"),
     path("paper-test/<int:strategy_id>/", views.paper_test, name="paper-test"),
+    path("postback/kite/", views.kite_postback, name="kite-postback"),
     path("analytics/", analytics_views.overview, name="analytics"),
     path("analytics/timing/", analytics_views.timing, name="analytics-timing"),
     path("analytics/brokers/", analytics_views.brokers, name="analytics-brokers"),

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from execution import planning, selectors, services
@@ -22,6 +23,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         {
             "runs": selectors.runs_for_user(user=request.user),
             "kill": selectors.kill_switch_state(user=request.user),
+            "testable": selectors.strategies_to_test_for_user(user=request.user),
             "not_ready": selectors.readiness_problems_for_user(
                 user=request.user, day=planning.today_ist()
             ),
@@ -83,3 +85,19 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
         return redirect("execution:runs")
     messages.success(request, "Test run on paper started: orders leave at the next second.")
     return redirect("execution:run-detail", pk=run.pk)
+
+
+@csrf_exempt
+@require_POST
+def kite_postback(request: HttpRequest) -> HttpResponse:
+    """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session."""
+    import json
+
+    from execution.orders import PostbackRefusedError, kite_postback_apply
+
+    try:
+        payload = json.loads(request.body or b"{}")
+        kite_postback_apply(payload=payload)
+    except (ValueError, PostbackRefusedError) as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain")
+    return HttpResponse("ok", content_type="text/plain")

@@ -70,6 +70,12 @@ def test_test_now_on_paper_runs_the_strategy_at_the_next_second(owner, owner_cli
     assert "TEST on paper" in owner_client.get(response.url).text
 
 
+def test_runs_page_offers_test_now_on_paper_for_each_strategy(owner_client, owner):
+    strategy, _, _ = strategy_with_accounts(brokers=(), owner=owner)
+    page = owner_client.get(reverse("execution:runs"))
+    assert reverse("execution:paper-test", args=[strategy.pk]) in page.text
+
+
 def test_paper_test_of_someone_elses_strategy_is_404(stranger_client, owner):
     strategy, _, _ = strategy_with_accounts(brokers=(), owner=owner)
     response = stranger_client.post(reverse("execution:paper-test", args=[strategy.pk]))

@@ -241,3 +241,49 @@ def test_reconciliation_leaves_orders_claimed_by_a_live_worker_alone(monkeypatch
     assert open_orders_reconcile()["skipped"] == 1
     assert broker.placed == []
     time.sleep(0)
+
+
+def _postback(intent, *, filled, checksum=None, timestamp="2026-11-19 09:20:01"):
+    import hashlib
+
+    secret = intent.account.api_secret
+    digest = hashlib.sha256((intent.broker_order_id + timestamp + secret).encode()).hexdigest()
+    return {
+        "order_id": intent.broker_order_id,
+        "order_timestamp": timestamp,
+        "checksum": checksum or digest,
+        "status": "COMPLETE" if filled == intent.quantity else "OPEN",
+        "tradingsymbol": intent.tradingsymbol,
+        "transaction_type": intent.side,
+        "quantity": intent.quantity,
+        "filled_quantity": filled,
+        "average_price": 101.5,
+        "tag": intent.tag,
+    }
+
+
+def test_kite_postbacks_with_a_valid_checksum_fill_once(client):
+    from django.urls import reverse
+
+    intent = IntentFactory(state=IntentState.ACKNOWLEDGED, broker_order_id="220303000308932")
+    url = reverse("execution:kite-postback")
+    body = _postback(intent, filled=75)
+    for _ in range(2):  # Kite may post the same update twice
+        response = client.post(url, body, content_type="application/json")
+        assert response.status_code == 200
+    intent.refresh_from_db()
+    assert intent.state == IntentState.FILLED and Fill.objects.count() == 1
+
+
+def test_kite_postback_with_a_wrong_checksum_changes_nothing(client):
+    from django.urls import reverse
+
+    intent = IntentFactory(state=IntentState.ACKNOWLEDGED, broker_order_id="220303000308933")
+    body = _postback(intent, filled=75, checksum="0" * 64)
+    response = client.post(
+        reverse("execution:kite-postback"), body, content_type="application/json"
+    )
+    assert response.status_code == 403
+    intent.refresh_from_db()
+    assert intent.state == IntentState.ACKNOWLEDGED and not Fill.objects.exists()
+    assert ExecutionEvent.objects.filter(kind="postback.refused").exists()

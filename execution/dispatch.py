@@ -194,12 +194,13 @@ def _load_runs(fire_at: datetime, claim: datetime) -> list[ScheduledRun]:
     )
 
 
-def _claim(fire_at: datetime) -> datetime | None:
+def _claim(fire_at: datetime, run_ids: list[int] | None = None) -> datetime | None:
     """Take the planned runs of T (a conditional UPDATE: a second dispatcher finds none)."""
     claim = timezone.now()
-    taken = ScheduledRun.objects.filter(fire_at=fire_at, state=RunState.PLANNED).update(
-        state=RunState.DISPATCHED, dispatched_at=claim
-    )
+    runs = ScheduledRun.objects.filter(fire_at=fire_at, state=RunState.PLANNED)
+    if run_ids is not None:
+        runs = runs.filter(pk__in=run_ids)
+    taken = runs.update(state=RunState.DISPATCHED, dispatched_at=claim)
     return claim if taken else None
 
 
@@ -223,6 +224,7 @@ def boundary_dispatch(
     market: Any = None,
     wait: bool = True,
     start_sends: bool = True,
+    run_ids: list[int] | None = None,
 ) -> DispatchResult:
     """Dispatch every planned run of instant `fire_at` (see the module docstring).
 
@@ -235,7 +237,7 @@ def boundary_dispatch(
     from trader.strategies import strikes
 
     result = DispatchResult(fire_at=fire_at)
-    claim = _claim(fire_at)
+    claim = _claim(fire_at, run_ids)
     if claim is None:
         return result
     runs = _load_runs(fire_at, claim)

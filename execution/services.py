@@ -94,7 +94,8 @@ def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
             user_id=user.pk,
             run_id=run.pk,
         )
-    boundary_dispatch(fire_at=fire_at, wait=False)
+    # Only this run: real runs due the same second keep their own dispatch (and its wait).
+    boundary_dispatch(fire_at=fire_at, wait=False, run_ids=[run.pk])
     return run
 
 

@@ -131,3 +131,14 @@ def test_holiday_dispatch_is_refused_by_the_calendar_guard():
     result = boundary_dispatch(fire_at=when, market=FlatMarket(), wait=False, start_sends=False)
     assert "holiday" in next(iter(result.skipped.values())).lower()
     assert OrderIntent.objects.count() == 0
+
+
+def test_dispatch_of_chosen_runs_leaves_the_others_of_the_same_instant_planned():
+    _seed(2)
+    first, second = ScheduledRun.objects.filter(boundary="entry").order_by("pk")
+    boundary_dispatch(
+        fire_at=T, market=FlatMarket(), wait=False, start_sends=False, run_ids=[first.pk]
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.state == RunState.DISPATCHED and second.state == RunState.PLANNED

@@ -118,13 +118,24 @@ from execution.models.engine import (  # noqa: E402 (engine section of this modu
     ScheduledRun,
 )
 
+_INTENT_INLINE_FIELDS = [
+    "account",
+    "side",
+    "tradingsymbol",
+    "quantity",
+    "tag",
+    "state",
+    "sent_at",
+    "error",
+]
+
 
 class OrderIntentInline(admin.TabularInline):
     model = OrderIntent
     extra = 0
     can_delete = False
-    fields = ["account", "side", "tradingsymbol", "quantity", "tag", "state", "sent_at", "error"]
-    readonly_fields = fields
+    fields = tuple(_INTENT_INLINE_FIELDS)
+    readonly_fields = tuple(_INTENT_INLINE_FIELDS)
     show_change_link = True
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]

@@ -323,7 +323,7 @@ def capture_requests(batches: list[Any]) -> list[tuple[str, str, dict[str, str],
     accounts = {
         a.pk: a for a in BrokerAccount.objects.filter(pk__in=[b.account_id for b in batches])
     }
-    requests.Session.send = fake_send  # type: ignore[method-assign]
+    requests.Session.send = fake_send  # type: ignore[method-assign,assignment]
     try:
         for batch in batches:
             adapter = get_adapter(accounts[batch.account_id])
@@ -439,7 +439,7 @@ def acknowledged_within_ms(run_ids: list[int], fire_at: datetime) -> float | Non
     )
     if not acked:
         return None
-    return round(max((a - fire_at).total_seconds() * 1000 for a in acked), 1)
+    return round(max((a - fire_at).total_seconds() * 1000 for a in acked if a), 1)
 
 
 # --- one trial -------------------------------------------------------------------------------
@@ -476,12 +476,12 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         else:
             _wait_until(fire_at - timedelta(seconds=conf.dispatch_lead_seconds()))
             counted: list[str] = []
-            with connection.execute_wrapper(
-                lambda execute, sql, params, many, context: (
-                    counted.append(sql),
-                    execute(sql, params, many, context),
-                )[1]
-            ):
+
+            def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+                counted.append(sql)
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(count):
                 dispatched = boundary_dispatch(fire_at=fire_at, wait=False, start_sends=False)
             queries = len(counted)
             if opts.mode == "naive":

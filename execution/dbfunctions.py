@@ -21,7 +21,9 @@ class IsoWeekday(models.Func):
     output_field = models.IntegerField()
     arity = 1
 
-    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+    def as_sql(  # type: ignore[override]
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> Any:
         return super().as_sql(
             compiler, connection, template="CAST(EXTRACT(ISODOW FROM %(expressions)s) AS integer)"
         )

@@ -9,6 +9,7 @@ leg x account x slice, commits, and only then starts one Celery task per broker 
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import string
@@ -59,7 +60,7 @@ _PURPOSE_LETTER = {
 def new_tag(purpose: str) -> str:
     """A client tag: a purpose letter and 15 random alphanumerics (≤ 20, unique by the
     database; 77 random bits make a collision practically impossible)."""
-    return _PURPOSE_LETTER.get(purpose, "O") + "".join(
+    return _PURPOSE_LETTER.get(Purpose(purpose), "O") + "".join(
         secrets.choice(_TAG_ALPHABET) for _ in range(15)
     )
 
@@ -336,6 +337,20 @@ def boundary_dispatch(
     return result
 
 
+def _chain(
+    market: Any, symbol: str, expiry: date, step: Decimal, strikes: Any, at: datetime
+) -> list[Any]:
+    return list(
+        market.chain(
+            symbol,
+            expiry,
+            strike_step=step,
+            strikes_each_side=strikes.CHAIN_STRIKES_EACH_SIDE,
+            at=at,
+        )
+    )
+
+
 def _pre_checks(run: ScheduledRun, reference: _Reference, fire_at: datetime) -> str | None:
     strategy = run.strategy_version.strategy
     if not run.is_test:
@@ -378,14 +393,8 @@ def _entry_intents(
         else:
             rows = reference._get(
                 ("chain", underlying.pk, expiry),
-                lambda expiry=expiry: list(
-                    market.chain(
-                        underlying.symbol,
-                        expiry,
-                        strike_step=step,
-                        strikes_each_side=strikes.CHAIN_STRIKES_EACH_SIDE,
-                        at=spot_at,
-                    )
+                functools.partial(
+                    _chain, market, underlying.symbol, expiry, step, strikes, spot_at
                 ),
             )
             picker = strikes.pick_by_premium if leg.strike_mode == "premium" else None

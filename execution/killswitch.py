@@ -68,15 +68,15 @@ def kill_switch_engage(
             planned = planned.filter(owner=user)
             open_orders = open_orders.filter(run__owner=user)
             unsent = unsent.filter(run__owner=user)
-        positions = list(positions)
+        open_positions = list(positions)
         skipped = planned.update(state=RunState.SKIPPED, note="Kill switch engaged.")
         unsent.exclude(purpose=Purpose.FLATTEN).update(
             state=IntentState.ABANDONED, error="Not sent: kill switch engaged."
         )
         to_cancel = list(open_orders.values_list("pk", flat=True))
-        accounts = {p.account_id: p.account for p in positions}
+        accounts = {p.account_id: p.account for p in open_positions}
         intents = []
-        for position in positions:
+        for position in open_positions:
             intents += close_intents(
                 run=position.run,
                 positions=[position],

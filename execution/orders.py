@@ -8,6 +8,7 @@ looked up first and sent only when the broker has no order with its tag.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -122,7 +123,7 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
         from execution.tasks import run_failures_task
 
         for run_id in failed_runs:
-            transaction.on_commit(lambda run_id=run_id: run_failures_task.delay(run_id))
+            transaction.on_commit(functools.partial(run_failures_task.delay, run_id))
 
 
 def fill_apply(*, intent: OrderIntent, order: BrokerOrder, source: str = "poll") -> OrderIntent:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -85,7 +86,7 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
         )
     }
     windows: dict[str, tuple[datetime, datetime] | None] = {}
-    wanted: dict[tuple[int, str, str, str], dict] = {}
+    wanted: dict[tuple[int, str, str, str], dict[str, Any]] = {}
     for target in targets:
         version = versions[target.version_id]
         exchange = version.strategy.underlying.exchange
@@ -118,7 +119,7 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                     f"{label}: {boundary} at {at:%H:%M:%S} is outside the session window."
                 )
                 continue
-            key = (target.version_id, boundary, target.source, target.source_ref)
+            key = (target.version_id, str(boundary), target.source, target.source_ref)
             wanted[key] = {
                 "target": target,
                 "fire_at": fire_at,
@@ -129,26 +130,26 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
         existing_qs = ScheduledRun.objects.select_for_update().filter(session_date=day)
         if strategy_id is not None:
             existing_qs = existing_qs.filter(strategy_version__strategy_id=strategy_id)
-        existing = {
+        existing: dict[tuple[int, str, str, str], ScheduledRun] = {
             (r.strategy_version_id, r.boundary, r.source, r.source_ref): r
             for r in existing_qs.filter(is_test=False)
         }
         events = []
         special = day.weekday() >= 5  # the calendar said session: a declared special session
         for key, spec in wanted.items():
-            target: RunTarget = spec["target"]
-            allocations = [a.to_json() for a in target.allocations]
+            planned: RunTarget = spec["target"]
+            allocations = [a.to_json() for a in planned.allocations]
             run = existing.get(key)
             if run is None:
                 run = ScheduledRun.objects.create(
                     session_date=day,
                     boundary=key[1],
                     fire_at=spec["fire_at"],
-                    strategy_version_id=target.version_id,
-                    owner_id=target.owner_id,
-                    source=target.source,
-                    source_ref=target.source_ref,
-                    multiplier=target.multiplier,
+                    strategy_version_id=planned.version_id,
+                    owner_id=planned.owner_id,
+                    source=planned.source,
+                    source_ref=planned.source_ref,
+                    multiplier=planned.multiplier,
                     allocations=allocations,
                     is_special_session=special,
                     entry_run=spec["entry_run"],
@@ -159,12 +160,12 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                 changed = (
                     run.fire_at != spec["fire_at"]
                     or run.allocations != allocations
-                    or run.multiplier != target.multiplier
+                    or run.multiplier != planned.multiplier
                 )
                 if changed:
                     run.fire_at = spec["fire_at"]
                     run.allocations = allocations
-                    run.multiplier = target.multiplier
+                    run.multiplier = planned.multiplier
                     run.save(update_fields=["fire_at", "allocations", "multiplier"])
                     result.updated.append(run)
                     events.append(_planned_event(run, "run.replanned"))
@@ -179,7 +180,7 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                 run.state, run.note = RunState.PLANNED, ""
                 run.fire_at = spec["fire_at"]
                 run.allocations = allocations
-                run.multiplier = target.multiplier
+                run.multiplier = planned.multiplier
                 run.save(update_fields=["state", "note", "fire_at", "allocations", "multiplier"])
                 result.updated.append(run)
                 events.append(_planned_event(run, "run.replanned"))

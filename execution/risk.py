@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from brokers.models import AccountStatus, BrokerAccount
 from execution import calendar
@@ -25,7 +26,7 @@ class EffectiveLimits:
 def limits_from(*, own: object | None, ceiling: dict[str, object]) -> EffectiveLimits:
     """min(the user's own limit, the admins' ceiling) for each limit."""
 
-    def pick(name: str) -> object:
+    def pick(name: str) -> Any:
         values = [v for v in (getattr(own, name, None), ceiling.get(name)) if v is not None]
         return min(values) if values else None  # type: ignore[type-var]
 

@@ -15,6 +15,7 @@ connection (Django's connections are per greenlet under gevent).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -496,7 +497,7 @@ def send_batch(
                 continue
             now_batch, pending = pending[:taken], pending[taken:]
             results = run_concurrently(
-                [lambda o=o: send_one(adapter, o, account_id) for o in now_batch]
+                [functools.partial(send_one, adapter, o, account_id) for o in now_batch]
             )
             if report.first_send_lag_ms is None and results and results[0].sent_at:
                 report.first_send_lag_ms = (min(r.sent_at or 0 for r in results) - start) * 1000

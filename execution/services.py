@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -73,7 +74,9 @@ def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
     if fire_at - now < timedelta(milliseconds=300):
         fire_at += timedelta(seconds=1)
     allocations = [
-        AccountAllocation(account_id=a.pk, broker=a.broker, priority=i, multiplier=1).to_json()
+        AccountAllocation(
+            account_id=a.pk, broker=a.broker, priority=i, multiplier=Decimal(1)
+        ).to_json()
         for i, a in enumerate(paper, start=1)
     ]
     with transaction.atomic():

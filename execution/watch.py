@@ -132,6 +132,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
     for position in positions:
         by_run[position.run_id].append(position)
     to_close: list[tuple[ScheduledRun, list[Position], str, str]] = []
+    purpose: str
     runs = []
     for run_positions in by_run.values():
         run = run_positions[0].run

@@ -340,14 +340,18 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
     return counts
 
 
-def _side_by_side(call: Any, items: list[Any]) -> list[Any]:
-    """`call` over `items` on a small thread pool (broker calls only, no database)."""
-    if len(items) <= 1:
-        return [call(item) for item in items]
+def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:
+    """`call` over `items`: network brokers' calls on a small thread pool; the paper broker's
+    in this thread (it books in the database, which a thread would reach on another
+    connection, outside the caller's transaction)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
-        return list(pool.map(call, items))
+    remote = [i for i in items if not i.account.is_paper]
+    results: dict[int, Any] = {}
+    if len(remote) > 1:
+        with ThreadPoolExecutor(max_workers=min(16, len(remote))) as pool:
+            results = dict(zip([id(i) for i in remote], pool.map(call, remote), strict=True))
+    return [results[id(i)] if id(i) in results else call(i) for i in items]
 
 
 def _outgoing_fields(intent: OrderIntent) -> dict[str, Any]:

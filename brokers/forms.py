@@ -72,7 +72,11 @@ class ConnectForm(AccountSettingsFields):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["broker"].choices = _broker_choices()
+        # Kept typed for the page, which shows each broker's callback URI.
+        self.broker_choices = _broker_choices()
+        broker = self.fields["broker"]
+        assert isinstance(broker, forms.ChoiceField)
+        broker.choices = self.broker_choices
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -85,9 +85,7 @@ def connect(request: HttpRequest) -> HttpResponse:
             orders_per_second=data["orders_per_second"],
         )
         return _start_login(request, account)
-    callback_uris = {
-        value: _callback_uri(request, value) for value, _ in form.fields["broker"].choices
-    }
+    callback_uris = {value: _callback_uri(request, value) for value, _ in form.broker_choices}
     return render(request, "brokers/connect.html", {"form": form, "callback_uris": callback_uris})
 
 

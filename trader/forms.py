@@ -14,7 +14,7 @@ from trader.india import (
 class StateField(forms.CharField):
     """Accepts a current or legacy ISO code or a name ("Odisha", "OR", "IN-OD")."""
 
-    def to_python(self, value: object) -> str:
+    def to_python(self, value: object) -> str | None:
         text = super().to_python(value)
         return normalize_state(text) if text else text
 

@@ -19,10 +19,15 @@ class UnknownContractError(LookupError):
 
 
 class _Contract(Protocol):
-    underlying: str
-    expiry: date
-    strike: Decimal
-    option_type: str
+    # Read-only members, so frozen dataclasses satisfy the protocol.
+    @property
+    def underlying(self) -> str: ...
+    @property
+    def expiry(self) -> date: ...
+    @property
+    def strike(self) -> Decimal: ...
+    @property
+    def option_type(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -130,13 +135,19 @@ def option_quote(contract: _Contract) -> Touch:
 
 def instrument_rows() -> list[dict[str, Any]]:
     """Listed option contracts in Kite's instrument-master columns."""
+    from execution.contracts import kite_symbol
     from execution.models import Instrument
 
     rows = []
     for instrument in Instrument.objects.select_related("underlying").filter(expiry__gte=_today()):
         rows.append(
             {
-                "tradingsymbol": instrument.kite_symbol,
+                "tradingsymbol": kite_symbol(
+                    instrument.underlying,
+                    instrument.expiry,
+                    instrument.strike,
+                    instrument.option_type,
+                ),
                 "name": instrument.underlying.symbol,
                 "expiry": instrument.expiry.isoformat(),
                 "strike": str(instrument.strike),

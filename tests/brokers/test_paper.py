@@ -99,3 +99,25 @@ def test_altered_token_is_refused(paper):
     paper.access_token = paper.access_token[:-1] + ("A" if last != "A" else "B")
     with pytest.raises(AuthError):
         get_adapter(paper).funds()
+
+
+def test_instrument_master_names_listed_contracts_in_kite_notation(paper):
+    from execution.contracts import expiries, lot_size
+    from execution.models import Instrument, Underlying
+    from tests.brokers.paper_market import today_ist
+
+    nifty = Underlying.objects.get(symbol="NIFTY")
+    expiry = expiries("NIFTY", today_ist())[0]
+    Instrument.objects.create(
+        underlying=nifty,
+        expiry=expiry,
+        strike=Decimal("25000"),
+        option_type="CE",
+        lot_size=lot_size("NIFTY", expiry),
+        tick_size=Decimal("0.05"),
+        source="grid",
+    )
+    [row] = get_adapter(paper).instruments()
+    assert row["tradingsymbol"] == nifty_contract(25000)[0]
+    assert row["strike"] == "25000.00"
+    assert row["expiry"] == expiry.isoformat()

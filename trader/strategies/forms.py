@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.forms import BaseFormSet, formset_factory
@@ -93,7 +93,7 @@ class LegForm(forms.Form):
         self.strike_step, self.limits, self.symbol = strike_step, limits, symbol
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if not self.errors:
             _attach(
                 self,
@@ -108,7 +108,8 @@ class LegForm(forms.Form):
 
     def spec(self) -> LegSpec:
         data = self.cleaned_data
-        return LegSpec(**{name: data.get(name) for name in LegSpec.__dataclass_fields__})
+        values: dict[str, Any] = {name: data.get(name) for name in LegSpec.__dataclass_fields__}
+        return LegSpec(**values)
 
 
 class BaseLegFormSet(BaseFormSet):
@@ -135,8 +136,12 @@ class BaseLegFormSet(BaseFormSet):
         return [form.spec() for form in self.kept_forms()]
 
 
-LegFormSet = formset_factory(
-    LegForm, formset=BaseLegFormSet, extra=0, can_delete=True, max_num=MAX_LEGS + 1000
+# formset_factory returns a subclass of `formset`; the stubs only say BaseFormSet.
+LegFormSet = cast(
+    type[BaseLegFormSet],
+    formset_factory(
+        LegForm, formset=BaseLegFormSet, extra=0, can_delete=True, max_num=MAX_LEGS + 1000
+    ),
 )
 
 
@@ -161,7 +166,7 @@ class ScheduleForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         _attach(self, times_errors(data.get("entry_time"), data.get("exit_time")))
         return data
 
@@ -187,7 +192,7 @@ class RiskForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         _attach(
             self,
             money_errors(
@@ -218,7 +223,8 @@ class AllocationForm(forms.Form):
 
     @property
     def account(self) -> BrokerAccount | None:
-        value = self.data.get(self.add_prefix("broker_account")) if self.is_bound else None
+        # Whatever was posted or given as initial; int() below refuses anything else.
+        value: Any = self.data.get(self.add_prefix("broker_account")) if self.is_bound else None
         value = value or self.initial.get("broker_account")
         try:
             return self.accounts.get(int(value))
@@ -226,7 +232,7 @@ class AllocationForm(forms.Form):
             return None
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors or not data.get("include"):
             return data
         account = self.accounts.get(data["broker_account"])
@@ -243,10 +249,11 @@ class AllocationForm(forms.Form):
         fixed = data.get("sizing") == AllocationSizing.FIXED
         return AllocationSpec(
             broker_account_id=data["broker_account"],
-            sizing=data.get("sizing"),
+            # Required fields: spec() only runs once the form has validated.
+            sizing=data["sizing"],
             multiplier=None if fixed else data.get("multiplier"),
             fixed_lots=data.get("fixed_lots") if fixed else None,
-            priority=data.get("priority"),
+            priority=data["priority"],
         )
 
 
@@ -266,7 +273,10 @@ class BaseAllocationFormSet(BaseFormSet):
         return [form.spec() for form in self.forms if form.cleaned_data.get("include")]
 
 
-AllocationFormSet = formset_factory(AllocationForm, formset=BaseAllocationFormSet, extra=0)
+AllocationFormSet = cast(
+    type[BaseAllocationFormSet],
+    formset_factory(AllocationForm, formset=BaseAllocationFormSet, extra=0),
+)
 
 
 class RiskLimitForm(forms.Form):

@@ -200,6 +200,7 @@ def strategy_create(*, user: User, spec: StrategySpec) -> Strategy:
     """
     underlying, errors = strategy_spec_errors(user=user, spec=spec)
     _raise_if(errors)
+    assert underlying is not None  # a missing underlying is one of the errors raised above
     strategy = Strategy.objects.create(
         owner=user,
         name=spec.name.strip(),
@@ -235,6 +236,7 @@ def strategy_update(*, user: User, strategy: Strategy, spec: StrategySpec) -> St
             "The underlying can only change while the strategy is a draft."
         )
     _raise_if(errors)
+    assert underlying is not None  # a missing underlying is one of the errors raised above
     today = _today()
     if strategy.status == StrategyStatus.ACTIVE:
         effective_from = selectors.next_session_after(today, exchange=underlying.exchange)
@@ -440,7 +442,7 @@ def risk_limit_update(
     Raises ValidationError ({field: [message]}) and saves nothing otherwise.
     """
     ceiling = selectors.risk_ceiling_get()
-    values = {
+    values: dict[str, int | Decimal] = {
         "max_lots_per_order": max_lots_per_order,
         "max_lots_per_strategy": max_lots_per_strategy,
         "max_open_strategies": max_open_strategies,

@@ -43,14 +43,17 @@ class LegSpec:
 
     def normalized(self) -> LegSpec:
         """Keep only the strike parameter the mode uses (the database insists on it)."""
-        keep = {
+        param_of_mode: dict[str, str] = {
             StrikeMode.ATM_OFFSET: "strike_offset",
             StrikeMode.EXACT: "strike_price",
             StrikeMode.PREMIUM: "target_premium",
             StrikeMode.DELTA: "target_delta",
-        }.get(self.strike_mode)
+        }
+        keep = param_of_mode.get(self.strike_mode)
         params = ("strike_offset", "strike_price", "target_premium", "target_delta")
-        return replace(self, **{name: None for name in params if name != keep})
+        # All four are optional fields, so None is a valid value for each.
+        cleared: dict[str, Any] = {name: None for name in params if name != keep}
+        return replace(self, **cleared)
 
 
 @dataclass(frozen=True)

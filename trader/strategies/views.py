@@ -7,12 +7,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.forms import ModelChoiceField
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from trader.http import AuthenticatedHttpRequest
 from trader.models import Strategy
 from trader.strategies import selectors, services, wizard
 from trader.strategies.forms import (
@@ -27,11 +29,11 @@ from trader.strategies.forms import (
 )
 from trader.strategies.review import review_build
 from trader.strategies.selectors import IST
-from trader.strategies.specs import describe_weekdays
+from trader.strategies.specs import Limits, describe_weekdays
 from trader.strategies.templates_catalog import TEMPLATES, template_get
 
 
-def _strategy_or_404(request: HttpRequest, pk: int) -> Strategy:
+def _strategy_or_404(request: AuthenticatedHttpRequest, pk: int) -> Strategy:
     try:
         return selectors.strategy_get_for_user(user=request.user, pk=pk)
     except Strategy.DoesNotExist:
@@ -48,7 +50,7 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 
 @login_required
-def strategy_list(request: HttpRequest) -> HttpResponse:
+def strategy_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     show_archived = request.GET.get("archived") == "1"
     strategies = list(
         selectors.strategy_list_for_user(user=request.user, include_archived=show_archived)
@@ -63,7 +65,7 @@ def strategy_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def strategy_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def strategy_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     strategy = _strategy_or_404(request, pk)
     now = timezone.now()
     upcoming, past = selectors.strategy_runs(strategy=strategy, today=now.astimezone(IST).date())
@@ -90,7 +92,7 @@ def strategy_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _action(service: Any, done: str):  # type: ignore[no-untyped-def]
     @login_required
     @require_POST
-    def view(request: HttpRequest, pk: int) -> HttpResponse:
+    def view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         strategy = _strategy_or_404(request, pk)
         try:
             service(user=request.user, strategy=strategy)
@@ -110,7 +112,7 @@ strategy_archive = _action(services.strategy_archive, "is archived")
 
 @login_required
 @require_POST
-def strategy_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+def strategy_duplicate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     strategy = _strategy_or_404(request, pk)
     try:
         copy = services.strategy_duplicate(user=request.user, strategy=strategy)
@@ -122,7 +124,7 @@ def strategy_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def strategy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def strategy_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     strategy = _strategy_or_404(request, pk)
     if strategy.status == "archived" or strategy.current_version is None:
         messages.error(request, "An archived strategy cannot be edited; duplicate it instead.")
@@ -133,7 +135,7 @@ def strategy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def wizard_start(request: HttpRequest) -> HttpResponse:
+def wizard_start(request: AuthenticatedHttpRequest) -> HttpResponse:
     draft = wizard.empty()
     key = request.GET.get("template", "")
     if template_get(key) is not None:
@@ -146,7 +148,7 @@ def wizard_start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def wizard_step(request: HttpRequest, step: str) -> HttpResponse:
+def wizard_step(request: AuthenticatedHttpRequest, step: str) -> HttpResponse:
     if step not in wizard.STEP_NAMES:
         raise Http404("No such step.")
     draft = wizard.load(request)
@@ -173,7 +175,7 @@ def wizard_step(request: HttpRequest, step: str) -> HttpResponse:
     return response
 
 
-def _advance(request: HttpRequest, draft: dict[str, Any], step: str) -> HttpResponse:
+def _advance(request: AuthenticatedHttpRequest, draft: dict[str, Any], step: str) -> HttpResponse:
     wizard.save(request, draft)
     target = wizard.next_step(step)
     if _is_htmx(request):
@@ -183,11 +185,11 @@ def _advance(request: HttpRequest, draft: dict[str, Any], step: str) -> HttpResp
     return redirect("strategies:wizard", step=target)
 
 
-def _limits(request: HttpRequest):  # type: ignore[no-untyped-def]
+def _limits(request: AuthenticatedHttpRequest) -> Limits:
     return selectors.risk_limits_for_user(user=request.user)
 
 
-def _step_template(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+def _step_template(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
     form = TemplateForm(_data(request), initial={"template": draft.get("template")})
     if request.method == "POST" and form.is_valid():
         wizard.set_template(draft, form.cleaned_data["template"])
@@ -197,7 +199,7 @@ def _step_template(request: HttpRequest, draft: dict[str, Any], editing: Any) ->
     return {"form": form, "templates": TEMPLATES}
 
 
-def _step_basics(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+def _step_basics(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
     form = BasicsForm(_data(request), initial=draft.get("basics") or {})
     if request.method == "POST" and form.is_valid():
         wizard.set_part(draft, "basics", form.cleaned_data)
@@ -207,12 +209,11 @@ def _step_basics(request: HttpRequest, draft: dict[str, Any], editing: Any) -> A
     return {"form": form}
 
 
-def _leg_formset(request: HttpRequest, draft: dict[str, Any], data: Any = None) -> Any:
-    underlying = (
-        BasicsForm.base_fields["underlying"]
-        .queryset.filter(pk=draft["basics"]["underlying"])
-        .first()
-    )
+def _leg_formset(request: AuthenticatedHttpRequest, draft: dict[str, Any], data: Any = None) -> Any:
+    # Among the underlyings the basics step offers (active ones).
+    offered = BasicsForm.base_fields["underlying"]
+    assert isinstance(offered, ModelChoiceField) and offered.queryset is not None
+    underlying = offered.queryset.filter(pk=draft["basics"]["underlying"]).first()
     today = timezone.now().astimezone(IST).date()
     step = services.strike_step_for(underlying, today) if underlying else None
     template = template_get(draft.get("template") or "")
@@ -229,7 +230,7 @@ def _leg_formset(request: HttpRequest, draft: dict[str, Any], data: Any = None) 
     )
 
 
-def _step_legs(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+def _step_legs(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
     if request.method != "POST":
         return {"formset": _leg_formset(request, draft)}
     action = request.POST.get("action", "next")
@@ -258,7 +259,7 @@ def _step_legs(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any
     return {"formset": formset}
 
 
-def _step_schedule(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+def _step_schedule(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
     initial = draft.get("schedule") or {
         "entry_time": "09:20:00",
         "exit_time": "15:15:00",
@@ -271,7 +272,7 @@ def _step_schedule(request: HttpRequest, draft: dict[str, Any], editing: Any) ->
     return {"form": form}
 
 
-def _step_risk(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+def _step_risk(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
     initial = draft.get("risk") or {"leg_failure_policy": "unwind"}
     form = RiskForm(_data(request), initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -280,7 +281,7 @@ def _step_risk(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any
     return {"form": form, "limits": _limits(request)}
 
 
-def _step_allocation(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+def _step_allocation(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
     accounts = {a.pk: a for a in request.user.broker_accounts.order_by("broker", "label")}
     chosen = {a["broker_account_id"]: a for a in draft.get("allocations") or []}
     initial = []
@@ -312,7 +313,7 @@ def _step_allocation(request: HttpRequest, draft: dict[str, Any], editing: Any) 
     return {"formset": formset, "has_accounts": bool(accounts)}
 
 
-def _step_review(request: HttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+def _step_review(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
     from execution.market import default_market
 
     spec = wizard.to_spec(draft)
@@ -367,13 +368,13 @@ STEP_HANDLERS = {
 
 
 @login_required
-def templates_page(request: HttpRequest) -> HttpResponse:
+def templates_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "trader/strategy_templates.html", {"templates": TEMPLATES})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def risk_limits(request: HttpRequest) -> HttpResponse:
+def risk_limits(request: AuthenticatedHttpRequest) -> HttpResponse:
     limits = selectors.risk_limits_for_user(user=request.user)
     ceiling = selectors.risk_ceiling_get()
     form = RiskLimitForm(_data(request), initial=limits.__dict__)

@@ -99,8 +99,10 @@ class Command(BaseCommand):
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
-            failed = [c.args for c in children if c.poll() is not None]
-            self.stderr.write(f"A process stopped ({failed[0][1:4]}); stopping the others.")
+            stopped = next(c for c in children if c.poll() is not None)
+            # Every child is started from an argument list.
+            argv = stopped.args if isinstance(stopped.args, list) else [stopped.args]
+            self.stderr.write(f"A process stopped ({argv[1:4]}); stopping the others.")
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -34,6 +35,7 @@ from marketplace.models import (
     VersionState,
 )
 from marketplace.workflow import TRANSITIONS, Actor, actions_available
+from trader.models import User
 
 ADMIN_WORKFLOW_ACTIONS = [
     name for name, transition in TRANSITIONS.items() if Actor.ADMIN in transition.actors
@@ -75,7 +77,7 @@ def _intermediate_page(
         "form": form,
         "needs_ra_check": False,
         "action_name": action_name,
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME)
         or [str(pk) for pk in items.values_list("pk", flat=True)],
         **extra,
     }
@@ -90,11 +92,16 @@ class PlanInline(admin.TabularInline):
     can_delete = False
 
 
+# Shown and read-only alike (a tuple fits both admin options' types).
+_VERSION_FIELDS = ("number", "state", "strategy_version", "notes", "snapshot", "approved_at")
+_EVENT_FIELDS = ("created_at", "actor", "action", "from_state", "to_state", "reason")
+
+
 class VersionInline(admin.TabularInline):
     model = ListingVersion
     extra = 0
-    fields = ["number", "state", "strategy_version", "notes", "snapshot", "approved_at"]
-    readonly_fields = fields
+    fields = _VERSION_FIELDS
+    readonly_fields = _VERSION_FIELDS
     can_delete = False
     show_change_link = True
 
@@ -118,8 +125,8 @@ class CommentInline(admin.StackedInline):
 class EventInline(admin.TabularInline):
     model = ListingEvent
     extra = 0
-    fields = ["created_at", "actor", "action", "from_state", "to_state", "reason"]
-    readonly_fields = fields
+    fields = _EVENT_FIELDS
+    readonly_fields = _EVENT_FIELDS
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -211,9 +218,11 @@ class ListingAdmin(admin.ModelAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is not ReviewComment:
             return super().save_formset(request, form, formset, change)
+        author = request.user
+        assert isinstance(author, User)  # the admin site only lets signed-in staff in
         for comment in formset.save(commit=False):
             try:
-                services.comment_add(listing=form.instance, author=request.user, body=comment.body)
+                services.comment_add(listing=form.instance, author=author, body=comment.body)
             except ValidationError as error:
                 self.message_user(request, " ".join(error.messages), messages.ERROR)
         return None

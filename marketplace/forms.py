@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from brokers.models import BrokerAccount
 from marketplace.models import Listing, Plan, PlanKind, RiskLevel, Visibility
 from marketplace.models.listings import SEBI_RA_REGEX
-from trader.models import User
+from trader.models import Strategy, User
 
 
 def apply_service_error(form: forms.Form, error: ValidationError) -> None:
@@ -42,7 +42,8 @@ class ListingTermsForm(forms.Form):
 
 
 class ListingCreateForm(ListingTermsForm):
-    strategy = forms.ModelChoiceField(queryset=None, empty_label=None)  # type: ignore[arg-type]
+    # Each form narrows the choices to its user's own in __init__.
+    strategy = forms.ModelChoiceField(queryset=Strategy.objects.none(), empty_label=None)
     plan_kind = forms.ChoiceField(choices=PlanKind.choices, label="Pricing plan")
     monthly_fee = forms.DecimalField(
         max_digits=10, decimal_places=2, initial=0, label="Monthly fee (₹)"
@@ -59,12 +60,10 @@ class ListingCreateForm(ListingTermsForm):
 
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)
-        from trader.models import Strategy
-
         # Only the creator's own strategies are offered; the service checks again.
-        self.fields["strategy"].queryset = Strategy.objects.filter(owner=user).exclude(
-            status="archived"
-        )
+        strategy = self.fields["strategy"]
+        assert isinstance(strategy, forms.ModelChoiceField)
+        strategy.queryset = Strategy.objects.filter(owner=user).exclude(status="archived")
 
 
 class ReasonForm(forms.Form):
@@ -81,17 +80,25 @@ class VersionForm(forms.Form):
     )
 
 
+class PlanChoiceField(forms.ModelChoiceField):
+    """Plans are offered by their description (fee and profit share in words)."""
+
+    def label_from_instance(self, obj: Plan) -> str:
+        return obj.description
+
+
 class SubscribeForm(forms.Form):
-    plan = forms.ModelChoiceField(queryset=None, widget=forms.RadioSelect, empty_label=None)  # type: ignore[arg-type]
+    plan = PlanChoiceField(queryset=Plan.objects.none(), widget=forms.RadioSelect, empty_label=None)
 
     def __init__(self, *args, listing: Listing, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["plan"].queryset = Plan.objects.filter(listing=listing, is_active=True)
-        self.fields["plan"].label_from_instance = lambda plan: plan.description
+        plan = self.fields["plan"]
+        assert isinstance(plan, forms.ModelChoiceField)
+        plan.queryset = Plan.objects.filter(listing=listing, is_active=True)
 
 
 class DeploymentForm(forms.Form):
-    broker_account = forms.ModelChoiceField(queryset=None, empty_label=None)  # type: ignore[arg-type]
+    broker_account = forms.ModelChoiceField(queryset=BrokerAccount.objects.none(), empty_label=None)
     multiplier = forms.IntegerField(min_value=1, initial=1)
     max_daily_loss = forms.DecimalField(
         required=False,
@@ -103,7 +110,9 @@ class DeploymentForm(forms.Form):
 
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["broker_account"].queryset = BrokerAccount.objects.filter(owner=user)
+        broker_account = self.fields["broker_account"]
+        assert isinstance(broker_account, forms.ModelChoiceField)
+        broker_account.queryset = BrokerAccount.objects.filter(owner=user)
 
 
 class RatingForm(forms.Form):

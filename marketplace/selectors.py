@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Avg, Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 
@@ -137,7 +138,7 @@ def subscription_get_for_user(*, user: User, subscription_id: int) -> Subscripti
     return subscription
 
 
-def subscription_open_for(*, user: User, listing: Listing) -> Subscription | None:
+def subscription_open_for(*, user: User | AnonymousUser, listing: Listing) -> Subscription | None:
     if not user.is_authenticated:
         return None
     return Subscription.objects.filter(subscriber=user, listing=listing, status__in=OPEN).first()
@@ -168,7 +169,7 @@ def notifications_for_user(*, user: User, limit: int = 20) -> list[Notification]
     )
 
 
-def creator_earnings(*, user: User) -> list[dict[str, Any]]:
+def creator_earnings(*, user: User) -> list[Mapping[str, Any]]:
     """Per month: fees, profit share, commission and payout across the creator's listings."""
     return list(
         MonthlyLedger.objects.filter(listing__creator=user)
@@ -184,7 +185,9 @@ def creator_earnings(*, user: User) -> list[dict[str, Any]]:
     )
 
 
-def payout_rows(*, months: Iterable[Any] | None = None) -> QuerySet[MonthlyLedger]:
+def payout_rows(
+    *, months: Iterable[Any] | None = None
+) -> QuerySet[MonthlyLedger, Mapping[str, Any]]:
     """Ledger rows for the admins' payout CSV, one per listing and month."""
     rows = MonthlyLedger.objects.all()
     if months is not None:

@@ -37,6 +37,7 @@ from marketplace.ranking import (
     WORST_DRAWDOWN_PERCENT,
 )
 from marketplace.workflow import Actor, actions_available
+from trader.http import AuthenticatedHttpRequest
 
 
 def _disclosed_snapshot(listing: Listing) -> dict[str, Any] | None:
@@ -79,7 +80,7 @@ def ranking_explained(request: HttpRequest) -> HttpResponse:
 
 def listing_detail(request: HttpRequest, pk: int) -> HttpResponse:
     listing = selectors.listing_get_public(listing_id=pk)
-    subscription = selectors.subscription_open_for(user=request.user, listing=listing)  # type: ignore[arg-type]
+    subscription = selectors.subscription_open_for(user=request.user, listing=listing)
     context = {
         "listing": listing,
         "track_records": listing_track_records(listing=listing),
@@ -94,13 +95,13 @@ def listing_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def subscribe(request: HttpRequest, pk: int) -> HttpResponse:
+def subscribe(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     listing = get_object_or_404(Listing, pk=pk)
     form = SubscribeForm(request.POST, listing=listing)
     if form.is_valid():
         try:
             subscription = services.subscription_create(
-                subscriber=request.user,  # type: ignore[arg-type]
+                subscriber=request.user,
                 listing=listing,
                 plan=form.cleaned_data["plan"],
             )
@@ -118,25 +119,25 @@ def subscribe(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def my_listings(request: HttpRequest) -> HttpResponse:
+def my_listings(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     return render(
         request,
         "marketplace/my_listings.html",
         {
-            "listings": selectors.listings_of_creator(user=user),  # type: ignore[arg-type]
-            "notifications": selectors.notifications_for_user(user=user),  # type: ignore[arg-type]
-            "earnings": selectors.creator_earnings(user=user),  # type: ignore[arg-type]
+            "listings": selectors.listings_of_creator(user=user),
+            "notifications": selectors.notifications_for_user(user=user),
+            "earnings": selectors.creator_earnings(user=user),
         },
     )
 
 
 @login_required
-def listing_new(request: HttpRequest) -> HttpResponse:
-    form = ListingCreateForm(request.POST or None, user=request.user)  # type: ignore[arg-type]
+def listing_new(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = ListingCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            listing = services.listing_create(creator=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            listing = services.listing_create(creator=request.user, **form.cleaned_data)
         except ValidationError as error:
             apply_service_error(form, error)
         else:
@@ -146,13 +147,13 @@ def listing_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def listing_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)  # type: ignore[arg-type]
+def listing_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
     initial = {name: getattr(listing, name) for name in ListingTermsForm.base_fields}
     form = ListingTermsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.listing_update(listing=listing, user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            services.listing_update(listing=listing, user=request.user, **form.cleaned_data)
         except ValidationError as error:
             apply_service_error(form, error)
         else:
@@ -162,8 +163,8 @@ def listing_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def listing_manage(request: HttpRequest, pk: int) -> HttpResponse:
-    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)  # type: ignore[arg-type]
+def listing_manage(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
     context = {
         "listing": listing,
         "actions": actions_available(state=listing.state, actor=Actor.CREATOR),
@@ -178,12 +179,12 @@ def listing_manage(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def listing_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)  # type: ignore[arg-type]
+def listing_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
+    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
     try:
         services.listing_transition(
             listing=listing,
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             action=action,
             reason=request.POST.get("reason", ""),
         )
@@ -197,14 +198,14 @@ def listing_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def listing_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)  # type: ignore[arg-type]
+def listing_comment(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
     form = CommentForm(request.POST)
     if form.is_valid():
         try:
             services.comment_add(
                 listing=listing, author=request.user, body=form.cleaned_data["body"]
-            )  # type: ignore[arg-type]
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
     else:
@@ -214,14 +215,14 @@ def listing_comment(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def version_new(request: HttpRequest, pk: int) -> HttpResponse:
-    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)  # type: ignore[arg-type]
+def version_new(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
     form = VersionForm(request.POST)
     form.is_valid()
     try:
         services.version_create(
             listing=listing,
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             notes=form.cleaned_data.get("notes", ""),
         )
     except ValidationError as error:
@@ -233,10 +234,10 @@ def version_new(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def version_submit(request: HttpRequest, pk: int) -> HttpResponse:
+def version_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ListingVersion, pk=pk, listing__creator=request.user)
     try:
-        services.version_submit(version=version, user=request.user)  # type: ignore[arg-type]
+        services.version_submit(version=version, user=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -248,32 +249,32 @@ def version_submit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def my_subscriptions(request: HttpRequest) -> HttpResponse:
+def my_subscriptions(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     return render(
         request,
         "marketplace/my_subscriptions.html",
         {
-            "subscriptions": selectors.subscriptions_of_user(user=user),  # type: ignore[arg-type]
-            "invoices": selectors.invoices_of_user(user=user)[:24],  # type: ignore[arg-type]
-            "notifications": selectors.notifications_for_user(user=user),  # type: ignore[arg-type]
+            "subscriptions": selectors.subscriptions_of_user(user=user),
+            "invoices": selectors.invoices_of_user(user=user)[:24],
+            "notifications": selectors.notifications_for_user(user=user),
         },
     )
 
 
 @login_required
-def subscription_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)  # type: ignore[arg-type]
+def subscription_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)
     deploy_form = DeploymentForm(
         request.POST or None,
-        user=request.user,  # type: ignore[arg-type]
+        user=request.user,
         initial={"multiplier": subscription.listing.min_multiplier},
     )
     if request.method == "POST" and deploy_form.is_valid():
         try:
             services.deployment_create(
                 subscription=subscription,
-                user=request.user,  # type: ignore[arg-type]
+                user=request.user,
                 **deploy_form.cleaned_data,
             )
         except ValidationError as error:
@@ -304,8 +305,8 @@ _SUBSCRIPTION_ACTIONS = {
 
 @login_required
 @require_POST
-def subscription_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)  # type: ignore[arg-type]
+def subscription_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
+    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)
     if action not in _SUBSCRIPTION_ACTIONS:
         raise Http404("Unknown action.")
     service, done = _SUBSCRIPTION_ACTIONS[action]
@@ -320,14 +321,14 @@ def subscription_action(request: HttpRequest, pk: int, action: str) -> HttpRespo
 
 @login_required
 @require_POST
-def subscription_rate(request: HttpRequest, pk: int) -> HttpResponse:
-    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)  # type: ignore[arg-type]
+def subscription_rate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)
     form = RatingForm(request.POST)
     if form.is_valid():
         try:
             services.rating_submit(
                 subscription=subscription, user=request.user, **form.cleaned_data
-            )  # type: ignore[arg-type]
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
@@ -339,10 +340,10 @@ def subscription_rate(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def subscription_copy(request: HttpRequest, pk: int) -> HttpResponse:
-    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)  # type: ignore[arg-type]
+def subscription_copy(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)
     try:
-        copy = services.listing_copy(subscription=subscription, user=request.user)  # type: ignore[arg-type]
+        copy = services.listing_copy(subscription=subscription, user=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("marketplace:subscription", pk=pk)
@@ -352,12 +353,12 @@ def subscription_copy(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def deployment_stop(request: HttpRequest, pk: int) -> HttpResponse:
+def deployment_stop(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(
         Deployment.objects.select_related("subscription"),
         pk=pk,
         subscription__subscriber=request.user,
     )
-    services.deployment_stop(deployment=deployment, user=request.user)  # type: ignore[arg-type]
+    services.deployment_stop(deployment=deployment, user=request.user)
     messages.success(request, "Stopped on that account; open positions still exit.")
     return redirect("marketplace:subscription", pk=deployment.subscription_id)

@@ -238,12 +238,10 @@ def _actor_for(*, listing: Listing, user: User) -> Actor:
 
 
 def _pending_version(listing: Listing) -> ListingVersion | None:
-    return (
-        listing.versions.exclude(state__in=[VersionState.SUPERSEDED, VersionState.REJECTED])
-        .exclude(pk=listing.live_version_id)
-        .order_by("-number")
-        .first()
-    )
+    versions = listing.versions.exclude(state__in=[VersionState.SUPERSEDED, VersionState.REJECTED])
+    if listing.live_version_id is not None:
+        versions = versions.exclude(pk=listing.live_version_id)
+    return versions.order_by("-number").first()
 
 
 _VERSION_STATE_AFTER = {
@@ -378,7 +376,9 @@ def version_create(*, listing: Listing, user: User, notes: str) -> ListingVersio
     if _pending_version(listing) is not None:
         raise MarketplaceError("A newer version is already in review; finish that one first.")
     strategy_version = listing.strategy.current_version
-    if strategy_version is None or strategy_version.pk == listing.live_version.strategy_version_id:
+    live_version = listing.live_version
+    assert live_version is not None  # live_version_id was checked above
+    if strategy_version is None or strategy_version.pk == live_version.strategy_version_id:
         raise MarketplaceError("The strategy has not changed since the live version.")
     last = listing.versions.order_by("-number").first()
     version = ListingVersion.objects.create(
@@ -440,9 +440,10 @@ def version_review(
         raise MarketplaceError("Only a submitted version can be reviewed.")
     version.refresh_from_db()
     if decision == "approve":
-        ListingVersion.objects.filter(pk=listing.live_version_id).update(
-            state=VersionState.SUPERSEDED
-        )
+        if listing.live_version_id is not None:
+            ListingVersion.objects.filter(pk=listing.live_version_id).update(
+                state=VersionState.SUPERSEDED
+            )
         listing.live_version = version
         listing.save(update_fields=["live_version", "updated_at"])
         Subscription.objects.filter(listing=listing).exclude(

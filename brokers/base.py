@@ -147,6 +147,9 @@ class Capabilities:
     postback: bool = False  # the broker pushes order updates to a URL of ours
     needs_app_credentials: bool = True  # the trader enters an API key and secret
     max_tag_length: int = 20
+    # False: MARKET orders from algos are refused (Angel One since 1-Apr-2026); the engine
+    # sends a marketable LIMIT priced from its quote instead (execution/marketable.py).
+    market_orders_allowed: bool = True
 
 
 class BrokerError(Exception):

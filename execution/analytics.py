@@ -291,6 +291,12 @@ class BrokerRow:
     resolutions: list[tuple[str, int]] = field(default_factory=list)
     unresolved: int = 0
     filled: int = 0
+    # Slippage of filled orders against the quote the engine resolved at T - ε (the intent's
+    # reference price), in rupees: positive when the fill was worse than that quote (a BUY
+    # paid more, a SELL got less). Orders without a reference price are not counted.
+    slippage_orders: int = 0
+    slippage_rupees: Decimal = Decimal(0)
+    slippage_reference_value: Decimal = Decimal(0)
 
     @property
     def rejection_percent(self) -> Decimal | None:
@@ -298,13 +304,29 @@ class BrokerRow:
             return None
         return (Decimal(self.rejected) * 100 / self.orders).quantize(TENTH)
 
+    @property
+    def slippage_percent(self) -> Decimal | None:
+        """Slippage as % of the traded value at the reference prices (quantity-weighted)."""
+        if not self.slippage_reference_value:
+            return None
+        return (self.slippage_rupees * 100 / self.slippage_reference_value).quantize(
+            Decimal("0.01")
+        )
+
+
+def slippage_rupees(*, side: str, reference: Decimal, average: Decimal, quantity: int) -> Decimal:
+    """Rupees lost against the reference quote on `quantity` filled units (negative: gained)."""
+    per_unit = average - reference if side == "BUY" else reference - average
+    return per_unit * quantity
+
 
 def broker_comparison_for_user(
     *, user: Any, start: datetime.date, end: datetime.date, top_reasons: int = 3
 ) -> list[BrokerRow]:
     """Per broker account, the orders sent on sessions start..end: acknowledgement latency (from
     the send to the broker's answer), rejections with their most frequent reasons, and orders
-    whose outcome was unknown with how each was resolved. Two queries."""
+    whose outcome was unknown with how each was resolved, and the fills' slippage against the
+    reference quote the engine resolved at T - ε. Two queries."""
     intents = OrderIntent.objects.filter(
         run__owner=user, run__session_date__range=(start, end), sent_at__isnull=False
     )
@@ -319,6 +341,9 @@ def broker_comparison_for_user(
             "acked_at",
             "error",
             "filled_quantity",
+            "side",
+            "reference_price",
+            "average_price",
         )
     )
     # Rejections and unknown outcomes come from the audit trail: an order rejected and then
@@ -353,6 +378,15 @@ def broker_comparison_for_user(
         )
         report.orders += 1
         report.filled += row["filled_quantity"] > 0
+        if row["filled_quantity"] and row["reference_price"] and row["average_price"]:
+            report.slippage_orders += 1
+            report.slippage_rupees += slippage_rupees(
+                side=row["side"],
+                reference=row["reference_price"],
+                average=row["average_price"],
+                quantity=row["filled_quantity"],
+            )
+            report.slippage_reference_value += row["reference_price"] * row["filled_quantity"]
         if row["acked_at"] is not None:
             report.acknowledged += 1
             acks[account_id].append(milliseconds(row["acked_at"] - row["sent_at"]))

@@ -34,3 +34,9 @@ def mtm_interval_seconds() -> float:
 def square_off_minutes_before_close() -> int:
     """Intraday positions still open this many minutes before the close are squared off."""
     return int(getattr(settings, "EXECUTION_SQUARE_OFF_MINUTES", 10))
+
+
+def limit_protection_percent() -> Decimal:
+    """Percent by which a marketable LIMIT (for brokers that refuse MARKET orders from algos)
+    is priced through the quote read at T - ε: above it for a BUY, below it for a SELL."""
+    return Decimal(str(getattr(settings, "EXECUTION_LIMIT_PROTECTION_PERCENT", "2")))

@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from brokers.models import BrokerAccount
-from execution import calendar, conf, contracts, risk
+from execution import calendar, conf, contracts, marketable, risk
 from execution.audit import event_build, events_record
 from execution.models.engine import (
     Boundary,
@@ -127,17 +127,47 @@ class _Reference:
             lambda: int(contracts.freeze_quantity(underlying, self.day)),
         )
 
+    def instrument(self, underlying: Any, expiry: date, strike: Decimal, option_type: str) -> Any:
+        from execution import instruments
+
+        return self._get(
+            ("instrument", underlying.pk, expiry, strike, option_type),
+            functools.partial(instruments.instrument_for, underlying, expiry, strike, option_type),
+        )
+
     def symbol(
         self, underlying: Any, expiry: date, strike: Decimal, option_type: str, broker: str
     ) -> tuple[str, str]:
         from execution import instruments
 
         def compute() -> tuple[str, str]:
-            instrument = instruments.instrument_for(underlying, expiry, strike, option_type)
+            instrument = self.instrument(underlying, expiry, strike, option_type)
             # The paper broker speaks Kite's notation.
             return instruments.broker_symbol(instrument, "kite" if broker == "paper" else broker)
 
         return self._get(("sym", underlying.pk, expiry, strike, option_type, broker), compute)
+
+    def last_price(
+        self,
+        market: Any,
+        underlying: Any,
+        expiry: date,
+        strike: Decimal,
+        option_type: str,
+        at: datetime,
+    ) -> Decimal | None:
+        """The contract's last price at `at` (T - ε): the intents' reference price."""
+
+        def compute() -> Decimal | None:
+            if not hasattr(market, "option_quote"):
+                return None  # a spot-only feed: no reference (MARKET-only brokers still trade)
+            try:
+                quote = market.option_quote(underlying.symbol, expiry, strike, option_type, at=at)
+            except (KeyError, ValueError, LookupError):
+                return None
+            return Decimal(quote.ltp)
+
+        return self._get(("ltp", underlying.pk, expiry, strike, option_type), compute)
 
     def guard(self, moment: datetime, exchange: str) -> str | None:
         def compute() -> str | None:
@@ -288,7 +318,11 @@ def boundary_dispatch(
                 )
             else:
                 built = _exit_intents(
-                    run, positions_by_run.get(run.entry_run_id or 0, []), accounts, reference
+                    run,
+                    positions_by_run.get(run.entry_run_id or 0, []),
+                    accounts,
+                    reference,
+                    marketable.ContractQuotes(market, spot_at),
                 )
         except (ValueError, LookupError) as exc:
             skipped[run.pk] = f"Could not build the orders: {exc}"
@@ -438,6 +472,7 @@ def _entry_intents(
             problems.extend(account_problems)
             continue
         algo_id = allocation.algo_id or account.algo_id
+        account_intents: list[OrderIntent] = []
         for (leg, expiry, strike), lots in zip(resolved, leg_lots, strict=True):
             lot_size = reference.lot_size(underlying, expiry)
             symbol, token = reference.symbol(
@@ -446,28 +481,40 @@ def _entry_intents(
             slices = risk.slice_lots(
                 lots=lots, lot_size=lot_size, freeze_quantity=reference.freeze(underlying)
             )
+            last_price = reference.last_price(
+                market, underlying, expiry, strike, leg.option_type, spot_at
+            )
+            tick = reference.instrument(underlying, expiry, strike, leg.option_type).tick_size
             for slice_no, slice_lots in enumerate(slices):
-                intents.append(
-                    OrderIntent(
-                        run=run,
-                        leg=leg,
-                        account=account,
-                        purpose=Purpose.ENTRY,
-                        slice_no=slice_no,
-                        phase=0 if leg.side == "BUY" else 1,
-                        side=leg.side,
-                        exchange=underlying.segment,
-                        tradingsymbol=symbol,
-                        instrument_token=str(token),
-                        product="MIS" if strategy.kind == "intraday" else "NRML",
-                        order_type="MARKET",
-                        quantity=slice_lots * lot_size,
-                        lot_size=lot_size,
-                        algo_id=algo_id,
-                        tag=new_tag(Purpose.ENTRY),
-                        intended_at=run.fire_at,
-                    )
+                intent = OrderIntent(
+                    run=run,
+                    leg=leg,
+                    account=account,
+                    purpose=Purpose.ENTRY,
+                    slice_no=slice_no,
+                    phase=0 if leg.side == "BUY" else 1,
+                    side=leg.side,
+                    exchange=underlying.segment,
+                    tradingsymbol=symbol,
+                    instrument_token=str(token),
+                    product="MIS" if strategy.kind == "intraday" else "NRML",
+                    order_type="MARKET",
+                    quantity=slice_lots * lot_size,
+                    lot_size=lot_size,
+                    algo_id=algo_id,
+                    tag=new_tag(Purpose.ENTRY),
+                    intended_at=run.fire_at,
+                    reference_price=last_price,
                 )
+                # MARKET, or a marketable LIMIT where the broker refuses MARKET from algos.
+                problem = marketable.terms_apply(intent, broker=account.broker, tick=tick)
+                if problem:
+                    account_problems.append(f"{account.label}: {problem}")
+                account_intents.append(intent)
+        if account_problems:
+            problems.extend(dict.fromkeys(account_problems))
+            continue
+        intents.extend(account_intents)
     if not intents:
         return " ".join(problems) or "No account to trade on."
     return intents
@@ -482,10 +529,13 @@ def close_intents(
     intended_at: datetime,
     freeze: Callable[[Position], int],
     lot_size: Callable[[Position], int],
+    quotes: marketable.ContractQuotes | None = None,
 ) -> list[OrderIntent]:
     """Orders that bring `positions` to zero: shorts bought back first (phase 0), then longs
-    sold (phase 1), each sliced by the freeze quantity."""
-    intents = []
+    sold (phase 1), each sliced by the freeze quantity. Each records the contract's last price
+    from `quotes` (default: the simulated market at `intended_at`) as its reference, and is a
+    marketable LIMIT at brokers that refuse MARKET orders from algos."""
+    intents: list[OrderIntent] = []
     for position in positions:
         if position.net_quantity == 0:
             continue
@@ -522,6 +572,13 @@ def close_intents(
                     intended_at=intended_at,
                 )
             )
+    if intents:
+        if quotes is None:
+            from execution.market import default_market
+
+            quotes = marketable.ContractQuotes(default_market(), intended_at)
+        for problem in marketable.closing_terms_apply(intents, accounts=accounts, quotes=quotes):
+            logger.warning("closing order left as MARKET: %s", problem)
     return intents
 
 
@@ -530,6 +587,7 @@ def _exit_intents(
     positions: list[Position],
     accounts: dict[int, BrokerAccount],
     reference: _Reference,
+    quotes: marketable.ContractQuotes,
 ) -> list[OrderIntent]:
     underlying = run.strategy_version.strategy.underlying
     algo = {a["account_id"]: a.get("algo_id", "") for a in run.allocations}
@@ -541,6 +599,7 @@ def _exit_intents(
         intended_at=run.fire_at,
         freeze=lambda p: reference.freeze(underlying),
         lot_size=lambda p: p.lot_size,
+        quotes=quotes,
     )
     for intent in intents:
         intent.algo_id = algo.get(intent.account_id) or intent.algo_id

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from brokers.models import BrokerAccount
+from execution import marketable
 from execution.audit import event_build, events_record
 from execution.dispatch import batches_for, close_intents, new_tag
 from execution.models.engine import (
@@ -109,7 +110,7 @@ def _next_account(
 
 
 def _moved_intent(intent: OrderIntent, account: BrokerAccount, algo_id: str) -> OrderIntent:
-    return OrderIntent(
+    moved = OrderIntent(
         run_id=intent.run_id,
         leg_id=intent.leg_id,
         account=account,
@@ -129,7 +130,14 @@ def _moved_intent(intent: OrderIntent, account: BrokerAccount, algo_id: str) -> 
         tag=new_tag(intent.purpose),
         intended_at=intent.intended_at,
         failover_from=intent,
+        reference_price=intent.reference_price,
     )
+    # The next account's broker may refuse MARKET orders (or take them where the failed one
+    # did not): its terms come from the same reference price.
+    problem = marketable.terms_apply(moved, broker=account.broker, tick=None)
+    if problem:
+        logger.warning("moved order left as %s: %s", moved.order_type, problem)
+    return moved
 
 
 def leg_failure_policy_apply(

@@ -20,6 +20,7 @@ from django.utils import timezone
 from execution import calendar, conf
 from execution.audit import event_build, events_record
 from execution.dispatch import batches_for, close_intents
+from execution.marketable import ContractQuotes
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -38,40 +39,6 @@ _CLOSING_OPEN = (
     IntentState.UNKNOWN,
     IntentState.PARTIALLY_FILLED,
 )
-
-
-class _Prices:
-    """Last prices of contracts from the simulated market, one lookup per contract."""
-
-    def __init__(self, market: Any, at: datetime) -> None:
-        self.market = market
-        self.at = at
-        self._memo: dict[tuple[str, str], Decimal | None] = {}
-
-    def ltp(self, position: Position, broker: str) -> Decimal | None:
-        key = (broker, position.tradingsymbol)
-        if key not in self._memo:
-            self._memo[key] = self._lookup(position, broker)
-        return self._memo[key]
-
-    def _lookup(self, position: Position, broker: str) -> Decimal | None:
-        from execution.instruments import instrument_from_broker_symbol
-
-        try:
-            instrument = instrument_from_broker_symbol(
-                "kite" if broker == "paper" else broker, position.tradingsymbol
-            )
-        except Exception:  # an unknown symbol has no price here; the run keeps its last MTM
-            logger.info("no instrument for %s at %s", position.tradingsymbol, broker)
-            return None
-        quote = self.market.option_quote(
-            instrument.underlying.symbol,
-            instrument.expiry,
-            instrument.strike,
-            instrument.option_type,
-            at=self.at,
-        )
-        return Decimal(quote.ltp)
 
 
 def _leg_exit(position: Position, ltp: Decimal) -> str | None:
@@ -115,7 +82,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
 
     now = now or timezone.now()
     market = market or default_market()
-    prices = _Prices(market, now)
+    prices = ContractQuotes(market, now)
     positions = list(
         Position.objects.exclude(net_quantity=0)
         .select_related("run__strategy_version__strategy__underlying", "leg", "account")
@@ -140,7 +107,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         mtm = Decimal(0)
         legs_to_close = []
         for position in run_positions:
-            ltp = prices.ltp(position, position.account.broker)
+            ltp = prices.ltp(broker=position.account.broker, tradingsymbol=position.tradingsymbol)
             if ltp is None:
                 continue
             position.last_price = ltp
@@ -178,6 +145,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 intended_at=now,
                 freeze=lambda p: _freeze(p),
                 lot_size=lambda p: p.lot_size,
+                quotes=prices,
             )
             intents.extend(built)
             events.append(

@@ -47,6 +47,7 @@ class AngelOneAdapter(BrokerAdapter):
         lookup_by_tag=False,  # the order book is scanned for `ordertag`
         market_protection_required=False,  # MARKET is refused outright, see the class docstring
         max_tag_length=20,
+        market_orders_allowed=False,
     )
 
     def __init__(

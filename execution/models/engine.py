@@ -192,6 +192,14 @@ class OrderIntent(models.Model):
     product = models.CharField(max_length=4, default="MIS")
     order_type = models.CharField(max_length=6, default="MARKET")
     price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # The contract's last price as the engine resolved it at T - ε (or when an exit fired):
+    # what the fill is measured against (slippage), and what a LIMIT is priced from.
+    reference_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Set when a LIMIT replaces a MARKET order (the broker refuses MARKET from algos): the
+    # price is the reference moved this many percent through the market.
+    limit_protection_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True
+    )
     quantity = models.PositiveIntegerField()
     lot_size = models.PositiveIntegerField(default=1)
     algo_id = models.CharField(max_length=40, blank=True)

@@ -4,6 +4,7 @@ figures a trader reads, bad periods, and flat query counts as orders and runs gr
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -12,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from brokers.models import Broker
-from execution.models import IntentState
+from execution.models import IntentState, OrderIntent
 from tests.brokers.factories import BrokerAccountFactory
 from tests.execution.analytics_helpers import audit, closed_trade, filled, run_on, sent
 from tests.execution.engine_factories import VersionFactory
@@ -81,7 +82,25 @@ def test_broker_page_shows_rejection_reasons_in_words(world, owner_client):
     assert "Owner Kite · Zerodha Kite" in page
     assert "Margin shortfall of 5000 — 1\N{MULTIPLICATION SIGN}" in page
     assert "Sub Upstox" not in page
-    assert "does not record a reference price" in page
+    # The world's fills have no reference price: nothing to measure slippage against.
+    assert "<dt>Slippage</dt><dd>—</dd>" in page
+
+
+def test_broker_page_shows_slippage_against_the_reference_quote(owner, owner_client):
+    version = VersionFactory(strategy__owner=owner)
+    kite = BrokerAccountFactory(owner=owner, broker=Broker.KITE, label="Owner Kite")
+    entry = run_on(version, DAY)
+    # A BUY of 65 quoted 80.00 at T - ε filled at 80.40 (lost 26.00), a SELL of 65 quoted
+    # 100.00 filled at 99.90 (lost 6.50): ₹32.50 over 65 x 180 = ₹11,700 quoted, 0.28 %.
+    buy = filled(entry, kite, side="BUY", quantity=65, price="80.40")
+    sell = filled(entry, kite, side="SELL", quantity=65, price="99.90", tradingsymbol="S2")
+    OrderIntent.objects.filter(pk=buy.pk).update(reference_price=Decimal("80.00"))
+    OrderIntent.objects.filter(pk=sell.pk).update(reference_price=Decimal("100.00"))
+    filled(entry, kite, side="SELL", quantity=65, price="50", tradingsymbol="S3")  # no reference
+    page = owner_client.get(reverse("execution:analytics-brokers"), PERIOD).content.decode()
+    assert '<span class="neg">₹32.50</span> (0.28 % of the quoted value) over 2 filled orders' in (
+        page
+    )
 
 
 def test_cost_page_shows_charges_and_their_share_of_gross(world, owner_client):

@@ -22,6 +22,7 @@ from brokers.selectors import (
     broker_account_get_for_user,
     broker_account_list_for_user,
 )
+from trader.http import AuthenticatedHttpRequest
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +41,11 @@ def _profile_complete(request: HttpRequest) -> bool:
     return False
 
 
-def _start_login(request: HttpRequest, account: BrokerAccount) -> HttpResponse:
+def _start_login(request: AuthenticatedHttpRequest, account: BrokerAccount) -> HttpResponse:
     try:
         start = services.login_start(
             account=account,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             redirect_uri=_callback_uri(request, account.broker),
         )
     except (BrokerError, AdapterUnavailableError) as exc:
@@ -60,20 +61,20 @@ def _session_state_key(broker: str) -> str:
 
 
 @login_required
-def account_list(request: HttpRequest) -> HttpResponse:
-    accounts = broker_account_list_for_user(user=request.user)  # type: ignore[arg-type]
+def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    accounts = broker_account_list_for_user(user=request.user)
     return render(request, "brokers/account_list.html", {"accounts": accounts})
 
 
 @login_required
-def connect(request: HttpRequest) -> HttpResponse:
+def connect(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not _profile_complete(request):
         return redirect("trader:profile")
     form = ConnectForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         account = services.broker_account_create(
-            owner=request.user,  # type: ignore[arg-type]
+            owner=request.user,
             broker=data["broker"],
             label=data["label"],
             api_key=data["api_key"],
@@ -91,20 +92,20 @@ def connect(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def connect_paper(request: HttpRequest) -> HttpResponse:
+def connect_paper(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not _profile_complete(request):
         return redirect("trader:profile")
     account = services.broker_account_create(
-        owner=request.user,  # type: ignore[arg-type]
+        owner=request.user,
         broker=Broker.PAPER,
-        label=services.paper_label_for(owner=request.user),  # type: ignore[arg-type]
+        label=services.paper_label_for(owner=request.user),
     )
     return _start_login(request, account)
 
 
 @login_required
-def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
+def account_detail(request: AuthenticatedHttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)
     form = AccountSettingsForm(
         request.POST or None,
         owner=request.user,
@@ -119,7 +120,7 @@ def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
         },
     )
     if request.method == "POST" and form.is_valid():
-        services.broker_account_update(account=account, actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        services.broker_account_update(account=account, actor=request.user, **form.cleaned_data)
         messages.success(request, "Account settings saved.")
         return redirect("brokers:detail", account_id=account.pk)
     events = account_events_for_account(account=account)
@@ -137,14 +138,14 @@ def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def login(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
+def login(request: AuthenticatedHttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)
     return _start_login(request, account)
 
 
 @login_required
 @require_GET
-def callback(request: HttpRequest, broker: str) -> HttpResponse:
+def callback(request: AuthenticatedHttpRequest, broker: str) -> HttpResponse:
     if broker not in Broker.values:
         messages.error(request, "Unknown broker.")
         return redirect("brokers:list")
@@ -155,7 +156,7 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
     try:
         result = services.login_complete(
             broker=broker,
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             params=params,
             redirect_uri=_callback_uri(request, broker),
         )
@@ -171,17 +172,17 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def test_connection(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
-    check = services.broker_account_test(account=account, actor=request.user)  # type: ignore[arg-type]
+def test_connection(request: AuthenticatedHttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)
+    check = services.broker_account_test(account=account, actor=request.user)
     (messages.success if check.ok else messages.error)(request, f"{account.label}: {check.message}")
     return redirect("brokers:list")
 
 
 @login_required
 @require_POST
-def disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = broker_account_get_for_user(user=request.user, account_id=account_id)  # type: ignore[arg-type]
-    services.broker_account_disconnect(account=account, actor=request.user)  # type: ignore[arg-type]
+def disconnect(request: AuthenticatedHttpRequest, account_id: int) -> HttpResponse:
+    account = broker_account_get_for_user(user=request.user, account_id=account_id)
+    services.broker_account_disconnect(account=account, actor=request.user)
     messages.success(request, f"{account.label} is disconnected; its session token is deleted.")
     return redirect("brokers:list")

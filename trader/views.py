@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from brokers.selectors import broker_account_list_for_user
 from trader.forms import ProfileForm
 from trader.health import health_report
+from trader.http import AuthenticatedHttpRequest
 from trader.models import StrategyStatus
 from trader.selectors import profile_get_for_user
 from trader.services import profile_update
@@ -17,11 +18,11 @@ from trader.strategies.selectors import next_entries, strategy_list_for_user
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
-    profile = profile_get_for_user(user=user)  # type: ignore[arg-type]
-    accounts = list(broker_account_list_for_user(user=user))  # type: ignore[arg-type]
-    strategies = list(strategy_list_for_user(user=user))  # type: ignore[arg-type]
+    profile = profile_get_for_user(user=user)
+    accounts = list(broker_account_list_for_user(user=user))
+    strategies = list(strategy_list_for_user(user=user))
     upcoming = next_entries(strategies)
     active = [s for s in strategies if s.status == StrategyStatus.ACTIVE]
     next_runs = sorted(
@@ -40,12 +41,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def profile_edit(request: HttpRequest) -> HttpResponse:
-    profile = profile_get_for_user(user=request.user)  # type: ignore[arg-type]
+def profile_edit(request: AuthenticatedHttpRequest) -> HttpResponse:
+    profile = profile_get_for_user(user=request.user)
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
-            profile_update(user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            profile_update(user=request.user, **form.cleaned_data)
             messages.success(request, "Your profile is saved.")
             return redirect("trader:dashboard")
     else:

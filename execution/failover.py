@@ -8,6 +8,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
@@ -109,7 +110,29 @@ def _next_account(
     return (later or healthy)[0]
 
 
+def _notation(broker: str) -> str:
+    return "kite" if broker == "paper" else broker  # the paper broker speaks Kite's notation
+
+
+def _symbol_at(intent: OrderIntent, broker: str) -> tuple[str, str]:
+    """The intent's contract in `broker`'s own symbol and token: every broker names a contract
+    its own way, so an order moved to another broker must be renamed."""
+    from execution import instruments
+
+    source = _notation(intent.account.broker)
+    if source == _notation(broker):
+        return intent.tradingsymbol, intent.instrument_token
+    try:
+        instrument = instruments.instrument_from_broker_symbol(source, intent.tradingsymbol)
+        return instruments.broker_symbol(instrument, _notation(broker))
+    except (LookupError, ObjectDoesNotExist):
+        # Unknown here: sent as it was, and the broker refuses it in words.
+        logger.warning("no %s symbol for %s", broker, intent.tradingsymbol)
+        return intent.tradingsymbol, intent.instrument_token
+
+
 def _moved_intent(intent: OrderIntent, account: BrokerAccount, algo_id: str) -> OrderIntent:
+    tradingsymbol, token = _symbol_at(intent, account.broker)
     moved = OrderIntent(
         run_id=intent.run_id,
         leg_id=intent.leg_id,
@@ -119,8 +142,8 @@ def _moved_intent(intent: OrderIntent, account: BrokerAccount, algo_id: str) -> 
         phase=intent.phase,
         side=intent.side,
         exchange=intent.exchange,
-        tradingsymbol=intent.tradingsymbol,
-        instrument_token=intent.instrument_token,
+        tradingsymbol=tradingsymbol,
+        instrument_token=str(token),
         product=intent.product,
         order_type=intent.order_type,
         price=intent.price,

@@ -413,8 +413,12 @@ class EmulatorState:
     def account(self, api_key: str) -> Account | None:
         account = self.accounts.get(api_key)
         if account is None and self.options.auto_accounts and api_key:
+            # The key names the account: its user id and client code (the dhanClientId or
+            # Angel/Fyers client code a client must send along) are the key's first ten
+            # characters in capitals, as load tests register the account on our side.
+            user_id = api_key[:10].upper()
             account = self.add_account(
-                api_key=api_key, api_secret=api_key, user_id=api_key[:10].upper()
+                api_key=api_key, api_secret=api_key, user_id=user_id, client_id=user_id
             )
         return account
 

@@ -132,3 +132,21 @@ def test_halt_policy_closes_only_naked_shorts_and_pauses_the_strategy():
     assert run.strategy_version.strategy.status == StrategyStatus.PAUSED
     assert ScheduledRun.objects.get(pk=run.pk).note.startswith("A leg could not be placed")
     assert Decimal(0) == run.mtm
+
+
+def test_an_order_moved_to_another_broker_is_renamed_in_its_notation():
+    import datetime
+
+    from execution import contracts, instruments
+
+    expiry = contracts.pick_expiry("NIFTY", datetime.date(2026, 11, 19), "current_week")
+    instrument = instruments.instrument_for("NIFTY", expiry, Decimal("24000"), "CE")
+    kite_symbol, _ = instruments.broker_symbol(instrument, "kite")
+    upstox_symbol, upstox_token = instruments.broker_symbol(instrument, "upstox")
+    assert kite_symbol != upstox_symbol
+    run, (first, second) = _run((Broker.KITE, Broker.UPSTOX))
+    _intent(run, first, "BUY", IntentState.REJECTED, kite_symbol)
+    run_failures_handle(run_id=run.pk)
+    moved = OrderIntent.objects.get(failover_from__isnull=False)
+    assert (moved.account_id, moved.tradingsymbol) == (second.pk, upstox_symbol)
+    assert moved.instrument_token == str(upstox_token)

@@ -254,3 +254,23 @@ def test_connection_refused_is_retryable():
     with pytest.raises(RetryableError) as refused:
         adapter.place_order(_order("conn1"))
     assert not isinstance(refused.value, AmbiguousError)
+
+
+def test_load_test_accounts_take_orders_from_their_client_code():
+    # An emulator with auto accounts (the benchmark's): the token names the account and its
+    # dhanClientId is the token's first ten characters in capitals, as the benchmark seeds it.
+    running = start_in_thread("dhan", quotes=FixedQuotes(), auto_accounts=True)
+    try:
+        running.add_instruments([{"key": SECURITY, "exchange": "NFO", "tradingsymbol": CONTRACT}])
+        token = "b1700000000u0a4"
+        adapter = DhanAdapter(
+            Credentials(
+                api_key=token, api_secret=token, access_token=token, client_id="B170000000"
+            ),
+            base_url=running.base_url,
+        )
+        ack = adapter.place_order(_order("LOADTEST1", market=True))
+        assert ack.broker_order_id
+        assert adapter.find_order_by_tag("LOADTEST1").broker_order_id == ack.broker_order_id
+    finally:
+        running.stop()

@@ -216,6 +216,21 @@ def _load_runs(fire_at: datetime, claim: datetime) -> list[ScheduledRun]:
                 .annotate(total=Coalesce(Sum("mtm"), Decimal(0)))
                 .values("total")[:1]
             ),
+            # The day's P&L of this run's own target (e.g. one marketplace deployment), for
+            # the limits its run source set (risk.source_limit_checks).
+            target_day_pnl=Subquery(
+                ScheduledRun.objects.filter(
+                    owner=OuterRef("owner"),
+                    source=OuterRef("source"),
+                    source_ref=OuterRef("source_ref"),
+                    strategy_version__strategy=OuterRef("strategy_version__strategy"),
+                    session_date=day,
+                    boundary=Boundary.ENTRY,
+                )
+                .values("owner")
+                .annotate(total=Coalesce(Sum("mtm"), Decimal(0)))
+                .values("total")[:1]
+            ),
             ceil_order=Subquery(ceiling.values("max_lots_per_order")[:1]),
             ceil_strategy=Subquery(ceiling.values("max_lots_per_strategy")[:1]),
             ceil_open=Subquery(ceiling.values("max_open_strategies")[:1]),
@@ -465,6 +480,11 @@ def _entry_intents(
             leg_lots=leg_lots,
             open_strategies=run.open_strategies or 0,  # type: ignore[attr-defined]
             day_pnl=Decimal(run.day_pnl or 0),  # type: ignore[attr-defined]
+        )
+        account_problems += risk.source_limit_checks(
+            limits=allocation.limits,
+            leg_lots=leg_lots,
+            day_pnl=Decimal(run.target_day_pnl or 0),  # type: ignore[attr-defined]
         )
         if any(lots < 1 for lots in leg_lots):
             account_problems.append(f"{account.label}: a leg would be less than one lot.")

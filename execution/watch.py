@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from execution import calendar, conf
+from execution import calendar, conf, risk
 from execution.audit import event_build, events_record
 from execution.dispatch import batches_for, close_intents
 from execution.marketable import ContractQuotes
@@ -121,6 +121,8 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
             p for p in run_positions if (p.account_id, p.tradingsymbol) not in closing_open
         ]
         reason = None if run.exit_reason else _run_exit(run, run.mtm, run.peak_mtm)
+        if reason is None and not run.exit_reason:
+            reason = _source_limit_exit(run)
         if reason is None and not run.exit_reason and _square_off_due(run, now):
             reason = "intraday square-off before the close"
         if reason and open_positions:
@@ -165,6 +167,16 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 payload["fire_at"] = None
             transaction.on_commit(lambda: _send(payloads))
     return len(runs)
+
+
+def _source_limit_exit(run: ScheduledRun) -> str | None:
+    """Why limits the run's source set (e.g. a marketplace deployment's own daily loss, in
+    AccountAllocation.limits) end the run for the day, or None."""
+    for allocation in run.allocations:
+        reason = risk.source_limit_exit(limits=allocation.get("limits") or {}, mtm=run.mtm)
+        if reason:
+            return reason
+    return None
 
 
 def _freeze(position: Position) -> int:

@@ -142,3 +142,49 @@ def test_dispatch_of_chosen_runs_leaves_the_others_of_the_same_instant_planned()
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.state == RunState.DISPATCHED and second.state == RunState.PLANNED
+
+
+@pytest.mark.parametrize(("other_ref", "refused"), [("41", True), ("42", False)])
+def test_a_targets_own_daily_loss_refuses_its_next_entry(other_ref, refused):
+    """Source limits (a deployment's own max daily loss) are checked against the P&L of that
+    target's runs of the day, not another target's of the same strategy."""
+    from execution.sources import AccountAllocation
+    from tests.execution.engine_factories import RunFactory, VersionFactory
+
+    strategy, version, accounts = strategy_with_accounts(brokers=(Broker.KITE,))
+    _accounts_ready(accounts)
+    allocations = [
+        AccountAllocation(
+            account_id=accounts[0].pk,
+            broker="kite",
+            priority=1,
+            limits={"max_daily_loss": "1000"},
+        ).to_json()
+    ]
+    # Earlier today, on another version of the strategy (one run per version and boundary).
+    earlier = T - datetime.timedelta(minutes=5)
+    RunFactory(
+        strategy_version=VersionFactory(strategy=strategy, number=2),
+        owner=strategy.owner,
+        source="deployment",
+        source_ref=other_ref,
+        session_date=DAY,
+        fire_at=earlier,
+        state=RunState.DONE,
+        mtm=Decimal("-1200"),
+    )
+    run = RunFactory(
+        strategy_version=version,
+        owner=strategy.owner,
+        source="deployment",
+        source_ref="41",
+        session_date=DAY,
+        fire_at=T,
+        allocations=allocations,
+    )
+    result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    if refused:
+        assert "daily limit" in result.skipped[run.pk]
+        assert not OrderIntent.objects.exists()
+    else:
+        assert not result.skipped and result.intents == 4

@@ -108,14 +108,6 @@ def test_a_run_stops_for_the_day_once_its_loss_reaches_the_source_limit(mtm, sto
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "execution/watch.py does not read the run source's limits yet: runs_watch should also "
-        "exit a run when risk.source_limit_exit(limits=a.get('limits') or {}, mtm=run.mtm) "
-        "gives a reason for one of run.allocations (see the marketplace report)."
-    ),
-)
 def test_the_watch_stops_a_deployment_run_at_its_daily_loss_limit():
     run, positions = _open_run()
     run.source = "deployment"

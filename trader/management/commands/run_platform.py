@@ -71,8 +71,11 @@ class Command(BaseCommand):
                 "execution,default",
                 "-P",
                 "threads",
+                # The execution engine's recommended pool (README "Execution engine", Send).
                 "-c",
-                "8",
+                "16",
+                "--prefetch-multiplier",
+                "4",
                 "-l",
                 "info",
                 "-n",

@@ -206,7 +206,7 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     and their entry runs at `fire_at`."""
     from brokers.models import AccountStatus, BrokerAccount
     from execution import calendar
-    from execution.models import ScheduledRun, Underlying
+    from execution.models import ScheduledRun, SpecialSession, Underlying
     from trader.models import Leg, Strategy, StrategyStatus, StrategyVersion, User
 
     stamp = f"{int(time.time())}"
@@ -272,6 +272,9 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
                 )
             )
     Leg.objects.bulk_create(legs)
+    special = SpecialSession.objects.filter(
+        exchange=nifty.exchange, date=fire_at.astimezone(calendar.IST).date()
+    ).first()  # declare_session made one for today (the benchmark may run on a weekend)
     by_owner: dict[int, list[Any]] = defaultdict(list)
     for account in accounts:
         by_owner[account.owner_id].append(account)
@@ -285,7 +288,7 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
                 owner_id=v.strategy.owner_id,
                 source="bench",
                 source_ref=stamp,
-                is_special_session=True,
+                special_session=special,
                 allocations=[
                     {"account_id": acc.pk, "broker": acc.broker, "priority": p}
                     for p, acc in enumerate(by_owner[v.strategy.owner_id], start=1)

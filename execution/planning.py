@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from execution import calendar
 from execution.audit import event_build, events_record
+from execution.models import SpecialSession
 from execution.models.engine import Boundary, RunState, ScheduledRun
 from execution.sources import RunTarget, registered
 
@@ -124,6 +125,7 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                 "target": target,
                 "fire_at": fire_at,
                 "entry_run": entry_run_of_exit,
+                "exchange": exchange,
             }
 
     with transaction.atomic():
@@ -135,7 +137,9 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
             for r in existing_qs.filter(is_test=False)
         }
         events = []
-        special = day.weekday() >= 5  # the calendar said session: a declared special session
+        # The day's declared special sessions (the calendar gave a weekend its window from one):
+        # a run references its exchange's, which the database requires on a Saturday or Sunday.
+        specials = {s.exchange: s for s in SpecialSession.objects.filter(date=day)}
         for key, spec in wanted.items():
             planned: RunTarget = spec["target"]
             allocations = [a.to_json() for a in planned.allocations]
@@ -151,7 +155,7 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                     source_ref=planned.source_ref,
                     multiplier=planned.multiplier,
                     allocations=allocations,
-                    is_special_session=special,
+                    special_session=specials.get(spec["exchange"]),
                     entry_run=spec["entry_run"],
                 )
                 result.created.append(run)

@@ -121,8 +121,16 @@ class ScheduledRun(models.Model):
     # The accounts, sizes, failover priorities and algo IDs of the run, snapshotted by the
     # planner (execution.sources.AccountAllocation.to_json), so dispatch never asks the source.
     allocations = models.JSONField(default=list, blank=True)
-    is_special_session = models.BooleanField(
-        default=False, help_text="Set by the planner from the calendar's declared special sessions."
+    # The declared special session this run trades in (a Budget Sunday, Muhurat), set by the
+    # planner from the calendar. A weekend run needs one: the database checks the reference,
+    # not a flag a writer could set.
+    special_session = models.ForeignKey(
+        "execution.SpecialSession",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs",
+        help_text="Set by the planner from the calendar's declared special sessions.",
     )
     is_test = models.BooleanField(default=False, help_text="A paper test run, not a real one.")
     entry_run = models.ForeignKey(
@@ -151,14 +159,15 @@ class ScheduledRun(models.Model):
                 fields=["strategy_version", "boundary", "session_date", "source", "source_ref"],
                 name="scheduledrun_unique_per_boundary",
             ),
-            # Saturday and Sunday (IST dates) only on a declared special session, e.g. a Budget
-            # Sunday. Computed by the database from the date itself, so no writer can bypass it.
-            # Paper test runs (never sent to a real broker) may run any day.
+            # Saturday and Sunday (IST dates) only in a declared special session, e.g. a Budget
+            # Sunday: the run must reference its SpecialSession row. The weekday is computed by
+            # the database from the date itself, so no writer can bypass it. Paper test runs
+            # (never sent to a real broker) may run any day.
             models.CheckConstraint(
-                condition=Q(is_special_session=True)
+                condition=Q(special_session__isnull=False)
                 | Q(is_test=True)
                 | Q(models.lookups.LessThan(IsoWeekday("session_date"), 6)),
-                name="scheduledrun_no_weekend_unless_special",
+                name="scheduledrun_weekend_needs_special_session",
             ),
         ]
         indexes = [
@@ -169,6 +178,10 @@ class ScheduledRun(models.Model):
     def __str__(self) -> str:
         label = "TEST " if self.is_test else ""
         return f"{label}{self.get_boundary_display()} {self.session_date} #{self.pk}"
+
+    @property
+    def is_special_session(self) -> bool:
+        return self.special_session_id is not None
 
 
 class OrderIntent(models.Model):

@@ -9,19 +9,21 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from execution.audit import event_record
-from execution.models import ExecutionEvent, OrderIntent
+from execution.models import ExecutionEvent, OrderIntent, SpecialSession
 from tests.execution.engine_factories import IntentFactory, RunFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _insert_run(version, *, day: datetime.date, special: bool, test: bool = False) -> None:
+def _insert_run(
+    version, *, day: datetime.date, special_session_id: int | None, test: bool = False
+) -> None:
     """A raw INSERT, bypassing the ORM and the planner."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO execution_scheduledrun (session_date, boundary, fire_at, "
             "strategy_version_id, owner_id, source, source_ref, multiplier, allocations, "
-            "is_special_session, is_test, state, note, mtm, peak_mtm, exit_reason, created_at) "
+            "special_session_id, is_test, state, note, mtm, peak_mtm, exit_reason, created_at) "
             "VALUES (%s, 'entry', %s, %s, %s, 'allocation', '', 1, '[]', %s, %s, 'planned', '', "
             "0, 0, '', %s)",
             [
@@ -29,11 +31,16 @@ def _insert_run(version, *, day: datetime.date, special: bool, test: bool = Fals
                 timezone.now(),
                 version.pk,
                 version.strategy.owner_id,
-                special,
+                special_session_id,
                 test,
                 timezone.now(),
             ],
         )
+
+
+def _budget_sunday_id() -> int:
+    # Seeded by the market reference (a Budget-day session on Sunday 1-Feb-2026).
+    return SpecialSession.objects.get(exchange="NSE", date=datetime.date(2026, 2, 1)).pk
 
 
 @pytest.mark.parametrize(
@@ -48,11 +55,31 @@ def _insert_run(version, *, day: datetime.date, special: bool, test: bool = Fals
 )
 def test_database_refuses_weekend_runs_unless_special_session(day, special, allowed):
     version = VersionFactory()
+    session_id = _budget_sunday_id() if special else None
     if allowed:
-        _insert_run(version, day=day, special=special)
+        _insert_run(version, day=day, special_session_id=session_id)
         return
     with pytest.raises(IntegrityError), transaction.atomic():
-        _insert_run(version, day=day, special=special)
+        _insert_run(version, day=day, special_session_id=session_id)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SET CONSTRAINTS is PostgreSQL's")
+def test_a_weekend_run_needs_a_reference_to_a_session_not_a_flag():
+    """No column a writer can simply set true: the run must point at an existing
+    SpecialSession row (the foreign key refuses a made-up id)."""
+    version = VersionFactory()
+    columns = {
+        c.name
+        for c in connection.introspection.get_table_description(
+            connection.cursor(), "execution_scheduledrun"
+        )
+    }
+    assert "is_special_session" not in columns
+    missing = SpecialSession.objects.order_by("-pk").values_list("pk", flat=True).first() + 1000
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:  # Django's foreign keys are checked at commit
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        _insert_run(version, day=datetime.date(2026, 11, 22), special_session_id=missing)
 
 
 def test_orm_save_of_a_weekend_run_is_refused_too():
@@ -61,7 +88,9 @@ def test_orm_save_of_a_weekend_run_is_refused_too():
 
 
 def test_paper_test_runs_may_be_dated_on_a_weekend():
-    _insert_run(VersionFactory(), day=datetime.date(2026, 11, 21), special=False, test=True)
+    _insert_run(
+        VersionFactory(), day=datetime.date(2026, 11, 21), special_session_id=None, test=True
+    )
 
 
 def test_runs_are_unique_per_version_boundary_and_day():

@@ -59,7 +59,12 @@ def test_budget_sunday_special_session_is_planned():
     version.trading_days = 0b1111111
     version.save()
     result = day_plan(day=datetime.date(2026, 2, 1))
-    assert result.created and all(r.is_special_session for r in result.created)
+    assert result.created
+    assert {r.special_session.reason for r in result.created} == {
+        "Union Budget 2026-27 (Sunday; settlement holiday)"
+    }
+    # An ordinary weekday run references no special session.
+    assert day_plan(day=THURSDAY).created[0].special_session is None
 
 
 def test_ready_check_tells_the_owner_what_is_missing_once(mailoutbox):

@@ -245,8 +245,14 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
     from brokers.registry import get_adapter
 
     now = now or timezone.now()
-    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0}
+    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0}
     since = now - timedelta(days=1)
+    # Unsent intents whose T has passed but not yet by ORPHAN_AFTER: their senders may still
+    # be at work, or dead. A reconciler that runs early (a worker restarted just after T) must
+    # look again, or nobody would (reconcile_open_orders_task repeats while any are waiting).
+    counts["waiting"] = OrderIntent.objects.filter(
+        state=IntentState.INTENT, intended_at__gt=now - ORPHAN_AFTER, intended_at__lte=now
+    ).count()
     orphans = list(
         OrderIntent.objects.select_related("account", "run").filter(
             state=IntentState.INTENT, intended_at__gte=since, intended_at__lte=now - ORPHAN_AFTER
@@ -275,6 +281,10 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
         try:
             found = adapter.find_order_by_tag(intent.tag)
         except BrokerError:
+            # Not knowing whether it exists, nothing is sent; the claim is handed back so the
+            # next pass (of any worker) looks again, instead of this live worker's claim
+            # keeping every reconciler away from it.
+            sender.claim_release(intent.tag)
             return "skipped", None
         if found is not None:
             return "found", found

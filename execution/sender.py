@@ -239,6 +239,20 @@ def claim_take_over(tag: str, *, dead_owner: str | None, owner: str = WORKER_ID)
     return bool(script(keys=[claim_key(tag)], args=[dead_owner or "", owner, CLAIM_TTL_SECONDS]))
 
 
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def claim_release(tag: str, *, owner: str = WORKER_ID) -> bool:
+    """Give up our claim of `tag` (compare-and-delete: another's claim stays)."""
+    script = _redis().register_script(_RELEASE)
+    return bool(script(keys=[claim_key(tag)], args=[owner]))
+
+
 def claim_owner(tag: str) -> str | None:
     value = _redis().get(claim_key(tag))
     return value.decode() if value else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,8 @@ def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
     orders = [sender.OutgoingOrder(**o) for o in payload["orders"]]
     mine = sender.claims_take(o.tag for o in orders)
     orders = [o for o in orders if o.tag in mine]
+    if orders and _late(payload):
+        orders = _still_unsent(orders)
     if not orders:
         return {"account_id": payload["account_id"], "sent": 0}
     sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
@@ -84,6 +87,30 @@ def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
         "sent": len(report.outcomes),
         "first_send_lag_ms": report.first_send_lag_ms,
     }
+
+
+# A task that starts this long after its T is late: redelivered after its worker died (the
+# broker hands unacknowledged tasks out again, possibly after the claims have expired), or a
+# failover or kill-switch batch sent at once.
+LATE_AFTER_SECONDS = 1.0
+
+
+def _late(payload: dict[str, Any]) -> bool:
+    fire_at = payload.get("fire_at")
+    return fire_at is None or time.time() > float(fire_at) + LATE_AFTER_SECONDS
+
+
+def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrder]:
+    """The orders the database still has as unsent intents (one query): a late task never
+    sends an order that was sent, found by its tag or abandoned meanwhile."""
+    from execution.models.engine import IntentState, OrderIntent
+
+    unsent = set(
+        OrderIntent.objects.filter(
+            tag__in=[o.tag for o in orders], state=IntentState.INTENT
+        ).values_list("tag", flat=True)
+    )
+    return [o for o in orders if o.tag in unsent]
 
 
 def _hand_over(out: sender.OutcomeWriter, done: Any) -> None:
@@ -146,7 +173,7 @@ def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
     from execution.orders import open_orders_reconcile
 
     counts = open_orders_reconcile()
-    if counts["skipped"] and repeat < 10:
+    if (counts["skipped"] or counts["waiting"]) and repeat < 10:
         reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
     return counts
 

@@ -35,7 +35,12 @@ def _exposure(*, day: datetime.date) -> dict[str, int]:
     )
     still_open = runs.filter(Q(positions__net_quantity__lt=0) | Q(positions__net_quantity__gt=0))
     columns = ("source_ref", "strategy_version_id", "session_date")
-    rows = dispatched_today.values_list(*columns).union(still_open.values_list(*columns))
+    # No ORDER BY inside a UNION: SQLite refuses it (the model has a default ordering).
+    rows = (
+        dispatched_today.order_by()
+        .values_list(*columns)
+        .union(still_open.order_by().values_list(*columns))
+    )
     exposure: dict[str, int] = {}
     for ref, version_id, _ in sorted(rows, key=lambda row: row[2]):
         exposure[ref] = version_id

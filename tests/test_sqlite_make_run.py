@@ -1,0 +1,58 @@
+"""`make run` uses SQLite while the suite runs on PostgreSQL: this smoke test runs what the
+local platform does at start (migrate, demo data, plan a session day) on a fresh SQLite file,
+so SQLite-only failures (a UNION with ORDER BY, a vendor-specific constraint) are caught here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PLAN_A_SESSION_DAY = """
+import django, datetime
+django.setup()
+from execution import planning
+from execution.calendar import is_session
+from execution.models import ScheduledRun
+day = datetime.date(2026, 11, 23)  # a Monday session (24 Nov is Guru Nanak Jayanti)
+assert is_session(day)
+result = planning.day_plan(day=day)
+runs = ScheduledRun.objects.filter(session_date=day)
+print("RUNS", runs.count(), sorted({r.boundary for r in runs}))
+"""
+
+
+@pytest.mark.slow
+def test_migrate_seed_and_plan_on_sqlite(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "trader.settings",
+        "TESTING": "1",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+        return result
+
+    run("manage.py", "migrate", "--noinput")
+    seeded = run("manage.py", "seed_demo")
+    assert "trader@demo.local  password:" in seeded.stdout
+    planned = run("-c", PLAN_A_SESSION_DAY)
+    # The demo trader's strategy and the demo creator's listing each get an entry and an exit.
+    line = next(x for x in planned.stdout.splitlines() if x.startswith("RUNS"))
+    count = int(line.split()[1])
+    assert count >= 2 and "entry" in line and "exit" in line, planned.stdout

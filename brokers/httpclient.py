@@ -150,6 +150,16 @@ def json_body(response: requests.Response) -> Any:
         return None
 
 
+def parse_ist_timestamp(text: Any) -> datetime | None:
+    """`YYYY-MM-DD HH:MM:SS` in IST (Kite's and Upstox's order and login times), else None."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
+    except ValueError:
+        return None
+
+
 def to_decimal(value: Any, default: Decimal = Decimal(0)) -> Decimal:
     """Brokers send numbers as JSON numbers or strings; empty and missing become `default`."""
     if value is None or value == "":

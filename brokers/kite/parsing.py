@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,7 +31,12 @@ from brokers.base import (
     Side,
     StaticIPError,
 )
-from brokers.httpclient import classify_transport_status, to_decimal, to_int
+from brokers.httpclient import (
+    classify_transport_status,
+    to_decimal,
+    to_int,
+)
+from brokers.httpclient import parse_ist_timestamp as parse_timestamp
 
 logger = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
@@ -82,15 +86,6 @@ def order_status(row: dict[str, Any]) -> OrderStatus:
     if status == OrderStatus.OPEN and to_int(row.get("filled_quantity")) > 0:
         return OrderStatus.PARTIALLY_FILLED
     return status
-
-
-def parse_timestamp(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-    except ValueError:
-        return None
 
 
 def to_broker_order(row: dict[str, Any]) -> BrokerOrder:

@@ -69,15 +69,14 @@ class HttpClient:
         try:
             return self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.ConnectTimeout as exc:
-            raise RetryableError("The broker did not accept a connection in time.") from exc
+            raise transport_failure("connect timeout", write=write) from exc
         except requests.ReadTimeout as exc:
-            raise _lost_answer(write, "The broker did not answer in time.") from exc
+            raise transport_failure("timeout", write=write) from exc
         except requests.ConnectionError as exc:
-            if _never_connected(exc):
-                raise RetryableError("The broker refused the connection.") from exc
-            raise _lost_answer(write, "The connection to the broker dropped.") from exc
+            kind = "connect" if _never_connected(exc) else "dropped"
+            raise transport_failure(kind, write=write) from exc
         except requests.RequestException as exc:
-            raise _lost_answer(write, "The broker's answer was cut off.") from exc
+            raise transport_failure("cut off", write=write) from exc
 
     def close(self) -> None:
         self.session.close()
@@ -90,7 +89,18 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-def _lost_answer(write: bool, message: str) -> BrokerError:
+def transport_failure(kind: str, *, write: bool) -> BrokerError:
+    """The classified error of a request that got no answer. `kind`: "connect" or "connect
+    timeout" (nothing reached the broker), "timeout", "dropped" or "cut off" (the request
+    left; for a write the order may exist)."""
+    if kind == "connect":
+        return RetryableError("The broker refused the connection.")
+    if kind == "connect timeout":
+        return RetryableError("The broker did not accept a connection in time.")
+    message = {
+        "timeout": "The broker did not answer in time.",
+        "dropped": "The connection to the broker dropped.",
+    }.get(kind, "The broker's answer was cut off.")
     if write:
         return AmbiguousError(message + " The order may exist: look it up by tag.")
     return RetryableError(message)

@@ -9,6 +9,9 @@ obvious design: one Celery ETA task per order, each loading its intent and makin
 `floor` (the same orders, pre-built, sent at T by one bare asyncio HTTP client: no database,
 no Celery). The run gets a declared special session around now in the calendar (the bench
 database is a scratch one), so the calendar guard lets it through at any hour.
+
+`BENCH_DUMP=<file>` writes T, the expected tags and the emulators' raw order log of the last
+trial as JSON, for looking at the arrivals order by order.
 """
 
 from __future__ import annotations
@@ -339,41 +342,31 @@ def capture_requests(batches: list[Any]) -> list[tuple[str, str, dict[str, str],
 
 
 async def _fire(requests_: list[tuple[str, str, dict[str, str], bytes]], fire_at: float) -> None:
-    from urllib.parse import urlsplit
-
-    import aiohttp
-
+    """Write every request at T, each whole on its own keep-alive connection opened before T
+    (execution.wire, the engine's own client: the floor is what that client can do with no
+    database, no Celery and nothing else to do)."""
     from execution.sender import wait_until
+    from execution.wire import WireFailure, WirePool, serialize
 
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        # Open the connections first (one per order in flight, as the engine's lane does).
-        per_origin: dict[str, int] = defaultdict(int)
-        for _, url, _, _ in requests_:
-            per_origin["{0.scheme}://{0.netloc}".format(urlsplit(url))] += 1
+    prepared = [serialize(*request) for request in requests_]
+    pool = WirePool()
+    per_origin: dict[Any, int] = defaultdict(int)
+    for request in prepared:
+        per_origin[request.origin] += 1
+    await asyncio.gather(*(pool.warm(o, min(n, 800)) for o, n in per_origin.items()))
+    delay = fire_at - time.time() - 0.005
+    if delay > 0:
+        await asyncio.sleep(delay)
+    wait_until(fire_at)
 
-        async def ping(origin: str) -> None:
-            with contextlib.suppress(Exception):
-                async with session.head(origin + "/") as response:
-                    await response.read()
+    async def one(request: Any) -> None:
+        _, answer, _ = await pool.send(request)
+        if answer.status >= 400:
+            raise RuntimeError(f"HTTP {answer.status}: {answer.body[:200]!r}")
 
-        await asyncio.gather(
-            *(ping(o) for o, count in per_origin.items() for _ in range(min(count, 800)))
-        )
-        delay = fire_at - time.time() - 0.005
-        if delay > 0:
-            await asyncio.sleep(delay)
-        wait_until(fire_at)
-
-        async def one(method: str, url: str, headers: dict[str, str], body: bytes) -> None:
-            headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
-            async with session.request(method, url, headers=headers, data=body) as response:
-                await response.read()
-                if response.status >= 400:
-                    raise RuntimeError(f"HTTP {response.status}: {(await response.text())[:200]}")
-
-        outcomes = await asyncio.gather(*(one(*r) for r in requests_), return_exceptions=True)
-    failures = [repr(o) for o in outcomes if isinstance(o, BaseException)]
+    outcomes = await asyncio.gather(*(one(r) for r in prepared), return_exceptions=True)
+    pool.close()
+    failures = [repr(o) for o in outcomes if isinstance(o, (BaseException, WireFailure))]
     if failures:
         print(f"floor: {len(failures)} requests failed, e.g. {failures[0]}", file=sys.stderr)
 
@@ -391,6 +384,9 @@ def analyse(
     *, mode: str, fire_at: datetime, expected: dict[str, tuple[int, int]], logs: list[dict]
 ) -> dict[str, Any]:
     t_ns = fire_at.timestamp() * 1e9
+    if os.environ.get("BENCH_DUMP"):
+        with open(os.environ["BENCH_DUMP"], "w") as fh:
+            json.dump({"t_ns": t_ns, "expected": expected, "logs": logs}, fh, default=str)
     arrivals: dict[str, list[float]] = defaultdict(list)
     for entry in logs:
         if entry.get("kind", "place") == "place" and entry.get("tag") in expected:

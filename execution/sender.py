@@ -596,8 +596,9 @@ def epoch_to_datetime(value: float | None) -> datetime | None:
 # --- the asynchronous lane --------------------------------------------------------------------
 # Each adapter stays the one place that knows its broker's wire format and error taxonomy: a
 # second instance of it (the "scribe") has a scripted transport instead of the network. Before
-# T the scribe writes each order's HTTP request; at T one asyncio loop per process sends them
-# all with a pooled aiohttp session (no thread or greenlet per order, connections already open);
+# T the scribe writes each order's HTTP request, serialized to bytes (execution.wire); at T one
+# asyncio loop per process writes them on keep-alive connections opened before T (no thread or
+# greenlet per order, nothing encoded at T);
 # each answer is then played back through the scribe, whose parsing yields the acknowledgement
 # or the classified BrokerError exactly as a real call would.
 class _Captured(Exception):
@@ -620,46 +621,41 @@ class WireAnswer:
     failure: str = ""  # "", "connect", "timeout", "dropped"
 
 
-class _ScriptedTransport:
-    """A requests transport adapter that records requests or answers with a given reply."""
+class _RecordingTransport:
+    """A requests transport adapter that records the request instead of sending it."""
 
     def __init__(self) -> None:
         self.recorded: WireRequest | None = None
-        self.answer: WireAnswer | None = None
 
     def send(self, request: Any, **kwargs: Any) -> Any:
-        import requests
-        from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-        if self.answer is None:
-            body = request.body or b""
-            self.recorded = WireRequest(
-                request.method,
-                request.url,
-                dict(request.headers),
-                body.encode() if isinstance(body, str) else body,
-            )
-            raise _Captured
-        answer = self.answer
-        if answer.failure == "connect":
-            raise requests.ConnectionError(
-                MaxRetryError(None, request.url, NewConnectionError(None, "refused"))  # type: ignore[arg-type]
-            )
-        if answer.failure == "timeout":
-            raise requests.ReadTimeout("no answer in time")
-        if answer.failure:
-            raise requests.ConnectionError("connection dropped after sending")
-        response = requests.Response()
-        response.status_code = answer.status
-        response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
-        response._content = answer.body
-        response.encoding = "utf-8"
-        response.url = request.url
-        response.request = request
-        return response
+        body = request.body or b""
+        self.recorded = WireRequest(
+            request.method,
+            request.url,
+            dict(request.headers),
+            body.encode() if isinstance(body, str) else body,
+        )
+        raise _Captured
 
     def close(self) -> None:
         return None
+
+
+def _as_response(answer: WireAnswer, url: str, *, write: bool) -> Any:
+    """`answer` as the requests.Response (or the transport error) HttpClient.send would give."""
+    import requests
+
+    from brokers.httpclient import transport_failure
+
+    if answer.failure:
+        raise transport_failure(answer.failure, write=write)
+    response = requests.Response()
+    response.status_code = answer.status
+    response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
+    response._content = answer.body
+    response.encoding = "utf-8"
+    response.url = url
+    return response
 
 
 def _http_client_of(adapter: BrokerAdapter) -> Any:
@@ -674,24 +670,37 @@ def _http_client_of(adapter: BrokerAdapter) -> Any:
 
 
 class Scribe:
-    """A network-less twin of one account's adapter: writes requests, reads answers."""
+    """A network-less twin of one account's adapter: writes requests, reads answers.
+
+    Writing goes through the adapter and `requests` down to a recording transport (before T:
+    the bytes are exactly what the adapter would send). Reading hands the answer to the
+    adapter at its HttpClient.send, skipping requests' machinery (at T, after each answer)."""
 
     def __init__(self, adapter: BrokerAdapter) -> None:
         self.adapter = type(adapter)(adapter.credentials, base_url=adapter.base_url)
         http = _http_client_of(self.adapter)
         if http is None:
             raise TypeError(f"{type(adapter).__name__} does not speak HTTP")
-        self.transport = _ScriptedTransport()
+        self.transport = _RecordingTransport()
         # No proxies or .netrc to look up in the environment for a request that never leaves
         # (requests would scan os.environ on every call).
         http.session.trust_env = False
         http.session.mount("http://", self.transport)
         http.session.mount("https://", self.transport)
+        self._answer: WireAnswer | None = None
+        real_send = http.send
+
+        def send(method: str, url: str, *, write: bool, **kwargs: Any) -> Any:
+            if self._answer is None:
+                return real_send(method, url, write=write, **kwargs)
+            return _as_response(self._answer, url, write=write)
+
+        http.send = send
         self.lock = threading.Lock()
 
     def write(self, order: OutgoingOrder) -> WireRequest:
         with self.lock:
-            self.transport.answer = None
+            self._answer = None
             self.transport.recorded = None
             with contextlib.suppress(_Captured):
                 self.adapter.place_order(order.request())
@@ -702,11 +711,11 @@ class Scribe:
     def read(self, order: OutgoingOrder, answer: WireAnswer) -> Any:
         """The adapter's own reading of `answer`: an OrderAck, or raises its BrokerError."""
         with self.lock:
-            self.transport.answer = answer
+            self._answer = answer
             try:
                 return self.adapter.place_order(order.request())
             finally:
-                self.transport.answer = None
+                self._answer = None
 
 
 def scribe_for(cached: _CachedAdapter) -> Scribe | None:
@@ -762,7 +771,8 @@ def reserve_send_times(
 
 
 class AsyncLane:
-    """One asyncio loop thread per process with a pooled aiohttp session."""
+    """One asyncio loop thread per process with a pool of keep-alive connections
+    (execution.wire): the orders are written at T as bytes prepared before T."""
 
     READ_TIMEOUT = 7.0
 
@@ -770,9 +780,9 @@ class AsyncLane:
         import asyncio
 
         self.loop = asyncio.new_event_loop()
-        self._session: Any = None
+        self._pool: Any = None
         self._gates: dict[float, Any] = {}
-        self._warmed: dict[tuple[str, int], float] = {}
+        self._warmed: dict[tuple[Any, int], float] = {}
         started = threading.Event()
 
         def run() -> None:
@@ -783,48 +793,34 @@ class AsyncLane:
         threading.Thread(target=run, name="execution-async-lane", daemon=True).start()
         started.wait(5)
 
-    def _session_get(self) -> Any:
-        import aiohttp
+    def _pool_get(self) -> Any:
+        from execution.wire import WirePool
 
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=3, sock_read=7),
-                auto_decompress=True,
-            )
-        return self._session
+        if self._pool is None:
+            self._pool = WirePool(read_timeout=self.READ_TIMEOUT)
+        return self._pool
 
     def run(self, coro: Any, timeout: float) -> Any:
         import asyncio
 
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def warm_soon(self, origin: str, connections: int) -> None:
-        """Make sure about `connections` keep-alive connections to `origin` are open before T
-        (HTTP/1.1 carries one order at a time per connection, so a burst of n orders needs n
-        connections to leave together). Runs on the loop; the caller does not wait."""
+    def warm_soon(self, origin: Any, connections: int) -> None:
+        """Make sure about `connections` keep-alive connections to `origin` (an
+        execution.wire.Origin) are open before T (HTTP/1.1 carries one order at a time per
+        connection, so a burst of n orders needs n connections to leave together). Runs on the
+        loop; the caller does not wait."""
         import asyncio
 
         key = (origin, connections)
-        if time.monotonic() - self._warmed.get(key, -1e9) < WARM_MAX_AGE:  # type: ignore[call-overload]
+        if time.monotonic() - self._warmed.get(key, -1e9) < WARM_MAX_AGE:
             return
-        self._warmed[key] = time.monotonic()  # type: ignore[index]
+        self._warmed[key] = time.monotonic()
         asyncio.run_coroutine_threadsafe(self.warm(origin, connections), self.loop)
 
-    async def warm(self, origin: str, connections: int) -> None:
-        """Open `connections` keep-alive connections to `origin` (any answer will do)."""
-        import asyncio
-
-        session = self._session_get()
-
-        async def ping() -> None:
-            try:
-                async with session.head(origin + "/") as response:
-                    await response.read()
-            except Exception:  # a warm-up failure is not an error: the send will say
-                return
-
-        await asyncio.gather(*(ping() for _ in range(connections)))
+    async def warm(self, origin: Any, connections: int) -> int:
+        """Open connections to `origin` until `connections` are idle; returns how many are."""
+        return int(await self._pool_get().warm(origin, connections))
 
     async def _gate(self, fire_at_epoch: float) -> None:
         """Return at T: one timer per boundary wakes every batch waiting on it."""
@@ -845,25 +841,16 @@ class AsyncLane:
             self.loop.call_at(deadline, open_gate)
         await gate.wait()
 
-    async def _send(self, wire: WireRequest) -> tuple[float, WireAnswer, float]:
+    async def _send(self, wire: Any) -> tuple[float, WireAnswer, float]:
+        """Write one prepared request (execution.wire.Prepared) and read its answer."""
+        from execution.wire import WireFailure
 
-        import aiohttp
-
-        session = self._session_get()
-        headers = {k: v for k, v in wire.headers.items() if k.lower() != "content-length"}
         sent = time.time()
         try:
-            async with session.request(
-                wire.method, wire.url, headers=headers, data=wire.body
-            ) as response:
-                body = await response.read()
-                return sent, WireAnswer(response.status, dict(response.headers), body), time.time()
-        except aiohttp.ClientConnectorError:
-            return sent, WireAnswer(failure="connect"), time.time()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            return sent, WireAnswer(failure="timeout"), time.time()
-        except aiohttp.ClientError:
-            return sent, WireAnswer(failure="dropped"), time.time()
+            sent, answer, answered = await self._pool_get().send(wire)
+        except WireFailure as exc:
+            return sent, WireAnswer(failure=exc.kind), time.time()
+        return sent, WireAnswer(answer.status, answer.headers, answer.body), answered
 
     async def batch(
         self,
@@ -872,7 +859,7 @@ class AsyncLane:
         cached: _CachedAdapter,
         scribe: Scribe,
         orders: list[OutgoingOrder],
-        wires: dict[str, WireRequest],
+        wires: dict[str, Any],
         send_at: dict[str, float],
         fire_at_epoch: float | None,
     ) -> BatchReport:
@@ -976,18 +963,23 @@ def send_batch_async(
     BatchReport at once (the sends happen at T on the lane's loop), or None when the adapter
     does not speak HTTP (the caller then uses send_batch). Everything slow (writing the
     requests, the budget reservations, warming connections) is done here, before T."""
-    from urllib.parse import urlsplit
+    from execution import wire
 
     scribe = scribe_for(cached)
     if scribe is None:
         return None
-    wires = {order.tag: scribe.write(order) for order in orders}
+    wires = {}
+    for order in orders:
+        written = scribe.write(order)
+        wires[order.tag] = wire.serialize(
+            written.method, written.url, written.headers, written.body
+        )
     base = fire_at_epoch if fire_at_epoch is not None else time.time()
     times = reserve_send_times(
         account_id=account_id, limit=cached.ops_limit, count=len(orders), fire_at_epoch=base
     )
     send_at = {order.tag: at for order, at in zip(orders, times, strict=True)}
-    origins = {"{0.scheme}://{0.netloc}".format(urlsplit(wire.url)) for wire in wires.values()}
+    origins = {prepared.origin for prepared in wires.values()}
     the_lane = lane()
     for origin in origins:
         wanted = burst.get(cached.broker, len(orders)) if burst else len(orders)

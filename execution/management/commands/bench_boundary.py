@@ -4,7 +4,8 @@
         --brokers kite,upstox --latency-ms 30 --mode engine [--kill-worker] [--trials 20]
 
 It runs against a scratch PostgreSQL database (`<your database>_bench` on the same server,
-created and migrated if missing, or --database-url), never your own data. Emulators and
+dropped, created and migrated on every run, or --database-url, used as is), never your own
+data. Emulators and
 Celery workers are child processes on 127.0.0.1, stopped at the end.
 """
 
@@ -36,13 +37,18 @@ def _bench_database_url(given: str | None) -> str:
     return urlunsplit(parts._replace(path=f"/{name}_bench"))
 
 
-def _ensure_database(url: str) -> None:
+def _ensure_database(url: str, *, fresh: bool) -> None:
+    """Create the scratch database; `fresh`: drop it first, so that nothing an earlier run
+    left (orders the floor sent without the engine, acknowledged orders nobody polled) gives
+    this run's reconciler work at T."""
     import psycopg
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -70,7 +76,8 @@ class Command(BaseCommand):
             self._run(options)
             return
         url = _bench_database_url(options["database_url"])
-        _ensure_database(url)
+        # Only the derived `<name>_bench` database is ours to drop; a given URL is used as is.
+        _ensure_database(url, fresh=not options["database_url"])
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "TESTING": "0"}
         env["BENCH_DIR"] = tempfile.mkdtemp(prefix="bench-boundary-")
         subprocess.run(

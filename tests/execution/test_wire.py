@@ -1,0 +1,408 @@
+"""The engine's HTTP/1.1 client (execution.wire): framing, keep-alive and failure kinds,
+against scripted loopback servers and a broker emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from execution.wire import Origin, WireFailure, WirePool, _Response, serialize
+
+
+# --- serializing -----------------------------------------------------------------------------
+def test_serialize_writes_request_line_host_and_length_and_drops_framing_headers() -> None:
+    prepared = serialize(
+        "post",
+        "http://127.0.0.1:8123/orders/regular?x=1",
+        {"Content-Length": "999", "Connection": "keep-alive", "X-Kite-Version": "3"},
+        b"tag=abc",
+    )
+    head, _, body = prepared.data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /orders/regular?x=1 HTTP/1.1"
+    assert "Host: 127.0.0.1:8123" in lines
+    assert "Content-Length: 7" in lines
+    assert "X-Kite-Version: 3" in lines
+    assert not any(line.startswith(("Connection", "Content-Length: 999")) for line in lines)
+    assert body == b"tag=abc"
+    assert prepared.origin == Origin("http", "127.0.0.1", 8123)
+
+
+def test_serialize_leaves_default_ports_out_of_host() -> None:
+    prepared = serialize("GET", "https://api.kite.trade/orders", {}, b"")
+    assert b"Host: api.kite.trade\r\n" in prepared.data
+    assert b"Content-Length" not in prepared.data  # a GET without a body has none
+    assert prepared.origin.port == 443
+
+
+@pytest.mark.parametrize("bad", ["x\r\nEvil: 1", "x\nEvil: 1"])
+def test_serialize_refuses_header_injection(bad: str) -> None:
+    with pytest.raises(ValueError, match="line break"):
+        serialize("GET", "http://127.0.0.1/", {"X-Tag": bad}, b"")
+
+
+def test_serialize_refuses_non_http_urls() -> None:
+    with pytest.raises(ValueError, match="not an HTTP URL"):
+        serialize("GET", "ftp://127.0.0.1/", {}, b"")
+
+
+# --- parsing ---------------------------------------------------------------------------------
+def _feed_bytewise(raw: bytes) -> _Response:
+    response = _Response()
+    done = False
+    for i in range(len(raw)):
+        assert not done, "complete before the last byte"
+        done = response.feed(raw[i : i + 1])
+    assert done
+    return response
+
+
+def test_content_length_body_split_over_many_reads() -> None:
+    raw = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+        b'{"a": "bc"}'
+    )
+    response = _feed_bytewise(raw)
+    answer = response.answer()
+    assert (answer.status, answer.body) == (200, b'{"a": "bc"}')
+    assert answer.headers["Content-Type"] == "application/json"
+    assert response.keep_alive
+
+
+def test_chunked_body_with_extension_and_trailer() -> None:
+    raw = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;name=x\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    )
+    assert _feed_bytewise(raw).answer().body == b"Wikipedia"
+
+
+def test_chunked_body_without_trailer_in_one_read() -> None:
+    response = _Response()
+    assert response.feed(
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    )
+    assert response.answer().body == b"abc"
+
+
+def test_gzip_body_is_decoded() -> None:
+    body = gzip.compress(b'{"status":"success"}')
+    raw = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    response = _Response()
+    assert response.feed(raw)
+    assert response.answer().body == b'{"status":"success"}'
+
+
+def test_interim_100_continue_is_skipped() -> None:
+    response = _Response()
+    assert response.feed(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
+    assert (response.status, bytes(response.body)) == (200, b"ok")
+
+
+def test_no_content_has_no_body_and_close_ends_keep_alive() -> None:
+    response = _Response()
+    assert response.feed(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+    assert response.answer().body == b""
+    assert not response.keep_alive
+
+
+def test_body_framed_by_the_connection_end() -> None:
+    response = _Response()
+    assert not response.feed(b"HTTP/1.1 200 OK\r\n\r\npartial")
+    assert response.finish_at_close()
+    assert not response.keep_alive
+
+
+def test_garbage_is_a_dropped_answer() -> None:
+    with pytest.raises(WireFailure) as caught:
+        _Response().feed(b"SSH-2.0-OpenSSH\r\n\r\n")
+    assert caught.value.kind == "dropped"
+
+
+def _kite_order(tag: str, *, side: str, price: str):
+    from execution import sender
+
+    return sender.OutgoingOrder(
+        intent_id=1,
+        run_id=1,
+        tag=tag,
+        phase=1,
+        exchange="NFO",
+        tradingsymbol="NIFTY25DEC26000CE",
+        instrument_token="",
+        side=side,
+        quantity=75,
+        product="NRML",
+        order_type="LIMIT",
+        price=price,
+        algo_id="ALGO1",
+    )
+
+
+# --- against loopback servers ---------------------------------------------------------------
+class ScriptedServer:
+    """A loopback TCP server in a thread; `reply(request_bytes, writer)` answers each request."""
+
+    def __init__(self, reply: Callable[[bytes, asyncio.StreamWriter], object]) -> None:
+        self.reply = reply
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    request = head + await reader.readexactly(length)
+                    self.requests.append(request)
+                    outcome = self.reply(request, writer)
+                    if asyncio.iscoroutine(outcome):
+                        await outcome
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        async def start() -> None:
+            self.server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(start())
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        async def shut() -> None:
+            self.server.close()
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def _ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+@pytest.fixture
+def server_factory():
+    servers: list[ScriptedServer] = []
+
+    def make(reply: Callable[[bytes, asyncio.StreamWriter], object]) -> ScriptedServer:
+        servers.append(ScriptedServer(reply))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def test_warmed_connections_carry_the_burst_and_are_reused(server_factory) -> None:
+    server = server_factory(lambda request, writer: writer.write(_ok()))
+
+    async def scenario() -> list[int]:
+        pool = WirePool(read_timeout=2)
+        origin = Origin.of(server.url)
+        assert await pool.warm(origin, 5) == 5
+        prepared = serialize("POST", server.url + "/orders", {}, b"a=1")
+        answers = await asyncio.gather(*(pool.send(prepared) for _ in range(5)))
+        again = await pool.send(prepared)
+        pool.close()
+        return [a[1].status for a in answers] + [again[1].status]
+
+    assert asyncio.run(scenario()) == [200] * 6
+    assert server.connections == 5  # no new connection at T, and the sixth reused one
+    assert len(server.requests) == 6
+    assert all(r.endswith(b"\r\n\r\na=1") for r in server.requests)
+
+
+def test_a_connection_the_server_closed_is_not_used_again(server_factory) -> None:
+    server = server_factory(
+        lambda request, writer: writer.write(_ok(extra=b"Connection: close\r\n"))
+    )
+
+    async def scenario() -> tuple[int, int]:
+        pool = WirePool(read_timeout=2)
+        prepared = serialize("GET", server.url + "/", {}, b"")
+        first = await pool.send(prepared)
+        second = await pool.send(prepared)
+        pool.close()
+        return first[1].status, second[1].status
+
+    assert asyncio.run(scenario()) == (200, 200)
+    assert server.connections == 2
+
+
+def test_no_answer_in_time_is_a_timeout(server_factory) -> None:
+    server = server_factory(lambda request, writer: asyncio.sleep(3))
+
+    async def scenario() -> str:
+        pool = WirePool(read_timeout=0.2)
+        with pytest.raises(WireFailure) as caught:
+            await pool.send(serialize("POST", server.url + "/orders", {}, b"a=1"))
+        pool.close()
+        return caught.value.kind
+
+    assert asyncio.run(scenario()) == "timeout"
+    assert len(server.requests) == 1  # it did reach the server: ambiguous, not resendable
+
+
+def test_connection_closed_mid_answer_is_dropped(server_factory) -> None:
+    def half(request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{")
+        writer.close()
+
+    server = server_factory(half)
+
+    async def scenario() -> str:
+        pool = WirePool(read_timeout=2)
+        with pytest.raises(WireFailure) as caught:
+            await pool.send(serialize("POST", server.url + "/orders", {}, b"a=1"))
+        pool.close()
+        return caught.value.kind
+
+    assert asyncio.run(scenario()) == "dropped"
+
+
+def test_refused_connection_is_connect_and_warm_does_not_raise() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nobody listens there
+
+    async def scenario() -> tuple[int, str]:
+        pool = WirePool(read_timeout=1)
+        origin = Origin("http", "127.0.0.1", port)
+        warmed = await pool.warm(origin, 3)
+        with pytest.raises(WireFailure) as caught:
+            await pool.send(serialize("POST", f"http://127.0.0.1:{port}/x", {}, b""))
+        pool.close()
+        return warmed, caught.value.kind
+
+    assert asyncio.run(scenario()) == (0, "connect")
+
+
+def test_places_an_order_on_the_kite_emulator() -> None:
+    """The bytes the Kite adapter writes, sent by the wire client, are one order at the
+    emulator, and the answer reads back as the adapter's acknowledgement."""
+    from brokers.base import Credentials
+    from brokers.emulator import start_in_thread
+    from brokers.kite.adapter import KiteAdapter
+    from execution import sender
+    from tests.brokers.fixed_market import FixedQuotes
+
+    emulator = start_in_thread("kite", quotes=FixedQuotes())
+    try:
+        emulator.add_account(api_key="wirekey", api_secret="wiresecret", user_id="WI0001")
+        token = emulator.issue_token("wirekey")
+        adapter = KiteAdapter(
+            Credentials(api_key="wirekey", api_secret="wiresecret", access_token=token),
+            base_url=emulator.base_url,
+        )
+        scribe = sender.Scribe(adapter)
+        order = _kite_order("WIRE1", side="BUY", price="100.1")
+        written = scribe.write(order)
+        prepared = serialize(written.method, written.url, written.headers, written.body)
+
+        async def send() -> sender.WireAnswer:
+            pool = WirePool(read_timeout=3)
+            _, answer, _ = await pool.send(prepared)
+            pool.close()
+            return sender.WireAnswer(answer.status, answer.headers, answer.body)
+
+        answer = asyncio.run(send())
+        ack = scribe.read(order, answer)
+        assert ack.broker_order_id
+        logged = [e for e in emulator.order_log() if e.get("tag") == "WIRE1"]
+        assert len(logged) == 1
+        assert logged[0]["outcome"] == "accepted"
+        assert logged[0]["order_id"] == ack.broker_order_id
+    finally:
+        emulator.stop()
+
+
+# --- the scribe: the adapter's own reading of an answer -------------------------------------
+def _scribe_and_order():
+    from brokers.base import Credentials
+    from brokers.kite.adapter import KiteAdapter
+    from execution import sender
+
+    adapter = KiteAdapter(
+        Credentials(api_key="k", api_secret="s", access_token="t"), base_url="http://127.0.0.1:9"
+    )
+    order = _kite_order("SCRIBE1", side="SELL", price="99.5")
+    return sender.Scribe(adapter), order
+
+
+def test_scribe_writes_what_the_adapter_would_send() -> None:
+    scribe, order = _scribe_and_order()
+    written = scribe.write(order)
+    assert (written.method, written.url) == ("POST", "http://127.0.0.1:9/orders/regular")
+    assert written.headers["Authorization"] == "token k:t"
+    assert b"tag=SCRIBE1" in written.body and b"transaction_type=SELL" in written.body
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [("connect", "RetryableError"), ("timeout", "AmbiguousError"), ("dropped", "AmbiguousError")],
+)
+def test_scribe_classifies_a_missing_answer_like_the_adapter(failure: str, error: str) -> None:
+    import brokers.base
+    from execution import sender
+
+    scribe, order = _scribe_and_order()
+    with pytest.raises(getattr(brokers.base, error)) as caught:
+        scribe.read(order, sender.WireAnswer(failure=failure))
+    # An ambiguous write is never "retryable": it must be looked up by tag, not sent again.
+    assert isinstance(caught.value, brokers.base.RetryableError) == (error == "RetryableError")
+
+
+def test_scribe_reads_acknowledgement_and_refusal() -> None:
+    from brokers.base import PermanentError
+    from execution import sender
+
+    scribe, order = _scribe_and_order()
+    ok = b'{"status": "success", "data": {"order_id": "151220000000000"}}'
+    ack = scribe.read(order, sender.WireAnswer(200, {"Content-Type": "application/json"}, ok))
+    assert ack.broker_order_id == "151220000000000"
+    refused = (
+        b'{"status": "error", "message": "Insufficient funds", "error_type": "MarginException"}'
+    )
+    with pytest.raises(PermanentError, match="Insufficient funds"):
+        scribe.read(order, sender.WireAnswer(400, {"Content-Type": "application/json"}, refused))
+    # After reading, the scribe writes again (the answer is not left behind).
+    assert scribe.write(order).url.endswith("/orders/regular")

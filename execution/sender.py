@@ -353,8 +353,9 @@ ADAPTERS = AdapterPool()
 
 # Idle keep-alive connections are closed by servers after a while; warm again past this age.
 WARM_MAX_AGE = 20.0
-# Connections a process keeps open to one broker host for a burst (the rest queue).
-MAX_WARM_CONNECTIONS = 128
+# Connections a process opens to one broker host before T, at most: one per order of the burst
+# (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens its own.
+MAX_WARM_CONNECTIONS = 512
 
 
 def warm(cached: _CachedAdapter) -> None:
@@ -782,6 +783,7 @@ class AsyncLane:
         self.loop = asyncio.new_event_loop()
         self._pool: Any = None
         self._gates: dict[float, Any] = {}
+        self._armed: dict[float, list[_Armed]] = {}
         self._warmed: dict[tuple[Any, int], float] = {}
         started = threading.Event()
 
@@ -822,8 +824,9 @@ class AsyncLane:
         """Open connections to `origin` until `connections` are idle; returns how many are."""
         return int(await self._pool_get().warm(origin, connections))
 
-    async def _gate(self, fire_at_epoch: float) -> None:
-        """Return at T: one timer per boundary wakes every batch waiting on it."""
+    def _gate_for(self, fire_at_epoch: float) -> Any:
+        """The event that opens at T (one timer per boundary). When it opens, every request
+        armed for T is written first, in one pass (`arm`), then the batches wake up."""
         import asyncio
 
         gate = self._gates.get(fire_at_epoch)
@@ -835,11 +838,40 @@ class AsyncLane:
                 if time.time() < fire_at_epoch:  # the wall clock has the last word
                     self.loop.call_later(0.0002, open_gate)
                     return
+                pool = self._pool_get()
+                for armed in self._armed.pop(fire_at_epoch, []):
+                    armed.flight = pool.write_now(armed.prepared)
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 
             self.loop.call_at(deadline, open_gate)
-        await gate.wait()
+        return gate
+
+    async def _gate(self, fire_at_epoch: float) -> None:
+        """Return at T."""
+        await self._gate_for(fire_at_epoch).wait()
+
+    def arm(self, fire_at_epoch: float, prepared: Any) -> _Armed | None:
+        """Have `prepared` written the instant the gate of T opens, before any batch wakes
+        (the batch then only reads its answer). None when T's gate has already opened."""
+        gate = self._gate_for(fire_at_epoch)
+        if gate.is_set():
+            return None
+        armed = _Armed(prepared)
+        self._armed.setdefault(fire_at_epoch, []).append(armed)
+        return armed
+
+    async def _answer_of(self, armed: _Armed) -> tuple[float, WireAnswer, float]:
+        """The answer to a request written at T (or sent now if no connection was idle)."""
+        from execution.wire import WireFailure
+
+        if armed.flight is None:
+            return await self._send(armed.prepared)
+        try:
+            sent, answer, answered = await self._pool_get().answer_of(armed.flight)
+        except WireFailure as exc:
+            return armed.flight.sent, WireAnswer(failure=exc.kind), time.time()
+        return sent, WireAnswer(answer.status, answer.headers, answer.body), answered
 
     async def _send(self, wire: Any) -> tuple[float, WireAnswer, float]:
         """Write one prepared request (execution.wire.Prepared) and read its answer."""
@@ -867,19 +899,28 @@ class AsyncLane:
         import asyncio
 
         report = BatchReport(account_id=account_id)
-        if fire_at_epoch is not None:
-            await self._gate(fire_at_epoch)
-        start = time.time()
         failed_runs: set[int] = set()
         phases: dict[int, list[OutgoingOrder]] = {}
         for order in orders:
             phases.setdefault(order.phase, []).append(order)
+        armed: dict[str, _Armed | None] = {}
+        if fire_at_epoch is not None:
+            # The first phase's orders due at T (within the budget) are written by the gate.
+            for order in phases[min(phases)] if phases else []:
+                if send_at.get(order.tag, 0.0) <= fire_at_epoch:
+                    armed[order.tag] = self.arm(fire_at_epoch, wires[order.tag])
+            await self._gate(fire_at_epoch)
+        start = fire_at_epoch if fire_at_epoch is not None else time.time()
 
         async def one(order: OutgoingOrder) -> Outcome:
-            delay = send_at.get(order.tag, 0.0) - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sent, answer, answered = await self._send(wires[order.tag])
+            written = armed.get(order.tag)
+            if written is not None:
+                sent, answer, answered = await self._answer_of(written)
+            else:
+                delay = send_at.get(order.tag, 0.0) - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent, answer, answered = await self._send(wires[order.tag])
             outcome = Outcome(
                 intent_id=order.intent_id,
                 run_id=order.run_id,
@@ -925,6 +966,14 @@ class AsyncLane:
                     failed_runs.add(result.run_id)
             report.outcomes.extend(results)
         return report
+
+
+@dataclass
+class _Armed:
+    """A request to be written when the gate of T opens; `flight` once it was."""
+
+    prepared: Any
+    flight: Any = None
 
 
 def _held_back(order: OutgoingOrder, account_id: int) -> Outcome:

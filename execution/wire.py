@@ -305,6 +305,16 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(exc)
 
 
+@dataclass
+class InFlight:
+    """A request written on `conn`, its answer to come on `waiter`."""
+
+    origin: Origin
+    conn: _Connection
+    waiter: asyncio.Future[Answer]
+    sent: float
+
+
 def _time_out(waiter: asyncio.Future[Answer]) -> None:
     if not waiter.done():
         waiter.set_exception(WireFailure("timeout", "no answer in time"))
@@ -367,27 +377,43 @@ class WirePool:
                     self._give_back(origin, conn)
         return self.idle_count(origin)
 
-    async def send(self, prepared: Prepared) -> tuple[float, Answer, float]:
-        """Write `prepared` on an idle connection (a new one if none is) and read its answer:
-        (time written, answer, time answered), epoch seconds. Raises WireFailure."""
-        conn = self._take(prepared.origin) or await self._open(prepared.origin)
+    def write_now(self, prepared: Prepared) -> InFlight | None:
+        """Write `prepared` at once on an idle connection, without yielding to the loop (a
+        burst is written in one pass, before any answer is read); None when no connection is
+        idle (the caller then uses `send`, which opens one)."""
+        conn = self._take(prepared.origin)
+        if conn is None:
+            return None
         sent = time.time()
-        waiter = conn.request(prepared.data)
+        return InFlight(prepared.origin, conn, conn.request(prepared.data), sent)
+
+    async def answer_of(self, flight: InFlight) -> tuple[float, Answer, float]:
+        """Wait for the answer to a written request: (time written, answer, time answered),
+        epoch seconds. Raises WireFailure."""
         # A timer on the future itself (asyncio.wait_for would wrap it in one more task).
-        timer = asyncio.get_running_loop().call_later(self.read_timeout, _time_out, waiter)
+        timer = asyncio.get_running_loop().call_later(self.read_timeout, _time_out, flight.waiter)
         try:
-            answer = await waiter
+            answer = await flight.waiter
         except WireFailure:
-            conn.close()
+            flight.conn.close()
             raise
         except asyncio.CancelledError:
-            conn.close()
+            flight.conn.close()
             raise
         finally:
             timer.cancel()
         answered = time.time()
-        self._give_back(prepared.origin, conn)
-        return sent, answer, answered
+        self._give_back(flight.origin, flight.conn)
+        return flight.sent, answer, answered
+
+    async def send(self, prepared: Prepared) -> tuple[float, Answer, float]:
+        """Write `prepared` on an idle connection (a new one if none is) and read its answer:
+        (time written, answer, time answered), epoch seconds. Raises WireFailure."""
+        flight = self.write_now(prepared)
+        if flight is None:
+            conn = await self._open(prepared.origin)
+            flight = InFlight(prepared.origin, conn, conn.request(prepared.data), time.time())
+        return await self.answer_of(flight)
 
     def close(self) -> None:
         for conns in self._idle.values():

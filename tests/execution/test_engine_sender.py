@@ -100,3 +100,57 @@ def test_a_rejected_hedge_holds_back_the_short_legs(kite):
     assert states == {1: "rejected", 3: "abandoned"}
     posts = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
     assert len(posts) == 1
+
+
+# --- the asynchronous lane (the worker's path for adapters that speak HTTP) ------------------
+def _lane_send(venue, orders, fire_at):
+    cached = sender._CachedAdapter(
+        adapter=get_adapter(venue.account), version="test", ops_limit=10, broker="kite"
+    )
+    future = sender.send_batch_async(
+        account_id=venue.account.pk, cached=cached, orders=orders, fire_at_epoch=fire_at
+    )
+    assert future is not None, "the Kite adapter speaks HTTP: the lane must take it"
+    return future
+
+
+def test_lane_writes_at_t_never_before_and_hedges_first(kite):
+    fire_at = time.time() + 0.6
+    report = _lane_send(kite, _orders(), fire_at).result(10)
+    assert [o.state for o in report.outcomes] == ["acknowledged"] * 4, report.outcomes[0].error
+    log = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
+    assert len(log) == 4
+    assert min(r["arrival_ns"] / 1e9 for r in log) >= fire_at
+    by_id = {o.intent_id: o for o in report.outcomes}
+    # The hedges were written by the gate at T, the shorts only after both were acknowledged.
+    assert all(fire_at <= by_id[i].sent_at < fire_at + 0.2 for i in (1, 2))
+    assert min(by_id[i].sent_at for i in (3, 4)) >= max(by_id[i].acked_at for i in (1, 2))
+    assert report.first_send_lag_ms is not None and 0 <= report.first_send_lag_ms < 200
+
+
+def test_lane_two_batches_share_the_gate_of_t(kite):
+    fire_at = time.time() + 0.6
+    first = _lane_send(kite, _orders(run_id=1)[:2], fire_at)
+    second = _lane_send(kite, _orders(run_id=2)[:2], fire_at)
+    reports = [first.result(10), second.result(10)]
+    sent = [o.sent_at for r in reports for o in r.outcomes]
+    assert [o.state for r in reports for o in r.outcomes] == ["acknowledged"] * 4
+    assert min(sent) >= fire_at
+    assert max(sent) - min(sent) < 0.05  # written in one pass, not one batch after another
+
+
+def test_lane_dropped_answer_is_found_by_tag_and_not_sent_again(kite):
+    kite.fault("drop")
+    (outcome,) = _lane_send(kite, _orders()[:1], None).result(10).outcomes
+    assert outcome.state == "acknowledged" and outcome.broker_order_id
+    assert outcome.error_class == "ambiguous"
+    posts = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
+    assert len(posts) == 1
+
+
+def test_lane_rejected_hedge_holds_back_the_short_legs(kite):
+    kite.fault("reject")
+    report = _lane_send(kite, _orders()[:1] + _orders()[2:3], time.time() + 0.3).result(10)
+    assert {o.intent_id: o.state for o in report.outcomes} == {1: "rejected", 3: "abandoned"}
+    posts = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
+    assert len(posts) == 1

@@ -353,6 +353,12 @@ ADAPTERS = AdapterPool()
 
 # Idle keep-alive connections are closed by servers after a while; warm again past this age.
 WARM_MAX_AGE = 20.0
+# Garbage collection is done this long before T, then paused for at most GC_PAUSE_MAX seconds
+# (see AsyncLane._collector_pause).
+GC_QUIET_BEFORE = 0.8
+GC_PAUSE_MAX = 4.0
+# The pre-flight read of an account is skipped when T is closer than this (it would delay it).
+PREFLIGHT_MIN_LEAD = 1.0
 # Connections a process opens to one broker host before T, at most: one per order of the burst
 # (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens its own.
 MAX_WARM_CONNECTIONS = 512
@@ -784,6 +790,8 @@ class AsyncLane:
         self._pool: Any = None
         self._gates: dict[float, Any] = {}
         self._armed: dict[float, list[_Armed]] = {}
+        self._busy = 0  # batches started and not finished
+        self._gc_paused = False
         self._warmed: dict[tuple[Any, int], float] = {}
         started = threading.Event()
 
@@ -838,18 +846,41 @@ class AsyncLane:
                 if time.time() < fire_at_epoch:  # the wall clock has the last word
                     self.loop.call_later(0.0002, open_gate)
                     return
+                self._collector_pause()
                 pool = self._pool_get()
                 for armed in self._armed.pop(fire_at_epoch, []):
                     armed.flight = pool.write_now(armed.prepared)
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 
+            self.loop.call_at(deadline - GC_QUIET_BEFORE, self._collector_pause)
             self.loop.call_at(deadline, open_gate)
         return gate
 
     async def _gate(self, fire_at_epoch: float) -> None:
         """Return at T."""
         await self._gate_for(fire_at_epoch).wait()
+
+    def _collector_pause(self) -> None:
+        """No garbage collection from shortly before T until the batches are done: a full
+        collection of a worker's heap (set off by any thread of the process) stops every thread
+        for tens of milliseconds, and the burst at T allocates enough to set one off. The heap
+        is collected once, GC_QUIET_BEFORE ahead of T; collection resumes when the last batch
+        is done, or after GC_PAUSE_MAX seconds whatever happens."""
+        import gc
+
+        if self._busy and gc.isenabled():
+            gc.collect()
+            gc.disable()
+            self._gc_paused = True
+            self.loop.call_later(GC_PAUSE_MAX, self._collector_resume)
+
+    def _collector_resume(self) -> None:
+        import gc
+
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
 
     def arm(self, fire_at_epoch: float, prepared: Any) -> _Armed | None:
         """Have `prepared` written the instant the gate of T opens, before any batch wakes
@@ -896,6 +927,33 @@ class AsyncLane:
         fire_at_epoch: float | None,
     ) -> BatchReport:
         """Send one account's orders phase by phase from the loop (see send_batch)."""
+        self._busy += 1
+        try:
+            return await self._batch(
+                account_id=account_id,
+                cached=cached,
+                scribe=scribe,
+                orders=orders,
+                wires=wires,
+                send_at=send_at,
+                fire_at_epoch=fire_at_epoch,
+            )
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._collector_resume()
+
+    async def _batch(
+        self,
+        *,
+        account_id: int,
+        cached: _CachedAdapter,
+        scribe: Scribe,
+        orders: list[OutgoingOrder],
+        wires: dict[str, Any],
+        send_at: dict[str, float],
+        fire_at_epoch: float | None,
+    ) -> BatchReport:
         import asyncio
 
         report = BatchReport(account_id=account_id)
@@ -1033,6 +1091,10 @@ def send_batch_async(
     for origin in origins:
         wanted = burst.get(cached.broker, len(orders)) if burst else len(orders)
         the_lane.warm_soon(origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)))
+    if fire_at_epoch is not None and fire_at_epoch - time.time() > PREFLIGHT_MIN_LEAD:
+        # One authenticated read per account before T: the broker has the session in hand at
+        # T, and an expired token shows in the log now rather than in the first order's answer.
+        warm(cached)
     import asyncio
 
     return asyncio.run_coroutine_threadsafe(

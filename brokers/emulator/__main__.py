@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> None:
     values: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in {"broker", "port"}}
     emulator = emulator_class(args.broker)(EmulatorOptions(**values))
+    # A process of its own: collect garbage in quiet moments only (BrokerEmulator.housekeep),
+    # never in the middle of a burst of orders, where a full collection would be read as
+    # tens of milliseconds of broker latency.
+    gc.disable()
+    emulator.collect_garbage = True
     runners: list[Any] = []
     urls = await serve(emulator, args.port, runners)
     print("LISTENING " + " ".join(f"{h}={u}" for h, u in urls.items()), flush=True)

@@ -154,3 +154,17 @@ def test_lane_rejected_hedge_holds_back_the_short_legs(kite):
     assert {o.intent_id: o.state for o in report.outcomes} == {1: "rejected", 3: "abandoned"}
     posts = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
     assert len(posts) == 1
+
+
+def test_lane_pauses_garbage_collection_around_t_and_resumes_after(kite):
+    import gc
+
+    fire_at = time.time() + 1.2  # more than GC_QUIET_BEFORE ahead: the pause is scheduled
+    future = _lane_send(kite, _orders(), fire_at)
+    time.sleep(max(0.0, fire_at - sender.GC_QUIET_BEFORE / 2 - time.time()))
+    paused_before_t = not gc.isenabled()
+    report = future.result(10)
+    time.sleep(0.05)
+    assert paused_before_t
+    assert [o.state for o in report.outcomes] == ["acknowledged"] * 4
+    assert gc.isenabled()  # collection is back once the last batch is done

@@ -171,3 +171,15 @@ def test_partial_fills_then_complete(quotes):
         assert (order["status"], order["filled_quantity"]) == ("COMPLETE", 150)
     finally:
         emulator.stop()
+
+
+def test_housekeeping_waits_for_a_quiet_moment_and_only_after_requests():
+    from brokers.emulator.registry import emulator_class
+
+    emulator = emulator_class("kite")(EmulatorOptions())
+    quiet, wait = emulator.HOUSEKEEPING_QUIET, emulator.HOUSEKEEPING_MAX_WAIT
+    emulator._last_request = 100.0
+    assert not emulator.housekeeping_due(now=100.0 + quiet / 2, last=99.0)  # mid-burst
+    assert emulator.housekeeping_due(now=100.0 + quiet + 0.01, last=99.0)  # the burst is over
+    assert emulator.housekeeping_due(now=100.0 + quiet / 2, last=100.0 - wait)  # long overdue
+    assert not emulator.housekeeping_due(now=200.0, last=100.5)  # nothing new since: idle

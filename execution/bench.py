@@ -69,6 +69,7 @@ class Options:
     workers: int = 2
     lead: float = 8.0
     trials: int = 1
+    hedge: str = "ack"  # the strategies' hedge confirmation: ack (wait) or none
 
 
 @dataclass
@@ -242,7 +243,13 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     seeded.account_ids = [a.pk for a in accounts]
     strategies = Strategy.objects.bulk_create(
         [
-            Strategy(owner=u, name=f"bench {i}", underlying=nifty, status=StrategyStatus.ACTIVE)
+            Strategy(
+                owner=u,
+                name=f"bench {i}",
+                underlying=nifty,
+                status=StrategyStatus.ACTIVE,
+                hedge_confirmation=opts.hedge,
+            )
             for i, u in enumerate(users)
         ]
     )

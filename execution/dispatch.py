@@ -42,6 +42,7 @@ from execution.models.engine import (
 )
 from execution.sender import OutgoingOrder
 from execution.sources import AccountAllocation
+from trader.models import HedgeConfirmation
 
 logger = logging.getLogger(__name__)
 
@@ -513,6 +514,7 @@ def _entry_intents(
                     purpose=Purpose.ENTRY,
                     slice_no=slice_no,
                     phase=0 if leg.side == "BUY" else 1,
+                    waits_for_hedges=strategy.hedge_confirmation == HedgeConfirmation.ACK,
                     side=leg.side,
                     exchange=underlying.segment,
                     tradingsymbol=symbol,
@@ -662,6 +664,7 @@ def outgoing(intent: OrderIntent) -> dict[str, Any]:
             run_id=intent.run_id,
             tag=intent.tag,
             phase=intent.phase,
+            waits_for_hedges=intent.waits_for_hedges,
             exchange=intent.exchange,
             tradingsymbol=intent.tradingsymbol,
             instrument_token=intent.instrument_token,

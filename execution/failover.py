@@ -140,6 +140,7 @@ def _moved_intent(intent: OrderIntent, account: BrokerAccount, algo_id: str) -> 
         purpose=intent.purpose,
         slice_no=intent.slice_no,
         phase=intent.phase,
+        waits_for_hedges=intent.waits_for_hedges,
         side=intent.side,
         exchange=intent.exchange,
         tradingsymbol=tradingsymbol,

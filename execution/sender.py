@@ -5,8 +5,12 @@ and boundary) the accounts and their adapters, claims its orders in Redis, warms
 connection and waits on the monotonic clock. At T it takes its orders-per-second slots in one
 Redis call per phase and sends the phase's orders concurrently (greenlets under Celery's gevent
 pool, threads otherwise): BUY orders first (on entry the hedges, on exit the buy-back of the
-shorts), then, once every BUY of that run is acknowledged, the SELL orders. Outcomes go to an
-in-memory buffer that one writer per process flushes to the database after the sends.
+shorts), then, once every BUY of that run is acknowledged, the SELL orders (unless the strategy
+chose not to wait: then they follow right behind the BUYs and are never held back). Outcomes go
+to an in-memory buffer that one writer per process flushes to the database after the sends.
+
+Orders of HTTP adapters take the asynchronous lane (`AsyncLane`, `send_batch_async`): requests
+prepared as bytes before T and written by the gate of T in one pass (see `execution.wire`).
 
 The database is never touched by the per-account greenlets: each would open its own
 connection (Django's connections are per greenlet under gevent).
@@ -89,6 +93,9 @@ class OutgoingOrder:
     order_type: str
     price: str | None
     algo_id: str
+    # False: sent right behind the earlier phases, without waiting for their acknowledgements
+    # (the strategy's hedge confirmation), and never held back.
+    waits_for_hedges: bool = True
 
     def request(self) -> OrderRequest:
         return OrderRequest(
@@ -497,18 +504,8 @@ def send_batch(
     for phase in sorted(phases):
         pending = []
         for order in phases[phase]:
-            if order.run_id in failed_runs:
-                report.outcomes.append(
-                    Outcome(
-                        intent_id=order.intent_id,
-                        run_id=order.run_id,
-                        account_id=account_id,
-                        tag=order.tag,
-                        state="abandoned",
-                        error="Not sent: a hedge leg of this strategy was not placed first.",
-                        error_class="blocked",
-                    )
-                )
+            if order.run_id in failed_runs and order.waits_for_hedges:
+                report.outcomes.append(_held_back(order, account_id))
             else:
                 pending.append(order)
         while pending:
@@ -961,10 +958,18 @@ class AsyncLane:
         phases: dict[int, list[OutgoingOrder]] = {}
         for order in orders:
             phases.setdefault(order.phase, []).append(order)
+        first = min(phases) if phases else 0
+        # Orders that wait for nothing: the first phase's, and later ones sent right behind it
+        # (waits_for_hedges off). Those due at T are written by the gate, in phase order.
+        eager = [
+            order
+            for phase in sorted(phases)
+            for order in phases[phase]
+            if phase == first or not order.waits_for_hedges
+        ]
         armed: dict[str, _Armed | None] = {}
         if fire_at_epoch is not None:
-            # The first phase's orders due at T (within the budget) are written by the gate.
-            for order in phases[min(phases)] if phases else []:
+            for order in eager:
                 if send_at.get(order.tag, 0.0) <= fire_at_epoch:
                     armed[order.tag] = self.arm(fire_at_epoch, wires[order.tag])
             await self._gate(fire_at_epoch)
@@ -1009,14 +1014,18 @@ class AsyncLane:
             outcome.broker_order_id = ack.broker_order_id
             return outcome
 
+        # Tasks start in creation order: the eager ones now (hedges before shorts).
+        started = {order.tag: asyncio.ensure_future(one(order)) for order in eager}
         for phase in sorted(phases):
-            pending = []
+            tasks = []
             for order in phases[phase]:
-                if order.run_id in failed_runs:
+                if order.tag in started:
+                    tasks.append(started[order.tag])
+                elif order.run_id in failed_runs:
                     report.outcomes.append(_held_back(order, account_id))
                 else:
-                    pending.append(order)
-            results = await asyncio.gather(*(one(order) for order in pending))
+                    tasks.append(asyncio.ensure_future(one(order)))
+            results = await asyncio.gather(*tasks)
             if report.first_send_lag_ms is None and results:
                 report.first_send_lag_ms = (min(r.sent_at or 0 for r in results) - start) * 1000
             for result in results:

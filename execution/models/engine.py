@@ -196,8 +196,11 @@ class OrderIntent(models.Model):
     )
     purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.ENTRY)
     slice_no = models.PositiveSmallIntegerField(default=0)
-    # Send order within the account's batch: hedges (BUY on entry, closing SELLs on exit) first.
+    # Send order within the account's batch: BUY orders first (on entry the hedges, on exit the
+    # buy-back of the shorts). A later phase waits for the earlier phases' acknowledgements
+    # unless `waits_for_hedges` is off (the strategy's hedge confirmation, entries only).
     phase = models.PositiveSmallIntegerField(default=0)
+    waits_for_hedges = models.BooleanField(default=True)
     side = models.CharField(max_length=4, choices=[("BUY", "BUY"), ("SELL", "SELL")])
     exchange = models.CharField(max_length=3)
     tradingsymbol = models.CharField(max_length=40)

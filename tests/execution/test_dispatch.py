@@ -188,3 +188,19 @@ def test_a_targets_own_daily_loss_refuses_its_next_entry(other_ref, refused):
         assert not OrderIntent.objects.exists()
     else:
         assert not result.skipped and result.intents == 4
+
+
+@pytest.mark.parametrize(("choice", "waits"), [("ack", True), ("none", False)])
+def test_entry_orders_carry_the_strategys_hedge_confirmation(choice, waits):
+    strategy, _version, accounts = strategy_with_accounts(brokers=(Broker.KITE,))
+    strategy.hedge_confirmation = choice
+    strategy.save()
+    _accounts_ready(accounts)
+    day_plan(day=DAY)
+    result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    intents = list(OrderIntent.objects.all())
+    assert len(intents) == 4
+    assert {i.waits_for_hedges for i in intents} == {waits}
+    (batch,) = result.batches
+    assert [o["side"] for o in batch.orders] == ["BUY", "BUY", "SELL", "SELL"]  # still hedges first
+    assert {o["waits_for_hedges"] for o in batch.orders} == {waits}

@@ -168,3 +168,32 @@ def test_lane_pauses_garbage_collection_around_t_and_resumes_after(kite):
     assert paused_before_t
     assert [o.state for o in report.outcomes] == ["acknowledged"] * 4
     assert gc.isenabled()  # collection is back once the last batch is done
+
+
+def _without_waiting(orders):
+    import dataclasses
+
+    return [dataclasses.replace(o, waits_for_hedges=False) for o in orders]
+
+
+def test_lane_without_hedge_confirmation_sends_shorts_right_behind_the_hedges(kite):
+    fire_at = time.time() + 0.6
+    report = _lane_send(kite, _without_waiting(_orders()), fire_at).result(10)
+    assert [o.state for o in report.outcomes] == ["acknowledged"] * 4, report.outcomes[0].error
+    by_id = {o.intent_id: o for o in report.outcomes}
+    log = sorted(
+        (r for r in kite.emulator.order_log() if r["method"] == "POST"),
+        key=lambda r: r["arrival_ns"],
+    )
+    assert min(r["arrival_ns"] / 1e9 for r in log) >= fire_at
+    # Written by the gate in one pass: hedges first, the shorts before any acknowledgement.
+    assert max(by_id[i].sent_at for i in (1, 2)) <= min(by_id[i].sent_at for i in (3, 4))
+    assert max(by_id[i].sent_at for i in (3, 4)) < min(by_id[i].acked_at for i in (1, 2))
+
+
+def test_lane_without_hedge_confirmation_does_not_hold_shorts_back(kite):
+    kite.fault("reject")  # the hedge is refused: the short still goes (the policy acts later)
+    report = _lane_send(kite, _without_waiting(_orders()[:1] + _orders()[2:3]), None).result(10)
+    assert {o.intent_id: o.state for o in report.outcomes} == {1: "rejected", 3: "acknowledged"}
+    posts = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
+    assert len(posts) == 2

@@ -117,6 +117,33 @@ def test_whole_wizard_creates_a_draft_with_version_legs_and_allocation(owner, ow
     assert strategy.events.filter(action="created").exists()
 
 
+def test_risk_step_offers_hedge_confirmation_saves_it_and_refuses_nonsense(owner, owner_client):
+    walk_to(owner_client, "risk")
+    page = owner_client.get(url("risk")).content.decode()
+    assert 'name="hedge_confirmation"' in page and "Wait until the broker accepts" in page
+    bad = owner_client.post(
+        url("risk"), {"leg_failure_policy": "unwind", "hedge_confirmation": "x"}
+    )
+    assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
+    chosen = {"leg_failure_policy": "halt", "hedge_confirmation": "none"}
+    assert owner_client.post(url("risk"), chosen).status_code == 302
+    account = BrokerAccountFactory(owner=owner)
+    owner_client.post(url("allocation"), allocation_post([{"broker_account": str(account.pk)}]))
+    assert owner_client.post(url("review")).status_code == 302
+    strategy = Strategy.objects.get()
+    assert (strategy.leg_failure_policy, strategy.hedge_confirmation) == ("halt", "none")
+    detail = owner_client.get(reverse("strategies:detail", kwargs={"pk": strategy.pk}))
+    assert "right behind the hedges, without waiting" in detail.content.decode()
+
+
+def test_risk_step_without_hedge_confirmation_keeps_the_safe_choice(owner, owner_client):
+    walk_to(owner_client, "allocation")  # its risk answers leave hedge_confirmation out
+    account = BrokerAccountFactory(owner=owner)
+    owner_client.post(url("allocation"), allocation_post([{"broker_account": str(account.pk)}]))
+    owner_client.post(url("review"))
+    assert Strategy.objects.get().hedge_confirmation == "ack"
+
+
 def test_wizard_steps_render_as_htmx_fragments(owner_client):
     owner_client.get(reverse("strategies:new"))
     response = owner_client.post(

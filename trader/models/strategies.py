@@ -45,6 +45,13 @@ class LegFailurePolicy(models.TextChoices):
     HALT = "halt", "Alert me and halt the strategy"
 
 
+class HedgeConfirmation(models.TextChoices):
+    """How an entry's short legs follow its hedges (BUY legs are always written first)."""
+
+    ACK = "ack", "Wait until the broker accepts the hedges, then send the shorts"
+    NONE = "none", "Send the shorts right behind the hedges (faster; a short may fill first)"
+
+
 class Side(models.TextChoices):
     BUY = "BUY", "Buy"
     SELL = "SELL", "Sell"
@@ -98,6 +105,9 @@ class Strategy(models.Model):
     leg_failure_policy = models.CharField(
         max_length=10, choices=LegFailurePolicy.choices, default=LegFailurePolicy.UNWIND
     )
+    hedge_confirmation = models.CharField(
+        max_length=4, choices=HedgeConfirmation.choices, default=HedgeConfirmation.ACK
+    )
     # Key of the template the strategy started from (templates_catalog), for display only.
     template = models.CharField(max_length=32, blank=True)
     # The latest version: what the trader sees and edits. The version that trades on a given
@@ -127,6 +137,10 @@ class Strategy(models.Model):
             models.CheckConstraint(
                 condition=Q(leg_failure_policy__in=LegFailurePolicy.values),
                 name="strategy_leg_failure_policy_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(hedge_confirmation__in=HedgeConfirmation.values),
+                name="strategy_hedge_confirmation_valid",
             ),
             models.CheckConstraint(condition=~Q(name=""), name="strategy_name_not_empty"),
         ]

@@ -15,6 +15,7 @@ from trader.models import (
     AllocationSizing,
     ExitUnit,
     ExpiryChoice,
+    HedgeConfirmation,
     LegFailurePolicy,
     OptionType,
     Side,
@@ -190,6 +191,21 @@ class RiskForm(forms.Form):
         widget=forms.RadioSelect,
         label="If a hedge leg cannot be placed",
     )
+    hedge_confirmation = forms.ChoiceField(
+        choices=HedgeConfirmation.choices,
+        widget=forms.RadioSelect,
+        initial=HedgeConfirmation.ACK,
+        required=False,  # left out: the safe choice, waiting
+        label="At entry, the short legs",
+        help_text=(
+            "Waiting costs one round trip to the broker (about 0.1 s) and means a short is "
+            "never sent when its hedge was refused. Without waiting, all legs leave together, "
+            "hedges first, but the broker may fill a short before its hedge."
+        ),
+    )
+
+    def clean_hedge_confirmation(self) -> str:
+        return str(self.cleaned_data.get("hedge_confirmation") or HedgeConfirmation.ACK)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -209,6 +209,7 @@ def strategy_create(*, user: User, spec: StrategySpec) -> Strategy:
         kind=spec.kind,
         template=spec.template,
         leg_failure_policy=spec.leg_failure_policy,
+        hedge_confirmation=spec.hedge_confirmation,
     )
     version = _create_version(strategy=strategy, spec=spec, number=1, effective_from=_today())
     strategy.current_version = version
@@ -251,6 +252,7 @@ def strategy_update(*, user: User, strategy: Strategy, spec: StrategySpec) -> St
     strategy.underlying = underlying
     strategy.kind = spec.kind
     strategy.leg_failure_policy = spec.leg_failure_policy
+    strategy.hedge_confirmation = spec.hedge_confirmation
     strategy.current_version = version
     strategy.save()
     _replace_allocations(strategy=strategy, allocations=spec.allocations)
@@ -376,6 +378,7 @@ def spec_from_version(
         kind=strategy.kind,
         template=strategy.template,
         leg_failure_policy=strategy.leg_failure_policy,
+        hedge_confirmation=strategy.hedge_confirmation,
         entry_time=version.entry_time,
         exit_time=version.exit_time,
         trading_days=version.trading_days,

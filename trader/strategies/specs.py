@@ -16,6 +16,7 @@ from trader.models import (
     AllocationSizing,
     ExitUnit,
     ExpiryChoice,
+    HedgeConfirmation,
     LegFailurePolicy,
     StrategyKind,
     StrikeMode,
@@ -84,6 +85,7 @@ class StrategySpec:
     kind: str = StrategyKind.INTRADAY
     template: str = ""
     leg_failure_policy: str = LegFailurePolicy.UNWIND
+    hedge_confirmation: str = HedgeConfirmation.ACK
     stop_loss_mtm: Decimal | None = None
     target_mtm: Decimal | None = None
     trailing_stop_mtm: Decimal | None = None

@@ -273,7 +273,7 @@ def _step_schedule(request: AuthenticatedHttpRequest, draft: dict[str, Any], edi
 
 
 def _step_risk(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
-    initial = draft.get("risk") or {"leg_failure_policy": "unwind"}
+    initial = draft.get("risk") or {"leg_failure_policy": "unwind", "hedge_confirmation": "ack"}
     form = RiskForm(_data(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         wizard.set_part(draft, "risk", form.cleaned_data)

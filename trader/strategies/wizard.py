@@ -9,6 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from trader.models import HedgeConfirmation
 from trader.strategies.specs import AllocationSpec, LegSpec, StrategySpec
 from trader.strategies.templates_catalog import template_get
 
@@ -145,6 +146,7 @@ def to_spec(draft: dict[str, Any]) -> StrategySpec:
         exit_time=datetime.time.fromisoformat(schedule["exit_time"]),
         trading_days=sum(1 << int(day) for day in set(schedule["trading_days"])),
         leg_failure_policy=risk["leg_failure_policy"],
+        hedge_confirmation=risk.get("hedge_confirmation") or HedgeConfirmation.ACK,
         stop_loss_mtm=risk.get("stop_loss_mtm"),
         target_mtm=risk.get("target_mtm"),
         trailing_stop_mtm=risk.get("trailing_stop_mtm"),
@@ -182,6 +184,7 @@ def from_spec(spec: StrategySpec, *, strategy_id: int | None) -> dict[str, Any]:
         "risk",
         {
             "leg_failure_policy": spec.leg_failure_policy,
+            "hedge_confirmation": spec.hedge_confirmation,
             "stop_loss_mtm": spec.stop_loss_mtm,
             "target_mtm": spec.target_mtm,
             "trailing_stop_mtm": spec.trailing_stop_mtm,

@@ -65,6 +65,12 @@ class Command(BaseCommand):
         parser.add_argument("--latency-ms", type=float, default=30.0)
         parser.add_argument("--mode", choices=["engine", "naive", "floor"], default="engine")
         parser.add_argument("--kill-worker", action="store_true")
+        parser.add_argument(
+            "--hedge",
+            choices=["ack", "none"],
+            default="ack",
+            help="the strategies' hedge confirmation: shorts wait for the hedges' acks, or not",
+        )
         parser.add_argument("--trials", type=int, default=1)
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--lead", type=float, default=10.0, help="seconds from start to T")
@@ -109,6 +115,7 @@ class Command(BaseCommand):
             workers=options["workers"],
             lead=options["lead"],
             trials=options["trials"],
+            hedge=options["hedge"],
         )
         env = {**os.environ}
         env.setdefault("BENCH_DIR", tempfile.mkdtemp(prefix="bench-boundary-"))
@@ -127,6 +134,7 @@ def _flags(options: dict[str, Any]) -> list[str]:
         "trials",
         "workers",
         "lead",
+        "hedge",
     ):
         flags += [f"--{name.replace('_', '-')}", str(options[name])]
     if options["kill_worker"]:

@@ -843,14 +843,16 @@ class AsyncLane:
                 if time.time() < fire_at_epoch:  # the wall clock has the last word
                     self.loop.call_later(0.0002, open_gate)
                     return
-                self._collector_pause()
+                self._collector_pause(collect=False)
                 pool = self._pool_get()
                 for armed in self._armed.pop(fire_at_epoch, []):
                     armed.flight = pool.write_now(armed.prepared)
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 
-            self.loop.call_at(deadline - GC_QUIET_BEFORE, self._collector_pause)
+            if fire_at_epoch - time.time() > GC_QUIET_BEFORE + 0.2:
+                # A collection takes tens of milliseconds: only when T is far enough ahead.
+                self.loop.call_at(deadline - GC_QUIET_BEFORE, self._collector_pause)
             self.loop.call_at(deadline, open_gate)
         return gate
 
@@ -858,7 +860,7 @@ class AsyncLane:
         """Return at T."""
         await self._gate_for(fire_at_epoch).wait()
 
-    def _collector_pause(self) -> None:
+    def _collector_pause(self, collect: bool = True) -> None:
         """No garbage collection from shortly before T until the batches are done: a full
         collection of a worker's heap (set off by any thread of the process) stops every thread
         for tens of milliseconds, and the burst at T allocates enough to set one off. The heap
@@ -867,7 +869,8 @@ class AsyncLane:
         import gc
 
         if self._busy and gc.isenabled():
-            gc.collect()
+            if collect:
+                gc.collect()
             gc.disable()
             self._gc_paused = True
             self.loop.call_later(GC_PAUSE_MAX, self._collector_resume)

@@ -364,8 +364,6 @@ WARM_MAX_AGE = 20.0
 # (see AsyncLane._collector_pause).
 GC_QUIET_BEFORE = 0.8
 GC_PAUSE_MAX = 4.0
-# The pre-flight read of an account is skipped when T is closer than this (it would delay it).
-PREFLIGHT_MIN_LEAD = 1.0
 # Connections a process opens to one broker host before T, at most: one per order of the burst
 # (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens its own.
 MAX_WARM_CONNECTIONS = 512
@@ -1103,10 +1101,6 @@ def send_batch_async(
     for origin in origins:
         wanted = burst.get(cached.broker, len(orders)) if burst else len(orders)
         the_lane.warm_soon(origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)))
-    if fire_at_epoch is not None and fire_at_epoch - time.time() > PREFLIGHT_MIN_LEAD:
-        # One authenticated read per account before T: the broker has the session in hand at
-        # T, and an expired token shows in the log now rather than in the first order's answer.
-        warm(cached)
     import asyncio
 
     return asyncio.run_coroutine_threadsafe(

@@ -24,6 +24,17 @@ assert is_session(day)
 result = planning.day_plan(day=day)
 runs = ScheduledRun.objects.filter(session_date=day)
 print("RUNS", runs.count(), sorted({r.boundary for r in runs}))
+from django.db import IntegrityError, transaction
+from execution.models import SpecialSession
+sunday = SpecialSession.objects.get(exchange="NSE", date=datetime.date(2026, 2, 1))
+try:
+    with transaction.atomic():
+        runs.filter(pk=runs.first().pk).update(
+            session_date=datetime.date(2026, 11, 21), special_session=sunday
+        )
+    print("TRIGGER missing")
+except IntegrityError as exc:
+    print("TRIGGER", exc)
 """
 
 
@@ -56,3 +67,7 @@ def test_migrate_seed_and_plan_on_sqlite(tmp_path):
     line = next(x for x in planned.stdout.splitlines() if x.startswith("RUNS"))
     count = int(line.split()[1])
     assert count >= 2 and "entry" in line and "exit" in line, planned.stdout
+    # The special-session trigger exists on SQLite too: a Saturday run may not borrow the
+    # Budget Sunday's session.
+    trigger = next(x for x in planned.stdout.splitlines() if x.startswith("TRIGGER"))
+    assert "own date" in trigger, planned.stdout

@@ -142,3 +142,33 @@ def test_client_tags_are_unique():
     with pytest.raises(IntegrityError), transaction.atomic():
         IntentFactory(tag=intent.tag, run=intent.run)
     assert OrderIntent.objects.count() == 1
+
+
+def test_a_weekend_run_must_reference_the_special_session_of_its_own_date():
+    """A Saturday run pointing at the Budget Sunday of another date is refused (trigger)."""
+    version = VersionFactory()
+    with pytest.raises(IntegrityError, match="own date"), transaction.atomic():
+        _insert_run(
+            version, day=datetime.date(2026, 11, 21), special_session_id=_budget_sunday_id()
+        )
+    _insert_run(version, day=datetime.date(2026, 2, 1), special_session_id=_budget_sunday_id())
+    with (
+        pytest.raises(IntegrityError, match="own date"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE execution_scheduledrun SET session_date = %s WHERE special_session_id = %s",
+            [datetime.date(2026, 2, 8), _budget_sunday_id()],
+        )
+
+
+def test_a_special_session_with_runs_cannot_move_to_another_date():
+    _insert_run(
+        VersionFactory(), day=datetime.date(2026, 2, 1), special_session_id=_budget_sunday_id()
+    )
+    with pytest.raises(IntegrityError, match="cannot move"), transaction.atomic():
+        SpecialSession.objects.filter(pk=_budget_sunday_id()).update(date=datetime.date(2026, 2, 8))
+    # Without runs it may be corrected (the calendar is data, edited in admin).
+    other = SpecialSession.objects.exclude(pk=_budget_sunday_id()).first()
+    SpecialSession.objects.filter(pk=other.pk).update(reason="corrected")

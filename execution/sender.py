@@ -661,11 +661,13 @@ def _as_response(answer: WireAnswer, url: str, *, write: bool) -> Any:
 
 
 def _http_client_of(adapter: BrokerAdapter) -> Any:
-    """The adapter's brokers.httpclient.HttpClient (directly or on its client), or None."""
+    """The adapter's brokers.httpclient.HttpClient: an attribute of the adapter or of one of
+    its attributes (its API client, whatever the adapter calls it), or None."""
     from brokers.httpclient import HttpClient
 
-    for holder in (adapter, getattr(adapter, "client", None)):
-        for value in vars(holder).values() if holder is not None else ():
+    holders = [adapter, *(v for v in vars(adapter).values() if hasattr(v, "__dict__"))]
+    for holder in holders:
+        for value in vars(holder).values():
             if isinstance(value, HttpClient):
                 return value
     return None

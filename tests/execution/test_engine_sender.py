@@ -197,3 +197,54 @@ def test_lane_without_hedge_confirmation_does_not_hold_shorts_back(kite):
     assert {o.intent_id: o.state for o in report.outcomes} == {1: "rejected", 3: "acknowledged"}
     posts = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
     assert len(posts) == 2
+
+
+@pytest.mark.parametrize("broker", ["kite", "upstox", "angelone", "fyers", "dhan"])
+def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, settings):
+    """Each broker's adapter writes its own requests for the lane (no broker falls back to
+    the synchronous path), and every leg of a strategy that does not wait leaves at T."""
+    from brokers.base import OrderType, Side
+
+    venue = make_venue(broker, settings)
+    try:
+        venue.login()
+        stamp = int(time.time() * 1000) % 10**8
+        orders = []
+        for index, (side, strike) in enumerate([("BUY", 26000), ("SELL", 25000)], start=1):
+            request = venue.order(
+                tag=f"LN{index}{stamp}", order_type=OrderType.MARKET, side=Side(side), strike=strike
+            )
+            orders.append(
+                sender.OutgoingOrder(
+                    intent_id=index,
+                    run_id=1,
+                    tag=request.tag,
+                    phase=0 if side == "BUY" else 1,
+                    exchange="NFO",
+                    tradingsymbol=request.tradingsymbol,
+                    instrument_token=request.instrument_token,
+                    side=side,
+                    quantity=request.quantity,
+                    product="NRML",
+                    order_type=request.order_type.value,
+                    price=None if request.price is None else str(request.price),
+                    algo_id="ALGO1",
+                    waits_for_hedges=False,
+                )
+            )
+        cached = sender._CachedAdapter(
+            adapter=venue.adapter(), version="test", ops_limit=10, broker=broker
+        )
+        assert sender.scribe_for(cached) is not None, f"{broker} must take the lane"
+        fire_at = time.time() + 0.6
+        future = sender.send_batch_async(
+            account_id=venue.account.pk, cached=cached, orders=orders, fire_at_epoch=fire_at
+        )
+        report = future.result(10)
+        assert [o.state for o in report.outcomes] == ["acknowledged"] * 2, report.outcomes
+        assert all(o.broker_order_id for o in report.outcomes)
+        assert all(fire_at <= o.sent_at < fire_at + 0.1 for o in report.outcomes)
+        logged = [r for r in venue.emulator.order_log() if r.get("tag") in {o.tag for o in orders}]
+        assert len(logged) == 2
+    finally:
+        venue.stop()

@@ -818,6 +818,8 @@ class BrokerEmulator:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request[ARRIVAL_NS] = time.time_ns()
         self._last_request = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since = self._last_request
         if self.options.latency_ms and not request.path.startswith("/_emulator/"):
             await asyncio.sleep(self.options.latency_ms / 1000)
         try:
@@ -830,34 +832,33 @@ class BrokerEmulator:
 
     # Housekeeping (writing the order log, and in a process of its own the garbage collection)
     # waits for a quiet moment, so that it never shows up as broker latency in a burst; it
-    # runs anyway once HOUSEKEEPING_MAX_WAIT has passed.
+    # runs anyway once traffic has gone on for HOUSEKEEPING_MAX_WAIT without a pause.
     HOUSEKEEPING_QUIET = 0.3
     HOUSEKEEPING_MAX_WAIT = 5.0
     _last_request = 0.0
+    _busy_since: float | None = None  # the first request since the last housekeeping
     collect_garbage = False  # set by `python -m brokers.emulator`, which disables automatic GC
 
-    def housekeeping_due(self, now: float, last: float) -> bool:
-        """Due when requests came since the last run (`last`), and they have stopped for a
-        moment or the last run is long ago."""
-        if self._last_request <= last:
+    def housekeeping_due(self, now: float) -> bool:
+        """Due when requests came since the last run, and they have stopped for a moment or
+        have gone on without a pause for HOUSEKEEPING_MAX_WAIT."""
+        if self._busy_since is None:
             return False  # nothing happened since: nothing to write or collect
         quiet = now - self._last_request >= self.HOUSEKEEPING_QUIET
-        return quiet or now - last >= self.HOUSEKEEPING_MAX_WAIT
+        return quiet or now - self._busy_since >= self.HOUSEKEEPING_MAX_WAIT
 
     def housekeep(self) -> None:
+        self._busy_since = None
         self.state.flush_log()
         if self.collect_garbage:
             gc.collect()
 
     async def _log_flusher(self, app: web.Application) -> Any:
         async def loop() -> None:
-            last = time.monotonic()
             while True:
                 await asyncio.sleep(0.1)
-                now = time.monotonic()
-                if self.housekeeping_due(now, last):
+                if self.housekeeping_due(time.monotonic()):
                     self.housekeep()
-                    last = now
 
         task = asyncio.create_task(loop())
         yield

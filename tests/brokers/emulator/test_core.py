@@ -178,8 +178,13 @@ def test_housekeeping_waits_for_a_quiet_moment_and_only_after_requests():
 
     emulator = emulator_class("kite")(EmulatorOptions())
     quiet, wait = emulator.HOUSEKEEPING_QUIET, emulator.HOUSEKEEPING_MAX_WAIT
-    emulator._last_request = 100.0
-    assert not emulator.housekeeping_due(now=100.0 + quiet / 2, last=99.0)  # mid-burst
-    assert emulator.housekeeping_due(now=100.0 + quiet + 0.01, last=99.0)  # the burst is over
-    assert emulator.housekeeping_due(now=100.0 + quiet / 2, last=100.0 - wait)  # long overdue
-    assert not emulator.housekeeping_due(now=200.0, last=100.5)  # nothing new since: idle
+    assert not emulator.housekeeping_due(now=1000.0)  # nothing happened yet
+    # A burst starts long after the last housekeeping: not in its middle (that was the bug:
+    # a full collection ran right at the start of the burst at T).
+    emulator._busy_since = emulator._last_request = 100.0
+    assert not emulator.housekeeping_due(now=100.0 + quiet / 2)
+    assert emulator.housekeeping_due(now=100.0 + quiet + 0.01)  # the burst is over
+    emulator._last_request = 100.0 + wait  # traffic without a pause for MAX_WAIT
+    assert emulator.housekeeping_due(now=100.0 + wait + 0.01)
+    emulator.housekeep()
+    assert not emulator.housekeeping_due(now=200.0)  # nothing new since: idle

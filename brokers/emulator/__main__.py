@@ -52,6 +52,9 @@ async def run(args: argparse.Namespace) -> None:
     # tens of milliseconds of broker latency.
     gc.disable()
     emulator.collect_garbage = True
+    warm = getattr(emulator.state.quotes, "warm", None)
+    if warm is not None:
+        warm()
     runners: list[Any] = []
     urls = await serve(emulator, args.port, runners)
     print("LISTENING " + " ".join(f"{h}={u}" for h, u in urls.items()), flush=True)

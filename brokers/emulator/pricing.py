@@ -67,6 +67,16 @@ class SimulatedQuotes:
         self._cache: dict[tuple[str, str], MarketQuote | None] = {}
         self._cache_second = -1
 
+    def warm(self) -> None:
+        """Price one option now, so that the first order does not pay for the pricing code's
+        first run (imports, caches: several milliseconds)."""
+        from datetime import timedelta
+
+        now = self.clock()
+        spot = self.market.spot("NIFTY", now)
+        strike = (spot / 50).quantize(Decimal(1)) * 50
+        self.market.option_quote("NIFTY", (now + timedelta(days=7)).date(), strike, "CE", now)
+
     def quote(self, exchange: str, tradingsymbol: str) -> MarketQuote | None:
         now = self.clock()
         second = int(now.timestamp())

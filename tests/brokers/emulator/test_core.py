@@ -188,3 +188,13 @@ def test_housekeeping_waits_for_a_quiet_moment_and_only_after_requests():
     assert emulator.housekeeping_due(now=100.0 + wait + 0.01)
     emulator.housekeep()
     assert not emulator.housekeeping_due(now=200.0)  # nothing new since: idle
+
+
+def test_simulated_quotes_warm_up_prices_an_option_before_the_first_order():
+    from brokers.emulator.core import Clock
+    from brokers.emulator.pricing import SimulatedQuotes
+
+    quotes = SimulatedQuotes(seed=3, clock=Clock())
+    quotes.warm()  # must not raise on any day (a Saturday included); the first order is then warm
+    spot = quotes.quote("NSE", "NIFTY 50")
+    assert spot is not None and spot.last_price > 0

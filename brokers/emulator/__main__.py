@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 from decimal import Decimal
 from typing import Any
@@ -52,6 +53,9 @@ async def run(args: argparse.Namespace) -> None:
     # tens of milliseconds of broker latency.
     gc.disable()
     emulator.collect_garbage = True
+    # A client that dies mid-request (the benchmark's --kill-worker) is expected, not an error
+    # of the emulator: no traceback per cut connection.
+    logging.getLogger("aiohttp.server").addFilter(_not_a_cut_connection)
     warm = getattr(emulator.state.quotes, "warm", None)
     if warm is not None:
         warm()
@@ -66,6 +70,10 @@ async def run(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         await _cleanup(runners)
+
+
+def _not_a_cut_connection(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], ConnectionResetError))
 
 
 def main(argv: list[str] | None = None) -> None:

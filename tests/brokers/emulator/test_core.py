@@ -198,3 +198,23 @@ def test_simulated_quotes_warm_up_prices_an_option_before_the_first_order():
     quotes.warm()  # must not raise on any day (a Saturday included); the first order is then warm
     spot = quotes.quote("NSE", "NIFTY 50")
     assert spot is not None and spot.last_price > 0
+
+
+def test_emulator_process_does_not_log_connections_cut_by_the_client():
+    import logging
+
+    from brokers.emulator.__main__ import _not_a_cut_connection
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request",
+            None,
+            (type(exc), exc, None),
+        )
+
+    assert not _not_a_cut_connection(record(ConnectionResetError("Connection lost")))
+    assert _not_a_cut_connection(record(ValueError("a real bug")))  # still logged

@@ -145,6 +145,23 @@ class BatchReport:
     def needs_attention(self) -> bool:
         return any(o.state not in ("acknowledged",) for o in self.outcomes)
 
+    def record(self, results: list[Outcome], *, start: float) -> set[int]:
+        """Add one round of outcomes; returns the runs with an order not acknowledged (their
+        later phases are held back)."""
+        sent = [r.sent_at for r in results if r.sent_at]
+        if self.first_send_lag_ms is None and sent:
+            self.first_send_lag_ms = (min(sent) - start) * 1000
+        self.outcomes.extend(results)
+        return {r.run_id for r in results if r.state != "acknowledged"}
+
+
+def by_phase(orders: list[OutgoingOrder]) -> dict[int, list[OutgoingOrder]]:
+    """The orders grouped by phase, phases in sending order."""
+    phases: dict[int, list[OutgoingOrder]] = {}
+    for order in sorted(orders, key=lambda o: o.phase):
+        phases.setdefault(order.phase, []).append(order)
+    return phases
+
 
 # --- the monotonic wait -----------------------------------------------------------------------
 def wait_until(fire_at_epoch: float) -> None:
@@ -492,16 +509,13 @@ def send_batch(
     its SELL legs held back ("blocked"): never a short without its hedge."""
     budget = budget or OpsBudget()
     report = BatchReport(account_id=account_id)
-    phases: dict[int, list[OutgoingOrder]] = {}
-    for order in orders:
-        phases.setdefault(order.phase, []).append(order)
     if fire_at_epoch is not None:
         wait_until(fire_at_epoch)
     start = time.time()
     failed_runs: set[int] = set()
-    for phase in sorted(phases):
+    for phase_orders in by_phase(orders).values():
         pending = []
-        for order in phases[phase]:
+        for order in phase_orders:
             if order.run_id in failed_runs and order.waits_for_hedges:
                 report.outcomes.append(_held_back(order, account_id))
             else:
@@ -515,12 +529,7 @@ def send_batch(
             results = run_concurrently(
                 [functools.partial(send_one, adapter, o, account_id) for o in now_batch]
             )
-            if report.first_send_lag_ms is None and results and results[0].sent_at:
-                report.first_send_lag_ms = (min(r.sent_at or 0 for r in results) - start) * 1000
-            for result in results:
-                if result.state != "acknowledged":
-                    failed_runs.add(result.run_id)
-            report.outcomes.extend(results)
+            failed_runs |= report.record(results, start=start)
     return report
 
 
@@ -894,26 +903,24 @@ class AsyncLane:
 
     async def _answer_of(self, armed: _Armed) -> tuple[float, WireAnswer, float]:
         """The answer to a request written at T (or sent now if no connection was idle)."""
-        from execution.wire import WireFailure
-
         if armed.flight is None:
             return await self._send(armed.prepared)
-        try:
-            sent, answer, answered = await self._pool_get().answer_of(armed.flight)
-        except WireFailure as exc:
-            return armed.flight.sent, WireAnswer(failure=exc.kind), time.time()
-        return sent, WireAnswer(answer.status, answer.headers, answer.body), answered
+        return await _as_wire_answer(self._pool_get().answer_of(armed.flight), armed.flight.sent)
 
     async def _send(self, wire: Any) -> tuple[float, WireAnswer, float]:
         """Write one prepared request (execution.wire.Prepared) and read its answer."""
-        from execution.wire import WireFailure
+        return await _as_wire_answer(self._pool_get().send(wire), time.time())
 
-        sent = time.time()
+    async def tracked(self, batch: Any) -> BatchReport:
+        """Await one account's `batch` coroutine, counted as busy (garbage collection stays
+        paused while any batch of the process is sending)."""
+        self._busy += 1
         try:
-            sent, answer, answered = await self._pool_get().send(wire)
-        except WireFailure as exc:
-            return sent, WireAnswer(failure=exc.kind), time.time()
-        return sent, WireAnswer(answer.status, answer.headers, answer.body), answered
+            return await batch  # type: ignore[no-any-return]
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._collector_resume()
 
     async def batch(
         self,
@@ -927,47 +934,18 @@ class AsyncLane:
         fire_at_epoch: float | None,
     ) -> BatchReport:
         """Send one account's orders phase by phase from the loop (see send_batch)."""
-        self._busy += 1
-        try:
-            return await self._batch(
-                account_id=account_id,
-                cached=cached,
-                scribe=scribe,
-                orders=orders,
-                wires=wires,
-                send_at=send_at,
-                fire_at_epoch=fire_at_epoch,
-            )
-        finally:
-            self._busy -= 1
-            if not self._busy:
-                self._collector_resume()
-
-    async def _batch(
-        self,
-        *,
-        account_id: int,
-        cached: _CachedAdapter,
-        scribe: Scribe,
-        orders: list[OutgoingOrder],
-        wires: dict[str, Any],
-        send_at: dict[str, float],
-        fire_at_epoch: float | None,
-    ) -> BatchReport:
         import asyncio
 
         report = BatchReport(account_id=account_id)
         failed_runs: set[int] = set()
-        phases: dict[int, list[OutgoingOrder]] = {}
-        for order in orders:
-            phases.setdefault(order.phase, []).append(order)
-        first = min(phases) if phases else 0
+        phases = by_phase(orders)
+        first = next(iter(phases), 0)
         # Orders that wait for nothing: the first phase's, and later ones sent right behind it
         # (waits_for_hedges off). Those due at T are written by the gate, in phase order.
         eager = [
             order
-            for phase in sorted(phases)
-            for order in phases[phase]
+            for phase, phase_orders in phases.items()
+            for order in phase_orders
             if phase == first or not order.waits_for_hedges
         ]
         armed: dict[str, _Armed | None] = {}
@@ -1019,23 +997,29 @@ class AsyncLane:
 
         # Tasks start in creation order: the eager ones now (hedges before shorts).
         started = {order.tag: asyncio.ensure_future(one(order)) for order in eager}
-        for phase in sorted(phases):
+        for phase_orders in phases.values():
             tasks = []
-            for order in phases[phase]:
+            for order in phase_orders:
                 if order.tag in started:
                     tasks.append(started[order.tag])
                 elif order.run_id in failed_runs:
                     report.outcomes.append(_held_back(order, account_id))
                 else:
                     tasks.append(asyncio.ensure_future(one(order)))
-            results = await asyncio.gather(*tasks)
-            if report.first_send_lag_ms is None and results:
-                report.first_send_lag_ms = (min(r.sent_at or 0 for r in results) - start) * 1000
-            for result in results:
-                if result.state != "acknowledged":
-                    failed_runs.add(result.run_id)
-            report.outcomes.extend(results)
+            failed_runs |= report.record(list(await asyncio.gather(*tasks)), start=start)
         return report
+
+
+async def _as_wire_answer(pending: Any, sent: float) -> tuple[float, WireAnswer, float]:
+    """(time written, answer, time answered) of an execution.wire exchange; a failure becomes a
+    WireAnswer of its kind, for the adapter to classify."""
+    from execution.wire import WireFailure
+
+    try:
+        sent, answer, answered = await pending
+    except WireFailure as exc:
+        return sent, WireAnswer(failure=exc.kind), time.time()
+    return sent, WireAnswer(answer.status, answer.headers, answer.body), answered
 
 
 @dataclass
@@ -1106,14 +1090,16 @@ def send_batch_async(
     import asyncio
 
     return asyncio.run_coroutine_threadsafe(
-        the_lane.batch(
-            account_id=account_id,
-            cached=cached,
-            scribe=scribe,
-            orders=orders,
-            wires=wires,
-            send_at=send_at,
-            fire_at_epoch=fire_at_epoch,
+        the_lane.tracked(
+            the_lane.batch(
+                account_id=account_id,
+                cached=cached,
+                scribe=scribe,
+                orders=orders,
+                wires=wires,
+                send_at=send_at,
+                fire_at_epoch=fire_at_epoch,
+            )
         ),
         the_lane.loop,
     )

@@ -37,3 +37,30 @@ class IsoWeekday(models.Func):
             connection,
             template="((CAST(strftime('%%%%w', %(expressions)s) AS integer) + 6) %%%% 7 + 1)",
         )
+
+
+def vendor_sql(
+    *,
+    forward: dict[str, list[str]],
+    backward: dict[str, list[str]],
+    what: str,
+) -> Any:
+    """A migration operation running the statements written for the connection's vendor
+    (keys "postgresql", "sqlite"); a vendor without any fails the migration, naming `what`."""
+    from django.db import migrations
+
+    def run(statements: dict[str, list[str]], *, required: bool) -> Any:
+        def apply(apps: Any, schema_editor: Any) -> None:
+            vendor = schema_editor.connection.vendor
+            if vendor not in statements:
+                if required:
+                    raise RuntimeError(f"No {what} written for {vendor}.")
+                return
+            for statement in statements[vendor]:
+                schema_editor.execute(statement)
+
+        return apply
+
+    return migrations.RunPython(
+        run(forward, required=True), run(backward, required=False), elidable=False
+    )

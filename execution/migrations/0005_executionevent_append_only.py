@@ -6,6 +6,8 @@ triggers: such a migration must run this one's SQL again.
 
 from django.db import migrations
 
+from execution.dbfunctions import vendor_sql
+
 PG_FORWARD = """
 CREATE OR REPLACE FUNCTION execution_event_refuse_change() RETURNS trigger AS $$
 BEGIN
@@ -37,27 +39,13 @@ SQLITE_BACKWARD = [
 ]
 
 
-def forward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD)
-    elif vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
-    else:
-        raise RuntimeError(f"No append-only trigger written for {vendor}.")
-
-
-def backward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_BACKWARD)
-    elif vendor == "sqlite":
-        for statement in SQLITE_BACKWARD:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("execution", "0004_engine")]
 
-    operations = [migrations.RunPython(forward, backward, elidable=False)]
+    operations = [
+        vendor_sql(
+            forward={"postgresql": [PG_FORWARD], "sqlite": SQLITE_FORWARD},
+            backward={"postgresql": [PG_BACKWARD], "sqlite": SQLITE_BACKWARD},
+            what="append-only trigger",
+        )
+    ]

@@ -11,6 +11,8 @@ triggers: such a migration must run this one's SQL again.
 
 from django.db import migrations
 
+from execution.dbfunctions import vendor_sql
+
 MESSAGE = "a run's special session must be on the run's own date"
 MOVE_MESSAGE = "a special session that runs reference cannot move to another date"
 # As SQL string literals (an apostrophe doubled).
@@ -83,27 +85,13 @@ SQLITE_BACKWARD = [
 ]
 
 
-def forward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD)
-    elif vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
-    else:
-        raise RuntimeError(f"No special-session trigger written for {vendor}.")
-
-
-def backward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_BACKWARD)
-    elif vendor == "sqlite":
-        for statement in SQLITE_BACKWARD:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("execution", "0012_hedge_confirmation")]
 
-    operations = [migrations.RunPython(forward, backward, elidable=False)]
+    operations = [
+        vendor_sql(
+            forward={"postgresql": [PG_FORWARD], "sqlite": SQLITE_FORWARD},
+            backward={"postgresql": [PG_BACKWARD], "sqlite": SQLITE_BACKWARD},
+            what="special-session trigger",
+        )
+    ]

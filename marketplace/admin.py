@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -36,6 +36,7 @@ from marketplace.models import (
 )
 from marketplace.workflow import TRANSITIONS, Actor, actions_available
 from trader.models import User
+from trader.permissions import RECORD_PAYMENTS, REVIEW_LISTINGS, staff_may
 
 ADMIN_WORKFLOW_ACTIONS = [
     name for name, transition in TRANSITIONS.items() if Actor.ADMIN in transition.actors
@@ -143,6 +144,7 @@ def _workflow_action(name: str) -> Any:
         return modeladmin.workflow_step(request, queryset, name)
 
     action.__name__ = f"workflow_{name}"
+    action.allowed_permissions = ("review_listings",)  # type: ignore[attr-defined]
     action.short_description = f"{transition.label} selected listings"  # type: ignore[attr-defined]
     return action
 
@@ -189,6 +191,9 @@ class ListingAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # creators list strategies from their publishing pages
 
+    def has_review_listings_permission(self, request: HttpRequest) -> bool:
+        return staff_may(user=request.user, permission=REVIEW_LISTINGS)
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the audit trail points at listings; retire instead
 
@@ -229,6 +234,8 @@ class ListingAdmin(admin.ModelAdmin):
 
     def workflow_single(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:
         listing = get_object_or_404(Listing, pk=object_id)
+        if not self.has_review_listings_permission(request):
+            raise PermissionDenied("You need the permission to review listings.")
         response = self.workflow_step(request, Listing.objects.filter(pk=listing.pk), action)
         if response is None:
             return HttpResponseRedirect(
@@ -300,6 +307,7 @@ def _version_action(decision: str, label: str) -> Any:
         return modeladmin.review(request, queryset, decision, label)
 
     action.__name__ = f"version_{decision}"
+    action.allowed_permissions = ("review_listings",)  # type: ignore[attr-defined]
     action.short_description = f"{label} selected versions"  # type: ignore[attr-defined]
     return action
 
@@ -320,6 +328,9 @@ class ListingVersionAdmin(admin.ModelAdmin):
         "approved_at",
         "created_at",
     ]
+    def has_review_listings_permission(self, request: HttpRequest) -> bool:
+        return staff_may(user=request.user, permission=REVIEW_LISTINGS)
+
     actions = [
         _version_action("approve", "Approve"),
         _version_action("request_changes", "Request changes on"),
@@ -424,7 +435,13 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Record payment received for selected invoices")
+    def has_record_payments_permission(self, request: HttpRequest) -> bool:
+        return staff_may(user=request.user, permission=RECORD_PAYMENTS)
+
+    @admin.action(
+        description="Record payment received for selected invoices",
+        permissions=["record_payments"],
+    )
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
         form = PaymentForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():

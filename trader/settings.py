@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "trader.staff_auth.StaffSecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "trader.urls"

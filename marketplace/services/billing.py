@@ -33,6 +33,7 @@ from marketplace.revenue import MonthInput, month_charges
 from marketplace.services.notify import notify_users
 from marketplace.services.replan import deployments_replan
 from trader.models import User
+from trader.permissions import RECORD_PAYMENTS, staff_may
 
 logger = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
@@ -87,8 +88,8 @@ def fee_invoice_issue(*, subscription: Subscription, period_start: datetime.date
 def invoice_mark_paid(*, invoice: Invoice, admin: User, reference: str) -> Invoice:
     """Record a payment received outside the platform; a lapsed subscription whose fees are
     now all paid becomes active again."""
-    if not admin.is_staff:
-        raise MarketplaceError("Only an admin records payments.")
+    if not staff_may(user=admin, permission=RECORD_PAYMENTS):
+        raise MarketplaceError("Only an admin with the permission to record payments can.")
     reference = reference.strip()
     if not reference:
         raise MarketplaceError({"reference": "Enter the payment reference (UTR, receipt…)."})

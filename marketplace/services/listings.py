@@ -35,6 +35,7 @@ from marketplace.workflow import (
 )
 from trader.models import User
 from trader.models.strategies import Strategy, StrategyVersion
+from trader.permissions import REVIEW_LISTINGS, staff_may
 
 
 def strategy_version_snapshot(*, version: StrategyVersion) -> dict[str, Any]:
@@ -232,8 +233,10 @@ def _actor_for(*, listing: Listing, user: User) -> Actor:
     # The creator is always the creator, even with staff rights: nobody approves their own work.
     if listing.creator_id == user.pk:
         return Actor.CREATOR
-    if user.is_staff:
+    if staff_may(user=user, permission=REVIEW_LISTINGS):
         return Actor.ADMIN
+    if user.is_staff:
+        raise MarketplaceError("You need the permission to review listings (review_listings).")
     raise MarketplaceError("You cannot act on someone else's listing.")
 
 

@@ -17,6 +17,7 @@ from django.urls import reverse
 from marketplace.models import Listing, ListingEvent, Rating, Subscription
 from marketplace.performance import listing_track_records
 from marketplace.workflow import ListingState
+from tests.conftest import staff_client_for
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory, StrategyFactory
 from tests.trader.factories import ProfileFactory
 
@@ -35,7 +36,7 @@ def admin_client_user():
     user.is_staff = True
     user.is_superuser = True
     user.save()
-    return _client(user), user
+    return staff_client_for(user), user
 
 
 def test_creator_publishes_and_admin_approves_in_django_admin(admin_client_user, mailoutbox):

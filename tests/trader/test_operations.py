@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from tests.conftest import staff_client_for
 from trader.logging import redact
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,13 +165,11 @@ def test_env_example_lists_every_variable_settings_reads():
 
 @pytest.mark.django_db
 def test_admin_searches_users_by_mobile_and_filters_by_state(owner, stranger):
-    from django.test import Client
 
     from trader.models import User
 
     admin = User.objects.create_superuser("root@example.com", "pw-123456789")
-    client = Client()
-    client.force_login(admin)
+    client = staff_client_for(admin)
     owner.profile.state = "KA"
     owner.profile.save()
     response = client.get("/admin/trader/user/", {"q": owner.profile.mobile})

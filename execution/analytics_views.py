@@ -35,7 +35,12 @@ def _report(request: HttpRequest, template: str, name: str, selector: Any) -> Ht
 
 @login_required
 def timing(request: HttpRequest) -> HttpResponse:
-    return _report(request, "timing.html", "report", analytics.timing_for_user)
+    from marketplace.disclosure import timing_disclosed
+
+    def disclosed(**period: Any) -> Any:
+        return timing_disclosed(user=request.user, report=analytics.timing_for_user(**period))
+
+    return _report(request, "timing.html", "report", disclosed)
 
 
 @login_required

@@ -93,17 +93,31 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
     return redirect("execution:run-detail", pk=run.pk)
 
 
+# One answer for every refused postback, whatever the reason, so that nobody can learn from it
+# whether an order id is ours.
+POSTBACK_REFUSED = "Postback refused."
+
+
 @csrf_exempt
 @require_POST
 def kite_postback(request: HttpRequest) -> HttpResponse:
-    """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session."""
+    """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session.
+    400 for a body that is not a JSON object, 403 for a refused one; both read the same."""
     import json
 
     from execution.orders import PostbackRefusedError, kite_postback_apply
 
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json.loads(request.body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return HttpResponse(POSTBACK_REFUSED, status=400, content_type="text/plain")
+    try:
         kite_postback_apply(payload=payload)
-    except (ValueError, PostbackRefusedError) as exc:
-        return HttpResponse(str(exc), status=403, content_type="text/plain")
+    except PostbackRefusedError:
+        return HttpResponse(POSTBACK_REFUSED, status=403, content_type="text/plain")
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        # A verified postback whose fields do not parse: nothing is applied.
+        return HttpResponse(POSTBACK_REFUSED, status=400, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")

@@ -6,7 +6,6 @@ service as the creator's pages, so a creator can never approve their own listing
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django import forms
@@ -35,6 +34,8 @@ from marketplace.models import (
     VersionState,
 )
 from marketplace.workflow import TRANSITIONS, Actor, actions_available
+from trader.audit_admin import AuditAdmin
+from trader.csvexport import SafeCsvWriter
 from trader.models import User
 from trader.permissions import RECORD_PAYMENTS, REVIEW_LISTINGS, staff_may
 
@@ -328,6 +329,7 @@ class ListingVersionAdmin(admin.ModelAdmin):
         "approved_at",
         "created_at",
     ]
+
     def has_review_listings_permission(self, request: HttpRequest) -> bool:
         return staff_may(user=request.user, permission=REVIEW_LISTINGS)
 
@@ -509,7 +511,7 @@ class MonthlyLedgerAdmin(admin.ModelAdmin):
         months = set(queryset.values_list("month", flat=True))
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="marketplace-payouts.csv"'
-        writer = csv.writer(response)
+        writer = SafeCsvWriter(response)
         writer.writerow(PAYOUT_CSV_HEADER)
         for row in selectors.payout_rows(months=months):
             writer.writerow(
@@ -530,22 +532,13 @@ class MonthlyLedgerAdmin(admin.ModelAdmin):
 
 
 @admin.register(ListingEvent)
-class ListingEventAdmin(admin.ModelAdmin):
+class ListingEventAdmin(AuditAdmin):
     """The audit trail: read-only, never changed or deleted."""
 
     list_display = ["created_at", "listing", "actor", "action", "from_state", "to_state"]
     list_filter = ["action"]
     list_select_related = ["listing", "actor"]
     readonly_fields = [f.name for f in ListingEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 admin.site.register(Rating)

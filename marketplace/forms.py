@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from brokers.models import BrokerAccount
 from marketplace.models import Listing, Plan, PlanKind, RiskLevel, Visibility
 from marketplace.models.listings import SEBI_RA_REGEX
+from trader.bounds import INT_MAX, SMALLINT_MAX
 from trader.models import Strategy, User
 
 
@@ -30,7 +31,9 @@ class ListingTermsForm(forms.Form):
     capital_required = forms.DecimalField(
         min_value=Decimal("1"), max_digits=14, decimal_places=2, label="Capital needed (₹)"
     )
-    min_multiplier = forms.IntegerField(min_value=1, initial=1, label="Minimum multiplier")
+    min_multiplier = forms.IntegerField(
+        min_value=1, max_value=SMALLINT_MAX, initial=1, label="Minimum multiplier"
+    )
     visibility = forms.ChoiceField(choices=Visibility.choices, widget=forms.RadioSelect)
     sebi_ra_number = forms.RegexField(
         regex=SEBI_RA_REGEX,
@@ -99,7 +102,7 @@ class SubscribeForm(forms.Form):
 
 class DeploymentForm(forms.Form):
     broker_account = forms.ModelChoiceField(queryset=BrokerAccount.objects.none(), empty_label=None)
-    multiplier = forms.IntegerField(min_value=1, initial=1)
+    multiplier = forms.IntegerField(min_value=1, max_value=INT_MAX, initial=1)
     max_daily_loss = forms.DecimalField(
         required=False,
         min_value=Decimal("1"),
@@ -125,7 +128,9 @@ class BrowseForm(forms.Form):
     underlying = forms.CharField(required=False)
     pricing = forms.ChoiceField(choices=[("", "Any price"), *PlanKind.choices], required=False)
     risk = forms.ChoiceField(choices=[("", "Any risk"), *RiskLevel.choices], required=False)
-    max_capital = forms.DecimalField(required=False, min_value=0, label="Capital up to (₹)")
+    max_capital = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=2, label="Capital up to (₹)"
+    )
     sort = forms.ChoiceField(
         choices=[
             ("recommended", "Recommended"),

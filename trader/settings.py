@@ -292,5 +292,7 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # The dev server's access log: query strings carry OAuth codes and request tokens.
+        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
     },
 }

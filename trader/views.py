@@ -67,5 +67,10 @@ def profile_edit(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    ok, report = health_report()
-    return JsonResponse({"status": "ok" if ok else "degraded", **report}, status=200 if ok else 503)
+    """up / degraded / down for anyone (load balancers, uptime checks); the per-part details
+    (latencies, worker host names, errors) only for signed-in staff."""
+    status, report = health_report()
+    body: dict[str, object] = {"status": status}
+    if request.user.is_authenticated and request.user.is_staff:
+        body.update(report)
+    return JsonResponse(body, status=200 if status == "up" else 503)

@@ -7,7 +7,8 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 
-from brokers.models import BrokerAccount
+from brokers.models import AccountStatus, BrokerAccount
+from execution.models import Underlying
 from marketplace.models import Listing, Plan, PlanKind, RiskLevel, Visibility
 from marketplace.models.listings import SEBI_RA_REGEX
 from trader.bounds import INT_MAX, SMALLINT_MAX
@@ -100,8 +101,7 @@ class SubscribeForm(forms.Form):
         plan.queryset = Plan.objects.filter(listing=listing, is_active=True)
 
 
-class DeploymentForm(forms.Form):
-    broker_account = forms.ModelChoiceField(queryset=BrokerAccount.objects.none(), empty_label=None)
+class DeploymentTermsForm(forms.Form):
     multiplier = forms.IntegerField(min_value=1, max_value=INT_MAX, initial=1)
     max_daily_loss = forms.DecimalField(
         required=False,
@@ -111,11 +111,24 @@ class DeploymentForm(forms.Form):
         label="Daily loss limit (₹, optional)",
     )
 
+
+class DeploymentForm(DeploymentTermsForm):
+    # Only accounts that can trade now (logged in); the service checks again.
+    broker_account = forms.ModelChoiceField(
+        queryset=BrokerAccount.objects.none(),
+        empty_label="Choose an account",
+        error_messages={"invalid_choice": "Choose one of your logged-in broker accounts."},
+    )
+
+    field_order = ["broker_account", "multiplier", "max_daily_loss"]
+
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)
         broker_account = self.fields["broker_account"]
         assert isinstance(broker_account, forms.ModelChoiceField)
-        broker_account.queryset = BrokerAccount.objects.filter(owner=user)
+        broker_account.queryset = BrokerAccount.objects.filter(
+            owner=user, status=AccountStatus.CONNECTED
+        ).order_by("broker", "label")
 
 
 class RatingForm(forms.Form):
@@ -125,12 +138,26 @@ class RatingForm(forms.Form):
 
 class BrowseForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
-    underlying = forms.CharField(required=False)
+    underlying = forms.ModelChoiceField(
+        queryset=Underlying.objects.filter(is_active=True).order_by("symbol"),
+        to_field_name="symbol",
+        required=False,
+        empty_label="Any underlying",
+        error_messages={"invalid_choice": "Choose an underlying from the list."},
+    )
     pricing = forms.ChoiceField(choices=[("", "Any price"), *PlanKind.choices], required=False)
     risk = forms.ChoiceField(choices=[("", "Any risk"), *RiskLevel.choices], required=False)
     max_capital = forms.DecimalField(
         required=False, min_value=0, max_digits=14, decimal_places=2, label="Capital up to (₹)"
     )
+
+    def __init__(self, data=None, *args, **kwargs):
+        # Symbols are upper case; a typed or old link's "nifty" still finds NIFTY.
+        if data is not None and data.get("underlying"):
+            data = data.copy()
+            data["underlying"] = data["underlying"].strip().upper()
+        super().__init__(data, *args, **kwargs)
+
     sort = forms.ChoiceField(
         choices=[
             ("recommended", "Recommended"),

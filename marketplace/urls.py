@@ -27,4 +27,5 @@ urlpatterns = [
         name="subscription-action",
     ),
     path("deployments/<int:pk>/stop/", views.deployment_stop, name="deployment-stop"),
+    path("deployments/<int:pk>/edit/", views.deployment_edit, name="deployment-edit"),
 ]

@@ -21,6 +21,7 @@ from marketplace.forms import (
     BrowseForm,
     CommentForm,
     DeploymentForm,
+    DeploymentTermsForm,
     ListingCreateForm,
     ListingTermsForm,
     RatingForm,
@@ -54,7 +55,7 @@ def browse(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         filters = {
             "query": data["q"],
-            "underlying": data["underlying"],
+            "underlying": data["underlying"].symbol if data["underlying"] else "",
             "pricing": data["pricing"],
             "risk": data["risk"],
             "max_capital": data["max_capital"],
@@ -98,6 +99,15 @@ def listing_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def subscribe(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     listing = get_object_or_404(Listing, pk=pk)
     form = SubscribeForm(request.POST, listing=listing)
+    if form.is_valid() and request.POST.get("confirm") != "yes":
+        # Nothing is committed before the trader has seen the price, the billing dates and
+        # what happens on lapse, and confirmed.
+        from marketplace.services.billing import ist_today
+
+        terms = selectors.subscribe_terms(plan=form.cleaned_data["plan"], today=ist_today())
+        return render(
+            request, "marketplace/subscribe_confirm.html", {"listing": listing, "terms": terms}
+        )
     if form.is_valid():
         try:
             subscription = services.subscription_create(
@@ -255,7 +265,10 @@ def my_subscriptions(request: AuthenticatedHttpRequest) -> HttpResponse:
         request,
         "marketplace/my_subscriptions.html",
         {
-            "subscriptions": selectors.subscriptions_of_user(user=user),
+            "subscriptions": [
+                (subscription, selectors.fee_status(subscription=subscription))
+                for subscription in selectors.subscriptions_of_user(user=user)
+            ],
             "invoices": selectors.invoices_of_user(user=user)[:24],
             "notifications": selectors.notifications_for_user(user=user),
         },
@@ -288,6 +301,8 @@ def subscription_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
         "listing": subscription.listing,
         "deployments": subscription.deployments.select_related("broker_account"),
         "deploy_form": deploy_form,
+        "fee": selectors.fee_status(subscription=subscription),
+        "may_review": services.subscription_has_executed(subscription=subscription),
         "rating_form": RatingForm(
             initial={"stars": rating.stars, "review": rating.review} if rating else None
         ),
@@ -349,6 +364,29 @@ def subscription_copy(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         return redirect("marketplace:subscription", pk=pk)
     messages.success(request, f"“{copy.name}” is now one of your strategies, as a draft.")
     return redirect("strategies:list")
+
+
+@login_required
+@require_POST
+def deployment_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("subscription"),
+        pk=pk,
+        subscription__subscriber=request.user,
+    )
+    form = DeploymentTermsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.deployment_update(
+                deployment=deployment, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "Saved: runs planned from now on use the new multiplier.")
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    return redirect("marketplace:subscription", pk=deployment.subscription_id)
 
 
 @login_required

@@ -19,3 +19,26 @@ def fee_subscription(**listing_fields) -> Subscription:
     return services.subscription_create(
         subscriber=subscriber, listing=listing, plan=listing.plans.get()
     )
+
+
+def executed_run_for(subscription: Subscription):
+    """A deployment of the subscription with one real run whose order filled."""
+    from execution.models import OrderIntent
+    from tests.execution.engine_factories import IntentFactory, RunFactory
+    from tests.marketplace.factories import PaperAccountFactory
+
+    deployment = services.deployment_create(
+        subscription=subscription,
+        user=subscription.subscriber,
+        broker_account=PaperAccountFactory(owner=subscription.subscriber),
+        multiplier=subscription.listing.min_multiplier,
+    )
+    run = RunFactory(
+        strategy_version=subscription.version.strategy_version,
+        owner=subscription.subscriber,
+        source="deployment",
+        source_ref=str(deployment.pk),
+    )
+    intent = IntentFactory(run=run, account=deployment.broker_account, intended_at=run.fire_at)
+    OrderIntent.objects.filter(pk=intent.pk).update(state="filled", filled_quantity=75)
+    return run

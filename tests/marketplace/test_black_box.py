@@ -38,9 +38,7 @@ def _subscribed_run(visibility: str):
         title="Theta harvester",
     )
     subscriber = ProfileFactory().user
-    services.subscription_create(
-        subscriber=subscriber, listing=listing, plan=listing.plans.get()
-    )
+    services.subscription_create(subscriber=subscriber, listing=listing, plan=listing.plans.get())
     version = listing.strategy.current_version
     fire_at = datetime.datetime(2026, 11, 19, 3, 50, 7, tzinfo=datetime.UTC)  # 09:20:07 IST
     run = RunFactory(

@@ -140,7 +140,8 @@ def test_creator_to_subscriber_to_track_record_and_ledger(settings, _session_exc
     trader = ProfileFactory().user
     trader_client = _client(trader)
     trader_client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     # The subscription began before the traded day; its first month's fee covers October.

@@ -41,6 +41,16 @@ from marketplace.workflow import Actor, actions_available
 from trader.http import AuthenticatedHttpRequest
 
 
+def _service_call(request: HttpRequest, call: Any, *, done: str) -> None:
+    """Call a service; its refusal or `done` becomes the message shown after the redirect."""
+    try:
+        call()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done)
+
+
 def _disclosed_snapshot(listing: Listing) -> dict[str, Any] | None:
     """The strategy's legs and times, only when the creator chose to disclose them."""
     if listing.is_subscribe_only or listing.live_version is None:
@@ -340,14 +350,13 @@ def subscription_rate(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)
     form = RatingForm(request.POST)
     if form.is_valid():
-        try:
-            services.rating_submit(
+        _service_call(
+            request,
+            lambda: services.rating_submit(
                 subscription=subscription, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(request, "Thank you for your review.")
+            ),
+            done="Thank you for your review.",
+        )
     else:
         messages.error(request, "Give 1 to 5 stars.")
     return redirect("marketplace:subscription", pk=pk)
@@ -376,14 +385,13 @@ def deployment_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
     form = DeploymentTermsForm(request.POST)
     if form.is_valid():
-        try:
-            services.deployment_update(
+        _service_call(
+            request,
+            lambda: services.deployment_update(
                 deployment=deployment, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(request, "Saved: runs planned from now on use the new multiplier.")
+            ),
+            done="Saved: runs planned from now on use the new multiplier.",
+        )
     else:
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
     return redirect("marketplace:subscription", pk=deployment.subscription_id)

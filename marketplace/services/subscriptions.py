@@ -115,17 +115,17 @@ def subscription_cancel(*, subscription: Subscription, user: User) -> Subscripti
     return _set_status(subscription, SubscriptionStatus.CANCELLED, ended_at=timezone.now())
 
 
-def deployment_limit_errors(
+def deployment_limits_check(
     *,
     subscription: Subscription,
     user: User,
     broker_account_id: int,
     multiplier: int,
     max_daily_loss: Decimal | None = None,
-) -> dict[str, list[str]]:
-    """What the wizard would refuse about running the subscribed version on this account at
-    this multiplier: the listing's minimum, the trader's risk limits capped by the admins'
-    ceilings (lots per order; lots per strategy across the subscription's other active
+) -> None:
+    """Raise MarketplaceError, keyed by field, for what the wizard would refuse about running
+    the subscribed version on this account at this multiplier: the listing's minimum, the
+    trader's risk limits capped by the admins' ceilings (lots per order; lots per strategy across the subscription's other active
     deployments; the daily loss). The same checks as a strategy's own allocations
     (trader.strategies.specs)."""
     from trader.strategies.selectors import risk_limits_for_user
@@ -138,7 +138,9 @@ def deployment_limit_errors(
 
     minimum = subscription.listing.min_multiplier
     if multiplier < minimum:
-        return {"multiplier": [f"This listing needs a multiplier of at least {minimum}."]}
+        raise MarketplaceError(
+            {"multiplier": f"This listing needs a multiplier of at least {minimum}."}
+        )
     limits = risk_limits_for_user(user=user)
     legs = [
         LegSpec(side=leg["side"], option_type=leg["option_type"], lots=int(leg["lots"]))
@@ -160,7 +162,8 @@ def deployment_limit_errors(
             errors["max_daily_loss"] = ["A loss limit is a positive amount."]
         elif max_daily_loss > limits.max_daily_loss:
             errors["max_daily_loss"] = [f"Above your daily loss limit of ₹{limits.max_daily_loss}."]
-    return errors
+    if errors:
+        raise MarketplaceError(errors)
 
 
 def account_can_trade(account: BrokerAccount) -> bool:
@@ -180,7 +183,7 @@ def deployment_create(
     """Run a subscription on one of the subscriber's own broker accounts, every leg's lots
     multiplied. Raises MarketplaceError for someone else's account or one that cannot trade,
     a multiplier below the listing's minimum or beyond the trader's risk limits and the admin
-    ceilings (`deployment_limit_errors`), or an account already used by this subscription."""
+    ceilings (`deployment_limits_check`), or an account already used by this subscription."""
     subscription = _own_open(subscription, user)
     if broker_account.owner_id != user.pk:
         raise MarketplaceError({"broker_account": "Choose one of your own broker accounts."})
@@ -193,15 +196,13 @@ def deployment_create(
                 )
             }
         )
-    errors = deployment_limit_errors(
+    deployment_limits_check(
         subscription=subscription,
         user=user,
         broker_account_id=broker_account.pk,
         multiplier=multiplier,
         max_daily_loss=max_daily_loss,
     )
-    if errors:
-        raise MarketplaceError(errors)
     deployment, created = Deployment.objects.get_or_create(
         subscription=subscription,
         broker_account=broker_account,
@@ -229,15 +230,13 @@ def deployment_update(
     they were opened)."""
     subscription = _own_open(deployment.subscription, user)
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
-    errors = deployment_limit_errors(
+    deployment_limits_check(
         subscription=subscription,
         user=user,
         broker_account_id=deployment.broker_account_id,
         multiplier=multiplier,
         max_daily_loss=max_daily_loss,
     )
-    if errors:
-        raise MarketplaceError(errors)
     deployment.multiplier = multiplier
     deployment.max_daily_loss = max_daily_loss
     deployment.save(update_fields=["multiplier", "max_daily_loss", "updated_at"])

@@ -126,8 +126,8 @@ def deployment_limits_check(
     """Raise MarketplaceError, keyed by field, for what the wizard would refuse about running
     the subscribed version on this account at this multiplier: the listing's minimum, the
     trader's risk limits capped by the admins' ceilings (lots per order; lots per strategy
-    across the subscription's other active deployments; the daily loss). The same checks as a strategy's own allocations
-    (trader.strategies.specs)."""
+    across the subscription's other active deployments; the daily loss). The same checks as
+    a strategy's own allocations (trader.strategies.specs)."""
     from trader.strategies.selectors import risk_limits_for_user
     from trader.strategies.specs import (
         AllocationSpec,

@@ -167,3 +167,17 @@ class BrowseForm(forms.Form):
         ],
         required=False,
     )
+
+
+class PlanForm(forms.Form):
+    kind = forms.ChoiceField(choices=PlanKind.choices, label="Pricing plan")
+    monthly_fee = forms.DecimalField(
+        min_value=0, max_digits=10, decimal_places=2, initial=0, label="Monthly fee (₹)"
+    )
+    profit_share_percent = forms.DecimalField(
+        min_value=0, max_digits=5, decimal_places=2, initial=0, label="Profit share (%)"
+    )
+
+
+class PlanPriceForm(PlanForm):
+    kind = None  # type: ignore[assignment]  # a plan's kind never changes

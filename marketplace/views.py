@@ -24,12 +24,14 @@ from marketplace.forms import (
     DeploymentTermsForm,
     ListingCreateForm,
     ListingTermsForm,
+    PlanForm,
+    PlanPriceForm,
     RatingForm,
     SubscribeForm,
     VersionForm,
     apply_service_error,
 )
-from marketplace.models import Deployment, Listing, ListingVersion
+from marketplace.models import Deployment, Listing, ListingVersion, Plan
 from marketplace.performance import listing_track_records
 from marketplace.ranking import (
     FULL_MARKS_RETURN_TO_DRAWDOWN,
@@ -191,6 +193,7 @@ def listing_manage(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "thread": selectors.review_thread(listing=listing),
         "versions": selectors.listing_versions(listing=listing),
         "plans": listing.plans.all(),
+        "plan_form": PlanForm(),
         "comment_form": CommentForm(),
         "version_form": VersionForm(),
     }
@@ -263,6 +266,58 @@ def version_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Version {version.number} is submitted for review.")
     return redirect("marketplace:manage", pk=version.listing_id)
+
+
+@login_required
+@require_POST
+def plan_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
+    form = PlanForm(request.POST)
+    if form.is_valid():
+        _service_call(
+            request,
+            lambda: services.plan_add(listing=listing, user=request.user, **form.cleaned_data),
+            done="Plan added: new subscribers can choose it.",
+        )
+    else:
+        messages.error(request, _form_errors(form))
+    return redirect("marketplace:manage", pk=pk)
+
+
+def _own_plan(request: AuthenticatedHttpRequest, pk: int) -> Plan:
+    return get_object_or_404(Plan, pk=pk, listing__creator=request.user)
+
+
+@login_required
+@require_POST
+def plan_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    plan = _own_plan(request, pk)
+    form = PlanPriceForm(request.POST)
+    if form.is_valid():
+        _service_call(
+            request,
+            lambda: services.plan_update(plan=plan, user=request.user, **form.cleaned_data),
+            done="Plan saved. Existing subscribers keep their terms until their next renewal.",
+        )
+    else:
+        messages.error(request, _form_errors(form))
+    return redirect("marketplace:manage", pk=plan.listing_id)
+
+
+@login_required
+@require_POST
+def plan_retire(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    plan = _own_plan(request, pk)
+    _service_call(
+        request,
+        lambda: services.plan_retire(plan=plan, user=request.user),
+        done="Plan no longer offered; its subscribers keep it.",
+    )
+    return redirect("marketplace:manage", pk=plan.listing_id)
+
+
+def _form_errors(form: Any) -> str:
+    return " ".join(error for errors in form.errors.values() for error in errors)
 
 
 # --- subscribers -------------------------------------------------------------------------------
@@ -393,7 +448,7 @@ def deployment_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             done="Saved: runs planned from now on use the new multiplier.",
         )
     else:
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, _form_errors(form))
     return redirect("marketplace:subscription", pk=deployment.subscription_id)
 
 

@@ -518,3 +518,85 @@ def listing_feature(*, listing: Listing, admin: User, featured: bool) -> Listing
         from_state=listing.state,
     )
     return listing
+
+
+def _own_listing_for_plans(listing: Listing, user: User) -> Listing:
+    listing = Listing.objects.select_for_update().get(pk=listing.pk)
+    if listing.creator_id != user.pk:
+        raise MarketplaceError("Only the creator can change this listing's plans.")
+    if listing.state == ListingState.RETIRED:
+        raise MarketplaceError("A retired listing's plans cannot change.")
+    return listing
+
+
+@transaction.atomic
+def plan_add(
+    *, listing: Listing, user: User, kind: str, monthly_fee: Decimal, profit_share_percent: Decimal
+) -> Plan:
+    """Offer one more plan on the listing; audited. Raises MarketplaceError for terms that do
+    not fit the kind or the limits."""
+    listing = _own_listing_for_plans(listing, user)
+    plan_terms_check(kind=kind, monthly_fee=monthly_fee, profit_share_percent=profit_share_percent)
+    plan = Plan.objects.create(
+        listing=listing,
+        kind=kind,
+        monthly_fee=monthly_fee,
+        profit_share_percent=profit_share_percent,
+    )
+    _record(listing=listing, actor=user, action="plan_add", reason=plan.description)
+    return plan
+
+
+@transaction.atomic
+def plan_update(
+    *, plan: Plan, user: User, monthly_fee: Decimal, profit_share_percent: Decimal
+) -> Plan:
+    """Change a plan's price (its kind stays). New subscribers pay the new terms at once;
+    existing subscribers keep the terms they subscribed on until their next renewal (the next
+    monthly fee invoice; see billing.subscriptions_renew_or_lapse) and are told now."""
+    listing = _own_listing_for_plans(plan.listing, user)
+    plan = Plan.objects.select_for_update().get(pk=plan.pk, listing=listing)
+    plan_terms_check(
+        kind=plan.kind, monthly_fee=monthly_fee, profit_share_percent=profit_share_percent
+    )
+    before = plan.description
+    plan.monthly_fee, plan.profit_share_percent = monthly_fee, profit_share_percent
+    plan.save(update_fields=["monthly_fee", "profit_share_percent"])
+    _record(
+        listing=listing, actor=user, action="plan_edit", reason=f"{before} → {plan.description}"
+    )
+    subscribers = User.objects.filter(
+        subscriptions__plan=plan,
+        subscriptions__status__in=[
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.PAUSED,
+            SubscriptionStatus.LAPSED,
+        ],
+    ).distinct()
+    notify_users(
+        users=subscribers,
+        listing=listing,
+        subject=f"{listing.title}: plan price changes at your renewal",
+        message=(
+            f"The plan you subscribed on (“{before}”) becomes “{plan.description}”. You keep "
+            "your current terms until your next renewal; cancel before then if you do not "
+            "agree."
+        ),
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_retire(*, plan: Plan, user: User) -> Plan:
+    """Stop offering a plan to new subscribers (its subscribers keep it). The last offered plan
+    of a listing cannot be retired."""
+    listing = _own_listing_for_plans(plan.listing, user)
+    plan = Plan.objects.select_for_update().get(pk=plan.pk, listing=listing)
+    if not plan.is_active:
+        raise MarketplaceError("This plan is no longer offered.")
+    if not listing.plans.filter(is_active=True).exclude(pk=plan.pk).exists():
+        raise MarketplaceError("A listing needs at least one plan: add another one first.")
+    plan.is_active = False
+    plan.save(update_fields=["is_active"])
+    _record(listing=listing, actor=user, action="plan_retire", reason=plan.description)
+    return plan

@@ -191,3 +191,68 @@ def test_the_underlying_filter_is_a_choice_that_ignores_case(client, typed):
     page = client.get(reverse("marketplace:browse"), {"underlying": typed})
     assert listing.title in page.text
     assert '<select name="underlying"' in page.text
+
+
+def _fee_listing_with_subscriber():
+    subscription = fee_subscription()
+    return subscription.listing, subscription
+
+
+def test_a_creator_offers_more_plans_and_traders_choose_among_them():
+    listing, _ = _fee_listing_with_subscriber()
+    creator = _client(listing.creator)
+    creator.post(
+        reverse("marketplace:plan-add", args=[listing.pk]),
+        {"kind": "share", "monthly_fee": "0", "profit_share_percent": "20"},
+    )
+    assert listing.plans.filter(is_active=True).count() == 2
+    trader = _client(ProfileFactory().user)
+    page = trader.get(reverse("marketplace:listing", args=[listing.pk])).text
+    assert "₹499.00 a month" in page and "20 % of profit above the high-water mark" in page
+
+
+def test_a_new_price_reaches_existing_subscribers_only_at_renewal():
+    from marketplace.models import Notification
+    from marketplace.services.billing import subscriptions_renew_or_lapse
+
+    listing, subscription = _fee_listing_with_subscriber()
+    plan = listing.plans.get()
+    creator = _client(listing.creator)
+    creator.post(
+        reverse("marketplace:plan-edit", args=[plan.pk]),
+        {"monthly_fee": "799", "profit_share_percent": "0"},
+    )
+    plan.refresh_from_db()
+    subscription.refresh_from_db()
+    assert plan.monthly_fee == Decimal("799")
+    assert subscription.monthly_fee == Decimal("499")  # kept until renewal
+    assert Notification.objects.filter(
+        user=subscription.subscriber, message__contains="until your next renewal"
+    ).exists()
+    # The first month is paid; at its end the next month is invoiced at the new price.
+    admin = ProfileFactory().user
+    admin.is_superuser = admin.is_staff = True
+    admin.save()
+    services.invoice_mark_paid(invoice=subscription.invoices.get(), admin=admin, reference="U1")
+    subscriptions_renew_or_lapse(today=datetime.date(2027, 1, 4))
+    subscription.refresh_from_db()
+    assert subscription.monthly_fee == Decimal("799")
+    assert subscription.invoices.get(period_start=datetime.date(2027, 1, 4)).amount == Decimal(
+        "799"
+    )
+
+
+def test_plans_are_the_creators_alone_and_one_stays_offered():
+    listing, subscription = _fee_listing_with_subscriber()
+    plan = listing.plans.get()
+    edit = reverse("marketplace:plan-edit", args=[plan.pk])
+    retire = reverse("marketplace:plan-retire", args=[plan.pk])
+    subscriber = _client(subscription.subscriber)
+    assert (
+        subscriber.post(edit, {"monthly_fee": "1", "profit_share_percent": "0"}).status_code == 404
+    )
+    assert subscriber.post(retire).status_code == 404
+    page = _client(listing.creator).post(retire, follow=True)
+    assert "at least one plan" in page.text
+    plan.refresh_from_db()
+    assert plan.is_active and plan.monthly_fee == Decimal("499")

@@ -272,15 +272,12 @@ def version_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def plan_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
-    form = PlanForm(request.POST)
-    if form.is_valid():
-        _service_call(
-            request,
-            lambda: services.plan_add(listing=listing, user=request.user, **form.cleaned_data),
-            done="Plan added: new subscribers can choose it.",
-        )
-    else:
-        messages.error(request, _form_errors(form))
+    _form_submit(
+        request,
+        PlanForm(request.POST),
+        lambda data: services.plan_add(listing=listing, user=request.user, **data),
+        done="Plan added: new subscribers can choose it.",
+    )
     return redirect("marketplace:manage", pk=pk)
 
 
@@ -292,15 +289,12 @@ def _own_plan(request: AuthenticatedHttpRequest, pk: int) -> Plan:
 @require_POST
 def plan_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     plan = _own_plan(request, pk)
-    form = PlanPriceForm(request.POST)
-    if form.is_valid():
-        _service_call(
-            request,
-            lambda: services.plan_update(plan=plan, user=request.user, **form.cleaned_data),
-            done="Plan saved. Existing subscribers keep their terms until their next renewal.",
-        )
-    else:
-        messages.error(request, _form_errors(form))
+    _form_submit(
+        request,
+        PlanPriceForm(request.POST),
+        lambda data: services.plan_update(plan=plan, user=request.user, **data),
+        done="Plan saved. Existing subscribers keep their terms until their next renewal.",
+    )
     return redirect("marketplace:manage", pk=plan.listing_id)
 
 
@@ -316,8 +310,12 @@ def plan_retire(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("marketplace:manage", pk=plan.listing_id)
 
 
-def _form_errors(form: Any) -> str:
-    return " ".join(error for errors in form.errors.values() for error in errors)
+def _form_submit(request: HttpRequest, form: Any, call: Any, *, done: str) -> None:
+    """A posted form's errors, or the service call on its cleaned data, as a message."""
+    if form.is_valid():
+        _service_call(request, lambda: call(form.cleaned_data), done=done)
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
 
 
 # --- subscribers -------------------------------------------------------------------------------
@@ -438,17 +436,12 @@ def deployment_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         pk=pk,
         subscription__subscriber=request.user,
     )
-    form = DeploymentTermsForm(request.POST)
-    if form.is_valid():
-        _service_call(
-            request,
-            lambda: services.deployment_update(
-                deployment=deployment, user=request.user, **form.cleaned_data
-            ),
-            done="Saved: runs planned from now on use the new multiplier.",
-        )
-    else:
-        messages.error(request, _form_errors(form))
+    _form_submit(
+        request,
+        DeploymentTermsForm(request.POST),
+        lambda data: services.deployment_update(deployment=deployment, user=request.user, **data),
+        done="Saved: runs planned from now on use the new multiplier.",
+    )
     return redirect("marketplace:subscription", pk=deployment.subscription_id)
 
 

@@ -158,6 +158,7 @@ class ListingAdmin(admin.ModelAdmin):
         "state",
         "visibility",
         "sebi_ra_number",
+        "parrva_reference",
         "featured",
         "recommended_score",
         "updated_at",

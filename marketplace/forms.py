@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from brokers.models import AccountStatus, BrokerAccount
 from execution.models import Underlying
 from marketplace.models import Listing, Plan, PlanKind, RiskLevel, Visibility
-from marketplace.models.listings import SEBI_RA_REGEX
+from marketplace.models.listings import PARRVA_REGEX, SEBI_RA_REGEX
 from trader.bounds import INT_MAX, SMALLINT_MAX
 from trader.models import Strategy, User
 
@@ -42,6 +42,18 @@ class ListingTermsForm(forms.Form):
         label="SEBI Research Analyst registration number",
         help_text="INH followed by 9 digits; required for subscribe-only listings.",
         error_messages={"invalid": "A SEBI RA registration number is INH followed by 9 digits."},
+    )
+    parrva_reference = forms.RegexField(
+        regex=PARRVA_REGEX,
+        required=False,
+        label="PaRRVA verification reference",
+        help_text=(
+            "If SEBI's Past Risk and Return Verification Agency verified this strategy's "
+            "figures, its reference; shown on the listing."
+        ),
+        error_messages={
+            "invalid": "4 to 40 letters, digits, '/', '-' or '.', as PaRRVA issued it."
+        },
     )
 
 

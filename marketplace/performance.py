@@ -77,7 +77,27 @@ def listing_track_records(*, listing: Listing) -> list[TrackRecord]:
                     capital=listing.capital_required,
                 )
             )
-    return records
+    return [_with_costs(record, listing=listing) for record in records]
+
+
+def _with_costs(record: TrackRecord, *, listing: Listing) -> TrackRecord:
+    """The record with the charges of its executions (execution.analytics.costs_for_user, the
+    trader's own cost report) over its period, for the listing's strategy and mode."""
+    from dataclasses import replace
+
+    from execution.analytics import costs_for_user
+
+    rows = [
+        row
+        for row in costs_for_user(user=listing.creator, start=record.first_day, end=record.last_day)
+        if row.strategy_id == listing.strategy_id and row.mode == record.mode
+    ]
+    return replace(
+        record,
+        costs=sum((row.charges.total for row in rows), Decimal(0)),
+        gross_at_size=sum((row.gross_pnl for row in rows), Decimal(0)),
+        orders_without_rate=sum(row.orders_without_rate for row in rows),
+    )
 
 
 def subscription_pnl_between(first: datetime.date, last: datetime.date) -> dict[int, Decimal]:

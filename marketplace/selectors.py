@@ -227,6 +227,25 @@ class TrackRecord:
     days: list[TrackRecordDay]
     executions: int
     winning_days: int
+    # Brokerage, taxes and fees of these executions and their gross P&L, both at the creator's
+    # own size (the daily figures above are scaled to a multiplier of 1 and before costs).
+    costs: Decimal | None = None
+    gross_at_size: Decimal | None = None
+    orders_without_rate: int = 0
+
+    @property
+    def first_day(self) -> Any:
+        return self.days[0].day if self.days else None
+
+    @property
+    def last_day(self) -> Any:
+        return self.days[-1].day if self.days else None
+
+    @property
+    def net_at_size(self) -> Decimal | None:
+        if self.costs is None or self.gross_at_size is None:
+            return None
+        return self.gross_at_size - self.costs
 
     @property
     def total_pnl(self) -> Decimal:

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace.claims import return_claims, return_claims_message
 from marketplace.exceptions import MarketplaceError, StaleStateError
 from marketplace.models import (
     Listing,
@@ -22,7 +23,7 @@ from marketplace.models import (
     VersionState,
     Visibility,
 )
-from marketplace.models.listings import SEBI_RA_REGEX
+from marketplace.models.listings import PARRVA_REGEX, SEBI_RA_REGEX
 from marketplace.revenue import MAX_PROFIT_SHARE_PERCENT
 from marketplace.services.notify import notify_users
 from marketplace.services.replan import deployments_replan
@@ -114,6 +115,30 @@ def _visibility_check(*, visibility: str, sebi_ra_number: str) -> None:
         )
 
 
+def _claims_check(**texts: str) -> None:
+    """Raise MarketplaceError, on each field that has one, naming every return claim SEBI does
+    not allow (marketplace.claims)."""
+    errors = {
+        field: return_claims_message(phrases)
+        for field, text in texts.items()
+        if (phrases := return_claims(text))
+    }
+    if errors:
+        raise MarketplaceError(errors)
+
+
+def _parrva_check(*, parrva_reference: str) -> None:
+    if parrva_reference and not re.fullmatch(PARRVA_REGEX, parrva_reference):
+        raise MarketplaceError(
+            {
+                "parrva_reference": (
+                    "A PaRRVA reference is 4 to 40 letters, digits, '/', '-' or '.', as PaRRVA "
+                    "issued it."
+                )
+            }
+        )
+
+
 def _record(
     *,
     listing: Listing,
@@ -151,6 +176,7 @@ def listing_create(
     plan_kind: str,
     monthly_fee: Decimal,
     profit_share_percent: Decimal,
+    parrva_reference: str = "",
 ) -> Listing:
     """Create a draft listing of one of the creator's own strategies with its first plan and a
     frozen snapshot of the strategy's current version. Raises MarketplaceError, saving nothing.
@@ -161,6 +187,8 @@ def listing_create(
     if version is None:
         raise MarketplaceError({"strategy": "Save the strategy's legs before publishing it."})
     _visibility_check(visibility=visibility, sebi_ra_number=sebi_ra_number)
+    _parrva_check(parrva_reference=parrva_reference)
+    _claims_check(title=title, description=description, tags=tags)
     plan_terms_check(
         kind=plan_kind, monthly_fee=monthly_fee, profit_share_percent=profit_share_percent
     )
@@ -176,6 +204,7 @@ def listing_create(
         min_multiplier=min_multiplier,
         visibility=visibility,
         sebi_ra_number=sebi_ra_number,
+        parrva_reference=parrva_reference.strip(),
     )
     Plan.objects.create(
         listing=listing,
@@ -206,6 +235,7 @@ def listing_update(
     min_multiplier: int,
     visibility: str,
     sebi_ra_number: str,
+    parrva_reference: str = "",
 ) -> Listing:
     """Edit the listing's text and terms while it is a draft or changes were requested."""
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
@@ -216,6 +246,8 @@ def listing_update(
             "A listing can be edited only as a draft or when changes were requested."
         )
     _visibility_check(visibility=visibility, sebi_ra_number=sebi_ra_number)
+    _parrva_check(parrva_reference=parrva_reference)
+    _claims_check(title=title, description=description, tags=tags)
     listing.title = title.strip()
     listing.description = description.strip()
     listing.tags = tags.strip()
@@ -224,6 +256,7 @@ def listing_update(
     listing.min_multiplier = min_multiplier
     listing.visibility = visibility
     listing.sebi_ra_number = sebi_ra_number
+    listing.parrva_reference = parrva_reference.strip()
     listing.save()
     _record(listing=listing, actor=user, action="edit", from_state=listing.state)
     return listing
@@ -279,6 +312,11 @@ def listing_transition(
     reason = reason.strip()
     if transition.reason_required and not reason:
         raise MarketplaceError({"reason": f"Give the creator a reason to {transition.label}."})
+    if action in ("submit", "resubmit", "approve", "publish"):
+        # Screened again here: text saved before the rule, or edited in admin, is caught too.
+        phrases = return_claims(listing.title, listing.description, listing.tags)
+        if phrases:
+            raise MarketplaceError(return_claims_message(phrases))
     if action == "approve" and listing.is_subscribe_only:
         if not re.fullmatch(SEBI_RA_REGEX, listing.sebi_ra_number or ""):
             raise MarketplaceError("This subscribe-only listing has no valid SEBI RA number.")

@@ -280,3 +280,22 @@ def timing_disclosed(*, user: Any, report: Any) -> Any:
             replace(g, label=titles_by_name.get(g.label, g.label)) for g in report.by_strategy
         ],
     )
+
+
+def strategy_rows_disclosed(*, user: Any, rows: Iterable[Any]) -> list[Any]:
+    """Per-strategy analytics rows (costs, performance: dataclasses with `strategy_id` and
+    `strategy`) with a black box's strategy name replaced by its listing's title."""
+    rows = list(rows)
+    hidden = hidden_titles(user=user, strategy_ids=[row.strategy_id for row in rows])
+    return [
+        replace(row, strategy=f"{hidden[row.strategy_id]} (logic hidden)")
+        if row.strategy_id in hidden
+        else row
+        for row in rows
+    ]
+
+
+def strategy_label(*, user: Any, strategy: Any) -> str:
+    """A strategy's name as `user` may see it."""
+    title = hidden_titles(user=user, strategy_ids=[strategy.pk]).get(strategy.pk)
+    return strategy.name if title is None else f"{title} (logic hidden)"

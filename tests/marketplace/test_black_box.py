@@ -60,6 +60,20 @@ def _subscribed_run(visibility: str):
         average_price=Decimal("101.50"),
         error=f"Partial: {SYMBOL} freeze limit",
     )
+    # A closed position of another leg (for the P&L reports) beside the open one.
+    Position.objects.create(
+        run=run,
+        account=intent.account,
+        owner=subscriber,
+        leg=version.legs.get(position=2),
+        exchange="NFO",
+        tradingsymbol="NIFTY26N2424350PE",
+        net_quantity=0,
+        buy_quantity=75,
+        sell_quantity=75,
+        buy_value=Decimal("3000"),
+        sell_value=Decimal("3750"),
+    )
     Position.objects.create(
         run=run,
         account=intent.account,
@@ -76,7 +90,14 @@ def _subscribed_run(visibility: str):
 
 
 def _pages(client: Client, run) -> dict[str, str]:
+    period = {"start": "2026-11-01", "end": "2026-11-30"}
+    strategy_id = run.strategy_version.strategy_id
     return {
+        "costs": client.get(reverse("execution:analytics-costs"), period).text,
+        "performance": client.get(reverse("execution:analytics-performance"), period).text,
+        "strategy": client.get(
+            reverse("execution:analytics-strategy", args=[strategy_id]), period
+        ).text,
         "runs": client.get(reverse("execution:runs")).text,
         "run": client.get(reverse("execution:run-detail", args=[run.pk])).text,
         "positions": client.get(reverse("execution:positions")).text,
@@ -91,10 +112,11 @@ def test_black_box_subscriber_sees_no_contract_quantity_or_time():
     pages = _pages(_client(subscriber), run)
     for name, text in pages.items():
         assert SYMBOL not in text, name
-        assert "24000" not in text, name
+        assert "24000" not in text and "24350" not in text, name
         assert ENTRY not in text and "09:20" not in text, name
         assert listing.strategy.name not in text, name
-    assert "Theta harvester (logic hidden)" in pages["runs"]
+    for name in ("runs", "performance", "strategy"):
+        assert "Theta harvester (logic hidden)" in pages[name], name
     run_page = pages["run"]
     # What the subscriber does see: the leg, its side, the lateness, the share filled, P&L.
     assert "leg 1 SELL" in run_page and "(7.0)" in run_page and "41.0" in run_page

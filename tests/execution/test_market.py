@@ -232,7 +232,11 @@ def test_chain_is_centred_on_atm_with_a_smile():
     assert rows[0].pe.iv > rows[10].pe.iv
     for row in rows:
         assert row.ce.delta - row.pe.delta == pytest.approx(
-            math.exp(-market.rate * pricing.year_fraction(at, date(2026, 11, 17), expiry_close=time(15, 40))), rel=1e-9
+            math.exp(
+                -market.rate
+                * pricing.year_fraction(at, date(2026, 11, 17), expiry_close=time(15, 40))
+            ),
+            rel=1e-9,
         )
 
 

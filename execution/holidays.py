@@ -23,9 +23,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from execution.audit import event_record
 from execution.models import (
     Exchange,
-    ExecutionEvent,
     HolidayCalendarYear,
     SpecialSession,
     TradingHoliday,
@@ -174,9 +174,8 @@ def holiday_calendar_load(
         year=year,
         defaults={"source": source, "loaded_at": timezone.now(), "loaded_by": actor},
     )
-    ExecutionEvent.objects.create(
-        at=timezone.now(),
-        kind="calendar_loaded",
+    event_record(
+        kind="calendar.loaded",
         user_id=getattr(actor, "pk", None),
         message=(
             f"{exchange} holiday calendar for {year} loaded: {len(holidays)} holidays, "

@@ -246,7 +246,12 @@ def strategy_update(*, user: User, strategy: Strategy, spec: StrategySpec) -> St
     assert underlying is not None  # a missing underlying is one of the errors raised above
     today = _today()
     if strategy.status == StrategyStatus.ACTIVE:
-        effective_from = selectors.next_session_after(today, exchange=underlying.exchange)
+        try:
+            effective_from = selectors.next_session_after(today, exchange=underlying.exchange)
+        except LookupError:
+            # No session is known ahead (next year's holidays not loaded): from tomorrow, so
+            # today's runs, if the year is loaded later today, keep the version they had.
+            effective_from = today + datetime.timedelta(days=1)
     else:
         effective_from = today
     number = (strategy.versions.aggregate(n=Max("number"))["n"] or 0) + 1

@@ -86,7 +86,9 @@ def allocation_post(rows):
     return data
 
 
-def test_whole_wizard_creates_a_draft_with_version_legs_and_allocation(owner, owner_client):
+def test_whole_wizard_creates_a_draft_with_version_legs_and_allocation(
+    owner, owner_client, calendar_loaded_today
+):
     account = BrokerAccountFactory(owner=owner)
     walk_to(owner_client, "allocation")
     response = owner_client.post(

@@ -1,4 +1,5 @@
-"""Liveness of the three things the platform needs: database, Redis, a Celery worker.
+"""Liveness of the three things the platform needs (database, Redis, a Celery worker), and
+whether it can trade: a holiday calendar that runs out makes the platform degraded, not down.
 
 The database and Redis are asked on every call (a millisecond each). Asking Celery workers to
 answer a ping takes up to a second, so the answer is cached: a call reads the last one and,
@@ -70,6 +71,10 @@ def worker_ping() -> dict[str, Any]:
     return answer
 
 
+class WorkerPingPendingError(RuntimeError):
+    """No worker ping has been answered yet (just after start): degraded, not down."""
+
+
 def _ping_in_background() -> None:
     try:
         worker_ping()
@@ -84,20 +89,40 @@ def check_worker() -> dict[str, Any]:
     if due and cache.add(WORKER_PING_LOCK, 1, timeout=5):
         threading.Thread(target=_ping_in_background, name="health-ping", daemon=True).start()
     if answer is None:
-        raise RuntimeError("not known yet: the first ping is under way")
+        raise WorkerPingPendingError("not known yet: the first ping is under way")
     if not answer["ok"]:
         raise RuntimeError(answer.get("error", "no Celery worker answered"))
     return {"workers": answer["workers"], "age_s": round(time.time() - answer["at"], 1)}
 
 
+def check_calendar() -> dict[str, Any]:
+    """Raises when an exchange's holiday calendar is not loaded for today or runs out within
+    30 days (`execution.calendar.coverage_warnings`)."""
+    from django.utils import timezone
+
+    from execution.calendar import IST, coverage_warnings
+
+    warnings = coverage_warnings(timezone.now().astimezone(IST).date())
+    if warnings:
+        raise RuntimeError(" ".join(warnings))
+    return {}
+
+
+# Without these the platform is down; the rest only degrade it.
+ESSENTIAL = ("database", "redis", "worker")
+
+
 def health_report() -> tuple[str, dict[str, Any]]:
-    """("up" | "degraded" | "down", details). Down: the database or Redis does not answer;
-    degraded: no worker is known to answer (orders could not be sent)."""
+    """("up" | "degraded" | "down", one entry per check). Down: an essential part does not
+    answer; degraded: the calendar runs out, or the first worker ping is still under way."""
     report = {
         "database": _timed(check_database),
         "redis": _timed(check_redis),
         "worker": _timed(check_worker),
     }
-    if not (report["database"]["ok"] and report["redis"]["ok"]):
+    if report["database"]["ok"]:
+        report["calendar"] = _timed(check_calendar)
+    pending = report["worker"].get("error", "").startswith(WorkerPingPendingError.__name__)
+    if not all(report[name]["ok"] or (name == "worker" and pending) for name in ESSENTIAL):
         return "down", report
-    return ("up" if report["worker"]["ok"] else "degraded"), report
+    return ("up" if all(part["ok"] for part in report.values()) else "degraded"), report

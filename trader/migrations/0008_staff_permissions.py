@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trader', '0006_hedge_confirmation'),
+        ('trader', '0007_strategy_times_dated'),
     ]
 
     operations = [

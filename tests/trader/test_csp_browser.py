@@ -39,6 +39,11 @@ pytestmark = [
         not CHROMIUM.exists(),
         reason=f"Chromium not installed at {CHROMIUM}: run `bash .ci/browser.sh` (apt-get)",
     ),
+    # The browser is checked by `make test` at the real date; under libfaketime (`make
+    # test-at`) Chromium's own timers run on the faked clock, which tests nothing of ours.
+    pytest.mark.skipif(
+        "FAKETIME" in os.environ, reason="browser check runs in `make test`, not under faketime"
+    ),
 ]
 
 

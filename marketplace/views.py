@@ -194,10 +194,19 @@ def listing_manage(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "versions": selectors.listing_versions(listing=listing),
         "plans": listing.plans.all(),
         "plan_form": PlanForm(),
+        "subscribers": _subscribers_this_month(listing),
         "comment_form": CommentForm(),
         "version_form": VersionForm(),
     }
     return render(request, "marketplace/manage.html", context)
+
+
+def _subscribers_this_month(listing: Listing) -> dict[str, Any]:
+    from marketplace.performance import listing_subscribers_aggregate
+    from marketplace.services.billing import ist_today
+
+    today = ist_today()
+    return listing_subscribers_aggregate(listing=listing, first=today.replace(day=1), last=today)
 
 
 @login_required

@@ -14,7 +14,7 @@ from execution.models import OrderIntent, Position
 from marketplace import services
 from marketplace.models import Visibility
 from tests.execution.engine_factories import IntentFactory, RunFactory
-from tests.marketplace.factories import ListingFactory
+from tests.marketplace.factories import ListingFactory, PaperAccountFactory
 from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +148,53 @@ def test_creator_never_sees_a_subscribers_runs():
     assert creator.get(reverse("execution:run-detail", args=[run.pk])).status_code == 404
     # What the creator has instead: the count of subscribers on the publishing page.
     manage = creator.get(reverse("marketplace:manage", args=[listing.pk]))
-    assert manage.status_code == 200
+    assert "1 open subscription" in manage.text
+    assert "totals are shown once at least 3 have traded" in manage.text
+
+
+def test_creators_get_subscriber_totals_only_from_three_subscribers():
+    from marketplace.performance import listing_subscribers_aggregate
+
+    listing = ListingFactory()
+    version = listing.strategy.current_version
+    for n, pnl in enumerate([Decimal("500"), Decimal("-200"), Decimal("100")]):
+        subscriber = ProfileFactory().user
+        subscription = services.subscription_create(
+            subscriber=subscriber, listing=listing, plan=listing.plans.get()
+        )
+        deployment = services.deployment_create(
+            subscription=subscription,
+            user=subscriber,
+            broker_account=PaperAccountFactory(owner=subscriber),
+            multiplier=1,
+        )
+        run = RunFactory(
+            strategy_version=version,
+            owner=subscriber,
+            source="deployment",
+            source_ref=str(deployment.pk),
+            state="done",
+        )
+        Position.objects.create(
+            run=run,
+            account=deployment.broker_account,
+            owner=subscriber,
+            exchange="NFO",
+            tradingsymbol=SYMBOL,
+            net_quantity=0,
+            buy_quantity=75,
+            sell_quantity=75,
+            buy_value=Decimal("1000"),
+            sell_value=Decimal("1000") + pnl,
+        )
+        summary = listing_subscribers_aggregate(
+            listing=listing,
+            first=datetime.date(2026, 11, 1),
+            last=datetime.date(2026, 11, 30),
+        )
+        assert summary["traded"] == n + 1
+        assert summary["shown"] is (n == 2)
+    assert summary["total_pnl"] == Decimal("400") and summary["in_profit"] == 2
 
 
 def test_strangers_and_staff_without_permission_see_no_run(stranger_client):

@@ -21,10 +21,10 @@ def fee_subscription(**listing_fields) -> Subscription:
     )
 
 
-def executed_run_for(subscription: Subscription):
-    """A deployment of the subscription with one real run whose order filled."""
-    from execution.models import OrderIntent
-    from tests.execution.engine_factories import IntentFactory, RunFactory
+def deployment_run(subscription: Subscription, **run_fields):
+    """(deployment, run): the subscription deployed on a new paper account of the subscriber,
+    and one real (not test) run of that deployment."""
+    from tests.execution.engine_factories import RunFactory
     from tests.marketplace.factories import PaperAccountFactory
 
     deployment = services.deployment_create(
@@ -38,7 +38,17 @@ def executed_run_for(subscription: Subscription):
         owner=subscription.subscriber,
         source="deployment",
         source_ref=str(deployment.pk),
+        **run_fields,
     )
+    return deployment, run
+
+
+def executed_run_for(subscription: Subscription):
+    """A deployment of the subscription with one real run whose order filled."""
+    from execution.models import OrderIntent
+    from tests.execution.engine_factories import IntentFactory
+
+    deployment, run = deployment_run(subscription)
     intent = IntentFactory(run=run, account=deployment.broker_account, intended_at=run.fire_at)
     OrderIntent.objects.filter(pk=intent.pk).update(state="filled", filled_quantity=75)
     return run

@@ -14,7 +14,8 @@ from execution.models import OrderIntent, Position
 from marketplace import services
 from marketplace.models import Visibility
 from tests.execution.engine_factories import IntentFactory, RunFactory
-from tests.marketplace.factories import ListingFactory, PaperAccountFactory
+from tests.marketplace.factories import ListingFactory
+from tests.marketplace.security_helpers import deployment_run
 from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -156,25 +157,12 @@ def test_creators_get_subscriber_totals_only_from_three_subscribers():
     from marketplace.performance import listing_subscribers_aggregate
 
     listing = ListingFactory()
-    version = listing.strategy.current_version
     for n, pnl in enumerate([Decimal("500"), Decimal("-200"), Decimal("100")]):
         subscriber = ProfileFactory().user
         subscription = services.subscription_create(
             subscriber=subscriber, listing=listing, plan=listing.plans.get()
         )
-        deployment = services.deployment_create(
-            subscription=subscription,
-            user=subscriber,
-            broker_account=PaperAccountFactory(owner=subscriber),
-            multiplier=1,
-        )
-        run = RunFactory(
-            strategy_version=version,
-            owner=subscriber,
-            source="deployment",
-            source_ref=str(deployment.pk),
-            state="done",
-        )
+        deployment, run = deployment_run(subscription, state="done")
         Position.objects.create(
             run=run,
             account=deployment.broker_account,

@@ -16,9 +16,9 @@ from execution.models import OrderIntent
 from marketplace import services
 from marketplace.models import Deployment, PlanKind, Rating, Subscription
 from tests.brokers.factories import BrokerAccountFactory
-from tests.execution.engine_factories import IntentFactory, RunFactory
+from tests.execution.engine_factories import IntentFactory
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory
-from tests.marketplace.security_helpers import fee_subscription
+from tests.marketplace.security_helpers import deployment_run, fee_subscription
 from tests.trader.factories import ProfileFactory
 from trader.models import RiskCeiling, RiskLimit
 
@@ -165,18 +165,7 @@ def test_a_review_needs_an_executed_run():
     page = client.post(rate, {"stars": 1, "review": "Useless"}, follow=True)
     assert "once it has executed at least one run" in page.text
     assert not Rating.objects.exists()
-    deployment = services.deployment_create(
-        subscription=subscription,
-        user=subscriber,
-        broker_account=PaperAccountFactory(owner=subscriber),
-        multiplier=1,
-    )
-    run = RunFactory(
-        strategy_version=subscription.version.strategy_version,
-        owner=subscriber,
-        source="deployment",
-        source_ref=str(deployment.pk),
-    )
+    deployment, run = deployment_run(subscription)
     intent = IntentFactory(run=run, account=deployment.broker_account, intended_at=run.fire_at)
     client.post(rate, {"stars": 2, "review": "Not yet"})
     assert not Rating.objects.exists()  # sent is not executed

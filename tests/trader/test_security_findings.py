@@ -153,3 +153,22 @@ def test_an_order_intent_cannot_be_changed_or_deleted_in_admin():
         {"action": "delete_selected", "_selected_action": [intent.pk], "post": "yes"},
     )
     assert OrderIntent.objects.filter(pk=intent.pk).exists()
+
+
+@pytest.mark.parametrize("field", ["priority", "broker_account", "fixed_lots"])
+def test_oversized_allocation_numbers_are_form_errors_in_the_wizard(
+    owner, owner_client, calendar_loaded_today, field
+):
+    from tests.brokers.factories import BrokerAccountFactory
+    from tests.trader.test_strategy_http import allocation_post, url, walk_to
+
+    account = BrokerAccountFactory(owner=owner)
+    walk_to(owner_client, "allocation")
+    row = {"broker_account": str(account.pk), field: HUGE}
+    if field == "fixed_lots":
+        row["sizing"] = "fixed"
+    response = owner_client.post(url("allocation"), allocation_post([row]))
+    assert response.status_code == 200
+    assert "Ensure this value is less than or equal to" in response.text
+    review = owner_client.get(url("review"))
+    assert review.status_code in (200, 302)

@@ -58,6 +58,12 @@ def test_staff_sign_in_asks_for_the_code_then_admin_opens(client):
 
 def test_admin_login_is_throttled_after_failed_passwords(client):
     staff = _staff()
+    # The probe: 30 wrong passwords on /admin/login/, then the right one, used to sign in.
+    for _ in range(30):
+        client.post("/admin/login/", {"username": staff.email, "password": "wrong"})
+    client.post("/admin/login/", {"username": staff.email, "password": PASSWORD})
+    assert not _signed_in(client)
+    # The sign-in it forwards to counts failures and refuses the right password after them.
     for _ in range(30):
         client.post(reverse("account_login"), {"login": staff.email, "password": "wrong"})
     response = client.post(reverse("account_login"), {"login": staff.email, "password": PASSWORD})

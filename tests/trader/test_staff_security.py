@@ -152,3 +152,30 @@ def test_recording_a_payment_needs_its_permission():
     cashier = _staff("view_invoice", "record_payments")
     staff_client_for(cashier).post(changelist, payload)
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
+
+
+# A real commit: allauth announces the new authenticator on commit, inside the request.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_staff_enrol_then_reach_admin_in_the_same_session(client):
+    staff = _staff()
+    client.post(reverse("account_login"), {"login": staff.email, "password": PASSWORD})
+    assert _signed_in(client)
+    response = client.get("/admin/")
+    assert response["Location"].startswith(reverse("mfa_activate_totp"))
+    # Enrolment is a sensitive change: allauth asks for the password again first.
+    page = client.get(reverse("mfa_activate_totp"))
+    client.post(page["Location"], {"password": PASSWORD})
+    secret = client.get(reverse("mfa_activate_totp")).context["form"].secret
+    client.post(reverse("mfa_activate_totp"), {"code": totp_code(secret)})
+    assert client.get("/admin/").status_code == 200
+
+
+def test_enrolled_staff_confirm_a_code_and_go_on_to_admin(client):
+    staff = _staff()
+    secret = staff_enrol_totp(staff)
+    client.force_login(staff)
+    response = client.get("/admin/password_change/")
+    assert response["Location"].startswith(reverse("mfa_reauthenticate"))
+    done = client.post(response["Location"], {"code": totp_code(secret)})
+    assert done["Location"] == "/admin/password_change/"
+    assert client.get("/admin/password_change/").status_code == 200

@@ -30,6 +30,7 @@ from execution.models import (
     Underlying,
 )
 from trader.audit_admin import AuditAdmin
+from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
 
 class HolidayCalendarLoadForm(forms.ModelForm):
@@ -288,9 +289,21 @@ class PositionAdmin(admin.ModelAdmin):
 
 @admin.register(KillSwitch)
 class KillSwitchAdmin(admin.ModelAdmin):
+    """Switch rows are changed here only by staff holding the kill-switch permission
+    (trader.permissions), the same as the engage/re-arm form; others may look."""
+
     list_display = ["scope", "user", "engaged", "engaged_at", "engaged_by", "rearmed_at"]
     list_filter = ["scope", "engaged"]
     readonly_fields = ["engaged_at", "engaged_by", "rearmed_at"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return staff_may(user=request.user, permission=OPERATE_GLOBAL_KILL_SWITCH)
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return staff_may(user=request.user, permission=OPERATE_GLOBAL_KILL_SWITCH)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(ExecutionEvent)

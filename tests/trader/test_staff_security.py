@@ -179,3 +179,15 @@ def test_enrolled_staff_confirm_a_code_and_go_on_to_admin(client):
     done = client.post(response["Location"], {"code": totp_code(secret)})
     assert done["Location"] == "/admin/password_change/"
     assert client.get("/admin/password_change/").status_code == 200
+
+
+def test_kill_switch_rows_in_admin_need_the_permission_too():
+    KillSwitch.objects.create(scope=KillSwitchScope.GLOBAL, engaged=False)
+    switch = KillSwitch.objects.get(scope=KillSwitchScope.GLOBAL)
+    change = reverse("admin:execution_killswitch_change", args=[switch.pk])
+    viewer = staff_client_for(_staff("view_killswitch", "change_killswitch"))
+    viewer.post(change, {"scope": "global", "engaged": "on", "reason": "x"})
+    switch.refresh_from_db()
+    assert not switch.engaged
+    operator = staff_client_for(_staff("view_killswitch", "operate_global_kill_switch"))
+    assert 'name="_save"' in operator.get(change).text

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.test import Client
 from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +33,7 @@ from marketplace.models import (
 from marketplace.services.billing import add_month
 from marketplace.tasks import ledger_close_month_task, subscriptions_renew_or_lapse_task
 from tests.execution.engine_factories import RunFactory
+from tests.marketplace.conftest import client_for
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory
 from tests.trader.factories import ProfileFactory
 
@@ -44,20 +44,6 @@ IST = ZoneInfo("Asia/Kolkata")
 def _at(day: datetime.date, hour: int = 7):
     """Pin the clock to `day` at `hour` IST (the daily task runs before planning)."""
     return time_machine.travel(datetime.datetime.combine(day, datetime.time(hour), IST), tick=False)
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def admin_user_client():
-    user = ProfileFactory().user
-    user.is_staff = user.is_superuser = True
-    user.save()
-    return user, _client(user)
 
 
 def _subscribe(listing, *, on: datetime.date, subscriber=None):
@@ -71,9 +57,9 @@ def _subscribe(listing, *, on: datetime.date, subscriber=None):
 
 # --- recording a payment -------------------------------------------------------------------
 def test_admin_records_payment_and_the_lapsed_subscription_is_active_again(
-    admin_user_client, mailoutbox, django_capture_on_commit_callbacks
+    admin_client_user, mailoutbox, django_capture_on_commit_callbacks
 ):
-    admin, client = admin_user_client
+    client, admin = admin_client_user
     listing = ListingFactory(plan={"kind": "fee", "monthly_fee": D("750")})
     subscription = _subscribe(listing, on=datetime.date(2026, 6, 10))
     assert subscription.paid_until == datetime.date(2026, 7, 9)  # first month on credit
@@ -100,7 +86,7 @@ def test_admin_records_payment_and_the_lapsed_subscription_is_active_again(
         assert page.status_code == 200 and b"This field is required" in page.content
         assert not Invoice.objects.filter(status=InvoiceStatus.PAID).exists()
         # A stranger to the admin cannot record anything.
-        stranger = _client(ProfileFactory().user)
+        stranger = client_for(ProfileFactory().user)
         refused = stranger.post(changelist, {**selected, "apply": "1", "reference": "UTR1"})
         assert refused.status_code == 302 and "/login/" in refused["Location"]
         assert not Invoice.objects.filter(status=InvoiceStatus.PAID).exists()
@@ -122,11 +108,11 @@ def test_admin_records_payment_and_the_lapsed_subscription_is_active_again(
     assert (again.payment_reference, again.paid_at) == ("UTR998877", first_paid_at)
 
 
-def test_paying_late_reactivates_only_once_the_current_period_is_paid(admin_user_client):
+def test_paying_late_reactivates_only_once_the_current_period_is_paid(admin_client_user):
     """A lapsed subscription is billed one period past what was paid, not one per month
     missed; paying those invoices after that period has ended still leaves it lapsed, until
     the next daily run bills the current period and that is paid too."""
-    admin, _ = admin_user_client
+    _, admin = admin_client_user
     listing = ListingFactory(plan={"kind": "fee", "monthly_fee": D("300")})
     subscription = _subscribe(listing, on=datetime.date(2026, 1, 31))
     for day in (datetime.date(2026, 2, 28), datetime.date(2026, 3, 31)):
@@ -179,14 +165,14 @@ def test_add_month_is_the_same_day_next_month_clipped_to_its_end(day):
 
 
 def test_daily_task_over_three_months_bills_contiguous_periods_and_lapses_only_the_unpaid(
-    admin_user_client,
+    admin_client_user,
 ):
     """Run the daily task every day from 31 Jan to 30 Apr 2026 for four subscriptions: one
     paying each new invoice the day it is issued, one never paying, one paused, one free. The
     paying one's periods follow each other without gap or overlap and it never lapses; the
     unpaid one lapses once, the day after its first month; the paused one is invoiced but
     never lapsed (it makes no entries anyway); the free one is never invoiced."""
-    admin, _ = admin_user_client
+    _, admin = admin_client_user
     start = datetime.date(2026, 1, 31)
     fee_listing = ListingFactory(plan={"kind": "fee", "monthly_fee": D("500")})
     free_listing = ListingFactory()
@@ -322,9 +308,9 @@ def _csv(response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(response.content.decode())))
 
 
-def test_payout_csv_sums_each_listing_for_the_selected_months_only(admin_user_client, settings):
+def test_payout_csv_sums_each_listing_for_the_selected_months_only(admin_client_user, settings):
     settings.MARKETPLACE_COMMISSION_PERCENT = "10"
-    _, client = admin_user_client
+    client, _ = admin_client_user
     a = ListingFactory(plan={"kind": "fee", "monthly_fee": D("400")}, sebi_ra_number="INH000012345")
     b = ListingFactory(plan={"kind": "share", "monthly_fee": D("0"), "profit_share_percent": 30})
     subs = [
@@ -378,6 +364,6 @@ def test_payout_csv_sums_each_listing_for_the_selected_months_only(admin_user_cl
     assert [r["month"] for r in both] == ["2026-07"] * 2 + ["2026-08"] * 2 + ["2026-09"] * 2
     assert both[-1]["profit_share_inr"] == "600.00"
     # Not for traders.
-    stranger = _client(ProfileFactory().user)
+    stranger = client_for(ProfileFactory().user)
     refused = stranger.post(changelist, {"action": "payout_csv", "_selected_action": [1]})
     assert refused.status_code == 302 and "/login/" in refused["Location"]

@@ -78,10 +78,12 @@ class HolidayCalendarYearAdmin(admin.ModelAdmin):
     list_filter = ["exchange"]
     readonly_fields = ["exchange", "year", "source", "loaded_at", "loaded_by", "note"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is None:
             kwargs["form"] = HolidayCalendarLoadForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly_fields if obj is not None else []

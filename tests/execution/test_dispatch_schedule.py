@@ -111,7 +111,7 @@ def test_planning_after_an_instant_has_passed_does_not_schedule_it(broker_redis)
     # 31 s after 09:20 is past the late tolerance: only the exit is still to come.
     past = T + datetime.timedelta(seconds=conf.late_tolerance_seconds() + 1)
     with time_machine.travel(past, tick=False):
-        result = plan_and_schedule(day=DAY)
+        result = plan_and_schedule(day=DAY.isoformat())  # as the beat task passes it
     assert result["scheduled"] == 1
     (message,) = _queued(broker_redis)
     assert message["args"] == [

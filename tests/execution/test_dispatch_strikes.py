@@ -236,3 +236,45 @@ def test_a_positional_strategy_is_carried_to_its_expiry_and_closed_there():
     while not day_plan(day=after).created:
         after += datetime.timedelta(days=1)
     assert _runs_of(after) == ["entry"]
+
+
+# --- planning and risk refusals, in words ---------------------------------------------------
+def test_planning_says_why_a_version_is_not_planned_that_day():
+    _, monday_only, _ = _strategy([("SELL", "CE", "atm", 0)])
+    monday_only.trading_days = 0b1  # Mondays
+    monday_only.save()
+    _, early, _ = _strategy([("SELL", "CE", "atm", 0)])
+    early.entry_time = datetime.time(8, 0)  # before the open
+    early.save()
+    result = day_plan(day=DAY)
+    assert any("does not trade on Thursdays" in reason for reason in result.not_planned)
+    assert any("entry at 08:00:00 is outside the session window" in r for r in result.not_planned)
+    # The early version's exit is still planned; nothing of the Monday-only one.
+    planned = set(ScheduledRun.objects.values_list("strategy_version_id", "boundary"))
+    assert planned == {(early.pk, "exit")}
+
+
+def test_a_disconnected_account_and_a_strategy_over_its_lot_limit_are_refused_in_words():
+    from trader.models.strategies import RiskLimit
+
+    strategy, _, accounts = strategy_with_accounts(brokers=(Broker.KITE,), lots=3)
+    _ready(accounts)
+    accounts[0].status = "expired"
+    accounts[0].save()
+    other, _, other_accounts = strategy_with_accounts(brokers=(Broker.KITE,), lots=3)
+    _ready(other_accounts)
+    RiskLimit.objects.create(
+        user=other.owner,
+        max_lots_per_order=10,
+        max_lots_per_strategy=10,
+        max_open_strategies=5,
+        max_daily_loss=D("50000"),
+    )
+    day_plan(day=DAY)
+    result = boundary_dispatch(fire_at=T, market=ChainMarket(), wait=False, start_sends=False)
+    reasons = {
+        ScheduledRun.objects.get(pk=pk).owner_id: text for pk, text in result.skipped.items()
+    }
+    assert "login expired" in reasons[strategy.owner_id]
+    assert "12 lots in this strategy is above your limit of 10" in reasons[other.owner_id]
+    assert not OrderIntent.objects.exists()

@@ -367,3 +367,20 @@ def test_payout_csv_sums_each_listing_for_the_selected_months_only(admin_client_
     stranger = client_for(ProfileFactory().user)
     refused = stranger.post(changelist, {"action": "payout_csv", "_selected_action": [1]})
     assert refused.status_code == 302 and "/login/" in refused["Location"]
+
+
+def test_nightly_stats_refresh_covers_only_listings_that_take_subscribers():
+    from marketplace.tasks import listing_stats_refresh_task
+    from marketplace.workflow import ListingState
+
+    published = ListingFactory()
+    suspended = ListingFactory(state=ListingState.SUSPENDED)
+    draft = ListingFactory(state=ListingState.DRAFT)
+    with _at(datetime.date(2026, 11, 20), hour=16):
+        assert listing_stats_refresh_task() == 2
+    for listing in (published, suspended, draft):
+        listing.refresh_from_db()
+    moment = datetime.datetime(2026, 11, 20, 16, tzinfo=IST)
+    assert published.stats_updated_at == suspended.stats_updated_at == moment
+    assert draft.stats_updated_at is None
+    assert (published.executions_count, published.verified_return_percent) == (0, None)

@@ -1,10 +1,12 @@
-"""Marketplace fixtures: a staff (superuser) client for Django admin pages."""
+"""Marketplace fixtures: a staff (superuser) client for Django admin pages, signed in with its
+second factor as the admin requires."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 
+from tests.conftest import staff_client_for
 from tests.trader.factories import ProfileFactory
 
 
@@ -21,4 +23,4 @@ def admin_client_user():
     user.is_staff = True
     user.is_superuser = True
     user.save()
-    return client_for(user), user
+    return staff_client_for(user), user

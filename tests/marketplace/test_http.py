@@ -19,6 +19,7 @@ from marketplace.performance import listing_track_records
 from marketplace.workflow import ListingState
 from tests.marketplace.conftest import client_for
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory, StrategyFactory
+from tests.marketplace.security_helpers import executed_run_for
 from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +136,8 @@ def test_subscriber_of_subscribe_only_listing_never_sees_legs_strikes_or_times()
     client = client_for(trader)
     account = PaperAccountFactory(owner=trader)
     client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     client.post(
@@ -171,7 +173,8 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
     trader = ProfileFactory().user
     client = client_for(trader)
     response = client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     foreign = PaperAccountFactory()
@@ -179,7 +182,9 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
         reverse("marketplace:subscription", args=[subscription.pk]),
         {"broker_account": foreign.pk, "multiplier": "3"},
     )
-    assert page.status_code == 200 and b"Select a valid choice" in page.content
+    assert (
+        page.status_code == 200 and b"Choose one of your logged-in broker accounts" in page.content
+    )
     own = PaperAccountFactory(owner=trader)
     page = client.post(
         reverse("marketplace:subscription", args=[subscription.pk]),
@@ -190,7 +195,7 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
     own_listing = ListingFactory(strategy=StrategyFactory(owner=trader))
     response = client.post(
         reverse("marketplace:subscribe", args=[own_listing.pk]),
-        {"plan": own_listing.plans.get().pk},
+        {"plan": own_listing.plans.get().pk, "confirm": "yes"},
         follow=True,
     )
     assert b"your own listing" in response.content
@@ -202,12 +207,14 @@ def test_only_subscribers_review():
     trader = ProfileFactory().user
     client = client_for(trader)
     client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     stranger = client_for(ProfileFactory().user)
     response = stranger.post(reverse("marketplace:rate", args=[subscription.pk]), {"stars": "1"})
     assert response.status_code == 404
+    executed_run_for(subscription)
     client.post(
         reverse("marketplace:rate", args=[subscription.pk]), {"stars": "4", "review": "Calm."}
     )

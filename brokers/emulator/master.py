@@ -146,6 +146,8 @@ def default_contracts(today: date, spot_of: Callable[[str, str], Decimal | None]
         token = listing["token_base"]
         for expiry, monthly in expiries:
             for offset in range(-STRIKES_EACH_SIDE, STRIKES_EACH_SIDE + 1):
+                if atm + offset * step <= 0:
+                    continue  # a test market with a toy index level
                 for option_type in ("CE", "PE"):
                     token += 1
                     contracts.append(

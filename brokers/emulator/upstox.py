@@ -599,7 +599,8 @@ def render_instrument(contract: Contract) -> dict[str, Any]:
         "instrument_key": instrument_key(contract),
         "exchange_token": str(contract.exchange_token),
         "trading_symbol": upstox_symbol(contract),
-        "tick_size": number(contract.tick_size),
+        # Upstox's documented example gives NIFTY's ₹0.05 tick as 5 (reference §2.5).
+        "tick_size": number(contract.tick_size * 100),
         "lot_size": contract.lot_size,
         "instrument_type": contract.option_type,
         "freeze_quantity": 1800,

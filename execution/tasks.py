@@ -201,6 +201,14 @@ def mtm_watch_task() -> int:
 
 
 @shared_task
+def trade_books_reconcile_task() -> dict[str, int]:
+    """Apply the trade books of accounts with open orders (beat: every 15 s)."""
+    from execution.fills import trade_books_reconcile
+
+    return trade_books_reconcile()
+
+
+@shared_task
 def instrument_masters_refresh_task() -> int:
     """Download, validate and map the five brokers' instrument masters (beat: 08:00 IST on
     weekdays); returns how many loaded. A failed one keeps yesterday's and alerts admins."""

@@ -234,9 +234,12 @@ class LivePrices:
                     self.stale[(broker, symbol)] = str(exc)
 
     def quote(self, *, broker: str, tradingsymbol: str) -> tuple[Decimal, Decimal] | None:
-        market = self.markets.get(broker)
-        if market is None:
+        if broker == "paper":
             return self.simulated.quote(broker=broker, tradingsymbol=tradingsymbol)
+        market = self.markets.get(broker)
+        if market is None:  # a live position is never marked by the simulator
+            self.stale[(broker, tradingsymbol)] = "no connected account gives quotes"
+            return None
         if (broker, tradingsymbol) not in self._keys:
             self.prefetch([(broker, tradingsymbol)])
         found = self._keys.get((broker, tradingsymbol))

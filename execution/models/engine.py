@@ -144,8 +144,9 @@ class ScheduledRun(models.Model):
     state = models.CharField(max_length=12, choices=RunState.choices, default=RunState.PLANNED)
     note = models.TextField(blank=True)
     # Which market priced the run (spot and strikes at T - ε): the trading account's broker
-    # quotes for live runs, the simulated market for paper ones.
-    price_source = models.CharField(max_length=80, blank=True)
+    # quotes for live runs, the simulated market for paper ones. Nullable so that SQLite adds
+    # the column in place (a rebuilt table would break the special-session triggers).
+    price_source = models.CharField(max_length=80, null=True, blank=True)
     # Watching: mark-to-market of the run's open positions, its best value (for trailing),
     # and why it was closed early, if it was.
     mtm = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))

@@ -84,7 +84,10 @@ def test_trade_book_lists_each_fill_with_its_trade_id_and_funds_show_margin_used
         pytest.skip("the paper broker keeps no trade book: its fills are its own")
     adapter = live.adapter()
     before = adapter.funds()
-    ack = adapter.place_order(live.order(tag=_tag()))
+    # A LIMIT far through the ask fills at the ask whatever the simulated market's level.
+    ack = adapter.place_order(
+        live.order(tag=_tag(), order_type=OrderType.LIMIT, price=Decimal("5000"))
+    )
     done = _wait(adapter, ack.broker_order_id, lambda o: o.status.is_terminal)
     resting = adapter.place_order(
         live.order(tag=_tag(), order_type=OrderType.LIMIT, price=Decimal("0.05"))

@@ -66,11 +66,3 @@ def calendar_loaded_today(db):
                 year=loaded,
                 defaults={"source": "TEST: loaded so that tests can trade on today's date"},
             )
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (`-n N`), whole test files go to one worker: the SDK suites
-    (tests/brokers/sdk) walk a trader's day in order on one module-scoped emulator."""
-    from xdist.scheduler import LoadFileScheduling
-
-    return LoadFileScheduling(config, log)

@@ -13,6 +13,7 @@ follows the documentation and the test says so in its name and docstring.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +28,18 @@ FOREIGN_IP = "192.0.2.10"  # TEST-NET-1: registered as "the static IP", never co
 
 class NetworkBlockedError(OSError):
     pass
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each broker's day runs in order on one module-scoped emulator: pytest-xdist would
+    split a module across workers, so under `-n` the days are skipped (run them without it:
+    `pytest tests/brokers/sdk`; `make test` does)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    skip = pytest.mark.skip(reason="SDK days run in order: run tests/brokers/sdk without -n")
+    for item in items:
+        if "/brokers/sdk/test_" in str(item.path) and "_sdk.py" in str(item.path):
+            item.add_marker(skip)
 
 
 def _is_loopback(host: object) -> bool:

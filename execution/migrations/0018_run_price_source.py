@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('execution', '0017_fill_trade_id'),
+        ("execution", "0017_fill_trade_id"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='scheduledrun',
-            name='price_source',
+            model_name="scheduledrun",
+            name="price_source",
             field=models.CharField(blank=True, max_length=80, null=True),
         ),
     ]

@@ -13,8 +13,8 @@ from brokers.kite import KiteAdapter
 from execution.fills import trade_book_reconcile, trades_apply
 from execution.models.engine import Fill, IntentState, Position
 from execution.orders import kite_postback_apply
-from tests.brokers.fixed_market import CONTRACT, FixedQuotes
 from tests.brokers.factories import BrokerAccountFactory
+from tests.brokers.fixed_market import CONTRACT, FixedQuotes
 from tests.execution.engine_factories import IntentFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ API_KEY, SECRET = "fillsapp", "fillssecret"
 def kite(request):
     partial = getattr(request, "param", False)
     emulator = start_in_thread(
-        "kite", quotes=FixedQuotes(), partial_fills=partial, fill_delay_ms=50 if partial else 0
+        "kite", quotes=FixedQuotes(), partial_fills=partial, fill_delay_ms=1000 if partial else 0
     )
     emulator.add_account(api_key=API_KEY, api_secret=SECRET, user_id="ZF0001")
     yield emulator
@@ -109,7 +109,8 @@ def test_partial_fills_postback_of_the_first_then_the_book_of_both(kite):
     import time
 
     adapter, intent = filled_order(kite, wait_for_all=False)
-    deadline = time.monotonic() + 3
+    # The emulator fills 37 after 1 s and the other 38 a second later.
+    deadline = time.monotonic() + 5
     while adapter.order_status(intent.broker_order_id).filled_quantity == 0:
         assert time.monotonic() < deadline
         time.sleep(0.01)

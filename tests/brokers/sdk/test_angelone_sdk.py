@@ -6,12 +6,16 @@ back as dicts with `status: false` (HTTP 200), and the gateway's with `success: 
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+
 import pytest
 import requests
 
 from tests.brokers.sdk.conftest import FOREIGN_IP, TRADING_MOMENT, option_contract, start_emulator
 
 API_KEY, CLIENT, PIN, TOTP_SECRET = "angsdkkey", "A1001", "4321", "JBSWY3DPEHPK3PXP"
+LOG_DIR = tempfile.mkdtemp(prefix="smartapi-logs-")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,10 @@ def emulator(loopback_only):
 def smart_for(emulator, api_key: str = API_KEY, token: str | None = None):
     from SmartApi import SmartConnect
 
-    smart = SmartConnect(api_key=api_key, access_token=token, root=emulator.base_url)
+    # SmartConnect opens `logs/<date>/app.log` under the working directory: keep it out of
+    # the repository.
+    with contextlib.chdir(LOG_DIR):
+        smart = SmartConnect(api_key=api_key, access_token=token, root=emulator.base_url)
     # individual_order_details() builds its URL from the class constant, not `root`.
     smart._rootUrl = emulator.base_url
     return smart

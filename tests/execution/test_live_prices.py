@@ -219,3 +219,14 @@ def test_live_positions_are_never_marked_by_the_simulator(kite, live_strategy):
     assert run.mtm == 0 and not Position.objects.filter(last_price__isnull=False).exists()
     event = ExecutionEvent.objects.get(kind="price.stale", run_id=run.pk)
     assert "no connected account gives quotes" in event.message
+
+
+def test_the_run_page_shows_what_priced_the_run(kite, live_strategy, client):
+    from django.urls import reverse
+
+    strategy, _account = live_strategy
+    dispatch()
+    run = ScheduledRun.objects.get(boundary="entry")
+    client.force_login(strategy.owner)
+    page = client.get(reverse("execution:run-detail", args=[run.pk])).content.decode()
+    assert f"priced by {run.price_source}" in page and "Kite" in page

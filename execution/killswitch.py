@@ -30,6 +30,16 @@ from execution.models.engine import (
 
 logger = logging.getLogger(__name__)
 
+# The one named permission that lets staff operate the platform-wide switch (superusers hold
+# every permission). Checked here only: views and templates ask `can_operate_global_switch`.
+GLOBAL_SWITCH_PERMISSION = "execution.operate_global_kill_switch"
+
+
+def can_operate_global_switch(user: Any) -> bool:
+    return bool(
+        getattr(user, "is_authenticated", False) and user.has_perm(GLOBAL_SWITCH_PERMISSION)
+    )
+
 
 def _switch_for(user: Any | None) -> KillSwitch:
     if user is None:
@@ -48,8 +58,10 @@ def kill_switch_engage(
 ) -> list[dict[str, Any]]:
     """Engage the switch of `user` (None: the global one, admins only). Returns the account
     payloads of the closing orders (sent after the commit when `send`)."""
-    if user is None and not actor.is_staff:
-        raise PermissionError("Only an admin can engage the global kill switch.")
+    if user is None and not can_operate_global_switch(actor):
+        raise PermissionError("Only an admin can engage the platform-wide kill switch.")
+    if user is None and not reason.strip():
+        raise ValueError("Say why the platform-wide kill switch is engaged (it is audited).")
     now = timezone.now()
     with transaction.atomic():
         switch = _switch_for(user)
@@ -140,8 +152,8 @@ def _execute(to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
 
 def kill_switch_rearm(*, actor: Any, user: Any | None) -> KillSwitch:
     """Allow new entries again."""
-    if user is None and not actor.is_staff:
-        raise PermissionError("Only an admin can re-arm the global kill switch.")
+    if user is None and not can_operate_global_switch(actor):
+        raise PermissionError("Only an admin can re-arm the platform-wide kill switch.")
     with transaction.atomic():
         switch = _switch_for(user)
         switch.engaged = False

@@ -44,6 +44,7 @@ class ConsolidatedRow:
     net_quantity: int = 0
     pnl: Decimal = Decimal(0)
     accounts: list[str] = field(default_factory=list)
+    unmarked: bool = False
 
 
 def positions_consolidated_for_user(*, user: Any) -> tuple[list[Position], list[ConsolidatedRow]]:
@@ -62,18 +63,9 @@ def positions_consolidated_for_user(*, user: Any) -> tuple[list[Position], list[
         row.tradingsymbol = position.tradingsymbol
         row.net_quantity += position.net_quantity
         row.pnl += position.pnl()
+        row.unmarked = row.unmarked or not position.is_marked
         row.accounts.append(position.account.label)
     return positions, list(rows.values())
-
-
-def kill_switch_state(*, user: Any) -> dict[str, bool]:
-    """Whether the user's own and the global switch are engaged (one query)."""
-    engaged = {"user": False, "global": False}
-    for switch in KillSwitch.objects.filter(engaged=True).filter(
-        scope=KillSwitchScope.GLOBAL
-    ) | KillSwitch.objects.filter(engaged=True, user=user):
-        engaged["global" if switch.scope == KillSwitchScope.GLOBAL else "user"] = True
-    return engaged
 
 
 def readiness_problems_for_user(*, user: Any, day: Any) -> list[str]:
@@ -97,4 +89,283 @@ def strategies_to_test_for_user(*, user: Any) -> list[Any]:
         Strategy.objects.filter(owner=user, current_version__isnull=False)
         .exclude(status="archived")
         .order_by("name")
+    )
+
+
+# --- the trading desk: live pages -----------------------------------------------------------
+@dataclass
+class RunPage:
+    """Everything the run page and its live fragment show, read in a fixed number of queries
+    whatever the number of orders."""
+
+    run: ScheduledRun
+    intents: list[OrderIntent]
+    positions: list[Position]
+    pnl: Any
+    charges: Any
+    charges_missing: bool
+    state: str
+    state_label: str
+    live: bool
+    poll_seconds: int
+
+    @property
+    def net(self) -> Decimal:
+        return self.pnl.mtm - self.charges.total
+
+
+def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
+    """The run, its orders (and those of the exit runs that close it), its positions, the
+    P&L from those positions, charges from the fills, and whether the page must keep polling.
+    Six queries."""
+    from django.db.models import Q
+
+    from execution import runs
+    from execution.charges import (
+        SEGMENT_EXCHANGE,
+        ChargeBreakdown,
+        ChargeFill,
+        ChargeRateMissing,
+        charges_compute,
+    )
+    from execution.models.charges import BrokerageRate, ChargeRate
+
+    run = get_object_or_404(
+        ScheduledRun.objects.select_related("strategy_version__strategy", "entry_run"),
+        pk=pk,
+        owner=user,
+    )
+    entry_id = run.entry_run_id if run.boundary == "exit" and run.entry_run_id else run.pk
+    intents = list(
+        OrderIntent.objects.filter(Q(run_id=run.pk) | Q(run__entry_run_id=run.pk))
+        .select_related("account")
+        .order_by("intended_at", "account_id", "phase", "id")
+    )
+    positions = list(
+        Position.objects.filter(run_id=entry_id)
+        .select_related("account")
+        .order_by("account_id", "tradingsymbol")
+    )
+    filled = [i for i in intents if i.filled_quantity and i.average_price is not None]
+    charges = ChargeBreakdown()
+    missing = False
+    if filled:
+        charge_rates = list(ChargeRate.objects.all())
+        brokerage_rates = list(BrokerageRate.objects.all())
+        by_broker: dict[str, list[ChargeFill]] = defaultdict(list)
+        for intent in filled:
+            assert intent.average_price is not None
+            by_broker[intent.account.broker].append(
+                ChargeFill(
+                    order_ref=intent.pk,
+                    side=intent.side,
+                    quantity=intent.filled_quantity,
+                    price=intent.average_price,
+                    exchange=SEGMENT_EXCHANGE.get(intent.exchange, intent.exchange),
+                )
+            )
+        for broker, fills in by_broker.items():
+            try:
+                charges += charges_compute(
+                    fills=fills,
+                    trade_date=run.session_date,
+                    broker=broker,
+                    charge_rates=charge_rates,
+                    brokerage_rates=brokerage_rates,
+                )
+            except ChargeRateMissing:
+                missing = True
+    state, label = runs.run_display_state(run, now)
+    unsettled = any(i.state in runs.UNSETTLED_INTENT_STATES for i in intents)
+    live = unsettled or any(p.net_quantity for p in positions) or state == "planned"
+    # A run hours away changes only when its time comes: poll it slowly.
+    poll = 2 if unsettled or state != "planned" else 15
+    return RunPage(
+        run=run,
+        intents=intents,
+        positions=positions,
+        pnl=runs.run_pnl(positions),
+        charges=charges,
+        charges_missing=missing,
+        state=state,
+        state_label=label,
+        live=live,
+        poll_seconds=poll,
+    )
+
+
+@dataclass
+class RunRow:
+    run: ScheduledRun
+    state: str
+    state_label: str
+    mtm: Decimal | None
+
+
+def run_rows_for_user(*, user: Any, limit: int = 50, now: Any = None) -> tuple[list[RunRow], bool]:
+    """The runs list with each run's MTM from its positions, and whether any of them can still
+    change (the list keeps polling only then). Two queries."""
+    from execution import runs
+
+    recent = list(
+        ScheduledRun.objects.filter(owner=user)
+        .select_related("strategy_version__strategy")
+        .prefetch_related("positions")
+        .order_by("-fire_at", "-id")[:limit]
+    )
+    rows = []
+    live = False
+    for run in recent:
+        state, label = runs.run_display_state(run, now)
+        positions = list(run.positions.all())
+        pnl = runs.run_pnl(positions)
+        rows.append(RunRow(run, state, label, pnl.mtm if positions else None))
+        live = live or state in ("planned", "dispatched") or bool(pnl.open_positions)
+    return rows, live
+
+
+def kill_switches_engaged(*, user: Any) -> dict[str, KillSwitch]:
+    """The engaged switches that stop `user`: their own and the platform-wide one, with who
+    engaged them (one query)."""
+    from django.db.models import Q
+
+    found = {}
+    for switch in KillSwitch.objects.filter(
+        Q(scope=KillSwitchScope.GLOBAL) | Q(user=user), engaged=True
+    ).select_related("engaged_by"):
+        found["global" if switch.scope == KillSwitchScope.GLOBAL else "user"] = switch
+    return found
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+@dataclass
+class AccountMoney:
+    account: Any
+    available: Decimal | None = None
+    used: Decimal | None = None
+    total: Decimal | None = None
+    problem: str = ""
+    orders: list[OrderIntent] = field(default_factory=list)
+    trades: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Desk:
+    accounts: list[AccountMoney]
+    realised: Decimal
+    unrealised: Decimal
+    unmarked: int
+    open_positions: list[Position]
+    runs: list[Any]
+    live: bool
+
+    @property
+    def total(self) -> Decimal:
+        return self.realised + self.unrealised
+
+
+BOOK_ROWS = 20  # latest orders and trades shown per account; the full books are on run pages
+
+
+def account_funds(account: Any) -> tuple[Any, str]:
+    """(Funds or None, problem) of one connected account from a 15-second cache. A page never
+    waits on a broker: a missing figure is fetched by a task (once, whoever asks: 50 traders
+    polling must not spend the broker's rate budget) and shown on the next refresh. The paper
+    broker's book is in our database and is read at once."""
+    from django.core.cache import cache
+
+    from execution.services import FUNDS_CACHE_SECONDS, account_funds_read, funds_cache_key
+
+    cached = cache.get(funds_cache_key(account.pk))
+    if cached is not None:
+        return cached
+    if account.is_paper:
+        return account_funds_read(account=account)
+    if cache.add(f"{funds_cache_key(account.pk)}:asked", 1, FUNDS_CACHE_SECONDS):
+        from execution.tasks import account_funds_read_task
+
+        account_funds_read_task.apply_async(args=[account.pk], queue="default")
+    return None, "Reading funds from the broker…"
+
+
+def desk_for_user(*, user: Any, now: Any = None) -> Desk:
+    """Money on the dashboard: funds and margin per account, today's realised and unrealised
+    P&L across brokers, open positions, today's runs, each account's latest orders and trades.
+    A fixed number of queries whatever the number of orders (funds come from a short cache)."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+    from django.utils import timezone
+
+    from brokers.models import BrokerAccount
+    from execution import planning, runs
+    from execution.models.engine import Fill
+
+    now = now or timezone.now()
+    today = planning.today_ist()
+    accounts = list(BrokerAccount.objects.filter(owner=user).order_by("broker", "label"))
+    money = {a.pk: AccountMoney(account=a) for a in accounts}
+    for row in money.values():
+        if row.account.status != "connected":
+            row.problem = f"{row.account.get_status_display()}: connect it again to read funds."
+            continue
+        funds, row.problem = account_funds(row.account)
+        if funds is not None:
+            row.available, row.used, row.total = funds.available, funds.used, funds.total
+    today_positions = list(
+        Position.objects.filter(owner=user, run__session_date=today).select_related(
+            "account", "run__strategy_version__strategy"
+        )
+    )
+    pnl = runs.run_pnl(today_positions)
+    # Open positions of any day (a carried position is still open today).
+    open_positions = [p for p in today_positions if p.net_quantity] + list(
+        Position.objects.filter(owner=user)
+        .exclude(net_quantity=0)
+        .exclude(run__session_date=today)
+        .select_related("account", "run__strategy_version__strategy")
+    )
+    todays_runs = list(
+        ScheduledRun.objects.filter(owner=user, session_date=today)
+        .select_related("strategy_version__strategy")
+        .order_by("fire_at", "id")
+    )
+    run_rows = []
+    live = bool(open_positions)
+    for run in todays_runs:
+        state, label = runs.run_display_state(run, now)
+        run_rows.append({"run": run, "state": state, "label": label})
+        live = live or state in ("planned", "dispatched")
+    latest = Window(
+        expression=RowNumber(), partition_by=[F("account_id")], order_by=F("intended_at").desc()
+    )
+    orders = (
+        OrderIntent.objects.filter(run__owner=user, run__session_date=today)
+        .annotate(rank=latest)
+        .order_by("account_id", "-intended_at", "-id")
+    )
+    for order in orders.filter(rank__lte=BOOK_ROWS):
+        money[order.account_id].orders.append(order)
+        live = live or order.state in runs.UNSETTLED_INTENT_STATES
+    trades = (
+        Fill.objects.filter(intent__run__owner=user, intent__run__session_date=today)
+        .select_related("intent")
+        .annotate(
+            rank=Window(
+                expression=RowNumber(),
+                partition_by=[F("intent__account_id")],
+                order_by=F("filled_at").desc(),
+            )
+        )
+        .order_by("-filled_at", "-id")
+    )
+    for fill in trades.filter(rank__lte=BOOK_ROWS):
+        money[fill.intent.account_id].trades.append(fill)
+    return Desk(
+        accounts=list(money.values()),
+        realised=pnl.realised,
+        unrealised=pnl.unrealised,
+        unmarked=pnl.unmarked,
+        open_positions=open_positions,
+        runs=run_rows,
+        live=live,
     )

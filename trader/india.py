@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -173,3 +175,41 @@ def normalize_pan(value: str) -> str:
             code="invalid_pan",
         )
     return pan
+
+
+# --- numbers and money as Indians read them ---------------------------------------------------
+# Babel's en_IN locale groups in lakhs and crores (10,00,000). A negative amount carries a real
+# minus sign (U+2212) before the rupee sign, never ₹-5,583.50.
+MINUS = "\u2212"
+
+
+def _signed(text: str) -> str:
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
+def rupees(value: Any, *, decimals: int = 2, plus: bool = False) -> str:
+    """₹10,00,000.00 for 1000000; minus sign, ₹5,583.50 for -5583.5; '' for None. With
+    `plus`, a gain shows its sign too (+₹120.00), as P&L columns do."""
+    if value is None or value == "":
+        return ""
+    from babel.numbers import format_currency
+
+    amount = Decimal(str(value))
+    pattern = "¤#,##,##0" + ("." + "0" * decimals if decimals else "")
+    text = _signed(
+        format_currency(amount, "INR", format=pattern, locale="en_IN", currency_digits=False)
+    )
+    if plus and amount > 0:
+        text = "+" + text
+    return text
+
+
+def number_in(value: Any, *, decimals: int | None = None) -> str:
+    """12,34,567 (or with `decimals` places) in Indian grouping; '' for None."""
+    if value is None or value == "":
+        return ""
+    from babel.numbers import format_decimal
+
+    amount = Decimal(str(value))
+    pattern = "#,##,##0" + ("." + "0" * decimals if decimals else "")
+    return _signed(format_decimal(amount, format=pattern, locale="en_IN"))

@@ -92,7 +92,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "trader.context_processors.market_clock",
                 "brokers.context_processors.login_banner",
+                "execution.context_processors.kill_switch",
             ],
+            # Indian number and money filters in every template (pages, admin, emails).
+            "builtins": ["trader.templatetags.india"],
         },
     },
 ]

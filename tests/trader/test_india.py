@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -179,3 +181,23 @@ def test_pan_accepted(raw, expected):
 def test_pan_rejected(raw):
     with pytest.raises(ValidationError, match="5 letters, 4 digits, then 1 letter"):
         normalize_pan(raw)
+
+
+def test_money_is_grouped_in_lakhs_and_crores_with_a_real_minus():
+    from trader.india import number_in, rupees
+
+    assert rupees(1000000) == "₹10,00,000.00"
+    assert rupees(Decimal("-5583.5")) == "\u2212₹5,583.50"
+    assert rupees(Decimal("120000"), decimals=0) == "₹1,20,000"
+    assert rupees(Decimal("12.5"), plus=True) == "+₹12.50"
+    assert rupees(None) == ""
+    assert number_in(123456789) == "12,34,56,789"
+
+
+def test_templates_format_money_the_indian_way_without_loading_a_library():
+    from django.template import engines
+
+    template = engines["django"].from_string("{{ a|inr }} {{ b|inr_pnl }} {{ c|num_in }}")
+    assert template.render({"a": 1000000, "b": -56.55, "c": 150000}) == (
+        "₹10,00,000.00 \u2212₹56.55 1,50,000"
+    )

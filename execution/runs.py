@@ -285,3 +285,41 @@ def run_exit(
                 payload["fire_at"] = None
             transaction.on_commit(lambda: _send(payloads))
     return intents
+
+
+# --- paper at any hour ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SimulatedSession:
+    """A paper test run fired outside market hours trades in the after-hours simulated
+    session: the market moves `speed` times faster, and the run's exit comes when as much
+    market time has passed as between the strategy's entry and exit times."""
+
+    speed: int
+    exit_at: datetime  # real instant of the exit
+    market_time: datetime  # the simulated market's clock at `now`
+    now: datetime
+
+    @property
+    def seconds_to_exit_now(self) -> int:
+        return max(0, int((self.exit_at - self.now).total_seconds()))
+
+
+def simulated_session(run: ScheduledRun, now: datetime | None = None) -> SimulatedSession | None:
+    """The simulated session of a paper test run fired outside market hours, or None."""
+    from execution.market import default_market
+    from execution.market.simulated import after_hours_time, in_session
+
+    speed = default_market().after_hours_speed
+    if not run.is_test or not speed or in_session(run.fire_at):
+        return None
+    version = run.strategy_version
+    entry = datetime.combine(run.session_date, version.entry_time)
+    exit_ = datetime.combine(run.session_date, version.exit_time)
+    market_span = max(exit_ - entry, timedelta(minutes=1))
+    now = now or timezone.now()
+    return SimulatedSession(
+        speed=speed,
+        exit_at=run.fire_at + market_span / speed,
+        market_time=after_hours_time(now, speed),
+        now=now,
+    )

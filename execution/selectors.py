@@ -108,6 +108,8 @@ class RunPage:
     state_label: str
     live: bool
     poll_seconds: int
+    simulated: Any = None
+    now: Any = None
 
     @property
     def net(self) -> Decimal:
@@ -119,6 +121,7 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     P&L from those positions, charges from the fills, and whether the page must keep polling.
     Six queries."""
     from django.db.models import Q
+    from django.utils import timezone
 
     from execution import runs
     from execution.charges import (
@@ -191,6 +194,8 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
         state_label=label,
         live=live,
         poll_seconds=poll,
+        simulated=runs.simulated_session(run, now) if run.is_test else None,
+        now=now or timezone.now(),
     )
 
 

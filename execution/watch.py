@@ -29,6 +29,7 @@ from execution.models.engine import (
     Purpose,
     ScheduledRun,
 )
+from execution.runs import simulated_session
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
             reason = _source_limit_exit(run)
         if reason is None and not run.exit_reason and _square_off_due(run, now):
             reason = "intraday square-off before the close"
+            if run.is_test and simulated_session(run, now) is not None:
+                reason = "square-off at its exit time in the simulated session"
         if reason and open_positions:
             run.exit_reason = reason
             purpose = Purpose.SQUARE_OFF if "square-off" in reason else Purpose.STOP
@@ -187,6 +190,9 @@ def _freeze(position: Position) -> int:
 
 
 def _square_off_due(run: ScheduledRun, now: datetime) -> bool:
+    session = simulated_session(run, now) if run.is_test else None
+    if session is not None:  # a paper test after hours exits at its time in the session
+        return now >= session.exit_at
     strategy = run.strategy_version.strategy
     if strategy.kind != "intraday":
         return False

@@ -269,3 +269,11 @@ def test_dashboard_shows_funds_and_todays_pnl_in_indian_format(owner, owner_clie
     page = owner_client.get(reverse("trader:dashboard"))
     assert "₹10,00,000.00" in page.text and "Funds and margin" in page.text
     assert "Today&#x27;s P&amp;L" in page.text or "Today's P&amp;L" in page.text
+
+
+def test_test_now_on_paper_is_refused_while_the_kill_switch_is_engaged(owner_client, owner):
+    strategy, _, _ = strategy_with_accounts(brokers=(), owner=owner)
+    owner_client.post(reverse("execution:kill-switch"), {"action": "engage"})
+    response = owner_client.post(reverse("execution:paper-test", args=[strategy.pk]), follow=True)
+    assert "re-arm it before a test run" in response.text
+    assert not ScheduledRun.objects.filter(is_test=True).exists()

@@ -5,12 +5,22 @@ Nothing derived from these rows is cached, so a saved holiday moves that week's 
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from execution.holidays import (
+    HolidayFileError,
+    holiday_calendar_load,
+    holiday_file_parse,
+)
 from execution.models import (
     BrokerSymbol,
     ExpiryRule,
     FreezeQuantity,
+    HolidayCalendarYear,
     Instrument,
     LotSize,
     SessionTiming,
@@ -19,6 +29,85 @@ from execution.models import (
     TradingHoliday,
     Underlying,
 )
+
+
+class HolidayCalendarLoadForm(forms.ModelForm):
+    holiday_file = forms.FileField(
+        help_text="The exchange's list as CSV: date,description[,opens,closes] (see README). "
+        "A bad file changes nothing and names the wrong line."
+    )
+    replace = forms.BooleanField(
+        required=False, help_text="Load again a year that is already loaded."
+    )
+
+    class Meta:
+        model = HolidayCalendarYear
+        fields = ["exchange", "year", "source"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload, year = data.get("holiday_file"), data.get("year")
+        if upload is None or year is None:
+            return data
+        try:
+            text = upload.read().decode("utf-8")
+            data["rows"] = holiday_file_parse(text=text, year=year)
+        except UnicodeDecodeError:
+            self.add_error("holiday_file", "The file is not UTF-8 text.")
+        except HolidayFileError as exc:
+            self.add_error("holiday_file", str(exc))
+        exchange = data.get("exchange")
+        loaded = HolidayCalendarYear.objects.filter(exchange=exchange, year=year).exists()
+        if loaded and not data.get("replace"):
+            self.add_error(
+                "replace",
+                f"The {exchange} calendar for {year} is already loaded: tick to replace it.",
+            )
+        return data
+
+    def validate_unique(self) -> None:
+        # Loading again is the load service's decision (the replace box), not a unique error.
+        pass
+
+
+@admin.register(HolidayCalendarYear)
+class HolidayCalendarYearAdmin(admin.ModelAdmin):
+    """Loading a year is what makes it tradable: until then no day of it is a session."""
+
+    list_display = ["exchange", "year", "source", "loaded_at", "loaded_by"]
+    list_filter = ["exchange"]
+    readonly_fields = ["exchange", "year", "source", "loaded_at", "loaded_by", "note"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = HolidayCalendarLoadForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["exchange", "year", "source", "holiday_file", "replace"]
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            return
+        data = form.cleaned_data
+        loaded = holiday_calendar_load(
+            exchange=data["exchange"],
+            year=data["year"],
+            rows=data["rows"],
+            source=data["source"],
+            actor=request.user,
+            replace=data.get("replace", False),
+        )
+        obj.pk = loaded.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Unloading a year would silently stop trading; an admin edits holidays instead.
+        return False
 
 
 @admin.register(TradingHoliday)

@@ -374,3 +374,32 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
         runs=run_rows,
         live=live,
     )
+
+
+@dataclass(frozen=True)
+class MarketToday:
+    """Whether the market trades today, in words, for every page that says so."""
+
+    exchange: str
+    is_session: bool
+    window_label: str
+    closed_reason: str | None
+    coverage_warning: str | None
+
+
+def market_today_get(*, now: Any, exchange: str = "NSE") -> MarketToday:
+    """Today's session (or why there is none) and the holiday-calendar coverage warning."""
+    from execution import calendar
+
+    today = now.astimezone(calendar.IST).date()
+    try:
+        status = calendar.day_status(today, exchange)
+    except calendar.ReferenceDataMissingError as exc:
+        return MarketToday(exchange, False, "", str(exc), None)
+    return MarketToday(
+        exchange=exchange,
+        is_session=status.window is not None,
+        window_label=status.window_label,
+        closed_reason=status.closed_reason,
+        coverage_warning=calendar.calendar_coverage(today, exchange).warning,
+    )

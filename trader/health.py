@@ -1,4 +1,5 @@
-"""Liveness of the three things the platform needs: database, Redis, a Celery worker."""
+"""Liveness of the three things the platform needs (database, Redis, a Celery worker), and
+whether it can trade: a holiday calendar that runs out makes the platform degraded, not down."""
 
 from __future__ import annotations
 
@@ -46,10 +47,32 @@ def check_worker() -> dict[str, Any]:
     return {"workers": sorted(name for reply in replies for name in reply)}
 
 
-def health_report() -> tuple[bool, dict[str, Any]]:
+def check_calendar() -> dict[str, Any]:
+    """Raises when an exchange's holiday calendar is not loaded for today or runs out within
+    30 days (`execution.calendar.coverage_warnings`)."""
+    from django.utils import timezone
+
+    from execution.calendar import IST, coverage_warnings
+
+    warnings = coverage_warnings(timezone.now().astimezone(IST).date())
+    if warnings:
+        raise RuntimeError(" ".join(warnings))
+    return {}
+
+
+# Without these the platform is down; the rest only degrade it.
+ESSENTIAL = ("database", "redis", "worker")
+
+
+def health_report() -> tuple[str, dict[str, Any]]:
+    """("ok" | "degraded" | "down", one entry per check)."""
     report = {
         "database": _timed(check_database),
         "redis": _timed(check_redis),
         "worker": _timed(check_worker),
     }
-    return all(part["ok"] for part in report.values()), report
+    if report["database"]["ok"]:
+        report["calendar"] = _timed(check_calendar)
+    if not all(report[name]["ok"] for name in ESSENTIAL):
+        return "down", report
+    return ("ok" if all(part["ok"] for part in report.values()) else "degraded"), report

@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trader.context_processors.market_clock",
+                "trader.context_processors.calendar_banner",
                 "brokers.context_processors.login_banner",
                 "execution.context_processors.kill_switch",
             ],

@@ -4,11 +4,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from brokers.selectors import broker_account_list_for_user
-from execution.selectors import desk_for_user
+from execution.selectors import desk_for_user, market_today_get
 from trader.forms import ProfileForm
 from trader.health import health_report
 from trader.http import AuthenticatedHttpRequest
@@ -38,6 +39,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "active_strategies": active,
         "next_runs": next_runs,
         "desk": desk_for_user(user=user),
+        "market_today": market_today_get(now=timezone.now()),
     }
     return render(request, "trader/dashboard.html", context)
 
@@ -120,5 +122,5 @@ def profile_edit(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    ok, report = health_report()
-    return JsonResponse({"status": "ok" if ok else "degraded", **report}, status=200 if ok else 503)
+    status, report = health_report()
+    return JsonResponse({"status": status, **report}, status=503 if status == "down" else 200)

@@ -128,7 +128,7 @@ def test_leg_stop_loss_in_percent_closes_only_that_leg():
 
 def test_intraday_positions_are_squared_off_before_the_close():
     run, _ = _open_run()
-    late = datetime.datetime.combine(DAY, datetime.time(15, 25), tzinfo=IST)
+    late = datetime.datetime.combine(DAY, datetime.time(15, 35), tzinfo=IST)
     runs_watch(
         now=late, market=PricedMarket({24000: Decimal("100"), 24500: Decimal("40")}), send=False
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import logging
 import os
@@ -10,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.urls import reverse
 
+from execution.calendar import IST
 from trader.logging import redact
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +31,7 @@ def test_healthz_reports_503_without_a_worker(client, settings, monkeypatch):
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
     body = response.json()
+    assert body["status"] == "down"
     assert body["database"]["ok"] is True
     assert body["redis"]["ok"] is True
     assert body["worker"] == {
@@ -48,8 +52,39 @@ def test_healthz_reports_redis_down(client, settings, monkeypatch):
     assert response.json()["redis"]["ok"] is False
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("today", "warning"),
+    [
+        # 2027's list is not loaded: no day of it can trade.
+        (
+            datetime.datetime(2027, 1, 26, 10, 0, tzinfo=IST),
+            "NSE holiday calendar for 2027 not loaded: nothing can trade",
+        ),
+        # 26 days before the last loaded year ends: admins are warned in time.
+        (
+            datetime.datetime(2026, 12, 5, 11, 0, tzinfo=IST),
+            "NSE holiday calendar for 2027 not loaded; 2026 ends in 26 days",
+        ),
+    ],
+)
+def test_healthz_is_degraded_not_down_when_the_calendar_runs_out(
+    client, monkeypatch, today, warning
+):
+    from trader import health
+
+    monkeypatch.setattr(health, "check_worker", lambda: {"workers": ["w"]})
+    with time_machine.travel(today, tick=True):
+        response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["calendar"]["ok"] is False and warning in body["calendar"]["error"]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.celery_worker
+@time_machine.travel(datetime.datetime(2026, 11, 2, 10, 0, tzinfo=IST), tick=True)
 def test_healthz_200_with_a_real_worker(client):
     from celery.contrib.testing.worker import start_worker
 

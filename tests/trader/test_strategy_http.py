@@ -6,11 +6,13 @@ import datetime
 from decimal import Decimal as D
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from brokers.models import AccountStatus
+from execution.calendar import IST
 from tests.brokers.factories import BrokerAccountFactory
 from tests.trader.factories import (
     BrokerAllocationFactory,
@@ -176,19 +178,47 @@ def test_skipping_ahead_sends_back_to_the_first_unanswered_step(owner_client):
             "Entry must be inside the market session",
         ),
         (
-            {"entry_time": "09:20:00", "exit_time": "15:31:00"},
-            "Exit must be inside the market session",
+            {"entry_time": "09:20:00", "exit_time": "15:40:01"},
+            "Exit must be inside the market session on 07 Dec 2026, 09:15-15:40 IST",
         ),
         ({"entry_time": "10:00:00", "exit_time": "10:00:00"}, "Exit must be after entry"),
         ({"entry_time": "11:00:00", "exit_time": "10:00:00"}, "Exit must be after entry"),
     ],
 )
+@time_machine.travel(datetime.datetime(2026, 12, 7, 10, 0, tzinfo=IST), tick=True)
 def test_bad_times_are_refused_with_a_message(owner_client, schedule, message):
     walk_to(owner_client, "schedule")
     response = owner_client.post(url("schedule"), schedule | {"trading_days": ["0"]})
     assert response.status_code == 200
     assert message in response.content.decode()
     assert owner_client.session["strategy_wizard"]["schedule"] is None
+
+
+@pytest.mark.parametrize(
+    ("today", "accepted"),
+    [
+        # F&O closed at 15:30 until Friday 31-Jul-2026 and closes at 15:40 from 3-Aug-2026.
+        (datetime.datetime(2026, 7, 31, 10, 0, tzinfo=IST), False),
+        (datetime.datetime(2026, 12, 7, 10, 0, tzinfo=IST), True),
+    ],
+)
+def test_an_exit_at_1535_follows_the_close_in_force_that_day(owner_client, today, accepted):
+    with time_machine.travel(today, tick=True):
+        walk_to(owner_client, "schedule")
+        response = owner_client.post(
+            url("schedule"),
+            {"entry_time": "09:20:00", "exit_time": "15:35:00", "trading_days": ["0"]},
+        )
+        saved = owner_client.session["strategy_wizard"]["schedule"]
+    if accepted:
+        assert response.status_code == 302 and saved["exit_time"] == "15:35:00"
+    else:
+        assert response.status_code == 200
+        assert (
+            "Exit must be inside the market session on 31 Jul 2026, 09:15-15:30 IST"
+            in response.content.decode()
+        )
+        assert saved is None
 
 
 @pytest.mark.parametrize(

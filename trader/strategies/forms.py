@@ -88,10 +88,18 @@ class LegForm(forms.Form):
         strike_step: Decimal | None = None,
         limits: Limits | None = None,
         symbol: str = "",
+        expiry_kinds: set[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.strike_step, self.limits, self.symbol = strike_step, limits, symbol
+        self.expiry_kinds = expiry_kinds
+        if expiry_kinds:
+            # Offer only the expiries this underlying lists (the widget's choices); a posted
+            # other one still reaches leg_errors, which refuses it naming the underlying.
+            widget = self.fields["expiry_choice"].widget
+            assert isinstance(widget, forms.Select)
+            widget.choices = [c for c in ExpiryChoice.choices if c[0] in expiry_kinds]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -103,6 +111,7 @@ class LegForm(forms.Form):
                     strike_step=self.strike_step,
                     limits=self.limits,
                     symbol=self.symbol,
+                    expiry_kinds=self.expiry_kinds,
                 ),
             )
         return data
@@ -166,9 +175,24 @@ class ScheduleForm(forms.Form):
         "on special sessions the exchange declares.",
     )
 
+    def __init__(
+        self,
+        *args: Any,
+        session: tuple[datetime.time, datetime.time],
+        on: datetime.date,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.session, self.on = session, on
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        _attach(self, times_errors(data.get("entry_time"), data.get("exit_time")))
+        _attach(
+            self,
+            times_errors(
+                data.get("entry_time"), data.get("exit_time"), session=self.session, on=self.on
+            ),
+        )
         return data
 
 

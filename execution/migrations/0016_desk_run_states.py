@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0013_run_special_session_same_day'),
+        ('execution', '0015_seed_december_2026_reference'),
     ]
 
     operations = [

@@ -24,6 +24,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/services.sh
+	bash .ci/browser.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	  TESTING=1 DEBUG=1 $(PY) -m pytest --cov --cov-report=term:skip-covered -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -36,8 +36,12 @@ GLOBAL_SWITCH_PERMISSION = "execution.operate_global_kill_switch"
 
 
 def can_operate_global_switch(user: Any) -> bool:
+    """Staff holding the named permission (superusers hold every permission). Traders, who are
+    not staff, are answered without reading permissions: this runs on every page."""
     return bool(
-        getattr(user, "is_authenticated", False) and user.has_perm(GLOBAL_SWITCH_PERMISSION)
+        getattr(user, "is_authenticated", False)
+        and user.is_staff
+        and user.has_perm(GLOBAL_SWITCH_PERMISSION)
     )
 
 

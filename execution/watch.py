@@ -30,6 +30,7 @@ from execution.models.engine import (
     ScheduledRun,
 )
 from execution.runs import simulated_session
+from trader.india import rupees
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +69,11 @@ def _leg_exit(position: Position, ltp: Decimal) -> str | None:
 def _run_exit(run: ScheduledRun, mtm: Decimal, peak: Decimal) -> str | None:
     version = run.strategy_version
     if version.stop_loss_mtm is not None and mtm <= -version.stop_loss_mtm:
-        return f"combined stop-loss (MTM ₹{mtm})"
+        return f"combined stop-loss (MTM {rupees(mtm)})"
     if version.target_mtm is not None and mtm >= version.target_mtm:
-        return f"combined target (MTM ₹{mtm})"
+        return f"combined target (MTM {rupees(mtm)})"
     if version.trailing_stop_mtm is not None and peak - mtm >= version.trailing_stop_mtm:
-        return f"trailing stop (MTM ₹{mtm}, best ₹{peak})"
+        return f"trailing stop (MTM {rupees(mtm)}, best {rupees(peak)})"
     return None
 
 

@@ -467,6 +467,7 @@ class KillSwitch(models.Model):
     reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        verbose_name_plural = "kill switches"
         permissions = [
             (
                 "operate_global_kill_switch",

@@ -201,3 +201,30 @@ def test_templates_format_money_the_indian_way_without_loading_a_library():
     assert template.render({"a": 1000000, "b": -56.55, "c": 150000}) == (
         "₹10,00,000.00 \u2212₹56.55 1,50,000"
     )
+
+
+def test_broken_database_rules_are_told_in_words():
+    from django.db.models import CheckConstraint, Q
+
+    named = CheckConstraint(condition=Q(lot_size__gt=0), name="lotsize_positive")
+    assert named.get_violation_error_message() == (
+        "The lot size must be a whole number above zero."
+    )
+    unnamed = CheckConstraint(condition=Q(x__gt=0), name="deployment_mult_gte_2")
+    assert unnamed.get_violation_error_message() == (
+        "Not allowed (Deployment: multiplier at least 2.)"
+    )
+    own = CheckConstraint(condition=Q(x__gt=0), name="x", violation_error_message="Mine.")
+    assert own.get_violation_error_message() == "Mine."
+
+
+@pytest.mark.django_db
+def test_admin_validation_of_a_rule_shows_the_sentence_not_the_constraint_name():
+    from tests.brokers.factories import PaperBookFactory
+
+    book = PaperBookFactory()
+    book.slippage_pct = Decimal("-1")
+    with pytest.raises(ValidationError) as caught:
+        book.full_clean()
+    text = str(caught.value)
+    assert "Slippage cannot be negative." in text and "paperaccount_" not in text

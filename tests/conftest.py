@@ -45,3 +45,24 @@ def stranger_client(stranger) -> Client:
     client = Client()
     client.force_login(stranger)
     return client
+
+
+@pytest.fixture
+def calendar_loaded_today(db):
+    """For tests whose subject trades on today's date but is not the calendar (broker
+    adapters, paper fills): the admin has loaded the holiday list of today's year, as a running
+    platform would have. Tests of the calendar itself never use this (an unloaded year must not
+    trade), and nothing else here depends on which day today is."""
+    from django.utils import timezone
+
+    from execution.calendar import IST
+    from execution.models import HolidayCalendarYear
+
+    year = timezone.now().astimezone(IST).year
+    for exchange in ("NSE", "BSE"):
+        for loaded in (year, year + 1):  # late December looks into next year
+            HolidayCalendarYear.objects.get_or_create(
+                exchange=exchange,
+                year=loaded,
+                defaults={"source": "TEST: loaded so that tests can trade on today's date"},
+            )

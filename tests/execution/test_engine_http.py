@@ -15,7 +15,8 @@ from tests.brokers.factories import BrokerAccountFactory, PaperBookFactory
 from tests.execution.engine_factories import IntentFactory, RunFactory, strategy_with_accounts
 from trader.models import User
 
-pytestmark = pytest.mark.django_db
+# These trade contracts of today's date: today's holiday year is loaded, as on a live platform.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("calendar_loaded_today")]
 
 
 def test_run_pages_show_orders_and_timings_to_their_owner_only(

@@ -30,7 +30,12 @@ from tests.execution.engine_factories import IntentFactory, RunFactory, VersionF
 from tests.execution.test_dispatch import DAY, FlatMarket, T, _accounts_ready
 from tests.trader.factories import ProfileFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.network]
+# These trade contracts of today's date: today's holiday year is loaded, as on a live platform.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.network,
+    pytest.mark.usefixtures("calendar_loaded_today"),
+]
 
 
 @pytest.fixture

@@ -12,7 +12,12 @@ from brokers.registry import get_adapter
 from execution import sender
 from tests.brokers.contract.venues import broker_symbol, make_venue
 
-pytestmark = [pytest.mark.django_db, pytest.mark.network]
+# These trade contracts of today's date: today's holiday year is loaded, as on a live platform.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.network,
+    pytest.mark.usefixtures("calendar_loaded_today"),
+]
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def test_healthz_is_degraded_not_down_when_the_calendar_runs_out(
     assert body["calendar"]["ok"] is False and warning in body["calendar"]["error"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.celery_worker
 @time_machine.travel(datetime.datetime(2026, 11, 2, 10, 0, tzinfo=IST), tick=True)
 def test_healthz_200_with_a_real_worker(client):

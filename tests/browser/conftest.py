@@ -39,10 +39,16 @@ SCREENSHOTS = os.environ.get("SCREENSHOT_DIR", "")
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    if shutil.which(CHROMIUM) or os.path.exists(CHROMIUM):
+    if os.environ.get("FAKETIME"):
+        # `make test-at` fakes the clock of every process with libfaketime, the browser's too;
+        # these tests pin their own clock and run in `make test`.
+        reason = "the browser tests pin their own clock: they run in `make test`"
+    elif shutil.which(CHROMIUM) or os.path.exists(CHROMIUM):
         return
-    # `make test` installs Chromium first (.ci/browser.sh); a bare pytest without it says so.
-    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (run `make test`)")
+    else:
+        # `make test` installs Chromium first (.ci/browser.sh); a bare pytest without it says so.
+        reason = f"no Chromium at {CHROMIUM} (run `make test`)"
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(skip)

@@ -272,6 +272,7 @@ class Desk:
 
 
 BOOK_ROWS = 20  # latest orders and trades shown per account; the full books are on run pages
+PAPER_FUNDS_SECONDS = 2
 
 
 def account_funds(account: Any) -> tuple[Any, str]:
@@ -286,8 +287,8 @@ def account_funds(account: Any) -> tuple[Any, str]:
     cached = cache.get(funds_cache_key(account.pk))
     if cached is not None:
         return cached
-    if account.is_paper:
-        return account_funds_read(account=account)
+    if account.is_paper:  # our own database: kept only as long as a poll interval
+        return account_funds_read(account=account, seconds=PAPER_FUNDS_SECONDS)
     if cache.add(f"{funds_cache_key(account.pk)}:asked", 1, FUNDS_CACHE_SECONDS):
         from execution.tasks import account_funds_read_task
 

@@ -187,7 +187,7 @@ def funds_cache_key(account_id: int) -> str:
     return f"desk:funds:{account_id}"
 
 
-def account_funds_read(*, account: Any) -> tuple[Any, str]:
+def account_funds_read(*, account: Any, seconds: int = FUNDS_CACHE_SECONDS) -> tuple[Any, str]:
     """Read one account's funds at its broker and keep them 15 s for the dashboard; a broker
     error is kept as the problem to show (so a failing broker is not asked again at once)."""
     from django.core.cache import cache
@@ -199,5 +199,5 @@ def account_funds_read(*, account: Any) -> tuple[Any, str]:
         result: tuple[Any, str] = (get_adapter(account).funds(), "")
     except BrokerError as exc:
         result = (None, f"Funds could not be read: {exc.message}")
-    cache.set(funds_cache_key(account.pk), result, FUNDS_CACHE_SECONDS)
+    cache.set(funds_cache_key(account.pk), result, seconds)
     return result

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import time_machine
 
-# Playwright's sync API keeps an event loop on the test's thread; Django then takes the test's
-# own database calls for async ones. They are not (the test waits for each), so allow them.
+# While Playwright's loop runs, Django takes the test's own database calls (and the test
+# database's set-up and restore between tests) for async ones. They are not: the test waits
+# for each. Set before any test runs, as Django reads it at each call.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -54,8 +55,10 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium for a module, closed after it: Playwright's sync API runs an event loop
+    on this thread while it lives, which other tests' own asyncio must not meet."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -116,8 +119,8 @@ def trader(db: Any) -> dict[str, Any]:
     return {"user": user, "password": password, "account": book.account}
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, *, full_page: bool = True) -> None:
     """Keep a screenshot when SCREENSHOT_DIR is set (for people to look at)."""
     if SCREENSHOTS:
         os.makedirs(SCREENSHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=full_page)

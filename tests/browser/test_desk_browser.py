@@ -1,6 +1,10 @@
 """A trader's morning in a real browser: log in, build an iron condor in the wizard, test it on
-paper and watch the fills arrive without reloading, exit the run from its page, engage and
-re-arm the kill switch, and read the run page on a phone."""
+paper and watch the fills arrive without reloading, read the run and the wizard on a phone, exit
+the run from its page, engage and re-arm the kill switch.
+
+The flow that needs the seeded reference data (underlyings, lot sizes, calendars) is one test:
+after a transactional test's flush, the next one's restore of those rows is not reliable while
+Playwright's event loop runs, so the kill-switch test, which needs none, comes second."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ TIMEOUT = 15_000  # ms: fills come within a second or two; polling runs every 2 
 
 
 def _log_in(browser: Any, live_server: Any, trader: dict[str, Any], **context: Any) -> Any:
+    context.setdefault("viewport", {"width": 1366, "height": 900})  # a common laptop
     page = browser.new_context(**context).new_page()
     page.set_default_timeout(TIMEOUT)
     page.on("dialog", lambda dialog: dialog.accept())  # the confirmations say yes
@@ -32,7 +37,7 @@ def _log_in(browser: Any, live_server: Any, trader: dict[str, Any], **context: A
     return page
 
 
-def _build_iron_condor(page: Any, live_server: Any) -> None:
+def _to_legs_step(page: Any, live_server: Any) -> None:
     from execution.models import Underlying
 
     nifty = Underlying.objects.get(symbol="NIFTY")
@@ -42,7 +47,26 @@ def _build_iron_condor(page: Any, live_server: Any) -> None:
     page.fill("input[name=name]", "Morning condor")
     page.select_option("select[name=underlying]", value=str(nifty.pk))
     page.click("text=Next: legs")
-    page.wait_for_selector("text=Next: times and days")
+    page.wait_for_selector("[data-legs-preview]")
+
+
+def _build_iron_condor(page: Any, live_server: Any) -> None:
+    _to_legs_step(page, live_server)
+    # A change re-prices the legs in place: the preview follows, the step stays.
+    page.fill("input[name='legs-0-lots']", "2")
+    page.dispatch_event("input[name='legs-0-lots']", "change")
+    page.wait_for_function(
+        "document.querySelector('[data-legs-preview] table') !== null"
+        " && [...document.querySelectorAll('[data-legs-preview] td[data-label=Qty]')]"
+        ".some(td => td.textContent.trim() === '130')"
+    )
+    assert page.locator("text=Next: times and days").is_visible()
+    # At 1366 px every column of the legs table is there, Remove included, without scrolling.
+    overflow = page.evaluate(
+        "(() => { const w = document.querySelector('table.legs').parentElement;"
+        " return w.scrollWidth - w.clientWidth; })()"
+    )
+    assert overflow <= 2, overflow
     shot(page, "wizard-legs-desktop")
     page.click("text=Next: times and days")
     page.click("text=Next: risk")
@@ -54,6 +78,40 @@ def _build_iron_condor(page: Any, live_server: Any) -> None:
     page.click("text=Next: review")
     page.click("text=Save strategy")
     page.wait_for_url(re.compile(r".*/strategies/\d+/$"))
+
+
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+def _phone_reads_the_run_and_the_wizard(
+    browser: Any, live_server: Any, trader: dict[str, Any], dashboard_url: str
+) -> None:
+    """The same trader on a 390x844 phone: nothing scrolls sideways, tables become cards."""
+    from execution.models import ScheduledRun
+
+    phone = _log_in(browser, live_server, trader, **PHONE)
+    shot(phone, "dashboard-phone", full_page=False)
+    run = ScheduledRun.objects.get(is_test=True)
+    phone.goto(f"{live_server.url}/execution/runs/{run.pk}/")
+    phone.wait_for_selector("#run-live tr[data-order-state=filled]")
+    width = phone.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 390, width
+    assert phone.locator("[data-exit-run]").is_visible()
+    label = phone.evaluate(
+        "getComputedStyle(document.querySelector('#run-live td[data-label]'), '::before').content"
+    )
+    assert label.strip('"') in {"Account", "Contract"}
+    shot(phone, "run-live-phone", full_page=False)
+    _to_legs_step(phone, live_server)
+    width = phone.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 390, width  # the legs table becomes one card per leg
+    shot(phone, "wizard-legs-phone", full_page=False)
+    phone.context.close()
 
 
 def test_paper_test_fills_appear_live_and_the_run_exits_from_its_page(
@@ -76,6 +134,11 @@ def test_paper_test_fills_appear_live_and_the_run_exits_from_its_page(
     assert OrderIntent.objects.filter(state="filled").count() == 4
     assert page.locator("#run-live").get_attribute("hx-trigger") == "every 2s"
     shot(page, "run-live-desktop")
+    page.goto(f"{live_server.url}/")
+    assert page.locator("#desk").get_attribute("hx-trigger") == "every 3s"  # positions open
+    shot(page, "dashboard-desktop")
+    _phone_reads_the_run_and_the_wizard(browser, live_server, trader, page.url)
+    page.go_back()
 
     page.click("[data-exit-run]")
     page.wait_for_selector("text=Exit sent")
@@ -109,32 +172,3 @@ def test_kill_switch_engaged_and_rearmed_shows_on_the_dashboard(
     page.wait_for_selector("text=re-armed")
     assert page.locator("#kill-banner").count() == 0
     assert page.inner_text("header .kill-switch button") == "Kill switch"
-
-
-def test_run_page_reads_on_a_phone(browser: Any, live_server: Any, trader: dict[str, Any]) -> None:
-    from tests.execution.engine_factories import strategy_with_accounts
-
-    strategy, _, _ = strategy_with_accounts(brokers=(), owner=trader["user"])
-    phone = {
-        "viewport": {"width": 390, "height": 844},
-        "device_scale_factor": 2,
-        "is_mobile": True,
-        "has_touch": True,
-    }
-    page = _log_in(browser, live_server, trader, **phone)
-    shot(page, "dashboard-phone")
-    page.goto(f"{live_server.url}/execution/runs/")
-    page.click(f"form[action$='/paper-test/{strategy.pk}/'] button")
-    page.wait_for_url(re.compile(r".*/execution/runs/\d+/$"))
-    page.wait_for_function(
-        "document.querySelectorAll('#run-live tr[data-order-state=filled]').length === 4"
-    )
-    # Nothing scrolls sideways: the tables reflow into label/value cards.
-    width = page.evaluate("document.scrollingElement.scrollWidth")
-    assert width <= 390, width
-    assert page.locator("[data-exit-run]").is_visible()
-    label = page.evaluate(
-        "getComputedStyle(document.querySelector('#run-live td[data-label]'), '::before').content"
-    )
-    assert label.strip('"') in {"Account", "Contract"}
-    shot(page, "run-live-phone")

@@ -18,11 +18,6 @@ from typing import Any
 import pytest
 import time_machine
 
-# While Playwright's loop runs, Django takes the test's own database calls (and the test
-# database's set-up and restore between tests) for async ones. They are not: the test waits
-# for each. Set before any test runs, as Django reads it at each call.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -61,10 +56,34 @@ def browser() -> Iterator[Any]:
     on this thread while it lives, which other tests' own asyncio must not meet."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+    # While that loop runs, Django takes the test's own database calls for async ones. They
+    # are not (the test waits for each): allowed here, and only while the browser lives (a
+    # leaked variable would fail `check --deploy` in a later test's subprocess).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # With an event loop running on this thread, Django's connections are per async context
+    # (asgiref's Local): the tests get new connection objects, which lack the copy of the seeded
+    # rows that the test database kept for `serialized_rollback`. Hand it to them, or the flush
+    # after a test re-creates content types and the next test starts without the seeded rows.
+    from django.db import connections
+
+    serialized = {
+        alias: getattr(connections[alias], "_test_serialized_contents", None)
+        for alias in connections
+    }
+    try:
+        with sync_playwright() as playwright:
+            for alias, contents in serialized.items():
+                if contents is not None:
+                    connections[alias]._test_serialized_contents = contents
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

@@ -1,10 +1,6 @@
 """A trader's morning in a real browser: log in, build an iron condor in the wizard, test it on
 paper and watch the fills arrive without reloading, read the run and the wizard on a phone, exit
-the run from its page, engage and re-arm the kill switch.
-
-The flow that needs the seeded reference data (underlyings, lot sizes, calendars) is one test:
-after a transactional test's flush, the next one's restore of those rows is not reliable while
-Playwright's event loop runs, so the kill-switch test, which needs none, comes second."""
+the run from its page, engage and re-arm the kill switch (one flow, then the kill switch)."""
 
 from __future__ import annotations
 

@@ -223,7 +223,7 @@ def run_exit(
     from execution.watch import _freeze, _send
 
     now = now or timezone.now()
-    entry = run.entry_run if run.boundary == Boundary.EXIT and run.entry_run_id else run
+    entry = run.entry_run if run.boundary == Boundary.EXIT and run.entry_run is not None else run
     with transaction.atomic():
         positions = list(
             Position.objects.select_for_update(of=("self",))

@@ -100,6 +100,6 @@ def install() -> None:
     def get_violation_error_message(self: Any) -> str:
         if self.violation_error_message in (None, self.default_violation_error_message):
             return message_for(self.name)
-        return original(self)
+        return str(original(self))
 
     BaseConstraint.get_violation_error_message = get_violation_error_message  # type: ignore[method-assign]

@@ -299,7 +299,8 @@ def _legs_step(request: AuthenticatedHttpRequest, draft: dict[str, Any]) -> Any:
 
 
 def _legs_context(draft: dict[str, Any], legs: list[Any]) -> dict[str, Any]:
-    underlying = Underlying.objects.filter(pk=(draft.get("basics") or {}).get("underlying")).first()
+    underlying_id = (draft.get("basics") or {}).get("underlying")
+    underlying = Underlying.objects.filter(pk=underlying_id).first() if underlying_id else None
     return {
         "preview": _legs_preview(draft, legs) if legs else None,
         "symbol": underlying.symbol if underlying else "",

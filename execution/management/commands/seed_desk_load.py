@@ -69,7 +69,7 @@ class Command(BaseCommand):
         users, runs = self._seed(options["users"], options["runs"], options["orders"])
         sessions = [self._session(user) for user in users]
         queries = self._queries(users[0], runs[users[0].pk][0])
-        data = {
+        data: dict[str, Any] = {
             "host": "127.0.0.1",
             "traders": [
                 {"cookie": cookie, "runs": runs[user.pk]}
@@ -171,8 +171,8 @@ class Command(BaseCommand):
                         intent=intent,
                         cumulative_quantity=65,
                         quantity=65,
-                        price=intent.average_price,
-                        filled_at=intent.acked_at,
+                        price=intent.average_price or Decimal(0),
+                        filled_at=intent.acked_at or now,
                     )
                     for intent in intents
                 ],

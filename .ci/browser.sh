@@ -1,24 +1,19 @@
 #!/usr/bin/env bash
-# The browser tests drive Debian's Chromium (/usr/bin/chromium); never a downloaded browser.
-# Install it from Debian's packages when it is missing. In CI a missing browser is an error
-# (the browser tests would otherwise be skipped); elsewhere it is a warning.
+# The browser tests drive Debian's Chromium (/usr/bin/chromium) through Playwright; Playwright
+# never downloads a browser of its own. Install Chromium from the distribution when missing.
+# Outside CI it never fails the build: without Chromium the browser tests skip and say why.
 set -uo pipefail
 
-CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [ -x "$CHROMIUM" ]; then
-  echo "Chromium: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
   exit 0
 fi
-if command -v apt-get >/dev/null && [ "$(id -u)" = "0" ]; then
-  echo "Installing Debian's chromium for the browser tests" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null 2>&1 || true
-  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1 || true
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  echo "Installing Chromium for the browser tests (apt-get)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+    >/tmp/chromium-install.log 2>&1 || echo "Chromium could not be installed (see /tmp/chromium-install.log)" >&2
 fi
-if [ -x "$CHROMIUM" ]; then
-  echo "Chromium: $("$CHROMIUM" --version 2>/dev/null)"
-  exit 0
-fi
-echo "No Chromium at $CHROMIUM: the browser tests will be skipped" >&2
-[ "${CI:-}" = "true" ] && exit 1
+[ -x "$CHROMIUM" ] || echo "No Chromium at $CHROMIUM: the browser tests will be skipped" >&2
+# In CI a skipped browser suite would pass unnoticed: there, a missing Chromium is an error.
+[ -x "$CHROMIUM" ] || [ "${CI:-}" != "true" ] || exit 1
 exit 0

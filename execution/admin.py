@@ -29,6 +29,8 @@ from execution.models import (
     TradingHoliday,
     Underlying,
 )
+from trader.audit_admin import AuditAdmin
+from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
 
 class HolidayCalendarLoadForm(forms.ModelForm):
@@ -78,10 +80,12 @@ class HolidayCalendarYearAdmin(admin.ModelAdmin):
     list_filter = ["exchange"]
     readonly_fields = ["exchange", "year", "source", "loaded_at", "loaded_by", "note"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is None:
             kwargs["form"] = HolidayCalendarLoadForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly_fields if obj is not None else []
@@ -250,9 +254,14 @@ class ScheduledRunAdmin(admin.ModelAdmin):
     readonly_fields = ["strategy_version", "owner", "entry_run", "allocations"]
     inlines = [OrderIntentInline]
 
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # deleting a run would delete its order intents (audit)
+
 
 @admin.register(OrderIntent)
-class OrderIntentAdmin(admin.ModelAdmin):
+class OrderIntentAdmin(AuditAdmin):
+    """Every order we meant to send, as written before sending: audit, never edited."""
+
     list_display = [
         "tag",
         "run",
@@ -270,9 +279,6 @@ class OrderIntentAdmin(admin.ModelAdmin):
     list_select_related = ["run", "account"]
     readonly_fields = [f.name for f in OrderIntent._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
 
 @admin.register(Position)
 class PositionAdmin(admin.ModelAdmin):
@@ -283,28 +289,31 @@ class PositionAdmin(admin.ModelAdmin):
 
 @admin.register(KillSwitch)
 class KillSwitchAdmin(admin.ModelAdmin):
+    """Switch rows are changed here only by staff holding the kill-switch permission
+    (trader.permissions), the same as the engage/re-arm form; others may look."""
+
     list_display = ["scope", "user", "engaged", "engaged_at", "engaged_by", "rearmed_at"]
     list_filter = ["scope", "engaged"]
     readonly_fields = ["engaged_at", "engaged_by", "rearmed_at"]
 
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return staff_may(user=request.user, permission=OPERATE_GLOBAL_KILL_SWITCH)
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return staff_may(user=request.user, permission=OPERATE_GLOBAL_KILL_SWITCH)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
 
 @admin.register(ExecutionEvent)
-class ExecutionEventAdmin(admin.ModelAdmin):
+class ExecutionEventAdmin(AuditAdmin):
     """The audit trail: read-only (the database refuses changes too)."""
 
     list_display = ["at", "kind", "user_id", "run_id", "intent_id", "message"]
     list_filter = ["kind"]
     search_fields = ["message", "kind"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
 
 from execution.models.charges import BrokerageRate, ChargeRate  # noqa: E402 (charges section)

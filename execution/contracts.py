@@ -206,7 +206,7 @@ def expiry_kinds(underlying: Underlying | str, on: date) -> set[str]:
     Unconfirmed expiries count: the contract exists, only its day may still move.
     """
     weekly, monthly = _listed(underlying, on)
-    kinds = set()
+    kinds: set[str] = set()
     for series, names in (
         (weekly, ("current_week", "next_week")),
         (monthly, ("current_month", "next_month")),

@@ -159,6 +159,7 @@ def holiday_calendar_load(
             defaults={"reason": row.description, "source": source},
         )
     for row in specials:
+        assert row.opens is not None and row.closes is not None  # what makes it special
         SpecialSession.objects.update_or_create(
             exchange=exchange,
             date=row.day,

@@ -27,22 +27,14 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
+from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
 logger = logging.getLogger(__name__)
 
-# The one named permission that lets staff operate the platform-wide switch (superusers hold
-# every permission). Checked here only: views and templates ask `can_operate_global_switch`.
-GLOBAL_SWITCH_PERMISSION = "execution.operate_global_kill_switch"
-
 
 def can_operate_global_switch(user: Any) -> bool:
-    """Staff holding the named permission (superusers hold every permission). Traders, who are
-    not staff, are answered without reading permissions: this runs on every page."""
-    return bool(
-        getattr(user, "is_authenticated", False)
-        and user.is_staff
-        and user.has_perm(GLOBAL_SWITCH_PERMISSION)
-    )
+    """For pages: whether to offer the platform-wide switch (trader.permissions decides)."""
+    return staff_may(user=user, permission=OPERATE_GLOBAL_KILL_SWITCH)
 
 
 def _switch_for(user: Any | None) -> KillSwitch:
@@ -62,8 +54,8 @@ def kill_switch_engage(
 ) -> list[dict[str, Any]]:
     """Engage the switch of `user` (None: the global one, admins only). Returns the account
     payloads of the closing orders (sent after the commit when `send`)."""
-    if user is None and not can_operate_global_switch(actor):
-        raise PermissionError("Only an admin can engage the platform-wide kill switch.")
+    if user is None and not staff_may(user=actor, permission=OPERATE_GLOBAL_KILL_SWITCH):
+        raise PermissionError("Only an admin with that permission can engage the global switch.")
     if user is None and not reason.strip():
         raise ValueError("Say why the platform-wide kill switch is engaged (it is audited).")
     now = timezone.now()
@@ -156,8 +148,8 @@ def _execute(to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
 
 def kill_switch_rearm(*, actor: Any, user: Any | None) -> KillSwitch:
     """Allow new entries again."""
-    if user is None and not can_operate_global_switch(actor):
-        raise PermissionError("Only an admin can re-arm the platform-wide kill switch.")
+    if user is None and not staff_may(user=actor, permission=OPERATE_GLOBAL_KILL_SWITCH):
+        raise PermissionError("Only an admin with that permission can re-arm the global switch.")
     with transaction.atomic():
         switch = _switch_for(user)
         switch.engaged = False

@@ -27,45 +27,26 @@ def run_get_for_user(*, user: Any, pk: int) -> ScheduledRun:
         ScheduledRun.objects.select_related("strategy_version__strategy").prefetch_related(
             Prefetch(
                 "intents",
-                queryset=OrderIntent.objects.select_related("account").order_by(
+                queryset=OrderIntent.objects.select_related("account", "leg").order_by(
                     "account_id", "phase", "id"
                 ),
             ),
-            Prefetch("positions", queryset=Position.objects.select_related("account")),
+            Prefetch("positions", queryset=Position.objects.select_related("account", "leg")),
         ),
         pk=pk,
         owner=user,
     )
 
 
-@dataclass
-class ConsolidatedRow:
-    tradingsymbol: str
-    net_quantity: int = 0
-    pnl: Decimal = Decimal(0)
-    accounts: list[str] = field(default_factory=list)
-    unmarked: bool = False
-
-
-def positions_consolidated_for_user(*, user: Any) -> tuple[list[Position], list[ConsolidatedRow]]:
-    """Open positions of every run on every broker, and per contract across brokers."""
-    positions = list(
+def open_positions_for_user(*, user: Any) -> list[Position]:
+    """Open positions of every run on every broker (shown through marketplace.disclosure,
+    which also consolidates them per contract)."""
+    return list(
         Position.objects.filter(owner=user)
         .exclude(net_quantity=0)
-        .select_related("account", "run__strategy_version__strategy")
+        .select_related("account", "leg", "run__strategy_version__strategy")
         .order_by("tradingsymbol", "account_id")
     )
-    rows: dict[str, ConsolidatedRow] = defaultdict(lambda: ConsolidatedRow(""))
-    for position in positions:
-        # Brokers spell one contract differently; the Kite notation (kept for paper) would
-        # merge them, but different spellings are listed apart rather than guessed.
-        row = rows[position.tradingsymbol]
-        row.tradingsymbol = position.tradingsymbol
-        row.net_quantity += position.net_quantity
-        row.pnl += position.pnl()
-        row.unmarked = row.unmarked or not position.is_marked
-        row.accounts.append(position.account.label)
-    return positions, list(rows.values())
 
 
 def readiness_problems_for_user(*, user: Any, day: Any) -> list[str]:
@@ -110,6 +91,12 @@ class RunPage:
     poll_seconds: int
     simulated: Any = None
     now: Any = None
+    # What the user may see of it (marketplace.disclosure): a black box's rows are masked.
+    detail: Any = None
+
+    @property
+    def hidden(self) -> bool:
+        return bool(self.detail and self.detail.run.hidden)
 
     @property
     def net(self) -> Decimal:
@@ -131,6 +118,7 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
         charges_compute,
     )
     from execution.models.charges import BrokerageRate, ChargeRate
+    from marketplace import disclosure
 
     run = get_object_or_404(
         ScheduledRun.objects.select_related("strategy_version__strategy", "entry_run"),
@@ -141,16 +129,21 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     # The run's own orders and those of the exit runs that close it (by id: an OR across the
     # join would read every order of the table).
     exits = ScheduledRun.objects.filter(entry_run_id=run.pk).values_list("pk", flat=True)
-    intents = list(
+    intents_qs = (
         OrderIntent.objects.filter(run_id__in=[run.pk, *exits])
-        .select_related("account")
+        .select_related("account", "leg")
         .order_by("intended_at", "account_id", "phase", "id")
     )
-    positions = list(
+    positions_qs = (
         Position.objects.filter(run_id=entry_id)
-        .select_related("account")
+        .select_related("account", "leg")
         .order_by("account_id", "tradingsymbol")
     )
+    intents, positions = list(intents_qs), list(positions_qs)
+    # The rows a black-box subscriber may see come from the one masking function, given the
+    # rows read here (the run's own orders, its exits', the entry's positions).
+    run._prefetched_objects_cache = {"intents": intents_qs, "positions": positions_qs}
+    detail = disclosure.run_disclosed(user=user, run=run)
     filled = [i for i in intents if i.filled_quantity and i.average_price is not None]
     charges = ChargeBreakdown()
     missing = False
@@ -198,6 +191,7 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
         poll_seconds=poll,
         simulated=runs.simulated_session(run, now) if run.is_test else None,
         now=now or timezone.now(),
+        detail=detail,
     )
 
 
@@ -207,6 +201,7 @@ class RunRow:
     state: str
     state_label: str
     mtm: Decimal | None
+    shown: Any = None  # marketplace.disclosure's row: title, time and note as the user may see
 
 
 def run_rows_for_user(*, user: Any, limit: int = 50, now: Any = None) -> tuple[list[RunRow], bool]:
@@ -220,13 +215,16 @@ def run_rows_for_user(*, user: Any, limit: int = 50, now: Any = None) -> tuple[l
         .prefetch_related("positions")
         .order_by("-fire_at", "-id")[:limit]
     )
+    from marketplace import disclosure
+
     rows = []
     live = False
-    for run in recent:
+    shown = disclosure.runs_disclosed(user=user, runs=recent)
+    for run, disclosed in zip(recent, shown, strict=True):
         state, label = runs.run_display_state(run, now)
         positions = list(run.positions.all())
         pnl = runs.run_pnl(positions)
-        rows.append(RunRow(run, state, label, pnl.mtm if positions else None))
+        rows.append(RunRow(run, state, label, pnl.mtm if positions else None, disclosed))
         live = live or state in ("planned", "dispatched") or bool(pnl.open_positions)
     return rows, live
 
@@ -265,6 +263,7 @@ class Desk:
     open_positions: list[Position]
     runs: list[Any]
     live: bool
+    hidden_strategies: int = 0
 
     @property
     def total(self) -> Decimal:
@@ -337,12 +336,23 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
         .select_related("strategy_version__strategy")
         .order_by("fire_at", "id")
     )
+    from marketplace import disclosure
+
     run_rows = []
     live = bool(open_positions)
-    for run in todays_runs:
+    for run, shown in zip(
+        todays_runs, disclosure.runs_disclosed(user=user, runs=todays_runs), strict=True
+    ):
         state, label = runs.run_display_state(run, now)
-        run_rows.append({"run": run, "state": state, "label": label})
+        run_rows.append({"run": run, "shown": shown, "state": state, "label": label})
         live = live or state in ("planned", "dispatched")
+    # A black box's orders and trades name its contracts, sizes and times: the books leave them
+    # out (counted), as marketplace.disclosure decides which strategies those are.
+    hidden = set(
+        disclosure.hidden_titles(
+            user=user, strategy_ids={r.strategy_version.strategy_id for r in todays_runs}
+        )
+    )
     latest = Window(
         expression=RowNumber(), partition_by=[F("account_id")], order_by=F("intended_at").desc()
     )
@@ -351,6 +361,8 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
         .annotate(rank=latest)
         .order_by("account_id", "-intended_at", "-id")
     )
+    if hidden:
+        orders = orders.exclude(run__strategy_version__strategy_id__in=hidden)
     for order in orders.filter(rank__lte=BOOK_ROWS):
         money[order.account_id].orders.append(order)
         live = live or order.state in runs.UNSETTLED_INTENT_STATES
@@ -366,6 +378,8 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
         )
         .order_by("-filled_at", "-id")
     )
+    if hidden:
+        trades = trades.exclude(intent__run__strategy_version__strategy_id__in=hidden)
     for fill in trades.filter(rank__lte=BOOK_ROWS):
         money[fill.intent.account_id].trades.append(fill)
     return Desk(
@@ -376,6 +390,7 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
         open_positions=open_positions,
         runs=run_rows,
         live=live,
+        hidden_strategies=len(hidden),
     )
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from execution import planning, selectors, services
 from execution.killswitch import kill_switch_engage, kill_switch_rearm
+from marketplace import disclosure
 
 # Each live page is a full page that includes a small fragment template; htmx re-requests the
 # fragment (`…/live/`) every few seconds while something of it can change. A fragment rendered
@@ -49,7 +50,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def positions(request: HttpRequest) -> HttpResponse:
-    rows, consolidated = selectors.positions_consolidated_for_user(user=request.user)
+    rows, consolidated = disclosure.positions_disclosed(
+        user=request.user, positions=selectors.open_positions_for_user(user=request.user)
+    )
     template = "execution/positions.html"
     if request.resolver_match and request.resolver_match.url_name == "positions-live":
         template = "execution/_positions_live.html"
@@ -149,17 +152,31 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
     return redirect("execution:run-detail", pk=run.pk)
 
 
+# One answer for every refused postback, whatever the reason, so that nobody can learn from it
+# whether an order id is ours.
+POSTBACK_REFUSED = "Postback refused."
+
+
 @csrf_exempt
 @require_POST
 def kite_postback(request: HttpRequest) -> HttpResponse:
-    """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session."""
+    """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session.
+    400 for a body that is not a JSON object, 403 for a refused one; both read the same."""
     import json
 
     from execution.orders import PostbackRefusedError, kite_postback_apply
 
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json.loads(request.body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return HttpResponse(POSTBACK_REFUSED, status=400, content_type="text/plain")
+    try:
         kite_postback_apply(payload=payload)
-    except (ValueError, PostbackRefusedError) as exc:
-        return HttpResponse(str(exc), status=403, content_type="text/plain")
+    except PostbackRefusedError:
+        return HttpResponse(POSTBACK_REFUSED, status=403, content_type="text/plain")
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        # A verified postback whose fields do not parse: nothing is applied.
+        return HttpResponse(POSTBACK_REFUSED, status=400, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")

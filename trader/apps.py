@@ -6,6 +6,7 @@ class TraderConfig(AppConfig):
     verbose_name = "Traders"
 
     def ready(self) -> None:
+        from trader import staff_auth  # noqa: F401 (connects the second-factor receivers)
         from trader.constraint_messages import install
 
         install()

@@ -122,5 +122,10 @@ def profile_edit(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
+    """up / degraded / down for anyone (load balancers, uptime checks: 503 only when down);
+    the per-part details (latencies, worker host names, errors) only for signed-in staff."""
     status, report = health_report()
-    return JsonResponse({"status": status, **report}, status=503 if status == "down" else 200)
+    body: dict[str, object] = {"status": status}
+    if request.user.is_authenticated and request.user.is_staff:
+        body.update(report)
+    return JsonResponse(body, status=503 if status == "down" else 200)

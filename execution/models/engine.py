@@ -468,12 +468,6 @@ class KillSwitch(models.Model):
 
     class Meta:
         verbose_name_plural = "kill switches"
-        permissions = [
-            (
-                "operate_global_kill_switch",
-                "Can engage and re-arm the platform-wide kill switch",
-            )
-        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["scope"], condition=Q(scope="global"), name="killswitch_one_global"

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import shot
 
@@ -51,10 +52,9 @@ def _build_iron_condor(page: Any, live_server: Any) -> None:
     # A change re-prices the legs in place: the preview follows, the step stays.
     page.fill("input[name='legs-0-lots']", "2")
     page.dispatch_event("input[name='legs-0-lots']", "change")
-    page.wait_for_function(
-        "document.querySelector('[data-legs-preview] table') !== null"
-        " && [...document.querySelectorAll('[data-legs-preview] td[data-label=Qty]')]"
-        ".some(td => td.textContent.trim() === '130')"
+    # (Locator waits: the pages' Content-Security-Policy refuses eval'd predicates.)
+    expect(page.locator("[data-legs-preview] td[data-label=Qty]", has_text="130")).to_have_count(
+        1, timeout=TIMEOUT
     )
     assert page.locator("text=Next: times and days").is_visible()
     # At 1366 px every column of the legs table is there, Remove included, without scrolling.
@@ -123,9 +123,7 @@ def test_paper_test_fills_appear_live_and_the_run_exits_from_its_page(
     loaded_at = page.evaluate("performance.timeOrigin")
     # The orders were written, not yet filled, when the page was rendered; the fills arrive
     # through the live fragment, not a reload.
-    page.wait_for_function(
-        "document.querySelectorAll('#run-live tr[data-order-state=filled]').length === 4"
-    )
+    expect(page.locator("#run-live tr[data-order-state=filled]")).to_have_count(4, timeout=TIMEOUT)
     assert page.evaluate("performance.timeOrigin") == loaded_at, "the page was reloaded"
     assert OrderIntent.objects.filter(state="filled").count() == 4
     assert page.locator("#run-live").get_attribute("hx-trigger") == "every 2s"
@@ -138,10 +136,7 @@ def test_paper_test_fills_appear_live_and_the_run_exits_from_its_page(
 
     page.click("[data-exit-run]")
     page.wait_for_selector("text=Exit sent")
-    page.wait_for_function(
-        "document.querySelectorAll('#run-live tr[data-order-state=filled]').length === 8",
-        timeout=TIMEOUT,
-    )
+    expect(page.locator("#run-live tr[data-order-state=filled]")).to_have_count(8, timeout=TIMEOUT)
     page.wait_for_selector("#run-live[data-state=exited]")
     # Final: the fragment carries no trigger any more, so the page stops polling.
     assert page.locator("#run-live").get_attribute("hx-trigger") is None

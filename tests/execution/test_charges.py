@@ -9,6 +9,7 @@ import pytest
 
 from execution.charges import ChargeFill, ChargeRateMissing, charges_compute
 from execution.models import BrokerageRate, ChargeRate
+from tests.conftest import staff_client_for
 
 D = Decimal
 
@@ -205,7 +206,7 @@ def test_a_trade_date_before_any_rate_is_refused_not_guessed():
 def test_admin_lists_and_adds_charge_rates(client):
     from tests.execution.factories import SuperuserFactory
 
-    client.force_login(SuperuserFactory())
+    client = staff_client_for(SuperuserFactory())
     page = client.get("/admin/execution/chargerate/")
     assert page.status_code == 200 and b"0.150000" in page.content
     response = client.post(

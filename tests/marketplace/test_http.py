@@ -17,31 +17,18 @@ from django.urls import reverse
 from marketplace.models import Listing, ListingEvent, Rating, Subscription
 from marketplace.performance import listing_track_records
 from marketplace.workflow import ListingState
+from tests.marketplace.conftest import client_for
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory, StrategyFactory
+from tests.marketplace.security_helpers import executed_run_for
 from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def admin_client_user():
-    user = ProfileFactory().user
-    user.is_staff = True
-    user.is_superuser = True
-    user.save()
-    return _client(user), user
-
-
 def test_creator_publishes_and_admin_approves_in_django_admin(admin_client_user, mailoutbox):
     admin, _ = admin_client_user
     strategy = StrategyFactory()
-    creator = _client(strategy.owner)
+    creator = client_for(strategy.owner)
     response = creator.post(
         reverse("marketplace:listing-new"),
         {
@@ -146,10 +133,11 @@ LEAK_PATTERNS = [
 def test_subscriber_of_subscribe_only_listing_never_sees_legs_strikes_or_times():
     listing = ListingFactory(visibility="subscribe_only", sebi_ra_number="INH000012345")
     trader = ProfileFactory().user
-    client = _client(trader)
+    client = client_for(trader)
     account = PaperAccountFactory(owner=trader)
     client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     client.post(
@@ -183,9 +171,10 @@ def test_copy_allowed_listing_shows_its_legs():
 def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
     listing = ListingFactory(min_multiplier=3)
     trader = ProfileFactory().user
-    client = _client(trader)
+    client = client_for(trader)
     response = client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     foreign = PaperAccountFactory()
@@ -193,7 +182,9 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
         reverse("marketplace:subscription", args=[subscription.pk]),
         {"broker_account": foreign.pk, "multiplier": "3"},
     )
-    assert page.status_code == 200 and b"Select a valid choice" in page.content
+    assert (
+        page.status_code == 200 and b"Choose one of your logged-in broker accounts" in page.content
+    )
     own = PaperAccountFactory(owner=trader)
     page = client.post(
         reverse("marketplace:subscription", args=[subscription.pk]),
@@ -204,7 +195,7 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
     own_listing = ListingFactory(strategy=StrategyFactory(owner=trader))
     response = client.post(
         reverse("marketplace:subscribe", args=[own_listing.pk]),
-        {"plan": own_listing.plans.get().pk},
+        {"plan": own_listing.plans.get().pk, "confirm": "yes"},
         follow=True,
     )
     assert b"your own listing" in response.content
@@ -214,14 +205,16 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
 def test_only_subscribers_review():
     listing = ListingFactory()
     trader = ProfileFactory().user
-    client = _client(trader)
+    client = client_for(trader)
     client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
-    stranger = _client(ProfileFactory().user)
+    stranger = client_for(ProfileFactory().user)
     response = stranger.post(reverse("marketplace:rate", args=[subscription.pk]), {"stars": "1"})
     assert response.status_code == 404
+    executed_run_for(subscription)
     client.post(
         reverse("marketplace:rate", args=[subscription.pk]), {"stars": "4", "review": "Calm."}
     )
@@ -303,7 +296,7 @@ def _executions(listing, *, days: int, start: int = 0):
 
 
 def test_browse_and_listing_queries_do_not_grow():
-    client = _client(ProfileFactory().user)
+    client = client_for(ProfileFactory().user)
     _grow(1, 1)
     first = Listing.objects.first()
     _executions(first, days=1)

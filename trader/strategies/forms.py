@@ -11,6 +11,7 @@ from django.forms import BaseFormSet, formset_factory
 
 from brokers.models import AccountStatus, BrokerAccount
 from execution.models import Underlying
+from trader.bounds import BIGINT_MAX, INT_MAX, SMALLINT_MAX
 from trader.models import (
     AllocationSizing,
     ExitUnit,
@@ -68,10 +69,12 @@ class BasicsForm(forms.Form):
 class LegForm(forms.Form):
     side = forms.ChoiceField(choices=Side.choices)
     option_type = forms.ChoiceField(choices=OptionType.choices)
-    lots = forms.IntegerField(initial=1)
+    lots = forms.IntegerField(initial=1, max_value=INT_MAX)
     expiry_choice = forms.ChoiceField(choices=ExpiryChoice.choices)
     strike_mode = forms.ChoiceField(choices=StrikeMode.choices)
-    strike_offset = forms.IntegerField(required=False, label="Steps from ATM")
+    strike_offset = forms.IntegerField(
+        required=False, min_value=-SMALLINT_MAX, max_value=SMALLINT_MAX, label="Steps from ATM"
+    )
     strike_price = forms.DecimalField(required=False, max_digits=10, decimal_places=2)
     target_premium = forms.DecimalField(
         required=False, max_digits=10, decimal_places=2, label="Premium ₹"
@@ -243,12 +246,12 @@ class RiskForm(forms.Form):
 
 
 class AllocationForm(forms.Form):
-    broker_account = forms.IntegerField(widget=forms.HiddenInput)
+    broker_account = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=BIGINT_MAX)
     include = forms.BooleanField(required=False, label="Trade on this account")
     sizing = forms.ChoiceField(choices=AllocationSizing.choices)
     multiplier = forms.DecimalField(required=False, max_digits=6, decimal_places=2)
-    fixed_lots = forms.IntegerField(required=False)
-    priority = forms.IntegerField(initial=1)
+    fixed_lots = forms.IntegerField(required=False, max_value=INT_MAX)
+    priority = forms.IntegerField(initial=1, min_value=1, max_value=SMALLINT_MAX)
 
     def __init__(
         self,
@@ -320,9 +323,9 @@ AllocationFormSet = cast(
 
 
 class RiskLimitForm(forms.Form):
-    max_lots_per_order = forms.IntegerField(label="Max lots per order")
-    max_lots_per_strategy = forms.IntegerField(label="Max lots per strategy")
-    max_open_strategies = forms.IntegerField(label="Max active strategies")
+    max_lots_per_order = forms.IntegerField(label="Max lots per order", max_value=INT_MAX)
+    max_lots_per_strategy = forms.IntegerField(label="Max lots per strategy", max_value=INT_MAX)
+    max_open_strategies = forms.IntegerField(label="Max active strategies", max_value=INT_MAX)
     max_daily_loss = forms.DecimalField(max_digits=14, decimal_places=2, label="Max daily loss ₹")
 
 

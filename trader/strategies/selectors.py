@@ -193,14 +193,15 @@ def next_session_after(day: datetime.date, *, exchange: str = "NSE") -> datetime
 
 
 def strategy_runs(*, strategy: Strategy, today: datetime.date) -> tuple[list[Any], list[Any]]:
-    """(upcoming, recent past) runs of the strategy, once the execution engine records them."""
+    """(upcoming, recent past) runs of the strategy by its owner. Subscribers' runs of a listed
+    strategy are theirs alone: the creator sees only counts and aggregates of them."""
     try:
         run_model = apps.get_model("execution", "ScheduledRun")
     except LookupError:
         return [], []
-    runs = run_model.objects.filter(strategy_version__strategy=strategy).select_related(
-        "strategy_version"
-    )
+    runs = run_model.objects.filter(
+        strategy_version__strategy=strategy, owner_id=strategy.owner_id
+    ).select_related("strategy_version")
     upcoming = list(
         runs.filter(session_date__gte=today, state="planned").order_by("fire_at", "id")[
             :RECENT_RUNS

@@ -142,7 +142,10 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     intents, positions = list(intents_qs), list(positions_qs)
     # The rows a black-box subscriber may see come from the one masking function, given the
     # rows read here (the run's own orders, its exits', the entry's positions).
-    run._prefetched_objects_cache = {"intents": intents_qs, "positions": positions_qs}
+    run._prefetched_objects_cache = {  # type: ignore[attr-defined]
+        "intents": intents_qs,
+        "positions": positions_qs,
+    }
     detail = disclosure.run_disclosed(user=user, run=run)
     filled = [i for i in intents if i.filled_quantity and i.average_price is not None]
     charges = ChargeBreakdown()

@@ -40,3 +40,9 @@ def limit_protection_percent() -> Decimal:
     """Percent by which a marketable LIMIT (for brokers that refuse MARKET orders from algos)
     is priced through the quote read at T - ε: above it for a BUY, below it for a SELL."""
     return Decimal(str(getattr(settings, "EXECUTION_LIMIT_PROTECTION_PERCENT", "2")))
+
+
+def unknown_settle_seconds() -> float:
+    """How long an order whose outcome is unknown is looked up in the broker's books before it
+    is marked "needs attention" (owner alerted, the strategy's entries halted)."""
+    return float(getattr(settings, "EXECUTION_UNKNOWN_SETTLE_SECONDS", 120.0))

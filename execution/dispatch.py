@@ -200,6 +200,15 @@ def _load_runs(fire_at: datetime, claim: datetime) -> list[ScheduledRun]:
             global_kill=Exists(
                 KillSwitch.objects.filter(scope=KillSwitchScope.GLOBAL, engaged=True)
             ),
+            # An order of this owner's strategy whose outcome could not be settled halts the
+            # strategy's entries (fail closed) until it is found or dismissed by its owner.
+            needs_attention=Exists(
+                OrderIntent.objects.filter(
+                    state=IntentState.NEEDS_ATTENTION,
+                    run__owner=OuterRef("owner"),
+                    run__strategy_version__strategy=OuterRef("strategy_version__strategy"),
+                )
+            ),
             open_strategies=Subquery(
                 ScheduledRun.objects.filter(
                     owner=OuterRef("owner"), boundary=Boundary.ENTRY, is_test=False
@@ -411,6 +420,11 @@ def _pre_checks(run: ScheduledRun, reference: _Reference, fire_at: datetime) -> 
         kill = getattr(run.owner, "kill_switch", None)
         if run.global_kill or (kill is not None and kill.engaged):  # type: ignore[attr-defined]
             return "Kill switch engaged: no new entries until it is re-armed."
+        if run.needs_attention:  # type: ignore[attr-defined]
+            return (
+                "Halted: an earlier order of this strategy needs your attention (its outcome "
+                "could not be settled from the broker's books)."
+            )
     return None
 
 

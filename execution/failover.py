@@ -17,6 +17,7 @@ from execution import marketable
 from execution.audit import event_build, events_record
 from execution.dispatch import batches_for, close_intents, new_tag
 from execution.models.engine import (
+    UNSETTLED_INTENT_STATES,
     IntentState,
     OrderIntent,
     Position,
@@ -49,7 +50,7 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             for i in intents
             if i.state in FAILED_STATES and not any(f.failover_from_id == i.pk for f in intents)
         ]
-        if any(i.state == IntentState.UNKNOWN for i in intents) or not failed:
+        if any(i.state in UNSETTLED_INTENT_STATES for i in intents) or not failed:
             return payloads  # unknown outcomes are resolved by tag first (reconciler)
         failed_accounts = {i.account_id for i in failed}
         allocations = sorted(

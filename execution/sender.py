@@ -134,6 +134,18 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of(cls, order: OutgoingOrder, account_id: int, **fields: Any) -> Outcome:
+        """A fresh outcome of `order` (state "intent" unless given)."""
+        fields.setdefault("state", "intent")
+        return cls(
+            intent_id=order.intent_id,
+            run_id=order.run_id,
+            account_id=account_id,
+            tag=order.tag,
+            **fields,
+        )
+
 
 @dataclass
 class BatchReport:
@@ -148,6 +160,7 @@ class BatchReport:
     def record(self, results: list[Outcome], *, start: float) -> set[int]:
         """Add one round of outcomes; returns the runs with an order not acknowledged (their
         later phases are held back)."""
+        results = [r for r in results if r.error_class != "not_ours"]
         sent = [r.sent_at for r in results if r.sent_at]
         if self.first_send_lag_ms is None and sent:
             self.first_send_lag_ms = (min(sent) - start) * 1000
@@ -275,6 +288,52 @@ def claim_release(tag: str, *, owner: str = WORKER_ID) -> bool:
     """Give up our claim of `tag` (compare-and-delete: another's claim stays)."""
     script = _redis().register_script(_RELEASE)
     return bool(script(keys=[claim_key(tag)], args=[owner]))
+
+
+# "About to write" marks. Set, in one round trip per batch, immediately before the first byte
+# of the batch's orders is written, and only for the orders whose claim this worker still
+# holds (checked in the same script, so a worker that stalled past its liveness and lost its
+# claims to a reconciler can no longer write them). The reconciler takes the claim over first
+# and then reads the mark: no mark means no sender ever came close to writing the order, the
+# one case in which it may be sent again. A mark means "maybe written": looked up, never resent.
+# Redis must keep its data across restarts (appendonly) for this proof, as for the claims.
+WIRE_MARK_TTL_SECONDS = 2 * 86400
+_MARK = """
+local n = #KEYS / 2
+local marked = {}
+for i = 1, n do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('SET', KEYS[n + i], ARGV[1], 'EX', ARGV[2])
+    marked[#marked + 1] = i
+  end
+end
+return marked
+"""
+
+
+def wire_key(tag: str) -> str:
+    return f"execution:wire:{tag}"
+
+
+def wire_marks_set(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
+    """Mark these orders "about to be written" (those still claimed by `owner`); returns the
+    tags marked. An order not returned must not be written by this worker."""
+    tags = list(tags)
+    if not tags:
+        return set()
+    script = _redis().register_script(_MARK)
+    keys = [claim_key(t) for t in tags] + [wire_key(t) for t in tags]
+    marked = script(keys=keys, args=[owner, WIRE_MARK_TTL_SECONDS])
+    return {tags[int(i) - 1] for i in marked}
+
+
+def wire_marked(tags: Iterable[str]) -> set[str]:
+    """The tags some sender marked as about to be written (maybe on the wire)."""
+    tags = list(tags)
+    if not tags:
+        return set()
+    answers = _redis().mget([wire_key(t) for t in tags])
+    return {tag for tag, value in zip(tags, answers, strict=True) if value is not None}
 
 
 def claim_owner(tag: str) -> str | None:
@@ -433,16 +492,17 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def send_one(adapter: BrokerAdapter, order: OutgoingOrder, account_id: int) -> Outcome:
+def send_one(
+    adapter: BrokerAdapter, order: OutgoingOrder, account_id: int, *, marked: bool = False
+) -> Outcome:
     """Place one order; classify the result. Retryable errors are retried (bounded), an
-    ambiguous one is looked up by tag, never sent again."""
-    outcome = Outcome(
-        intent_id=order.intent_id,
-        run_id=order.run_id,
-        account_id=account_id,
-        tag=order.tag,
-        state="intent",
-    )
+    ambiguous one is looked up by tag, never sent again. `marked`: the caller set the order's
+    "about to write" mark (wire_marks_set) already; otherwise it is set here, and an order
+    whose claim this worker does not hold is not sent (state stays "intent", not recorded)."""
+    outcome = Outcome.of(order, account_id)
+    if not marked and not wire_marks_set([order.tag]):
+        outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
+        return outcome
     request = order.request()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         outcome.attempts = attempt
@@ -526,8 +586,13 @@ def send_batch(
                 time.sleep(wait)
                 continue
             now_batch, pending = pending[:taken], pending[taken:]
+            ours = wire_marks_set(o.tag for o in now_batch)
             results = run_concurrently(
-                [functools.partial(send_one, adapter, o, account_id) for o in now_batch]
+                [
+                    functools.partial(send_one, adapter, o, account_id, marked=True)
+                    for o in now_batch
+                    if o.tag in ours
+                ]
             )
             failed_runs |= report.record(results, start=start)
     return report
@@ -854,8 +919,13 @@ class AsyncLane:
                     return
                 self._collector_pause(collect=False)
                 pool = self._pool_get()
-                for armed in self._armed.pop(fire_at_epoch, []):
-                    armed.flight = pool.write_now(armed.prepared)
+                due = self._armed.pop(fire_at_epoch, [])
+                ours = wire_marks_set(armed.tag for armed in due)
+                for armed in due:
+                    if armed.tag in ours:
+                        armed.flight = pool.write_now(armed.prepared)
+                    else:
+                        armed.lost = True
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 
@@ -891,13 +961,13 @@ class AsyncLane:
             self._gc_paused = False
             gc.enable()
 
-    def arm(self, fire_at_epoch: float, prepared: Any) -> _Armed | None:
+    def arm(self, fire_at_epoch: float, tag: str, prepared: Any) -> _Armed | None:
         """Have `prepared` written the instant the gate of T opens, before any batch wakes
         (the batch then only reads its answer). None when T's gate has already opened."""
         gate = self._gate_for(fire_at_epoch)
         if gate.is_set():
             return None
-        armed = _Armed(prepared)
+        armed = _Armed(tag, prepared)
         self._armed.setdefault(fire_at_epoch, []).append(armed)
         return armed
 
@@ -952,12 +1022,18 @@ class AsyncLane:
         if fire_at_epoch is not None:
             for order in eager:
                 if send_at.get(order.tag, 0.0) <= fire_at_epoch:
-                    armed[order.tag] = self.arm(fire_at_epoch, wires[order.tag])
+                    armed[order.tag] = self.arm(fire_at_epoch, order.tag, wires[order.tag])
             await self._gate(fire_at_epoch)
         start = fire_at_epoch if fire_at_epoch is not None else time.time()
 
+        marked: set[str] = set()
+
         async def one(order: OutgoingOrder) -> Outcome:
             written = armed.get(order.tag)
+            if (written is not None and written.lost) or (
+                written is None and order.tag not in marked
+            ):
+                return _not_ours(order, account_id)
             if written is not None:
                 sent, answer, answered = await self._answer_of(written)
             else:
@@ -965,15 +1041,7 @@ class AsyncLane:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 sent, answer, answered = await self._send(wires[order.tag])
-            outcome = Outcome(
-                intent_id=order.intent_id,
-                run_id=order.run_id,
-                account_id=account_id,
-                tag=order.tag,
-                state="intent",
-                sent_at=sent,
-                attempts=1,
-            )
+            outcome = Outcome.of(order, account_id, sent_at=sent, attempts=1)
             try:
                 ack = scribe.read(order, answer)
             except RetryableError:
@@ -995,17 +1063,22 @@ class AsyncLane:
             outcome.broker_order_id = ack.broker_order_id
             return outcome
 
-        # Tasks start in creation order: the eager ones now (hedges before shorts).
+        # Tasks start in creation order: the eager ones now (hedges before shorts). Orders
+        # not written by the gate are marked "about to write" just before they start.
+        marked |= wire_marks_set(o.tag for o in eager if armed.get(o.tag) is None)
         started = {order.tag: asyncio.ensure_future(one(order)) for order in eager}
         for phase_orders in phases.values():
             tasks = []
+            due = []
             for order in phase_orders:
                 if order.tag in started:
                     tasks.append(started[order.tag])
                 elif order.run_id in failed_runs:
                     report.outcomes.append(_held_back(order, account_id))
                 else:
-                    tasks.append(asyncio.ensure_future(one(order)))
+                    due.append(order)
+            marked |= wire_marks_set(o.tag for o in due)
+            tasks.extend(asyncio.ensure_future(one(order)) for order in due)
             failed_runs |= report.record(list(await asyncio.gather(*tasks)), start=start)
         return report
 
@@ -1024,18 +1097,24 @@ async def _as_wire_answer(pending: Any, sent: float) -> tuple[float, WireAnswer,
 
 @dataclass
 class _Armed:
-    """A request to be written when the gate of T opens; `flight` once it was."""
+    """A request to be written when the gate of T opens; `flight` once it was; `lost` when
+    its claim was no longer this worker's at T (not written)."""
 
+    tag: str
     prepared: Any
     flight: Any = None
+    lost: bool = False
+
+
+def _not_ours(order: OutgoingOrder, account_id: int) -> Outcome:
+    """An order this worker must not write: its claim went to another sender (not recorded)."""
+    return Outcome.of(order, account_id, error="Claimed by another sender.", error_class="not_ours")
 
 
 def _held_back(order: OutgoingOrder, account_id: int) -> Outcome:
-    return Outcome(
-        intent_id=order.intent_id,
-        run_id=order.run_id,
-        account_id=account_id,
-        tag=order.tag,
+    return Outcome.of(
+        order,
+        account_id,
         state="abandoned",
         error="Not sent: a hedge leg of this strategy was not placed first.",
         error_class="blocked",

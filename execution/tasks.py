@@ -101,8 +101,10 @@ def _late(payload: dict[str, Any]) -> bool:
 
 
 def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrder]:
-    """The orders the database still has as unsent intents (one query): a late task never
-    sends an order that was sent, found by its tag or abandoned meanwhile."""
+    """The orders the database still has as unsent intents (one query) and that no sender
+    marked "about to write": a late task never sends an order that was sent, found by its
+    tag, abandoned, or maybe written by a worker that died before recording it (those are
+    the reconciler's: looked up, never resent)."""
     from execution.models.engine import IntentState, OrderIntent
 
     unsent = set(
@@ -110,6 +112,7 @@ def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrd
             tag__in=[o.tag for o in orders], state=IntentState.INTENT
         ).values_list("tag", flat=True)
     )
+    unsent -= sender.wire_marked(unsent)
     return [o for o in orders if o.tag in unsent]
 
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("runs/", views.run_list, name="runs"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("positions/", views.positions, name="positions"),
+    path("orders/<int:pk>/dismiss/", views.order_attention_dismiss, name="order-attention-dismiss"),
     path("kill-switch/", views.kill_switch, name="kill-switch"),
     path("paper-test/<int:strategy_id>/", views.paper_test, name="paper-test"),
     path("postback/kite/", views.kite_postback, name="kite-postback"),

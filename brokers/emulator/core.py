@@ -16,8 +16,11 @@ What the core does for every broker
 - Fault injection on order placement: ``5xx`` (refused before acceptance), ``reject`` (the
   broker's own order rejection), ``reject-later`` (acknowledged, then REJECTED), ``drop``
   (order created, connection closed without an answer), ``hang`` (order created, the answer
-  held for ``hang_seconds`` and never sent). Faults happen on every order (``fault`` alone), at
-  random with ``fail_rate`` and ``seed``, or once each from a queue (:meth:`FaultPlan.push`).
+  held for ``hang_seconds`` and never sent), ``5xx-after`` (order created, then HTTP 500).
+  Books: ``book_lag_ms`` hides new orders from the order book and tag lookups that long
+  (a lagging OMS), ``book_fails`` makes every book read and tag lookup answer HTTP 503.
+  Faults happen on every order (``fault`` alone), at random with ``fail_rate`` and ``seed``,
+  or once each from a queue (:meth:`FaultPlan.push`).
 - Latency (``latency_ms``) on every request, after the arrival time was taken.
 - The order log: one entry per order write with ``arrival_ns`` (``time.time_ns()`` taken by
   the first middleware, before any latency), kept in memory and appended to a JSON-lines file
@@ -85,7 +88,7 @@ logger = logging.getLogger(__name__)
 
 IST = ZoneInfo("Asia/Kolkata")
 ARRIVAL_NS = web.RequestKey("arrival_ns", int)
-FAULT_MODES = ("5xx", "reject", "reject-later", "drop", "hang")
+FAULT_MODES = ("5xx", "5xx-after", "reject", "reject-later", "drop", "hang")
 DEFAULT_RANDOM_FAULTS = ("5xx", "reject", "drop")
 
 
@@ -170,6 +173,8 @@ class EmulatorOptions:
     fill_delay_ms: float = 0.0  # an accepted order stays open this long before it fills
     partial_fills: bool = False  # fill half first, the rest after another fill delay
     hang_seconds: float = 5.0
+    book_lag_ms: float = 0.0  # new orders appear in the order book / tag lookups this late
+    book_fails: bool = False  # order-book reads and tag lookups answer 503
     market_seed: int = 7
     default_cash: Decimal = Decimal("1000000")
     auto_accounts: bool = False  # unknown api keys become accounts (load tests)
@@ -551,6 +556,17 @@ class EmulatorState:
     def settle_all(self, account: Account) -> list[Order]:
         return [self.settle(order) for order in account.orders.values()]
 
+    def book(self, account: Account) -> list[Order]:
+        """The account's orders as its order book and tag lookups show them: a lagging book
+        (`book_lag_ms`) leaves out orders younger than the lag; `book_fails` refuses."""
+        if self.options.book_fails:
+            raise EmulatorError(ErrorKind.SERVER, "order book unavailable", status=503)
+        orders = self.settle_all(account)
+        if not self.options.book_lag_ms:
+            return orders
+        visible_from = self.clock() - timedelta(milliseconds=self.options.book_lag_ms)
+        return [o for o in orders if o.placed_at <= visible_from]
+
     def _fill(self, order: Order, quantity: int, price: Decimal) -> None:
         order.filled_quantity += quantity
         order.fill_value += price * quantity
@@ -791,6 +807,9 @@ class BrokerEmulator:
         )
         if fault in ("drop", "hang"):
             await self._lose_response(request, hang=fault == "hang")
+        if fault == "5xx-after":
+            # Accepted by the OMS, then the gateway failed: the order exists.
+            raise EmulatorError(ErrorKind.SERVER, "Internal server error", status=500)
         return order
 
     async def _lose_response(self, request: web.Request, *, hang: bool) -> None:

@@ -307,7 +307,7 @@ class KiteEmulator(BrokerEmulator):
 
     async def orders(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
-        return ok([render_order(o) for o in self.state.settle_all(session.account)])
+        return ok([render_order(o) for o in self.state.book(session.account)])
 
     async def order_history(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)

@@ -331,7 +331,7 @@ class UpstoxEmulator(BrokerEmulator):
 
     async def orders(self, request: web.Request) -> web.Response:
         account = self.authenticate(request).account
-        return ok([self.render_order(o) for o in self.state.settle_all(account)])
+        return ok([self.render_order(o) for o in self.state.book(account)])
 
     async def order_details(self, request: web.Request) -> web.Response:
         account = self.authenticate(request).account
@@ -348,7 +348,7 @@ class UpstoxEmulator(BrokerEmulator):
             if tag and orders[0].spec.tag != tag:
                 raise EmulatorError(ErrorKind.NOT_FOUND, "order not found")
         elif tag:
-            orders = [o for o in self.state.settle_all(account) if o.spec.tag == tag]
+            orders = [o for o in self.state.book(account) if o.spec.tag == tag]
         else:
             raise EmulatorError(ErrorKind.INPUT, "order_id or tag is required")
         rows: list[dict[str, Any]] = []

@@ -204,3 +204,58 @@ def test_entry_orders_carry_the_strategys_hedge_confirmation(choice, waits):
     (batch,) = result.batches
     assert [o["side"] for o in batch.orders] == ["BUY", "BUY", "SELL", "SELL"]  # still hedges first
     assert {o["waits_for_hedges"] for o in batch.orders} == {waits}
+
+
+def test_an_order_needing_attention_halts_the_strategys_entries_until_settled(client):
+    from execution.models import ExecutionEvent
+
+    strategy, version, accounts = strategy_with_accounts(brokers=(Broker.KITE,))
+    _accounts_ready(accounts)
+    _, _, other_accounts = strategy_with_accounts(brokers=(Broker.KITE,), owner=strategy.owner)
+    _accounts_ready(other_accounts)
+    earlier = ScheduledRun.objects.create(
+        session_date=DAY - datetime.timedelta(days=1),
+        boundary="entry",
+        fire_at=T - datetime.timedelta(days=1),
+        strategy_version=version,
+        owner=strategy.owner,
+        source="allocation",
+        state=RunState.DONE,
+    )
+    stuck = OrderIntent.objects.create(
+        run=earlier,
+        account=accounts[0],
+        side="BUY",
+        exchange="NFO",
+        tradingsymbol="NIFTY26N2424000CE",
+        quantity=75,
+        tag="STUCK1",
+        intended_at=earlier.fire_at,
+        state=IntentState.NEEDS_ATTENTION,
+    )
+    day_plan(day=DAY)
+    result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    halted = ScheduledRun.objects.get(strategy_version=version, fire_at=T)
+    assert halted.state == RunState.SKIPPED and "needs your attention" in halted.note
+    # The owner's other strategy is not halted.
+    assert result.intents == 4 and OrderIntent.objects.filter(run__fire_at=T).count() == 4
+    assert ExecutionEvent.objects.filter(run_id=halted.pk, kind="run.skipped").exists()
+    # The runs page shows it; the owner closes it as not placed (never sent again).
+    client.force_login(strategy.owner)
+    page = client.get("/execution/runs/")
+    assert b"STUCK1" in page.content and b"need your attention" in page.content
+    response = client.post(f"/execution/orders/{stuck.pk}/dismiss/")
+    assert response.status_code == 302
+    stuck.refresh_from_db()
+    assert stuck.state == IntentState.ABANDONED
+
+
+def test_only_the_owner_can_close_an_order_needing_attention(client):
+    from tests.execution.engine_factories import IntentFactory
+    from tests.trader.factories import UserFactory
+
+    intent = IntentFactory(state=IntentState.NEEDS_ATTENTION)
+    client.force_login(UserFactory())
+    assert client.post(f"/execution/orders/{intent.pk}/dismiss/").status_code == 404
+    intent.refresh_from_db()
+    assert intent.state == IntentState.NEEDS_ATTENTION

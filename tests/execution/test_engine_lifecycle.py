@@ -24,6 +24,7 @@ from execution.models import (
     Position,
     ScheduledRun,
 )
+from execution.models.engine import INTENT_TRANSITIONS
 from execution.orders import (
     TransitionError,
     fill_apply,
@@ -144,6 +145,11 @@ def test_fills_count_once_even_when_the_same_update_arrives_twice():
         (IntentState.CANCELLED, IntentState.ACKNOWLEDGED, False),
         (IntentState.SENT, IntentState.INTENT, False),
         (IntentState.ACKNOWLEDGED, IntentState.INTENT, False),
+        (IntentState.UNKNOWN, IntentState.INTENT, False),
+        (IntentState.UNKNOWN, IntentState.NEEDS_ATTENTION, True),
+        (IntentState.NEEDS_ATTENTION, IntentState.INTENT, False),
+        (IntentState.NEEDS_ATTENTION, IntentState.FILLED, True),
+        (IntentState.NEEDS_ATTENTION, IntentState.ABANDONED, True),
     ],
 )
 def test_state_transitions(start, to, allowed):
@@ -198,13 +204,44 @@ def test_unknown_outcome_is_resolved_by_tag_lookup_never_by_sending_again():
     assert broker.placed == []
 
 
-def test_unknown_outcome_absent_at_the_broker_past_the_grace_is_marked_never_placed():
-    sent = timezone.now() - datetime.timedelta(minutes=1)
-    intent = IntentFactory(state=IntentState.UNKNOWN, sent_at=sent)
+@pytest.mark.parametrize(
+    ("age", "state"), [(29, IntentState.UNKNOWN), (31, IntentState.NEEDS_ATTENTION)]
+)
+def test_unknown_outcome_absent_in_the_book_needs_attention_past_the_settle_time(
+    settings, mailoutbox, age, state
+):
+    settings.EXECUTION_UNKNOWN_SETTLE_SECONDS = 30
+    sent = timezone.now() - datetime.timedelta(seconds=age)
+    intent = IntentFactory(state=IntentState.UNKNOWN, sent_at=sent, unknown_since=sent)
     broker = _Broker(found=None)
     intent_poll(intent=intent, adapter=broker)
     intent.refresh_from_db()
-    assert intent.state == IntentState.INTENT and broker.placed == []
+    assert intent.state == state and broker.placed == []
+    if state == IntentState.UNKNOWN:
+        assert mailoutbox == []
+        return
+    assert ExecutionEvent.objects.filter(intent_id=intent.pk, kind="order.needs_attention")
+    (mail,) = mailoutbox
+    assert mail.to == [intent.run.owner.email] and intent.tag in mail.subject
+    # Found later in the book, it settles like any unknown order (never sent again).
+    broker.found = _order(intent, filled=75, price="99", status=OrderStatus.FILLED)
+    intent_poll(intent=intent, adapter=broker)
+    intent.refresh_from_db()
+    assert intent.state == IntentState.FILLED and broker.placed == []
+
+
+@pytest.mark.parametrize("start", [IntentState.UNKNOWN, IntentState.NEEDS_ATTENTION])
+@pytest.mark.parametrize("back_to", [IntentState.INTENT, IntentState.SENT])
+def test_the_database_refuses_an_unknown_order_becoming_unsent(start, back_to):
+    from django.db import IntegrityError, transaction
+
+    intent = IntentFactory(state=start)
+    with pytest.raises((IntegrityError, Exception)) as caught, transaction.atomic():
+        OrderIntent.objects.filter(pk=intent.pk).update(state=back_to)
+    assert "cannot become unsent" in str(caught.value)
+    assert back_to not in INTENT_TRANSITIONS[start]
+    intent.refresh_from_db()
+    assert intent.state == start
 
 
 def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch):
@@ -230,6 +267,32 @@ def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch
     assert [r.tag for r in brokers[absent_intent.account_id].placed] == [absent_intent.tag]
     # A second pass sends nothing again.
     assert open_orders_reconcile()["sent"] == 0
+
+
+def test_an_orphan_its_dead_sender_marked_about_to_write_is_looked_up_never_resent(
+    monkeypatch,
+):
+    intent = IntentFactory(intended_at=timezone.now() - datetime.timedelta(seconds=10))
+    dead = "deadhost:2:abc"
+    sender.claims_take([intent.tag], owner=dead)
+    assert sender.wire_marks_set([intent.tag], owner=dead) == {intent.tag}
+    broker = _Broker(found=None)
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    counts = open_orders_reconcile()
+    assert counts["unknown"] == 1 and counts["sent"] == 0
+    intent.refresh_from_db()
+    assert intent.state == IntentState.UNKNOWN and intent.unknown_since is not None
+    assert broker.placed == []
+    # Later passes look it up again; nothing is ever sent.
+    open_orders_reconcile()
+    assert broker.placed == []
+
+
+def test_a_sender_that_lost_its_claim_cannot_mark_and_so_cannot_write():
+    intent = IntentFactory()
+    sender.claims_take([intent.tag], owner="otherhost:1:x")
+    assert sender.wire_marks_set([intent.tag]) == set()
+    assert sender.wire_marked([intent.tag]) == set()
 
 
 def test_reconciliation_leaves_orders_claimed_by_a_live_worker_alone(monkeypatch):

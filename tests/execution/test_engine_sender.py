@@ -26,8 +26,9 @@ def kite(settings):
 
 
 def _orders(run_id: int = 1) -> list[sender.OutgoingOrder]:
+    """Four orders, claimed by this process as the account task would claim them."""
     spec = [("BUY", 26000), ("BUY", 23000), ("SELL", 25000), ("SELL", 24000)]
-    return [
+    orders = [
         sender.OutgoingOrder(
             intent_id=index,
             run_id=run_id,
@@ -45,6 +46,8 @@ def _orders(run_id: int = 1) -> list[sender.OutgoingOrder]:
         )
         for index, (side, strike) in enumerate(spec, start=1)
     ]
+    sender.claims_take(o.tag for o in orders)
+    return orders
 
 
 def test_orders_leave_at_t_never_before_and_hedges_first(kite):
@@ -232,6 +235,7 @@ def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, setti
                     waits_for_hedges=False,
                 )
             )
+        sender.claims_take(o.tag for o in orders)
         cached = sender._CachedAdapter(
             adapter=venue.adapter(), version="test", ops_limit=10, broker=broker
         )

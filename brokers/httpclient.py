@@ -4,6 +4,8 @@ Transport failures are classified here, once, the same way for every broker:
 
 - the connection was never made (refused, connect timeout): the broker saw nothing, so the
   call can be sent again -> RetryableError;
+- HTTP 429 -> RetryableError; a 5xx on a write -> AmbiguousError unless the broker documents
+  that status as "not accepted" (classify_transport_status);
 - the request left and the answer was lost (read timeout, connection reset or closed after
   sending): for a write the order may exist -> AmbiguousError; a read can simply be repeated
   -> RetryableError.
@@ -124,9 +126,20 @@ def retry_after_seconds(response: requests.Response) -> float:
 
 
 def classify_transport_status(
-    response: requests.Response, *, write: bool, body: Any = None, message: str = ""
+    response: requests.Response,
+    *,
+    write: bool,
+    body: Any = None,
+    message: str = "",
+    not_accepted: frozenset[int] = frozenset(),
 ) -> BrokerError | None:
-    """The class of a 429 or 5xx answer, common to all brokers; None for anything else."""
+    """The class of a 429 or 5xx answer, common to all brokers; None for anything else.
+
+    A 429 was refused before acceptance (retry after the hint). A 5xx on an order write is
+    ambiguous: the OMS may have accepted the order before the gateway failed, so it is looked
+    up by tag, never sent again; the exceptions are the statuses the broker documents as "not
+    accepted" (`not_accepted`, each cited where the broker's parsing passes it). On a read a
+    5xx is retryable."""
     status = response.status_code
     if status == 429:
         return RateLimitedError(
@@ -135,10 +148,11 @@ def classify_transport_status(
             http_status=status,
             raw=body,
         )
-    if status == 504 and write:
-        # A gateway timeout means the gateway lost the OMS's answer, not that the OMS said no.
+    if status >= 500 and write and status not in not_accepted:
         return AmbiguousError(
-            message or "The broker's gateway timed out; the order may exist.",
+            message
+            or f"The broker failed (HTTP {status}) after the order may have reached "
+            "it: look it up by tag.",
             http_status=status,
             raw=body,
         )

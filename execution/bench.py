@@ -54,7 +54,12 @@ def naive_order_send_task(intent_id: int) -> str:
     intent = OrderIntent.objects.select_related("account").get(pk=intent_id)
     order = sender.OutgoingOrder(**outgoing(intent))
     sender.claims_take([order.tag])
-    outcome = sender.send_one(get_adapter(intent.account), order, intent.account_id)
+    outcome = sender.send_one(
+        get_adapter(intent.account),
+        order,
+        intent.account_id,
+        ops_limit=intent.account.orders_per_second,
+    )
     outcomes_apply([outcome])
     return outcome.state
 

@@ -398,7 +398,9 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
         if marked:
             return "unknown", None
         order = sender.OutgoingOrder(**_outgoing_fields(intent))
-        return "sent", sender.send_one(adapter, order, intent.account_id)
+        return "sent", sender.send_one(
+            adapter, order, intent.account_id, ops_limit=intent.account.orders_per_second
+        )
 
     for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):
         counts[kind] += 1

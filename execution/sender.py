@@ -37,7 +37,6 @@ from typing import Any
 from django.conf import settings
 
 from brokers.base import (
-    AmbiguousError,
     BrokerAdapter,
     BrokerError,
     OrderRequest,
@@ -51,8 +50,9 @@ from execution import conf
 
 logger = logging.getLogger(__name__)
 
-# Retryable errors (429, "not accepted" 5xx) are retried this many times in total, with the
-# broker's retry-after hint, capped, so a boundary never waits long on one account.
+# Retryable errors (429, documented "not accepted" refusals, a refused connection) are tried
+# this many times in total; a retry-after longer than MAX_RETRY_WAIT is not waited for (the
+# order is reported rejected: a boundary never waits long on one account).
 MAX_ATTEMPTS = 3
 MAX_RETRY_WAIT = 1.0
 # After an ambiguous send (timeout, dropped connection) the order is looked up by tag this
@@ -492,45 +492,92 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
+# --- one classifier and one retry policy for every order write -------------------------------
+# Both the synchronous path (send_one) and the lane (AsyncLane.batch) apply each attempt's
+# result with `attempt_apply` and take a fresh orders-per-second slot before every retry.
+def error_class(error: BrokerError) -> str:
+    """ "retryable": the broker certainly did not accept it (429, a refusal it documents as
+    before acceptance, a refused connection); "permanent": refused for good; "ambiguous":
+    anything else (timeout, dropped connection, 5xx on a write, unclassified): the order may
+    exist and is looked up by tag, never sent again."""
+    if isinstance(error, RetryableError):
+        return "retryable"
+    if isinstance(error, PermanentError):
+        return "permanent"
+    return "ambiguous"
+
+
+def attempt_apply(outcome: Outcome, result: Any, *, answered: float) -> str:
+    """Record one attempt's result (an OrderAck or a BrokerError) on `outcome` and say what
+    comes next: "done", "retry" (after `retry_wait(result)`, with a new slot) or "lookup".
+    A retry is allowed only for a retryable error, at most MAX_ATTEMPTS attempts in total, and
+    only when the broker's retry-after fits in MAX_RETRY_WAIT (never sooner than it asks)."""
+    if not isinstance(result, BrokerError):
+        outcome.state, outcome.acked_at = "acknowledged", answered
+        outcome.broker_order_id = result.broker_order_id
+        outcome.error = outcome.error_class = ""
+        return "done"
+    outcome.error, outcome.error_class = result.message, error_class(result)
+    if outcome.error_class == "ambiguous":
+        return "lookup"
+    retryable = outcome.error_class == "retryable" and outcome.attempts < MAX_ATTEMPTS
+    if retryable and retry_wait(result) <= MAX_RETRY_WAIT:
+        return "retry"
+    outcome.state = "rejected"
+    return "done"
+
+
+def retry_wait(error: BrokerError) -> float:
+    """Seconds before the next attempt: the broker's retry-after, at least a little."""
+    return max(float(getattr(error, "retry_after", 0.0)), 0.05)
+
+
+def slot_take(account_id: int, ops_limit: int) -> bool:
+    """One orders-per-second slot for a single write (a retry, an orphan, a cancel); waits for
+    it at most one window. False: none came free (the write is not made)."""
+    from brokers.ratelimit import order_rate_limiter
+
+    return order_rate_limiter().acquire(account_id, ops_limit, timeout=1.5)
+
+
 def send_one(
-    adapter: BrokerAdapter, order: OutgoingOrder, account_id: int, *, marked: bool = False
+    adapter: BrokerAdapter,
+    order: OutgoingOrder,
+    account_id: int,
+    *,
+    ops_limit: int,
+    marked: bool = False,
+    slot_taken: bool = False,
 ) -> Outcome:
-    """Place one order; classify the result. Retryable errors are retried (bounded), an
-    ambiguous one is looked up by tag, never sent again. `marked`: the caller set the order's
-    "about to write" mark (wire_marks_set) already; otherwise it is set here, and an order
-    whose claim this worker does not hold is not sent (state stays "intent", not recorded)."""
+    """Place one order; classify the result. Retryable errors are retried (bounded, each
+    attempt with its own orders-per-second slot), an ambiguous one is looked up by tag, never
+    sent again. `marked`: the caller set the order's "about to write" mark (wire_marks_set)
+    already; otherwise it is set here, and an order whose claim this worker does not hold is
+    not sent (state stays "intent", not recorded). `slot_taken`: the caller took the first
+    attempt's slot."""
     outcome = Outcome.of(order, account_id)
     if not marked and not wire_marks_set([order.tag]):
         outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
         return outcome
     request = order.request()
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        outcome.attempts = attempt
+    while True:
+        if (outcome.attempts or not slot_taken) and not slot_take(account_id, ops_limit):
+            outcome.state = "rejected" if outcome.attempts else "intent"
+            outcome.error = "No orders-per-second slot came free for this account."
+            outcome.error_class = "retryable"
+            return outcome
+        outcome.attempts += 1
         outcome.sent_at = time.time()
         try:
-            ack = adapter.place_order(request)
-        except RetryableError as exc:
-            outcome.error, outcome.error_class = exc.message, "retryable"
-            if attempt < MAX_ATTEMPTS:
-                time.sleep(min(max(exc.retry_after, 0.05), MAX_RETRY_WAIT))
-                continue
-            outcome.state = "rejected"
-            return outcome
-        except AmbiguousError as exc:
-            outcome.error, outcome.error_class = exc.message, "ambiguous"
+            result: Any = adapter.place_order(request)
+        except BrokerError as exc:
+            result = exc
+        step = attempt_apply(outcome, result, answered=time.time())
+        if step == "lookup":
             return lookup_by_tag(adapter, outcome)
-        except PermanentError as exc:
-            outcome.state, outcome.error, outcome.error_class = "rejected", exc.message, "permanent"
+        if step == "done":
             return outcome
-        except BrokerError as exc:  # unclassified: treat as ambiguous, the safe side
-            outcome.error, outcome.error_class = exc.message, "ambiguous"
-            return lookup_by_tag(adapter, outcome)
-        outcome.acked_at = time.time()
-        outcome.state = "acknowledged"
-        outcome.broker_order_id = ack.broker_order_id
-        outcome.error = outcome.error_class = ""
-        return outcome
-    return outcome  # pragma: no cover - the loop always returns
+        time.sleep(retry_wait(result))
 
 
 def lookup_by_tag(adapter: BrokerAdapter, outcome: Outcome) -> Outcome:
@@ -589,7 +636,15 @@ def send_batch(
             ours = wire_marks_set(o.tag for o in now_batch)
             results = run_concurrently(
                 [
-                    functools.partial(send_one, adapter, o, account_id, marked=True)
+                    functools.partial(
+                        send_one,
+                        adapter,
+                        o,
+                        account_id,
+                        ops_limit=ops_limit,
+                        marked=True,
+                        slot_taken=True,
+                    )
                     for o in now_batch
                     if o.tag in ours
                 ]
@@ -1042,26 +1097,30 @@ class AsyncLane:
                     await asyncio.sleep(delay)
                 sent, answer, answered = await self._send(wires[order.tag])
             outcome = Outcome.of(order, account_id, sent_at=sent, attempts=1)
-            try:
-                ack = scribe.read(order, answer)
-            except RetryableError:
-                # Rare: finish it the synchronous way (backoff, budget), off the loop.
-                return await self.loop.run_in_executor(
-                    None, send_one, cached.adapter, order, account_id
-                )
-            except AmbiguousError as exc:
-                outcome.error, outcome.error_class = exc.message, "ambiguous"
-                return await self.loop.run_in_executor(None, lookup_by_tag, cached.adapter, outcome)
-            except PermanentError as exc:
-                outcome.state, outcome.error = "rejected", exc.message
-                outcome.error_class = "permanent"
-                return outcome
-            except BrokerError as exc:
-                outcome.error, outcome.error_class = exc.message, "ambiguous"
-                return await self.loop.run_in_executor(None, lookup_by_tag, cached.adapter, outcome)
-            outcome.state, outcome.acked_at = "acknowledged", answered
-            outcome.broker_order_id = ack.broker_order_id
-            return outcome
+            while True:
+                try:
+                    result: Any = scribe.read(order, answer)
+                except BrokerError as exc:
+                    result = exc
+                step = attempt_apply(outcome, result, answered=answered)
+                if step == "done":
+                    return outcome
+                if step == "lookup":
+                    return await self.loop.run_in_executor(
+                        None, lookup_by_tag, cached.adapter, outcome
+                    )
+                # The same prepared bytes again (same tag), after the broker's retry-after,
+                # with a slot of its own; the mark set before the first write still holds.
+                await asyncio.sleep(retry_wait(result))
+                if not await self.loop.run_in_executor(
+                    None, slot_take, account_id, cached.ops_limit
+                ):
+                    outcome.state = "rejected"
+                    outcome.error = "No orders-per-second slot came free for this account."
+                    return outcome
+                outcome.attempts += 1
+                sent, answer, answered = await self._send(wires[order.tag])
+                outcome.sent_at = sent
 
         # Tasks start in creation order: the eager ones now (hedges before shorts). Orders
         # not written by the gate are marked "about to write" just before they start.

@@ -714,6 +714,9 @@ class BrokerEmulator:
     rate_windows: ClassVar[tuple[tuple[float, int], ...]] = ((1.0, 10),)
     hosts: ClassVar[tuple[str, ...]] = ("api",)
     login_path: ClassVar[str] = "/"  # where the trader's browser is sent to log in
+    # The HTTP status of the `5xx` fault (refused before acceptance): the broker's documented
+    # "not accepted" status where it has one (Kite: 502, OMS down), else 503.
+    refused_status: ClassVar[int] = 503
     max_modifications: ClassVar[int] = 25
 
     def __init__(
@@ -793,7 +796,9 @@ class BrokerEmulator:
         log = {"kind": kind, "account": account.api_key, "tag": spec.tag}
         if fault == "5xx":
             self.state.log_order(request, **log, outcome="server_error", fault=fault)
-            raise EmulatorError(ErrorKind.SERVER, "OMS is unavailable, try again", status=503)
+            raise EmulatorError(
+                ErrorKind.SERVER, "OMS is unavailable, try again", status=self.refused_status
+            )
         if fault == "reject":
             self.state.log_order(request, **log, outcome="rejected", fault=fault)
             raise EmulatorError(ErrorKind.ORDER, "RMS: order rejected by the OMS")

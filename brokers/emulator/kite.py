@@ -92,6 +92,7 @@ class KiteEmulator(BrokerEmulator):
     token_cutoff = dtime(6, 0)
     rate_windows = ((1.0, 10), (60.0, 400), (86400.0, 5000))
     login_path = "/connect/login"
+    refused_status = 502  # "OMS down": not accepted (broker-apis.md §1.3)
 
     def routes(self, host: str) -> Iterable[web.RouteDef]:
         return [

@@ -35,6 +35,7 @@ from brokers.httpclient import (
     classify_transport_status,
     to_decimal,
     to_int,
+    unreadable_answer,
 )
 from brokers.httpclient import parse_ist_timestamp as parse_timestamp
 
@@ -76,6 +77,9 @@ def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerE
     if common is not None:
         common.code = common.code or code
         return common
+    if not isinstance(body, dict):
+        # Not the broker's JSON: a 2xx may still be an accepted order (ambiguous on a write).
+        return unreadable_answer(response, write=write, broker="Upstox")
     kwargs = {"code": code, "http_status": response.status_code, "raw": body}
     if response.status_code == 401 or code in AUTH_CODES:
         return AuthError(message, **kwargs)

@@ -255,14 +255,22 @@ def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, setti
 
 
 # --- one retry policy on both paths ----------------------------------------------------------
-def _sync_send(venue, orders):
-    return sender.send_batch(
-        account_id=venue.account.pk,
-        adapter=get_adapter(venue.account),
-        ops_limit=10,
-        orders=orders,
-        fire_at_epoch=None,
-    )
+def _one_by(path, venue, fault):
+    """Send one order with `fault` by the synchronous path or the lane: (outcome, its log)."""
+    venue.fault(fault)
+    orders = _orders()[:1]
+    if path == "sync":
+        report = sender.send_batch(
+            account_id=venue.account.pk,
+            adapter=get_adapter(venue.account),
+            ops_limit=10,
+            orders=orders,
+            fire_at_epoch=None,
+        )
+    else:
+        report = _lane_send(venue, orders, None).result(10)
+    (outcome,) = report.outcomes
+    return outcome, [r for r in venue.emulator.order_log() if r.get("tag") == orders[0].tag]
 
 
 @pytest.mark.parametrize("path", ["sync", "lane"])
@@ -270,29 +278,16 @@ def test_a_refusal_before_acceptance_is_retried_with_a_slot_of_its_own(kite, pat
     taken = []
     real = sender.slot_take
     monkeypatch.setattr(sender, "slot_take", lambda *a: taken.append(a) or real(*a))
-    kite.fault("5xx")  # Kite's 502 "OMS down": documented as not accepted
-    orders = _orders()[:1]
-    if path == "sync":
-        report = _sync_send(kite, orders)
-    else:
-        report = _lane_send(kite, orders, None).result(10)
-    (outcome,) = report.outcomes
+    # Kite's 502 "OMS down" is documented as not accepted: retried.
+    outcome, log = _one_by(path, kite, "5xx")
     assert outcome.state == "acknowledged" and outcome.attempts == 2
-    log = [r for r in kite.emulator.order_log() if r.get("tag") == orders[0].tag]
     assert [r["outcome"] for r in log] == ["server_error", "accepted"]
     assert taken == [(kite.account.pk, 10)]  # the retry took a slot of its own
 
 
 @pytest.mark.parametrize("path", ["sync", "lane"])
 def test_a_500_after_acceptance_is_looked_up_never_sent_again(kite, path):
-    kite.fault("5xx-after")
-    orders = _orders()[:1]
-    if path == "sync":
-        report = _sync_send(kite, orders)
-    else:
-        report = _lane_send(kite, orders, None).result(10)
-    (outcome,) = report.outcomes
+    outcome, log = _one_by(path, kite, "5xx-after")
     assert outcome.state == "acknowledged" and outcome.error_class == "ambiguous"
     assert outcome.attempts == 1
-    log = [r for r in kite.emulator.order_log() if r.get("tag") == orders[0].tag]
     assert len(log) == 1

@@ -22,6 +22,12 @@ def late_tolerance_seconds() -> float:
     return float(getattr(settings, "EXECUTION_LATE_TOLERANCE_SECONDS", 30.0))
 
 
+def entry_late_cap_seconds() -> float:
+    """An entry later than this after its T is not sent ("missed: N s late"): a 09:20 entry
+    sent at 09:20:40 is a different trade. Exits and kill-switch orders are never dropped."""
+    return float(getattr(settings, "EXECUTION_ENTRY_LATE_CAP_SECONDS", 5.0))
+
+
 def market_protection() -> Decimal:
     """Percent carried by MARKET orders where brokers require it (SEBI 2026 rules)."""
     return Decimal(str(getattr(settings, "EXECUTION_MARKET_PROTECTION", "2")))

@@ -281,8 +281,13 @@ def boundary_dispatch(
     wait: bool = True,
     start_sends: bool = True,
     run_ids: list[int] | None = None,
+    late_cap: bool | None = None,
 ) -> DispatchResult:
     """Dispatch every planned run of instant `fire_at` (see the module docstring).
+
+    Entry runs later than the entry lateness cap (conf.entry_late_cap_seconds) are skipped as
+    "Missed: N s late"; exits are never dropped. `late_cap` defaults to `wait`: a caller that
+    does not wait (tests, the benchmark's floor and naive modes) has timed the call itself.
 
     Runs refused before any order (calendar closed, kill switch, risk limits, account not
     ready, strike resolution failed) are marked skipped with the reason in words and an audit
@@ -323,6 +328,15 @@ def boundary_dispatch(
     market = market or default_market()
     if wait:
         _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
+    late = (timezone.now() - fire_at).total_seconds()
+    if (wait if late_cap is None else late_cap) and late > conf.entry_late_cap_seconds():
+        # The moment has passed: an entry this late is a different trade. Exits still go.
+        for run in runs:
+            if run.boundary == Boundary.ENTRY and run.pk not in skipped:
+                skipped[run.pk] = (
+                    f"Missed: {late:.1f} s late (entries are not sent more than "
+                    f"{conf.entry_late_cap_seconds():g} s after T)."
+                )
     spot_at = min(timezone.now(), fire_at)
     spots: dict[str, Decimal] = {}
     intents: list[OrderIntent] = []
@@ -688,6 +702,8 @@ def outgoing(intent: OrderIntent) -> dict[str, Any]:
             order_type=intent.order_type,
             price=None if intent.price is None else str(intent.price),
             algo_id=intent.algo_id,
+            purpose=intent.purpose,
+            intended_at=intent.intended_at.timestamp(),
         )
     )
 

@@ -25,6 +25,7 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
+from execution.sender import MISSED_PREFIX
 from execution.sources import AccountAllocation
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
         ]
         events = []
         moved: list[OrderIntent] = []
-        if healthy and run.boundary == "entry":
+        # An entry missed for lateness would be as late on any other account: the run's
+        # leg-failure policy decides what becomes of the legs already placed.
+        late = any(i.error.startswith(MISSED_PREFIX) for i in failed)
+        if healthy and run.boundary == "entry" and not late:
             by_account: dict[int, list[OrderIntent]] = defaultdict(list)
             for intent in failed:
                 by_account[intent.account_id].append(intent)

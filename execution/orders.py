@@ -31,6 +31,7 @@ from execution.models.engine import (
     OrderIntent,
     Position,
     Purpose,
+    ScheduledRun,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,10 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
             )
         _outcome_fields_write(intents)
         events_record(events)
+    late_runs = {o.run_id: o.error for o in outcomes if o.error_class == "late"}
+    for run_id, words in late_runs.items():
+        # The owner reads it on the run (and in its audit events): what was not sent and why.
+        ScheduledRun.objects.filter(pk=run_id).update(note=f"Orders not sent. {words}")
     failed_runs = {o.run_id for o in outcomes if o.state in ("rejected", "abandoned", "unknown")}
     if failed_runs:
         from execution.tasks import run_failures_task

@@ -96,6 +96,8 @@ class OutgoingOrder:
     # False: sent right behind the earlier phases, without waiting for their acknowledgements
     # (the strategy's hedge confirmation), and never held back.
     waits_for_hedges: bool = True
+    purpose: str = "entry"  # a Purpose value: only entries are dropped for lateness
+    intended_at: float = 0.0  # T of the order (epoch seconds); 0: not known, never late
 
     def request(self) -> OrderRequest:
         return OrderRequest(
@@ -492,6 +494,28 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
+# --- the lateness cap ------------------------------------------------------------------------
+MISSED_PREFIX = "Missed:"
+
+
+def missed(order: OutgoingOrder, *, now: float | None = None) -> str:
+    """The words of an entry too late to send ("Missed: N s late…"), else "". Checked before
+    every write that is not at T (orphans, retries, failover, late or rate-delayed sends).
+    Exits and kill-switch flattening are never missed: a position must be closed late or not."""
+    if order.purpose != "entry" or not order.intended_at:
+        return ""
+    late = (time.time() if now is None else now) - order.intended_at
+    cap = conf.entry_late_cap_seconds()
+    if late <= cap:
+        return ""
+    return f"{MISSED_PREFIX} {late:.1f} s late (entries are not sent more than {cap:g} s after T)."
+
+
+def missed_outcome(order: OutgoingOrder, account_id: int, words: str, **fields: Any) -> Outcome:
+    fields.setdefault("state", "abandoned")
+    return Outcome.of(order, account_id, error=words, error_class="late", **fields)
+
+
 # --- one classifier and one retry policy for every order write -------------------------------
 # Both the synchronous path (send_one) and the lane (AsyncLane.batch) apply each attempt's
 # result with `attempt_apply` and take a fresh orders-per-second slot before every retry.
@@ -561,6 +585,10 @@ def send_one(
         return outcome
     request = order.request()
     while True:
+        words = missed(order)
+        if words:
+            outcome.state, outcome.error, outcome.error_class = "abandoned", words, "late"
+            return outcome
         if (outcome.attempts or not slot_taken) and not slot_take(account_id, ops_limit):
             outcome.state = "rejected" if outcome.attempts else "intent"
             outcome.error = "No orders-per-second slot came free for this account."
@@ -1018,7 +1046,10 @@ class AsyncLane:
 
     def arm(self, fire_at_epoch: float, tag: str, prepared: Any) -> _Armed | None:
         """Have `prepared` written the instant the gate of T opens, before any batch wakes
-        (the batch then only reads its answer). None when T's gate has already opened."""
+        (the batch then only reads its answer). None when T has passed or its gate opened."""
+        if time.time() >= fire_at_epoch:
+            # T has passed (a late task): sent by the batch, after the lateness check.
+            return None
         gate = self._gate_for(fire_at_epoch)
         if gate.is_set():
             return None
@@ -1095,6 +1126,9 @@ class AsyncLane:
                 delay = send_at.get(order.tag, 0.0) - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                words = missed(order)
+                if words:
+                    return missed_outcome(order, account_id, words)
                 sent, answer, answered = await self._send(wires[order.tag])
             outcome = Outcome.of(order, account_id, sent_at=sent, attempts=1)
             while True:
@@ -1112,6 +1146,9 @@ class AsyncLane:
                 # The same prepared bytes again (same tag), after the broker's retry-after,
                 # with a slot of its own; the mark set before the first write still holds.
                 await asyncio.sleep(retry_wait(result))
+                words = missed(order)
+                if words:
+                    return missed_outcome(order, account_id, words, attempts=outcome.attempts)
                 if not await self.loop.run_in_executor(
                     None, slot_take, account_id, cached.ops_limit
                 ):

@@ -259,3 +259,25 @@ def test_only_the_owner_can_close_an_order_needing_attention(client):
     assert client.post(f"/execution/orders/{intent.pk}/dismiss/").status_code == 404
     intent.refresh_from_db()
     assert intent.state == IntentState.NEEDS_ATTENTION
+
+
+def test_an_entry_boundary_past_the_lateness_cap_is_missed_and_reported(settings):
+    from execution.models import ExecutionEvent
+
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 5
+    _seed(1)
+    result = boundary_dispatch(
+        fire_at=T, market=FlatMarket(), wait=False, start_sends=False, late_cap=True
+    )
+    run = ScheduledRun.objects.get(boundary="entry")
+    assert run.state == RunState.SKIPPED and run.note.startswith("Missed: ")
+    assert "s late" in run.note and OrderIntent.objects.count() == 0
+    assert result.skipped == {run.pk: run.note}
+    assert ExecutionEvent.objects.filter(run_id=run.pk, kind="run.skipped").exists()
+    # The exit boundary of the same day is never dropped for lateness (nothing to close here).
+    exit_run = ScheduledRun.objects.get(boundary="exit")
+    boundary_dispatch(
+        fire_at=exit_run.fire_at, market=FlatMarket(), wait=False, start_sends=False, late_cap=True
+    )
+    exit_run.refresh_from_db()
+    assert exit_run.state == RunState.DONE and not exit_run.note.startswith("Missed")

@@ -244,7 +244,8 @@ def test_the_database_refuses_an_unknown_order_becoming_unsent(start, back_to):
     assert intent.state == start
 
 
-def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch):
+def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch, settings):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 60
     past = timezone.now() - datetime.timedelta(seconds=10)
     found_intent = IntentFactory(intended_at=past)
     absent_intent = IntentFactory(intended_at=past)
@@ -267,6 +268,28 @@ def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch
     assert [r.tag for r in brokers[absent_intent.account_id].placed] == [absent_intent.tag]
     # A second pass sends nothing again.
     assert open_orders_reconcile()["sent"] == 0
+
+
+@pytest.mark.parametrize(("purpose", "sent"), [("entry", False), ("exit", True)])
+def test_a_late_orphan_entry_is_missed_and_a_late_orphan_exit_still_goes(
+    monkeypatch, settings, purpose, sent
+):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 5
+    intent = IntentFactory(
+        intended_at=timezone.now() - datetime.timedelta(seconds=9), purpose=purpose
+    )
+    sender.claims_take([intent.tag], owner="deadhost:3:abc")
+    broker = _Broker(found=None)
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    open_orders_reconcile()
+    intent.refresh_from_db()
+    assert [r.tag for r in broker.placed] == ([intent.tag] if sent else [])
+    if sent:
+        assert intent.state == IntentState.ACKNOWLEDGED
+        return
+    assert intent.state == IntentState.ABANDONED and intent.error.startswith("Missed: 9.")
+    assert ScheduledRun.objects.get(pk=intent.run_id).note.startswith("Orders not sent. Missed:")
+    assert ExecutionEvent.objects.filter(intent_id=intent.pk, kind="order.abandoned").exists()
 
 
 def test_an_orphan_its_dead_sender_marked_about_to_write_is_looked_up_never_resent(

@@ -76,7 +76,8 @@ def test_the_startup_task_repeats_while_orders_wait(monkeypatch):
     assert len(scheduled) == 1  # nothing left to wait for: no more passes
 
 
-def test_a_failed_lookup_hands_the_claim_back_so_a_later_pass_retries(monkeypatch):
+def test_a_failed_lookup_hands_the_claim_back_so_a_later_pass_retries(monkeypatch, settings):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 60
     past = timezone.now() - datetime.timedelta(seconds=10)
     intent = IntentFactory(intended_at=past)
     sender.heartbeat_start()

@@ -291,3 +291,34 @@ def test_a_500_after_acceptance_is_looked_up_never_sent_again(kite, path):
     assert outcome.state == "acknowledged" and outcome.error_class == "ambiguous"
     assert outcome.attempts == 1
     assert len(log) == 1
+
+
+# --- the lateness cap ------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["sync", "lane"])
+def test_a_late_entry_is_missed_and_a_late_exit_still_goes(kite, path, settings):
+    import dataclasses
+
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 5
+    late = time.time() - 8
+    entry, exit_ = _orders()[:2]
+    orders = [
+        dataclasses.replace(entry, intended_at=late),
+        dataclasses.replace(exit_, intended_at=late, purpose="exit", run_id=2),
+    ]
+    if path == "sync":
+        report = sender.send_batch(
+            account_id=kite.account.pk,
+            adapter=get_adapter(kite.account),
+            ops_limit=10,
+            orders=orders,
+            fire_at_epoch=None,
+        )
+    else:
+        report = _lane_send(kite, orders, None).result(10)
+    by_tag = {o.tag: o for o in report.outcomes}
+    missed = by_tag[entry.tag]
+    assert missed.state == "abandoned" and missed.error_class == "late"
+    assert missed.error.startswith("Missed: 8.") and "s late" in missed.error
+    assert by_tag[exit_.tag].state == "acknowledged"
+    tags = {r.get("tag") for r in kite.emulator.order_log()}
+    assert exit_.tag in tags and entry.tag not in tags

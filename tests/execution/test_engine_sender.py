@@ -255,21 +255,24 @@ def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, setti
 
 
 # --- one retry policy on both paths ----------------------------------------------------------
+def _send_by(path, venue, orders):
+    """Send `orders` now by the synchronous path or the lane; the batch report."""
+    if path == "lane":
+        return _lane_send(venue, orders, None).result(10)
+    return sender.send_batch(
+        account_id=venue.account.pk,
+        adapter=get_adapter(venue.account),
+        ops_limit=10,
+        orders=orders,
+        fire_at_epoch=None,
+    )
+
+
 def _one_by(path, venue, fault):
     """Send one order with `fault` by the synchronous path or the lane: (outcome, its log)."""
     venue.fault(fault)
     orders = _orders()[:1]
-    if path == "sync":
-        report = sender.send_batch(
-            account_id=venue.account.pk,
-            adapter=get_adapter(venue.account),
-            ops_limit=10,
-            orders=orders,
-            fire_at_epoch=None,
-        )
-    else:
-        report = _lane_send(venue, orders, None).result(10)
-    (outcome,) = report.outcomes
+    (outcome,) = _send_by(path, venue, orders).outcomes
     return outcome, [r for r in venue.emulator.order_log() if r.get("tag") == orders[0].tag]
 
 
@@ -305,17 +308,7 @@ def test_a_late_entry_is_missed_and_a_late_exit_still_goes(kite, path, settings)
         dataclasses.replace(entry, intended_at=late),
         dataclasses.replace(exit_, intended_at=late, purpose="exit", run_id=2),
     ]
-    if path == "sync":
-        report = sender.send_batch(
-            account_id=kite.account.pk,
-            adapter=get_adapter(kite.account),
-            ops_limit=10,
-            orders=orders,
-            fire_at_epoch=None,
-        )
-    else:
-        report = _lane_send(kite, orders, None).result(10)
-    by_tag = {o.tag: o for o in report.outcomes}
+    by_tag = {o.tag: o for o in _send_by(path, kite, orders).outcomes}
     missed = by_tag[entry.tag]
     assert missed.state == "abandoned" and missed.error_class == "late"
     assert missed.error.startswith("Missed: 8.") and "s late" in missed.error

@@ -150,6 +150,9 @@ class Capabilities:
     # False: MARKET orders from algos are refused (Angel One since 1-Apr-2026); the engine
     # sends a marketable LIMIT priced from its quote instead (execution/marketable.py).
     market_orders_allowed: bool = True
+    # Where an order carries the exchange algo ID (SEBI retail-algo framework): the broker's
+    # documented field or header, "" where the broker documents none (README broker table).
+    algo_id_field: str = ""
 
 
 class BrokerError(Exception):

@@ -58,6 +58,18 @@ _PURPOSE_LETTER = {
 }
 
 
+def algo_id_for(*, run: ScheduledRun, account: BrokerAccount) -> str:
+    """The exchange algo ID an order of `run` on `account` carries (SEBI retail-algo
+    framework): the strategy's own ID registered at the account's broker, as the planner put
+    it in the run's allocations, else the account's generic one. The one place that decides,
+    for entries, exits, stops, failover, unwind and the kill switch's closing orders (a
+    closing order carries the ID of the strategy whose position it closes)."""
+    for allocation in run.allocations or []:
+        if allocation.get("account_id") == account.pk and allocation.get("algo_id"):
+            return str(allocation["algo_id"])
+    return account.algo_id
+
+
 def new_tag(purpose: str) -> str:
     """A client tag: a purpose letter and 15 random alphanumerics (≤ 20, unique by the
     database; 77 random bits make a collision practically impossible)."""
@@ -520,7 +532,7 @@ def _entry_intents(
         if account_problems:
             problems.extend(account_problems)
             continue
-        algo_id = allocation.algo_id or account.algo_id
+        algo_id = algo_id_for(run=run, account=account)
         account_intents: list[OrderIntent] = []
         for (leg, expiry, strike), lots in zip(resolved, leg_lots, strict=True):
             lot_size = reference.lot_size(underlying, expiry)
@@ -617,7 +629,7 @@ def close_intents(
                     order_type="MARKET",
                     quantity=quantity,
                     lot_size=size,
-                    algo_id=account.algo_id,
+                    algo_id=algo_id_for(run=run, account=account),
                     tag=new_tag(purpose),
                     intended_at=intended_at,
                 )
@@ -640,8 +652,7 @@ def _exit_intents(
     quotes: marketable.ContractQuotes,
 ) -> list[OrderIntent]:
     underlying = run.strategy_version.strategy.underlying
-    algo = {a["account_id"]: a.get("algo_id", "") for a in run.allocations}
-    intents = close_intents(
+    return close_intents(
         run=run,
         positions=positions,
         accounts=accounts,
@@ -651,9 +662,6 @@ def _exit_intents(
         lot_size=lambda p: p.lot_size,
         quotes=quotes,
     )
-    for intent in intents:
-        intent.algo_id = algo.get(intent.account_id) or intent.algo_id
-    return intents
 
 
 def batches_for(

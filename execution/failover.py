@@ -15,7 +15,7 @@ from django.utils import timezone
 from brokers.models import BrokerAccount
 from execution import marketable
 from execution.audit import event_build, events_record
-from execution.dispatch import batches_for, close_intents, new_tag
+from execution.dispatch import algo_id_for, batches_for, close_intents, new_tag
 from execution.models.engine import (
     UNSETTLED_INTENT_STATES,
     IntentState,
@@ -77,7 +77,9 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
                 target = _next_account(allocations, account_id, healthy)
                 account = BrokerAccount.objects.get(pk=target.account_id)
                 for intent in lost:
-                    moved.append(_moved_intent(intent, account, target.algo_id))
+                    moved.append(
+                        _moved_intent(intent, account, algo_id_for(run=run, account=account))
+                    )
                     if intent.state == IntentState.REJECTED:
                         intent.state = IntentState.FAILED_OVER
                 events.append(
@@ -155,7 +157,7 @@ def _moved_intent(intent: OrderIntent, account: BrokerAccount, algo_id: str) -> 
         price=intent.price,
         quantity=intent.quantity,
         lot_size=intent.lot_size,
-        algo_id=algo_id or account.algo_id,
+        algo_id=algo_id,
         tag=new_tag(intent.purpose),
         intended_at=intent.intended_at,
         failover_from=intent,

@@ -67,6 +67,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import secrets
 import time
 from collections import deque
@@ -262,7 +263,21 @@ class OrderSpec:
     validity: str = "DAY"
     variety: str = "regular"
     instrument_token: str = ""
+    algo_id: str = ""  # the exchange algo ID as the broker's field carried it ("" if none)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# Exchange algo IDs: no broker publishes a format; letters, digits, '-' and '_', at most 40
+# (our column's size) is assumed. A malformed one is refused as the broker's input error.
+ALGO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def algo_id_checked(value: Any, field: str) -> str:
+    """The algo ID a request carried in `field` ("" when absent); EmulatorError if malformed."""
+    text = str(value or "")
+    if text and not ALGO_ID_RE.match(text):
+        raise EmulatorError(ErrorKind.INPUT, f"Invalid `{field}`.")
+    return text
 
 
 class OrderState(enum.StrEnum):
@@ -793,7 +808,7 @@ class BrokerEmulator:
             self.state.log_order(request, kind=kind, account=account.api_key, outcome="invalid")
             raise err
         fault = self.state.faults.next()
-        log = {"kind": kind, "account": account.api_key, "tag": spec.tag}
+        log = {"kind": kind, "account": account.api_key, "tag": spec.tag, "algo_id": spec.algo_id}
         if fault == "5xx":
             self.state.log_order(request, **log, outcome="server_error", fault=fault)
             raise EmulatorError(

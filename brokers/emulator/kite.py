@@ -37,6 +37,7 @@ from brokers.emulator.core import (
     OrderState,
     PositionRow,
     Session,
+    algo_id_checked,
     consent_page,
     decimal_or_error,
     int_or_error,
@@ -406,6 +407,8 @@ def parse_order(variety: str, form: Any) -> OrderSpec:
         tag=tag,
         validity=str(form.get("validity") or "DAY"),
         variety=variety,
+        # Optional since mid-2026 (broker-apis.md, "Changes found in December 2026").
+        algo_id=algo_id_checked(form.get("algo_id"), "algo_id"),
     )
 
 

@@ -39,6 +39,7 @@ from brokers.emulator.core import (
     OrderState,
     PositionRow,
     Session,
+    algo_id_checked,
     consent_page,
     decimal_or_error,
     ist_text,
@@ -248,7 +249,9 @@ class UpstoxEmulator(BrokerEmulator):
     async def place_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         body = await _json(request)
-        order = await self.place(request, session, lambda: self.parse_order(body))
+        order = await self.place(
+            request, session, lambda: self.parse_order(body, request.headers.get("X-Algo-Name"))
+        )
         latency = (time.time_ns() - request[ARRIVAL_NS]) // 1_000_000
         return web.json_response(
             {
@@ -258,7 +261,7 @@ class UpstoxEmulator(BrokerEmulator):
             }
         )
 
-    def parse_order(self, body: dict[str, Any]) -> OrderSpec:
+    def parse_order(self, body: dict[str, Any], algo_name: str | None = None) -> OrderSpec:
         missing = [f for f in PLACE_REQUIRED if f not in body]
         if missing:
             raise EmulatorError(ErrorKind.INPUT, f"{missing[0]} is required")
@@ -295,6 +298,8 @@ class UpstoxEmulator(BrokerEmulator):
             tag=tag,
             validity=str(body["validity"]),
             instrument_token=key,
+            # Registered algos name themselves in this header (broker-apis.md §2.6).
+            algo_id=algo_id_checked(algo_name, "X-Algo-Name"),
         )
 
     async def modify_order(self, request: web.Request) -> web.Response:

@@ -46,6 +46,7 @@ class KiteAdapter(BrokerAdapter):
         postback=False,
         needs_app_credentials=True,
         max_tag_length=20,
+        algo_id_field="algo_id",
     )
 
     def __init__(
@@ -118,6 +119,9 @@ class KiteAdapter(BrokerAdapter):
             "validity": "DAY",
             "tag": order.tag,
         }
+        if order.algo_id:
+            # Kite's optional place-order field since mid-2026 (broker-apis.md, December 2026).
+            form["algo_id"] = order.algo_id
         if order.order_type == OrderType.LIMIT:
             if order.price is None:
                 raise InputRejectedError("A LIMIT order needs a price.")

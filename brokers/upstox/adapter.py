@@ -46,6 +46,7 @@ class UpstoxAdapter(BrokerAdapter):
         postback=False,
         needs_app_credentials=True,
         max_tag_length=20,
+        algo_id_field="X-Algo-Name",
     )
 
     def __init__(
@@ -130,7 +131,11 @@ class UpstoxAdapter(BrokerAdapter):
             "is_amo": False,
             "slice": False,
         }
-        data = self.client.send("POST", "/v3/order/place", write=True, order_host=True, json=body)
+        # Registered algos name themselves in X-Algo-Name (broker-apis.md §2.6 and §7).
+        headers = {"X-Algo-Name": order.algo_id} if order.algo_id else {}
+        data = self.client.send(
+            "POST", "/v3/order/place", write=True, order_host=True, json=body, headers=headers
+        )
         return OrderAck(
             broker_order_id=str(data["order_ids"][0]), received_at=datetime.now(UTC), raw=data
         )

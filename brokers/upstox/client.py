@@ -42,12 +42,21 @@ class UpstoxClient:
             return
 
     def send(
-        self, method: str, path: str, *, write: bool = False, order_host: bool = False, **kw: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        write: bool = False,
+        order_host: bool = False,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
     ) -> Any:
         """The decoded body (flat for the token exchange, else its `data`), or the classified
-        BrokerError."""
+        BrokerError. `headers` are added to the auth headers."""
         base = self.order_base_url if order_host else self.base_url
-        response = self.http.send(method, base + path, write=write, headers=self.headers(), **kw)
+        response = self.http.send(
+            method, base + path, write=write, headers={**self.headers(), **(headers or {})}, **kw
+        )
         body = json_body(response)
         if (
             response.status_code >= 400

@@ -281,3 +281,52 @@ def test_an_entry_boundary_past_the_lateness_cap_is_missed_and_reported(settings
     )
     exit_run.refresh_from_db()
     assert exit_run.state == RunState.DONE and not exit_run.note.startswith("Missed")
+
+
+def test_closing_orders_carry_the_strategys_algo_id_not_the_accounts_generic_one():
+    """One function decides the algo ID: entries, exits, the kill switch's and the unwind's
+    closing orders of a strategy all carry its own ID at that broker."""
+    from execution.dispatch import algo_id_for, close_intents
+    from execution.models import Position, Purpose
+
+    strategy, _version, accounts = strategy_with_accounts(brokers=(Broker.KITE, Broker.UPSTOX))
+    _accounts_ready(accounts)
+    for account in accounts:
+        account.algo_id = "GENERIC1"
+        account.save()
+    strategy.algo_ids.create(broker=Broker.KITE, algo_id="OWN42")
+    day_plan(day=DAY)
+    boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    run = ScheduledRun.objects.get(boundary="entry")
+    kite, upstox = accounts
+    assert {i.algo_id for i in OrderIntent.objects.filter(account=kite)} == {"OWN42"}
+    assert {i.algo_id for i in OrderIntent.objects.filter(account=upstox)} == {"GENERIC1"}
+    positions = [
+        Position.objects.create(
+            run=run,
+            owner=run.owner,
+            account=account,
+            exchange="NFO",
+            tradingsymbol="NIFTY26N1924000CE",
+            product="NRML",
+            lot_size=75,
+            net_quantity=-75,
+        )
+        for account in accounts
+    ]
+    for purpose in (Purpose.FLATTEN, Purpose.UNWIND, Purpose.STOP):
+        closing = close_intents(
+            run=run,
+            positions=positions,
+            accounts={a.pk: a for a in accounts},
+            purpose=purpose,
+            intended_at=T,
+            freeze=lambda p: 10**6,
+            lot_size=lambda p: p.lot_size,
+            quotes=None,
+        )
+        assert {(i.account_id, i.algo_id) for i in closing} == {
+            (kite.pk, "OWN42"),
+            (upstox.pk, "GENERIC1"),
+        }
+    assert algo_id_for(run=run, account=kite) == "OWN42"

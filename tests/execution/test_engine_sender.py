@@ -250,6 +250,9 @@ def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, setti
         assert all(fire_at <= o.sent_at < fire_at + 0.1 for o in report.outcomes)
         logged = [r for r in venue.emulator.order_log() if r.get("tag") in {o.tag for o in orders}]
         assert len(logged) == 2
+        # The algo ID on the wire, for the entry's BUY and SELL alike (README broker table).
+        expected = "ALGO1" if cached.adapter.capabilities.algo_id_field else ""
+        assert [r["algo_id"] for r in logged] == [expected, expected]
     finally:
         venue.stop()
 

@@ -170,3 +170,36 @@ def test_expired_session_marks_the_account_expired_and_the_trader_sees_why(live)
     client.force_login(account.owner)
     page = client.get(reverse("brokers:list")).content.decode()
     assert "Log in again" in page and excinfo.value.message.split(":")[0] in page
+
+
+@pytest.mark.parametrize("side", ["BUY", "SELL"])  # an entry's hedge, a closing order
+def test_the_algo_id_travels_in_the_brokers_documented_field(live, side):
+    """Where the broker documents a field for the exchange algo ID (Kite `algo_id`, Upstox
+    `X-Algo-Name`) the emulator receives the order's ID there; where it documents none the
+    adapter sends no invented field (README broker table)."""
+    import dataclasses
+
+    from brokers.base import Side
+
+    if live.broker == "paper":
+        pytest.skip("the paper broker has no exchange to report an algo ID to")
+    adapter = live.adapter()
+    tag = _tag()
+    order = dataclasses.replace(live.order(tag=tag, side=Side(side)), algo_id="STRAT42")
+    adapter.place_order(order)
+    (logged,) = [r for r in live.emulator.order_log() if r.get("tag") == tag]
+    expected = "STRAT42" if adapter.capabilities.algo_id_field else ""
+    assert logged["algo_id"] == expected
+    assert logged["outcome"] == "accepted"
+
+
+def test_a_malformed_algo_id_is_refused_as_the_broker_would(live):
+    import dataclasses
+
+    adapter = live.adapter()
+    if not adapter.capabilities.algo_id_field:
+        pytest.skip(f"{live.broker} documents no algo ID field")
+    tag = _tag()
+    with pytest.raises(PermanentError):
+        adapter.place_order(dataclasses.replace(live.order(tag=tag), algo_id="not valid!"))
+    assert adapter.find_order_by_tag(tag) is None

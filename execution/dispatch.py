@@ -712,6 +712,7 @@ def outgoing(intent: OrderIntent) -> dict[str, Any]:
             algo_id=intent.algo_id,
             purpose=intent.purpose,
             intended_at=intent.intended_at.timestamp(),
+            session_exempt="paper" if intent.account.is_paper else "",
         )
     )
 

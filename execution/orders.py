@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -384,6 +385,10 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
         mine.append(intent)
     # Read after the claims are ours: a stalled former claimant can no longer set a mark.
     maybe_written = sender.wire_marked(i.tag for i in mine)
+    outgoing = {i.tag: sender.OutgoingOrder(**_outgoing_fields(i)) for i in mine}
+    # The session guard, here in this thread (the sends below run on a thread pool).
+    at = time.time()
+    closed = sender.session_refusals(outgoing.values(), at=dict.fromkeys(outgoing, at))
 
     def resolve(intent: OrderIntent) -> tuple[str, Any]:
         adapter = adapters[intent.account_id]
@@ -402,9 +407,15 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
             return "found", found
         if marked:
             return "unknown", None
-        order = sender.OutgoingOrder(**_outgoing_fields(intent))
+        order = outgoing[intent.tag]
+        if intent.tag in closed:
+            return "sent", sender.closed_outcome(order, intent.account_id, closed[intent.tag])
         return "sent", sender.send_one(
-            adapter, order, intent.account_id, ops_limit=intent.account.orders_per_second
+            adapter,
+            order,
+            intent.account_id,
+            ops_limit=intent.account.orders_per_second,
+            session_checked=True,
         )
 
     for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):

@@ -98,6 +98,9 @@ class OutgoingOrder:
     waits_for_hedges: bool = True
     purpose: str = "entry"  # a Purpose value: only entries are dropped for lateness
     intended_at: float = 0.0  # T of the order (epoch seconds); 0: not known, never late
+    # Why the session guard before the write does not apply ("paper": the paper broker,
+    # including "test now on paper" runs); "" for a live order, always checked.
+    session_exempt: str = ""
 
     def request(self) -> OrderRequest:
         return OrderRequest(
@@ -516,6 +519,48 @@ def missed_outcome(order: OutgoingOrder, account_id: int, words: str, **fields: 
     return Outcome.of(order, account_id, error=words, error_class="late", **fields)
 
 
+# --- the fourth weekend/holiday layer: the session guard just before the write ---------------
+# Options trade on NSE (NFO) and BSE (BFO): the calendar is the exchange's.
+_CALENDAR_EXCHANGE = {"NFO": "NSE", "BFO": "BSE"}
+NOT_IN_SESSION = "Not sent: the exchange is closed at the write"
+
+
+def session_refusal(order: OutgoingOrder, *, at: float) -> str:
+    """Words refusing a live order written at epoch `at` outside that date's session window
+    (execution.calendar's public closed_reason, which the dispatcher's layer uses too); ""
+    when open or when the order is exempt (paper). Reads the calendar: called before T for
+    orders written at a planned instant, or off the hot path for late writes."""
+    if order.session_exempt:
+        return ""
+    from execution import calendar
+
+    exchange = _CALENDAR_EXCHANGE.get(order.exchange, order.exchange)
+    try:
+        reason = calendar.closed_reason(datetime.fromtimestamp(at, tz=UTC), exchange)
+    except (LookupError, ValueError) as exc:  # no calendar for that date: fail closed
+        reason = f"no session known ({exc})"
+    return f"{NOT_IN_SESSION} ({exchange}: {reason})." if reason else ""
+
+
+def session_refusals(orders: Iterable[OutgoingOrder], *, at: dict[str, float]) -> dict[str, str]:
+    """`session_refusal` of each order written at `at[tag]`, asking the calendar once per
+    exchange and second; only the refused orders, by tag."""
+    asked: dict[tuple[str, str, int], str] = {}
+    refused = {}
+    for order in orders:
+        key = (order.session_exempt, order.exchange, int(at[order.tag]))
+        if key not in asked:
+            asked[key] = session_refusal(order, at=at[order.tag])
+        if asked[key]:
+            refused[order.tag] = asked[key]
+    return refused
+
+
+def closed_outcome(order: OutgoingOrder, account_id: int, words: str, **fields: Any) -> Outcome:
+    fields.setdefault("state", "abandoned")
+    return Outcome.of(order, account_id, error=words, error_class="closed", **fields)
+
+
 # --- one classifier and one retry policy for every order write -------------------------------
 # Both the synchronous path (send_one) and the lane (AsyncLane.batch) apply each attempt's
 # result with `attempt_apply` and take a fresh orders-per-second slot before every retry.
@@ -572,13 +617,15 @@ def send_one(
     ops_limit: int,
     marked: bool = False,
     slot_taken: bool = False,
+    session_checked: bool = False,
 ) -> Outcome:
     """Place one order; classify the result. Retryable errors are retried (bounded, each
     attempt with its own orders-per-second slot), an ambiguous one is looked up by tag, never
     sent again. `marked`: the caller set the order's "about to write" mark (wire_marks_set)
     already; otherwise it is set here, and an order whose claim this worker does not hold is
     not sent (state stays "intent", not recorded). `slot_taken`: the caller took the first
-    attempt's slot."""
+    attempt's slot; `session_checked`: the caller ran the session guard for it just now.
+    Every attempt is refused past the entry lateness cap or outside the session window."""
     outcome = Outcome.of(order, account_id)
     if not marked and not wire_marks_set([order.tag]):
         outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
@@ -589,6 +636,11 @@ def send_one(
         if words:
             outcome.state, outcome.error, outcome.error_class = "abandoned", words, "late"
             return outcome
+        if outcome.attempts or not session_checked:
+            words = session_refusal(order, at=time.time())
+            if words:
+                outcome.state, outcome.error, outcome.error_class = "abandoned", words, "closed"
+                return outcome
         if (outcome.attempts or not slot_taken) and not slot_take(account_id, ops_limit):
             outcome.state = "rejected" if outcome.attempts else "intent"
             outcome.error = "No orders-per-second slot came free for this account."
@@ -661,6 +713,17 @@ def send_batch(
                 time.sleep(wait)
                 continue
             now_batch, pending = pending[:taken], pending[taken:]
+            now = time.time()
+            closed = session_refusals(now_batch, at={o.tag: now for o in now_batch})
+            failed_runs |= report.record(
+                [
+                    closed_outcome(o, account_id, closed[o.tag])
+                    for o in now_batch
+                    if o.tag in closed
+                ],
+                start=start,
+            )
+            now_batch = [o for o in now_batch if o.tag not in closed]
             ours = wire_marks_set(o.tag for o in now_batch)
             results = run_concurrently(
                 [
@@ -672,6 +735,7 @@ def send_batch(
                         ops_limit=ops_limit,
                         marked=True,
                         slot_taken=True,
+                        session_checked=True,
                     )
                     for o in now_batch
                     if o.tag in ours
@@ -1088,8 +1152,11 @@ class AsyncLane:
         wires: dict[str, Any],
         send_at: dict[str, float],
         fire_at_epoch: float | None,
+        closed: dict[str, str] | None = None,
     ) -> BatchReport:
-        """Send one account's orders phase by phase from the loop (see send_batch)."""
+        """Send one account's orders phase by phase from the loop (see send_batch). `closed`:
+        the orders the session guard refused (by tag, in words): never written."""
+        closed = closed or {}
         import asyncio
 
         report = BatchReport(account_id=account_id)
@@ -1107,7 +1174,7 @@ class AsyncLane:
         armed: dict[str, _Armed | None] = {}
         if fire_at_epoch is not None:
             for order in eager:
-                if send_at.get(order.tag, 0.0) <= fire_at_epoch:
+                if order.tag not in closed and send_at.get(order.tag, 0.0) <= fire_at_epoch:
                     armed[order.tag] = self.arm(fire_at_epoch, order.tag, wires[order.tag])
             await self._gate(fire_at_epoch)
         start = fire_at_epoch if fire_at_epoch is not None else time.time()
@@ -1115,6 +1182,8 @@ class AsyncLane:
         marked: set[str] = set()
 
         async def one(order: OutgoingOrder) -> Outcome:
+            if order.tag in closed:
+                return closed_outcome(order, account_id, closed[order.tag])
             written = armed.get(order.tag)
             if (written is not None and written.lost) or (
                 written is None and order.tag not in marked
@@ -1149,6 +1218,11 @@ class AsyncLane:
                 words = missed(order)
                 if words:
                     return missed_outcome(order, account_id, words, attempts=outcome.attempts)
+                words = await self.loop.run_in_executor(
+                    None, functools.partial(session_refusal, order, at=time.time())
+                )
+                if words:
+                    return closed_outcome(order, account_id, words, attempts=outcome.attempts)
                 if not await self.loop.run_in_executor(
                     None, slot_take, account_id, cached.ops_limit
                 ):
@@ -1161,7 +1235,9 @@ class AsyncLane:
 
         # Tasks start in creation order: the eager ones now (hedges before shorts). Orders
         # not written by the gate are marked "about to write" just before they start.
-        marked |= wire_marks_set(o.tag for o in eager if armed.get(o.tag) is None)
+        marked |= wire_marks_set(
+            o.tag for o in eager if armed.get(o.tag) is None and o.tag not in closed
+        )
         started = {order.tag: asyncio.ensure_future(one(order)) for order in eager}
         for phase_orders in phases.values():
             tasks = []
@@ -1173,7 +1249,7 @@ class AsyncLane:
                     report.outcomes.append(_held_back(order, account_id))
                 else:
                     due.append(order)
-            marked |= wire_marks_set(o.tag for o in due)
+            marked |= wire_marks_set(o.tag for o in due if o.tag not in closed)
             tasks.extend(asyncio.ensure_future(one(order)) for order in due)
             failed_runs |= report.record(list(await asyncio.gather(*tasks)), start=start)
         return report
@@ -1257,6 +1333,9 @@ def send_batch_async(
         account_id=account_id, limit=cached.ops_limit, count=len(orders), fire_at_epoch=base
     )
     send_at = {order.tag: at for order, at in zip(orders, times, strict=True)}
+    # The session guard for each order at the instant it is planned to be written (the
+    # calendar is read here, before T; a later retry asks again off the loop).
+    closed = session_refusals(orders, at={o.tag: max(send_at[o.tag], time.time()) for o in orders})
     origins = {prepared.origin for prepared in wires.values()}
     the_lane = lane()
     for origin in origins:
@@ -1274,6 +1353,7 @@ def send_batch_async(
                 wires=wires,
                 send_at=send_at,
                 fire_at_epoch=fire_at_epoch,
+                closed=closed,
             )
         ),
         the_lane.loop,

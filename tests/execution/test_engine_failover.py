@@ -19,7 +19,7 @@ from execution.models import (
 from tests.execution.engine_factories import IntentFactory, RunFactory, strategy_with_accounts
 from trader.models import LegFailurePolicy, StrategyStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
 
 
 def _run(brokers, policy=LegFailurePolicy.UNWIND):

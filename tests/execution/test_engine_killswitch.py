@@ -30,7 +30,11 @@ from tests.execution.engine_factories import IntentFactory, RunFactory, VersionF
 from tests.execution.test_dispatch import DAY, FlatMarket, T, _accounts_ready
 from tests.trader.factories import ProfileFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.network]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.network,
+    pytest.mark.usefixtures("session_open"),
+]
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from tests.brokers.factories import PaperBookFactory
 from tests.execution.engine_factories import IntentFactory, strategy_with_accounts
 from trader.models import BrokerAllocation
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
 
 
 @pytest.fixture

@@ -13,19 +13,14 @@ from brokers.registry import get_adapter
 from execution import sender
 from execution.models import ExecutionEvent, IntentState, OrderIntent
 from execution.orders import open_orders_reconcile, outcomes_apply
-from tests.brokers.contract.venues import broker_symbol, make_venue
+from tests.brokers.contract.venues import broker_symbol
 from tests.execution.engine_factories import IntentFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.network]
-
-
-@pytest.fixture
-def kite(settings):
-    venue = make_venue("kite", settings)
-    venue.account.access_token = venue.emulator.issue_token("kitekey")
-    venue.account.save()
-    yield venue
-    venue.stop()
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.network,
+    pytest.mark.usefixtures("session_open"),
+]
 
 
 def _intent(venue, **fields):

@@ -15,7 +15,7 @@ from execution.models import IntentState, OrderIntent
 from execution.orders import ORPHAN_AFTER, open_orders_reconcile
 from tests.execution.engine_factories import IntentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
 
 DEAD = "deadhost:1:killed"
 

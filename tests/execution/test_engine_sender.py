@@ -12,17 +12,11 @@ from brokers.registry import get_adapter
 from execution import sender
 from tests.brokers.contract.venues import broker_symbol, make_venue
 
-pytestmark = [pytest.mark.django_db, pytest.mark.network]
-
-
-@pytest.fixture
-def kite(settings):
-    venue = make_venue("kite", settings)
-    token = venue.emulator.issue_token("kitekey")
-    venue.account.access_token = token
-    venue.account.save()
-    yield venue
-    venue.stop()
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.network,
+    pytest.mark.usefixtures("session_open"),
+]
 
 
 def _orders(run_id: int = 1) -> list[sender.OutgoingOrder]:

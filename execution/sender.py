@@ -198,31 +198,8 @@ def wait_until(fire_at_epoch: float) -> None:
         pass
 
 
-# --- Redis: claims, liveness and the orders-per-second budget -------------------------------
-# Same window as brokers.ratelimit (one sorted set per account, Redis server time) so the
-# engine and every other sender share one budget, but taking up to `count` slots in one call.
-_ACQUIRE_MANY = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-local free = tonumber(ARGV[1]) - used
-local want = tonumber(ARGV[3])
-if free <= 0 then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local wait = tonumber(oldest[2]) + window - now
-  if wait < 1 then wait = 1 end
-  return {0, wait}
-end
-local take = math.min(free, want)
-for i = 1, take do
-  redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
-end
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-return {take, 0}
-"""
-
+# --- Redis: claims, liveness and "about to write" marks --------------------------------------
+# (The orders-per-second budget is brokers.ratelimit's, shared by every kind of write.)
 # Take over a claim only when it is still held by the claimant we saw dead (compare-and-set).
 _TAKE_OVER = """
 local current = redis.call('GET', KEYS[1])
@@ -234,10 +211,16 @@ return 0
 """
 
 
-def _redis() -> Any:
-    from brokers.ratelimit import _client
+@functools.cache
+def _redis_for(url: str) -> Any:
+    import redis
 
-    return _client(settings.REDIS_URL)
+    return redis.Redis.from_url(url)
+
+
+def engine_redis() -> Any:
+    """The Redis client of the engine's claims, liveness keys and marks (REDIS_URL)."""
+    return _redis_for(settings.REDIS_URL)
 
 
 def claim_key(tag: str) -> str:
@@ -248,26 +231,10 @@ def alive_key(worker_id: str) -> str:
     return f"execution:alive:{worker_id}"
 
 
-class OpsBudget:
-    """Per-account orders-per-second slots, taken several at a time."""
-
-    def __init__(self) -> None:
-        self.client = _redis()
-        self.script = self.client.register_script(_ACQUIRE_MANY)
-
-    def take(self, account_id: int, limit: int, count: int) -> tuple[int, float]:
-        """(slots taken, seconds to wait when none were free)."""
-        taken, wait_us = self.script(
-            keys=[f"ratelimit:broker-ops:{account_id}"],
-            args=[limit, 1_000_000, count, uuid.uuid4().hex],
-        )
-        return int(taken), int(wait_us) / 1_000_000
-
-
 def claims_take(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
     """Claim tags for this worker in one round trip; returns those now ours."""
     tags = list(tags)
-    pipe = _redis().pipeline(transaction=False)
+    pipe = engine_redis().pipeline(transaction=False)
     for tag in tags:
         pipe.set(claim_key(tag), owner, nx=True, ex=CLAIM_TTL_SECONDS)
     for tag in tags:
@@ -277,7 +244,7 @@ def claims_take(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
 
 
 def claim_take_over(tag: str, *, dead_owner: str | None, owner: str = WORKER_ID) -> bool:
-    script = _redis().register_script(_TAKE_OVER)
+    script = engine_redis().register_script(_TAKE_OVER)
     return bool(script(keys=[claim_key(tag)], args=[dead_owner or "", owner, CLAIM_TTL_SECONDS]))
 
 
@@ -291,7 +258,7 @@ return 0
 
 def claim_release(tag: str, *, owner: str = WORKER_ID) -> bool:
     """Give up our claim of `tag` (compare-and-delete: another's claim stays)."""
-    script = _redis().register_script(_RELEASE)
+    script = engine_redis().register_script(_RELEASE)
     return bool(script(keys=[claim_key(tag)], args=[owner]))
 
 
@@ -326,7 +293,7 @@ def wire_marks_set(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
     tags = list(tags)
     if not tags:
         return set()
-    script = _redis().register_script(_MARK)
+    script = engine_redis().register_script(_MARK)
     keys = [claim_key(t) for t in tags] + [wire_key(t) for t in tags]
     marked = script(keys=keys, args=[owner, WIRE_MARK_TTL_SECONDS])
     return {tags[int(i) - 1] for i in marked}
@@ -337,17 +304,17 @@ def wire_marked(tags: Iterable[str]) -> set[str]:
     tags = list(tags)
     if not tags:
         return set()
-    answers = _redis().mget([wire_key(t) for t in tags])
+    answers = engine_redis().mget([wire_key(t) for t in tags])
     return {tag for tag, value in zip(tags, answers, strict=True) if value is not None}
 
 
 def claim_owner(tag: str) -> str | None:
-    value = _redis().get(claim_key(tag))
+    value = engine_redis().get(claim_key(tag))
     return value.decode() if value else None
 
 
 def worker_alive(worker_id: str) -> bool:
-    return worker_id == WORKER_ID or bool(_redis().exists(alive_key(worker_id)))
+    return worker_id == WORKER_ID or bool(engine_redis().exists(alive_key(worker_id)))
 
 
 _heartbeat_started = threading.Event()
@@ -358,7 +325,7 @@ def heartbeat_start() -> None:
     if _heartbeat_started.is_set():
         return
     _heartbeat_started.set()
-    client = _redis()
+    client = engine_redis()
 
     def beat() -> None:
         while True:
@@ -689,12 +656,14 @@ def send_batch(
     ops_limit: int,
     orders: list[OutgoingOrder],
     fire_at_epoch: float | None,
-    budget: OpsBudget | None = None,
+    limiter: Any = None,
 ) -> BatchReport:
     """Send one account's orders: wait for T, then phase by phase (BUY before SELL) within the
     account's orders-per-second budget. A run whose BUY leg did not get acknowledged here has
     its SELL legs held back ("blocked"): never a short without its hedge."""
-    budget = budget or OpsBudget()
+    from brokers.ratelimit import order_rate_limiter
+
+    limiter = limiter or order_rate_limiter()
     report = BatchReport(account_id=account_id)
     if fire_at_epoch is not None:
         wait_until(fire_at_epoch)
@@ -708,7 +677,7 @@ def send_batch(
             else:
                 pending.append(order)
         while pending:
-            taken, wait = budget.take(account_id, ops_limit, len(pending))
+            taken, wait = limiter.take_many(account_id, ops_limit, len(pending))
             if not taken:
                 time.sleep(wait)
                 continue
@@ -953,46 +922,6 @@ def scribe_for(cached: _CachedAdapter) -> Scribe | None:
             return None
         cached.scribe = scribe  # type: ignore[attr-defined]
     return scribe
-
-
-# Reservations of the orders-per-second budget at the instant the orders will leave (scored at
-# that future instant), taken before T so nothing touches Redis at T.
-_RESERVE_AT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[2])
-local at = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCOUNT', KEYS[1], at - window + 1, '+inf')
-local take = math.min(tonumber(ARGV[1]) - used, tonumber(ARGV[3]))
-if take < 0 then take = 0 end
-for i = 1, take do
-  redis.call('ZADD', KEYS[1], at, ARGV[5] .. ':' .. i)
-end
-redis.call('PEXPIRE', KEYS[1], math.ceil((at - now + window) / 1000) + 1000)
-return take
-"""
-
-
-def reserve_send_times(
-    *, account_id: int, limit: int, count: int, fire_at_epoch: float
-) -> list[float]:
-    """One send instant per order: T for as many as the account's budget allows in the second
-    starting at T, then T + 1 s, and so on (never above the OPS limit)."""
-    client = _redis()
-    script = client.register_script(_RESERVE_AT)
-    times: list[float] = []
-    at = fire_at_epoch
-    while len(times) < count:
-        taken = int(
-            script(
-                keys=[f"ratelimit:broker-ops:{account_id}"],
-                args=[limit, 1_000_000, count - len(times), int(at * 1_000_000), uuid.uuid4().hex],
-            )
-        )
-        times.extend([at] * taken)
-        at += 1.0
-    return times
 
 
 class AsyncLane:
@@ -1329,9 +1258,10 @@ def send_batch_async(
             written.method, written.url, written.headers, written.body
         )
     base = fire_at_epoch if fire_at_epoch is not None else time.time()
-    times = reserve_send_times(
-        account_id=account_id, limit=cached.ops_limit, count=len(orders), fire_at_epoch=base
-    )
+    from brokers.ratelimit import order_rate_limiter
+
+    # The slots are scored at the instants the orders will leave, taken now, before T.
+    times = order_rate_limiter().reserve_at(account_id, cached.ops_limit, len(orders), base)
     send_at = {order.tag: at for order, at in zip(orders, times, strict=True)}
     # The session guard for each order at the instant it is planned to be written (the
     # calendar is read here, before T; a later retry asks again off the loop).

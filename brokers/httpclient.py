@@ -34,6 +34,8 @@ from brokers.base import (
     PermanentError,
     RateLimitedError,
     RetryableError,
+    WireAnswer,
+    WireRequest,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,8 +82,56 @@ class HttpClient:
         except requests.RequestException as exc:
             raise transport_failure("cut off", write=write) from exc
 
+    def exchange(self, request: WireRequest) -> WireAnswer:
+        """Send a prepared order write; its answer, or a WireAnswer naming the failure (the
+        adapter's order_answer classifies it). Never raises for transport failures."""
+        try:
+            response = self.session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                timeout=self.timeout,
+            )
+        except requests.ConnectTimeout:
+            return WireAnswer(failure="connect timeout")
+        except requests.ReadTimeout:
+            return WireAnswer(failure="timeout")
+        except requests.ConnectionError as exc:
+            return WireAnswer(failure="connect" if _never_connected(exc) else "dropped")
+        except requests.RequestException:
+            return WireAnswer(failure="cut off")
+        return WireAnswer.of(response.status_code, response.headers, response.content)
+
     def close(self) -> None:
         self.session.close()
+
+
+def prepare(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    data: dict[str, str] | None = None,
+    json: Any = None,
+) -> WireRequest:
+    """An order write built the way requests would send it (form or JSON body, its
+    Content-Type), as plain data: nothing is sent."""
+    prepared = requests.Request(method, url, headers=headers, data=data, json=json).prepare()
+    body = prepared.body or b""
+    return WireRequest(
+        method=str(prepared.method),
+        url=str(prepared.url),
+        headers={k: str(v) for k, v in prepared.headers.items()},
+        body=body.encode() if isinstance(body, str) else body,
+    )
+
+
+def raise_on_failure(answer: WireAnswer) -> None:
+    """A write that got no answer: the classified error of its kind (ambiguous unless it
+    certainly never reached the broker)."""
+    if answer.failure:
+        raise transport_failure(answer.failure, write=True)
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
@@ -108,15 +158,23 @@ def transport_failure(kind: str, *, write: bool) -> BrokerError:
     return RetryableError(message)
 
 
+def _header(response: Any, name: str) -> str | None:
+    """A header of a requests.Response (case-insensitive) or a WireAnswer (lower-cased)."""
+    if isinstance(response, WireAnswer):
+        return response.header(name)
+    value = response.headers.get(name)
+    return None if value is None else str(value)
+
+
 def retry_after_seconds(response: requests.Response) -> float:
     """The broker's Retry-After (seconds) or X-Retry-After-Ms hint, else one second."""
-    header = response.headers.get("Retry-After")
+    header = _header(response, "Retry-After")
     if header:
         try:
             return max(float(header), 0.0)
         except ValueError:
             pass
-    millis = response.headers.get("X-Retry-After-Ms")
+    millis = _header(response, "X-Retry-After-Ms")
     if millis:
         try:
             return max(float(millis) / 1000, 0.0)

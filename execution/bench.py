@@ -17,7 +17,6 @@ trial as JSON, for looking at the arrivals order by order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -319,39 +318,21 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
 
 
 # --- floor: the same orders, pre-built, one asyncio client ---------------------------------
-class _Captured(Exception):
-    pass
-
-
 def capture_requests(batches: list[Any]) -> list[tuple[str, str, dict[str, str], bytes]]:
-    """Let each account's adapter build its order requests without sending them."""
-    import requests
-
+    """Each account's adapter builds its order requests (its order_request), nothing sent."""
     from brokers.models import BrokerAccount
     from brokers.registry import get_adapter
     from execution import sender
 
     captured: list[tuple[str, str, dict[str, str], bytes]] = []
-    original = requests.Session.send
-
-    def fake_send(self: Any, prepared: Any, **kwargs: Any) -> Any:
-        body = prepared.body or b""
-        body = body.encode() if isinstance(body, str) else body
-        captured.append((prepared.method, prepared.url, dict(prepared.headers), body))
-        raise _Captured
-
     accounts = {
         a.pk: a for a in BrokerAccount.objects.filter(pk__in=[b.account_id for b in batches])
     }
-    requests.Session.send = fake_send  # type: ignore[method-assign,assignment]
-    try:
-        for batch in batches:
-            adapter = get_adapter(accounts[batch.account_id])
-            for order in batch.orders:
-                with contextlib.suppress(_Captured):
-                    adapter.place_order(sender.OutgoingOrder(**order).request())
-    finally:
-        requests.Session.send = original  # type: ignore[method-assign]
+    for batch in batches:
+        adapter = get_adapter(accounts[batch.account_id])
+        for order in batch.orders:
+            built = adapter.order_request(sender.OutgoingOrder(**order).request())
+            captured.append((built.method, built.url, built.headers, built.body))
     return captured
 
 

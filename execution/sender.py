@@ -18,7 +18,6 @@ connection (Django's connections are per greenlet under gevent).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -45,6 +44,7 @@ from brokers.base import (
     Product,
     RetryableError,
     Side,
+    WireAnswer,
 )
 from execution import conf
 
@@ -411,6 +411,8 @@ WARM_MAX_AGE = 20.0
 # Garbage collection is done this long before T, then paused for at most GC_PAUSE_MAX seconds
 # (see AsyncLane._collector_pause).
 GC_QUIET_BEFORE = 0.8
+# Orders armed for T are marked "about to write" this long before T (one Redis call).
+MARK_AHEAD = 0.05
 GC_PAUSE_MAX = 4.0
 # Connections a process opens to one broker host before T, at most: one per order of the burst
 # (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens its own.
@@ -499,14 +501,22 @@ def session_refusal(order: OutgoingOrder, *, at: float) -> str:
     orders written at a planned instant, or off the hot path for late writes."""
     if order.session_exempt:
         return ""
+    exchange = _CALENDAR_EXCHANGE.get(order.exchange, order.exchange)
+    reason = _closed_reason(exchange, int(at), int(time.time() // 60))
+    return f"{NOT_IN_SESSION} ({exchange}: {reason})." if reason else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _closed_reason(exchange: str, second: int, minute_now: int) -> str | None:
+    """calendar.closed_reason for one whole second, asked once per process and minute (a
+    burst of account tasks asks the same question hundreds of times before T; an admin's
+    change of the calendar is seen within a minute)."""
     from execution import calendar
 
-    exchange = _CALENDAR_EXCHANGE.get(order.exchange, order.exchange)
     try:
-        reason = calendar.closed_reason(datetime.fromtimestamp(at, tz=UTC), exchange)
+        return calendar.closed_reason(datetime.fromtimestamp(second, tz=UTC), exchange)
     except (LookupError, ValueError) as exc:  # no calendar for that date: fail closed
-        reason = f"no session known ({exc})"
-    return f"{NOT_IN_SESSION} ({exchange}: {reason})." if reason else ""
+        return f"no session known ({exc})"
 
 
 def session_refusals(orders: Iterable[OutgoingOrder], *, at: dict[str, float]) -> dict[str, str]:
@@ -786,142 +796,12 @@ def epoch_to_datetime(value: float | None) -> datetime | None:
 
 
 # --- the asynchronous lane --------------------------------------------------------------------
-# Each adapter stays the one place that knows its broker's wire format and error taxonomy: a
-# second instance of it (the "scribe") has a scripted transport instead of the network. Before
-# T the scribe writes each order's HTTP request, serialized to bytes (execution.wire); at T one
-# asyncio loop per process writes them on keep-alive connections opened before T (no thread or
-# greenlet per order, nothing encoded at T);
-# each answer is then played back through the scribe, whose parsing yields the acknowledgement
-# or the classified BrokerError exactly as a real call would.
-class _Captured(Exception):
-    """Raised by the scripted transport after it recorded a request."""
-
-
-@dataclass
-class WireRequest:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class WireAnswer:
-    status: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    failure: str = ""  # "", "connect", "timeout", "dropped"
-
-
-class _RecordingTransport:
-    """A requests transport adapter that records the request instead of sending it."""
-
-    def __init__(self) -> None:
-        self.recorded: WireRequest | None = None
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        body = request.body or b""
-        self.recorded = WireRequest(
-            request.method,
-            request.url,
-            dict(request.headers),
-            body.encode() if isinstance(body, str) else body,
-        )
-        raise _Captured
-
-    def close(self) -> None:
-        return None
-
-
-def _as_response(answer: WireAnswer, url: str, *, write: bool) -> Any:
-    """`answer` as the requests.Response (or the transport error) HttpClient.send would give."""
-    import requests
-
-    from brokers.httpclient import transport_failure
-
-    if answer.failure:
-        raise transport_failure(answer.failure, write=write)
-    response = requests.Response()
-    response.status_code = answer.status
-    response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
-    response._content = answer.body
-    response.encoding = "utf-8"
-    response.url = url
-    return response
-
-
-def _http_client_of(adapter: BrokerAdapter) -> Any:
-    """The adapter's brokers.httpclient.HttpClient: an attribute of the adapter or of one of
-    its attributes (its API client, whatever the adapter calls it), or None."""
-    from brokers.httpclient import HttpClient
-
-    holders = [adapter, *(v for v in vars(adapter).values() if hasattr(v, "__dict__"))]
-    for holder in holders:
-        for value in vars(holder).values():
-            if isinstance(value, HttpClient):
-                return value
-    return None
-
-
-class Scribe:
-    """A network-less twin of one account's adapter: writes requests, reads answers.
-
-    Writing goes through the adapter and `requests` down to a recording transport (before T:
-    the bytes are exactly what the adapter would send). Reading hands the answer to the
-    adapter at its HttpClient.send, skipping requests' machinery (at T, after each answer)."""
-
-    def __init__(self, adapter: BrokerAdapter) -> None:
-        self.adapter = type(adapter)(adapter.credentials, base_url=adapter.base_url)
-        http = _http_client_of(self.adapter)
-        if http is None:
-            raise TypeError(f"{type(adapter).__name__} does not speak HTTP")
-        self.transport = _RecordingTransport()
-        # No proxies or .netrc to look up in the environment for a request that never leaves
-        # (requests would scan os.environ on every call).
-        http.session.trust_env = False
-        http.session.mount("http://", self.transport)
-        http.session.mount("https://", self.transport)
-        self._answer: WireAnswer | None = None
-        real_send = http.send
-
-        def send(method: str, url: str, *, write: bool, **kwargs: Any) -> Any:
-            if self._answer is None:
-                return real_send(method, url, write=write, **kwargs)
-            return _as_response(self._answer, url, write=write)
-
-        http.send = send
-        self.lock = threading.Lock()
-
-    def write(self, order: OutgoingOrder) -> WireRequest:
-        with self.lock:
-            self._answer = None
-            self.transport.recorded = None
-            with contextlib.suppress(_Captured):
-                self.adapter.place_order(order.request())
-            if self.transport.recorded is None:
-                raise TypeError("the adapter placed the order without an HTTP request")
-            return self.transport.recorded
-
-    def read(self, order: OutgoingOrder, answer: WireAnswer) -> Any:
-        """The adapter's own reading of `answer`: an OrderAck, or raises its BrokerError."""
-        with self.lock:
-            self._answer = answer
-            try:
-                return self.adapter.place_order(order.request())
-            finally:
-                self._answer = None
-
-
-def scribe_for(cached: _CachedAdapter) -> Scribe | None:
-    scribe = getattr(cached, "scribe", None)
-    if scribe is None and not getattr(cached, "no_scribe", False):
-        try:
-            scribe = Scribe(cached.adapter)
-        except TypeError:
-            cached.no_scribe = True  # type: ignore[attr-defined]
-            return None
-        cached.scribe = scribe  # type: ignore[attr-defined]
-    return scribe
+# Each adapter stays the one place that knows its broker's wire format and error taxonomy, in
+# two plain methods (brokers.base): before T it builds each order's HTTP request
+# (`order_request`), serialized to bytes here (execution.wire); at T one asyncio loop per
+# process writes them on keep-alive connections opened before T (no thread or greenlet per
+# order, nothing encoded at T); each answer is read by the same adapter (`order_answer`): the
+# acknowledgement or the classified BrokerError exactly as its synchronous place_order gives.
 
 
 class AsyncLane:
@@ -940,6 +820,9 @@ class AsyncLane:
         self._busy = 0  # batches started and not finished
         self._gc_paused = False
         self._warmed: dict[tuple[Any, int], float] = {}
+        self._mark_queue: list[tuple[list[str], Any]] = []
+        self._marking = False
+        self._mark_task: Any = None
         started = threading.Event()
 
         def run() -> None:
@@ -996,15 +879,34 @@ class AsyncLane:
                 self._collector_pause(collect=False)
                 pool = self._pool_get()
                 due = self._armed.pop(fire_at_epoch, [])
-                ours = wire_marks_set(armed.tag for armed in due)
+                mark_armed(due)  # those armed since the marks ahead of T (usually none)
                 for armed in due:
-                    if armed.tag in ours:
+                    if armed.marked:
                         armed.flight = pool.write_now(armed.prepared)
                     else:
                         armed.lost = True
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 
+            def mark_armed(armed: list[_Armed]) -> None:
+                todo = [a for a in armed if not a.marked and not a.lost]
+                if not todo:
+                    return
+                try:
+                    ours = wire_marks_set(a.tag for a in todo)
+                except Exception:  # Redis down: nothing marked, so nothing is written
+                    logger.exception("could not mark %d orders about to be written", len(todo))
+                    ours = set()
+                for a in todo:
+                    a.marked = a.tag in ours
+                    a.lost = not a.marked
+
+            # The orders armed for T are marked "about to write" in one Redis call MARK_AHEAD
+            # before T, so the writes at T wait for nothing (a worker that dies in between
+            # leaves them marked: looked up, never resent, which fails safe).
+            self.loop.call_at(
+                deadline - MARK_AHEAD, lambda: mark_armed(self._armed.get(fire_at_epoch, []))
+            )
             if fire_at_epoch - time.time() > GC_QUIET_BEFORE + 0.2:
                 # A collection takes tens of milliseconds: only when T is far enough ahead.
                 self.loop.call_at(deadline - GC_QUIET_BEFORE, self._collector_pause)
@@ -1060,6 +962,37 @@ class AsyncLane:
         """Write one prepared request (execution.wire.Prepared) and read its answer."""
         return await _as_wire_answer(self._pool_get().send(wire), time.time())
 
+    async def marks(self, tags: list[str]) -> set[str]:
+        """wire_marks_set for orders written after T, off the loop: requests made while one
+        Redis call is under way are joined into the next, so a burst of acknowledgements
+        (every batch's next phase) costs a few calls, none of them on the loop."""
+        import asyncio
+
+        if not tags:
+            return set()
+        waiter = self.loop.create_future()
+        self._mark_queue.append((tags, waiter))
+        if not self._marking:
+            self._marking = True
+            self._mark_task = asyncio.ensure_future(self._marks_flush())
+        return await waiter  # type: ignore[no-any-return]
+
+    async def _marks_flush(self) -> None:
+        try:
+            while self._mark_queue:
+                queued, self._mark_queue = self._mark_queue, []
+                tags = [t for group, _ in queued for t in group]
+                try:
+                    ours = await self.loop.run_in_executor(None, wire_marks_set, tags)
+                except Exception as exc:  # Redis down: nothing marked, nothing written
+                    for _, waiter in queued:
+                        waiter.set_exception(exc)
+                    continue
+                for _, waiter in queued:
+                    waiter.set_result(ours)
+        finally:
+            self._marking = False
+
     async def tracked(self, batch: Any) -> BatchReport:
         """Await one account's `batch` coroutine, counted as busy (garbage collection stays
         paused while any batch of the process is sending)."""
@@ -1076,16 +1009,18 @@ class AsyncLane:
         *,
         account_id: int,
         cached: _CachedAdapter,
-        scribe: Scribe,
         orders: list[OutgoingOrder],
         wires: dict[str, Any],
         send_at: dict[str, float],
         fire_at_epoch: float | None,
         closed: dict[str, str] | None = None,
+        refused: dict[str, str] | None = None,
     ) -> BatchReport:
         """Send one account's orders phase by phase from the loop (see send_batch). `closed`:
         the orders the session guard refused (by tag, in words): never written."""
         closed = closed or {}
+        refused = refused or {}
+        unwritten = closed.keys() | refused.keys()  # never armed, marked or written
         import asyncio
 
         report = BatchReport(account_id=account_id)
@@ -1103,7 +1038,7 @@ class AsyncLane:
         armed: dict[str, _Armed | None] = {}
         if fire_at_epoch is not None:
             for order in eager:
-                if order.tag not in closed and send_at.get(order.tag, 0.0) <= fire_at_epoch:
+                if order.tag not in unwritten and send_at.get(order.tag, 0.0) <= fire_at_epoch:
                     armed[order.tag] = self.arm(fire_at_epoch, order.tag, wires[order.tag])
             await self._gate(fire_at_epoch)
         start = fire_at_epoch if fire_at_epoch is not None else time.time()
@@ -1111,6 +1046,14 @@ class AsyncLane:
         marked: set[str] = set()
 
         async def one(order: OutgoingOrder) -> Outcome:
+            if order.tag in refused:
+                return Outcome.of(
+                    order,
+                    account_id,
+                    state="rejected",
+                    error=refused[order.tag],
+                    error_class="permanent",
+                )
             if order.tag in closed:
                 return closed_outcome(order, account_id, closed[order.tag])
             written = armed.get(order.tag)
@@ -1131,7 +1074,7 @@ class AsyncLane:
             outcome = Outcome.of(order, account_id, sent_at=sent, attempts=1)
             while True:
                 try:
-                    result: Any = scribe.read(order, answer)
+                    result: Any = cached.adapter.order_answer(answer)
                 except BrokerError as exc:
                     result = exc
                 step = attempt_apply(outcome, result, answered=answered)
@@ -1164,8 +1107,8 @@ class AsyncLane:
 
         # Tasks start in creation order: the eager ones now (hedges before shorts). Orders
         # not written by the gate are marked "about to write" just before they start.
-        marked |= wire_marks_set(
-            o.tag for o in eager if armed.get(o.tag) is None and o.tag not in closed
+        marked |= await self.marks(
+            [o.tag for o in eager if armed.get(o.tag) is None and o.tag not in unwritten]
         )
         started = {order.tag: asyncio.ensure_future(one(order)) for order in eager}
         for phase_orders in phases.values():
@@ -1178,7 +1121,7 @@ class AsyncLane:
                     report.outcomes.append(_held_back(order, account_id))
                 else:
                     due.append(order)
-            marked |= wire_marks_set(o.tag for o in due if o.tag not in closed)
+            marked |= await self.marks([o.tag for o in due if o.tag not in unwritten])
             tasks.extend(asyncio.ensure_future(one(order)) for order in due)
             failed_runs |= report.record(list(await asyncio.gather(*tasks)), start=start)
         return report
@@ -1193,7 +1136,7 @@ async def _as_wire_answer(pending: Any, sent: float) -> tuple[float, WireAnswer,
         sent, answer, answered = await pending
     except WireFailure as exc:
         return sent, WireAnswer(failure=exc.kind), time.time()
-    return sent, WireAnswer(answer.status, answer.headers, answer.body), answered
+    return sent, answer, answered
 
 
 @dataclass
@@ -1204,6 +1147,7 @@ class _Armed:
     tag: str
     prepared: Any
     flight: Any = None
+    marked: bool = False
     lost: bool = False
 
 
@@ -1248,15 +1192,17 @@ def send_batch_async(
     requests, the budget reservations, warming connections) is done here, before T."""
     from execution import wire
 
-    scribe = scribe_for(cached)
-    if scribe is None:
+    if not cached.adapter.speaks_http:
         return None
     wires = {}
+    refused: dict[str, str] = {}
     for order in orders:
-        written = scribe.write(order)
-        wires[order.tag] = wire.serialize(
-            written.method, written.url, written.headers, written.body
-        )
+        try:
+            built = cached.adapter.order_request(order.request())
+        except BrokerError as exc:  # refused before anything leaves (e.g. MARKET at Angel)
+            refused[order.tag] = exc.message
+            continue
+        wires[order.tag] = wire.serialize(built.method, built.url, built.headers, built.body)
     base = fire_at_epoch if fire_at_epoch is not None else time.time()
     from brokers.ratelimit import order_rate_limiter
 
@@ -1278,12 +1224,12 @@ def send_batch_async(
             the_lane.batch(
                 account_id=account_id,
                 cached=cached,
-                scribe=scribe,
                 orders=orders,
                 wires=wires,
                 send_at=send_at,
                 fire_at_epoch=fire_at_epoch,
                 closed=closed,
+                refused=refused,
             )
         ),
         the_lane.loop,

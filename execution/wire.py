@@ -1,7 +1,7 @@
 """The engine's own HTTP/1.1 client for the instant T.
 
-Each order request is serialized to bytes before T (by the adapter itself, see
-`execution.sender.Scribe`) and written whole, in one `transport.write`, on a keep-alive
+Each order request is built before T by the adapter itself (`order_request`, brokers.base),
+serialized to bytes here and written whole, in one `transport.write`, on a keep-alive
 connection opened before T. Nothing is encoded, resolved or scheduled at T: a general-purpose
 client (aiohttp on Python 3.11) buffers the headers and writes the body from a second task, so
 a burst of n requests leaves only after the event loop has taken the first step of all n.
@@ -19,8 +19,10 @@ import asyncio
 import ssl
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from brokers.base import WireAnswer
 
 CONNECT_TIMEOUT = 3.0
 MAX_HEADER_BYTES = 64 * 1024
@@ -64,11 +66,8 @@ class Prepared:
     data: bytes
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+# Answers are brokers.base.WireAnswer: the one answer type of an order write.
+Answer = WireAnswer
 
 
 # Hop-by-hop and framing headers are ours to write.
@@ -215,7 +214,7 @@ class _Response:
                 body = zlib.decompress(body)
             except zlib.error:
                 body = zlib.decompress(body, -zlib.MAX_WBITS)
-        return Answer(self.status, self.headers, body)
+        return WireAnswer.of(self.status, self.headers, body)
 
 
 class _Connection(asyncio.Protocol):

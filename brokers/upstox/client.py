@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from brokers.base import BrokerError
-from brokers.httpclient import HttpClient, json_body
+from brokers.base import BrokerError, WireAnswer
+from brokers.httpclient import HttpClient, json_body, raise_on_failure
 from brokers.upstox import parsing
 
 
@@ -57,6 +57,13 @@ class UpstoxClient:
         response = self.http.send(
             method, base + path, write=write, headers={**self.headers(), **(headers or {})}, **kw
         )
+        return self.read(response, write=write)
+
+    def read(self, response: requests.Response | WireAnswer, *, write: bool) -> Any:
+        """The decoded answer (a requests.Response or an order write's WireAnswer), or the
+        classified BrokerError."""
+        if isinstance(response, WireAnswer):
+            raise_on_failure(response)
         body = json_body(response)
         if (
             response.status_code >= 400

@@ -21,3 +21,13 @@ def kite(settings):
     venue.account.save()
     yield venue
     venue.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session_answers():
+    """The send path caches the calendar's answer per second; each test asks afresh."""
+    from execution import sender
+
+    sender._closed_reason.cache_clear()
+    yield
+    sender._closed_reason.cache_clear()

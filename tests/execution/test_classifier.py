@@ -1,5 +1,6 @@
 """One classifier for every order write, per broker: the answer as the wire gives it, read by
-the broker's adapter (the same reading the synchronous path and the lane use), classed once.
+the broker's adapter (`order_answer`: the synchronous path and the lane both use it), classed
+once.
 retryable = not accepted (429, the broker's documented refusals before acceptance, refused
 connection); ambiguous = may exist (timeout, dropped, 5xx on a write unless documented not
 accepted); permanent = refused for good."""
@@ -10,7 +11,7 @@ import json
 
 import pytest
 
-from brokers.base import BrokerError, Credentials
+from brokers.base import BrokerError, Credentials, WireAnswer
 from brokers.registry import adapter_class
 from execution import sender
 
@@ -114,10 +115,11 @@ def test_classifier_table(broker, answer, expected):
     status, body, failure = answer
     raw = json.dumps(body).encode() if isinstance(body, dict) else body
     headers = {"Content-Type": "application/json"} if isinstance(body, dict) else {}
-    wire = sender.WireAnswer(status, headers, raw, failure=failure)
-    order = _order(broker)
+    wire = WireAnswer.of(status, headers, raw) if not failure else WireAnswer(failure=failure)
+    adapter = _adapter(broker)
+    adapter.order_request(_order(broker).request())  # the request it answers is buildable
     try:
-        sender.Scribe(_adapter(broker)).read(order, wire)
+        adapter.order_answer(wire)
     except BrokerError as exc:
         assert sender.error_class(exc) == expected, exc.message
     else:

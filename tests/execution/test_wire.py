@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from brokers.base import WireAnswer
 from execution.wire import Origin, WireFailure, WirePool, _Response, serialize
 
 
@@ -70,7 +71,7 @@ def test_content_length_body_split_over_many_reads() -> None:
     response = _feed_bytewise(raw)
     answer = response.answer()
     assert (answer.status, answer.body) == (200, b'{"a": "bc"}')
-    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.header("Content-Type") == "application/json"  # names are lower-cased
     assert response.keep_alive
 
 
@@ -322,7 +323,6 @@ def test_places_an_order_on_the_kite_emulator() -> None:
     from brokers.base import Credentials
     from brokers.emulator import start_in_thread
     from brokers.kite.adapter import KiteAdapter
-    from execution import sender
     from tests.brokers.fixed_market import FixedQuotes
 
     emulator = start_in_thread("kite", quotes=FixedQuotes())
@@ -333,19 +333,18 @@ def test_places_an_order_on_the_kite_emulator() -> None:
             Credentials(api_key="wirekey", api_secret="wiresecret", access_token=token),
             base_url=emulator.base_url,
         )
-        scribe = sender.Scribe(adapter)
         order = _kite_order("WIRE1", side="BUY", price="100.1")
-        written = scribe.write(order)
+        written = adapter.order_request(order.request())
         prepared = serialize(written.method, written.url, written.headers, written.body)
 
-        async def send() -> sender.WireAnswer:
+        async def send() -> WireAnswer:
             pool = WirePool(read_timeout=3)
             _, answer, _ = await pool.send(prepared)
             pool.close()
-            return sender.WireAnswer(answer.status, answer.headers, answer.body)
+            return answer
 
         answer = asyncio.run(send())
-        ack = scribe.read(order, answer)
+        ack = adapter.order_answer(answer)
         assert ack.broker_order_id
         logged = [e for e in emulator.order_log() if e.get("tag") == "WIRE1"]
         assert len(logged) == 1
@@ -355,54 +354,51 @@ def test_places_an_order_on_the_kite_emulator() -> None:
         emulator.stop()
 
 
-# --- the scribe: the adapter's own reading of an answer -------------------------------------
-def _scribe_and_order():
+# --- the two phases of an order write: the adapter builds the request, reads the answer -----
+def _adapter_and_order():
     from brokers.base import Credentials
     from brokers.kite.adapter import KiteAdapter
-    from execution import sender
 
     adapter = KiteAdapter(
         Credentials(api_key="k", api_secret="s", access_token="t"), base_url="http://127.0.0.1:9"
     )
-    order = _kite_order("SCRIBE1", side="SELL", price="99.5")
-    return sender.Scribe(adapter), order
+    return adapter, _kite_order("TWOPHASE1", side="SELL", price="99.5").request()
 
 
-def test_scribe_writes_what_the_adapter_would_send() -> None:
-    scribe, order = _scribe_and_order()
-    written = scribe.write(order)
+def test_the_adapter_builds_the_request_it_would_send() -> None:
+    adapter, order = _adapter_and_order()
+    written = adapter.order_request(order)
     assert (written.method, written.url) == ("POST", "http://127.0.0.1:9/orders/regular")
     assert written.headers["Authorization"] == "token k:t"
-    assert b"tag=SCRIBE1" in written.body and b"transaction_type=SELL" in written.body
+    assert written.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert b"tag=TWOPHASE1" in written.body and b"transaction_type=SELL" in written.body
 
 
 @pytest.mark.parametrize(
     ("failure", "error"),
     [("connect", "RetryableError"), ("timeout", "AmbiguousError"), ("dropped", "AmbiguousError")],
 )
-def test_scribe_classifies_a_missing_answer_like_the_adapter(failure: str, error: str) -> None:
+def test_a_missing_answer_is_classified_by_its_kind(failure: str, error: str) -> None:
     import brokers.base
-    from execution import sender
 
-    scribe, order = _scribe_and_order()
+    adapter, _ = _adapter_and_order()
     with pytest.raises(getattr(brokers.base, error)) as caught:
-        scribe.read(order, sender.WireAnswer(failure=failure))
+        adapter.order_answer(WireAnswer(failure=failure))
     # An ambiguous write is never "retryable": it must be looked up by tag, not sent again.
     assert isinstance(caught.value, brokers.base.RetryableError) == (error == "RetryableError")
 
 
-def test_scribe_reads_acknowledgement_and_refusal() -> None:
+def test_the_adapter_reads_acknowledgement_and_refusal() -> None:
     from brokers.base import PermanentError
-    from execution import sender
 
-    scribe, order = _scribe_and_order()
+    adapter, _ = _adapter_and_order()
+    json_type = {"content-type": "application/json"}
     ok = b'{"status": "success", "data": {"order_id": "151220000000000"}}'
-    ack = scribe.read(order, sender.WireAnswer(200, {"Content-Type": "application/json"}, ok))
-    assert ack.broker_order_id == "151220000000000"
+    assert adapter.order_answer(WireAnswer(200, json_type, ok)).broker_order_id == (
+        "151220000000000"
+    )
     refused = (
         b'{"status": "error", "message": "Insufficient funds", "error_type": "MarginException"}'
     )
     with pytest.raises(PermanentError, match="Insufficient funds"):
-        scribe.read(order, sender.WireAnswer(400, {"Content-Type": "application/json"}, refused))
-    # After reading, the scribe writes again (the answer is not left behind).
-    assert scribe.write(order).url.endswith("/orders/regular")
+        adapter.order_answer(WireAnswer(400, json_type, refused))

@@ -150,11 +150,15 @@ def test_documented_place_answer_parses():
     assert parsing.tag_of("1:abc") == "abc" and parsing.tag_of("2:Untagged") == ""
 
 
-def test_code_201_is_ambiguous(monkeypatch, emulator, adapter):
+def test_code_201_is_ambiguous(adapter):
+    import json
+
+    from brokers.base import WireAnswer
+
     sent_no_ack = {"s": "ok", "code": 201, "message": "Order sent", "id": ""}
-    monkeypatch.setattr(adapter.api, "request", lambda *a, **k: response(200, sent_no_ack))
+    answer = WireAnswer(200, {"content-type": "application/json"}, json.dumps(sent_no_ack).encode())
     with pytest.raises(AmbiguousError):
-        adapter.place_order(_order("amb201"))
+        adapter.order_answer(answer)
 
 
 @pytest.mark.parametrize(

@@ -516,6 +516,19 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         for broker, emulator in emulators.items():
             logs.extend(emulator.order_log()[seen[broker] :])
         result = analyse(mode=opts.mode, fire_at=fire_at, expected=expected, logs=logs)
+        # Orders the engine refused to send as too late (the entry lateness cap) are reported
+        # ("Missed: N s late") rather than lost: counted apart from the missing ones.
+        arrived_tags = {e.get("tag") for e in logs} & expected.keys()
+        missed = (
+            set(
+                OrderIntent.objects.filter(
+                    run_id__in=seeded.run_ids, error__startswith="Missed:"
+                ).values_list("tag", flat=True)
+            )
+            - arrived_tags
+        )
+        result["missed"] = len(missed)
+        result["missing"] -= len(missed)
         result["dispatch_queries"] = queries
         result["_acked_within_ms"] = acknowledged_within_ms(seeded.run_ids, fire_at)
     finally:
@@ -567,12 +580,14 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         register_contracts(emulators, timezone.now().date())
         results = [run_trial(opts, env, emulators) for _ in range(opts.trials)]
     final = dict(results[-1])
-    for key in ("orders", "expected", "early", "duplicates", "missing"):
-        final[key] = sum(r[key] for r in results)
+    for key in ("orders", "expected", "early", "duplicates", "missing", "missed"):
+        final[key] = sum(r.get(key, 0) for r in results)
     acked = final.pop("_acked_within_ms", None)
     if acked is not None:
         print(f"slowest acknowledgement after T: {acked} ms", file=sys.stderr)
     if opts.trials > 1:
-        per_trial = [{k: r[k] for k in ("duplicates", "missing", "early")} for r in results]
+        per_trial = [
+            {k: r.get(k, 0) for k in ("duplicates", "missing", "missed", "early")} for r in results
+        ]
         print(f"per trial: {json.dumps(per_trial)}", file=sys.stderr)
     return final

@@ -294,8 +294,20 @@ def wire_marks_set(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
     if not tags:
         return set()
     script = engine_redis().register_script(_MARK)
-    keys = [claim_key(t) for t in tags] + [wire_key(t) for t in tags]
-    marked = script(keys=keys, args=[owner, WIRE_MARK_TTL_SECONDS])
+    marked = script(keys=_mark_keys(tags), args=[owner, WIRE_MARK_TTL_SECONDS])
+    return {tags[int(i) - 1] for i in marked}
+
+
+def _mark_keys(tags: list[str]) -> list[str]:
+    return [claim_key(t) for t in tags] + [wire_key(t) for t in tags]
+
+
+async def wire_marks_set_async(client: Any, tags: list[str], *, owner: str = WORKER_ID) -> set[str]:
+    """wire_marks_set on an asyncio Redis client (the lane's loop never blocks on it)."""
+    if not tags:
+        return set()
+    script = client.register_script(_MARK)
+    marked = await script(keys=_mark_keys(tags), args=[owner, WIRE_MARK_TTL_SECONDS])
     return {tags[int(i) - 1] for i in marked}
 
 
@@ -823,6 +835,7 @@ class AsyncLane:
         self._mark_queue: list[tuple[list[str], Any]] = []
         self._marking = False
         self._mark_task: Any = None
+        self._aredis: Any = None
         started = threading.Event()
 
         def run() -> None:
@@ -963,9 +976,9 @@ class AsyncLane:
         return await _as_wire_answer(self._pool_get().send(wire), time.time())
 
     async def marks(self, tags: list[str]) -> set[str]:
-        """wire_marks_set for orders written after T, off the loop: requests made while one
-        Redis call is under way are joined into the next, so a burst of acknowledgements
-        (every batch's next phase) costs a few calls, none of them on the loop."""
+        """wire_marks_set for orders written after T, without blocking the loop (an asyncio
+        Redis client): requests made while one call is under way are joined into the next,
+        so a burst of acknowledgements (every batch's next phase) costs a few calls."""
         import asyncio
 
         if not tags:
@@ -977,13 +990,21 @@ class AsyncLane:
             self._mark_task = asyncio.ensure_future(self._marks_flush())
         return await waiter  # type: ignore[no-any-return]
 
+    def _async_redis(self) -> Any:
+        """The lane's own asyncio Redis client (created on, and used only by, its loop)."""
+        if self._aredis is None:
+            import redis.asyncio
+
+            self._aredis = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        return self._aredis
+
     async def _marks_flush(self) -> None:
         try:
             while self._mark_queue:
                 queued, self._mark_queue = self._mark_queue, []
                 tags = [t for group, _ in queued for t in group]
                 try:
-                    ours = await self.loop.run_in_executor(None, wire_marks_set, tags)
+                    ours = await wire_marks_set_async(self._async_redis(), tags)
                 except Exception as exc:  # Redis down: nothing marked, nothing written
                     for _, waiter in queued:
                         waiter.set_exception(exc)

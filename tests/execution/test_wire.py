@@ -126,6 +126,39 @@ def test_body_framed_by_the_connection_end() -> None:
     assert not response.keep_alive
 
 
+# The four parser bugs found reading the client as a broker would answer it.
+def test_an_interim_1xx_then_a_truncated_200_is_not_a_complete_answer() -> None:
+    response = _Response()
+    # The 100 has no Content-Length; the 200 has one and its body is cut short at the close.
+    assert not response.feed(
+        b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{"status":'
+    )
+    assert not response.finish_at_close()  # at the connection's end: dropped, not a 200
+    assert response.feed(b'"success"}') and response.keep_alive
+    assert (response.answer().status, response.answer().body) == (200, b'{"status":"success"}')
+
+
+def test_bytes_after_a_complete_answer_end_the_connections_reuse() -> None:
+    response = _Response()
+    assert response.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK")
+    assert response.answer().body == b"ok"
+    assert not response.keep_alive and response.trailing > 0
+
+
+@pytest.mark.parametrize("length", [b"-3", b"+3", b"3, 4", b"0x10", b""])
+def test_an_invalid_content_length_is_a_dropped_answer(length: bytes) -> None:
+    with pytest.raises(WireFailure) as caught:
+        _Response().feed(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nabc")
+    assert caught.value.kind == "dropped"
+
+
+def test_chunk_data_must_end_in_crlf() -> None:
+    response = _Response()
+    with pytest.raises(WireFailure) as caught:
+        response.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWikiXY0\r\n\r\n")
+    assert caught.value.kind == "dropped"
+
+
 def test_garbage_is_a_dropped_answer() -> None:
     with pytest.raises(WireFailure) as caught:
         _Response().feed(b"SSH-2.0-OpenSSH\r\n\r\n")
@@ -298,6 +331,65 @@ def test_connection_closed_mid_answer_is_dropped(server_factory) -> None:
         return caught.value.kind
 
     assert asyncio.run(scenario()) == "dropped"
+
+
+def test_idle_connections_past_their_age_are_not_written_on(server_factory) -> None:
+    server = server_factory(lambda request, writer: writer.write(_ok()))
+
+    async def scenario() -> tuple[int, int, int]:
+        pool = WirePool(read_timeout=2, idle_max_seconds=0.05)
+        origin = Origin.of(server.url)
+        warmed = await pool.warm(origin, 2)
+        await asyncio.sleep(0.1)
+        stale = pool.idle_count(origin)
+        answer = await pool.send(serialize("GET", server.url + "/", {}, b""))
+        pool.close()
+        return warmed, stale, answer[1].status
+
+    assert asyncio.run(scenario()) == (2, 0, 200)
+    assert server.connections == 3  # the expired two were closed, a fresh one carried it
+
+
+def test_the_pool_keeps_at_most_its_bound_of_idle_connections(server_factory) -> None:
+    server = server_factory(lambda request, writer: writer.write(_ok()))
+
+    async def scenario() -> tuple[int, int]:
+        pool = WirePool(read_timeout=2, max_idle_per_origin=3)
+        origin = Origin.of(server.url)
+        warmed = await pool.warm(origin, 10)
+        prepared = serialize("GET", server.url + "/", {}, b"")
+        await asyncio.gather(*(pool.send(prepared) for _ in range(6)))
+        idle = pool.idle_count(origin)
+        pool.close()
+        return warmed, idle
+
+    assert asyncio.run(scenario()) == (3, 3)
+
+
+def test_one_tls_context_per_host() -> None:
+    pool = WirePool()
+    first = pool._context("api.kite.trade")
+    assert pool._context("api.kite.trade") is first
+    assert pool._context("api.upstox.com") is not first
+
+
+def test_the_read_timeout_runs_from_the_write(server_factory) -> None:
+    server = server_factory(lambda request, writer: asyncio.sleep(3))
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        pool = WirePool(read_timeout=0.3)
+        await pool.warm(Origin.of(server.url), 1)
+        flight = pool.write_now(serialize("POST", server.url + "/orders", {}, b"a=1"))
+        assert flight is not None
+        await asyncio.sleep(0.2)  # the caller starts waiting late
+        started = loop.time()
+        with pytest.raises(WireFailure):
+            await pool.answer_of(flight)
+        pool.close()
+        return loop.time() - started
+
+    assert asyncio.run(scenario()) < 0.25  # 0.3 s after the write, not after the wait began
 
 
 def test_refused_connection_is_connect_and_warm_does_not_raise() -> None:

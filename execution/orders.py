@@ -52,6 +52,7 @@ def intent_transition(
     if to not in INTENT_TRANSITIONS[intent.state]:
         raise TransitionError(f"{intent.state} → {to} is not a valid order transition.")
     with transaction.atomic():
+        _runs_lock([intent.run_id])
         updated = OrderIntent.objects.filter(pk=intent.pk, state=intent.state).update(
             state=to, updated_at=timezone.now(), **fields
         )
@@ -89,6 +90,7 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
         return
     by_id = {o.intent_id: o for o in outcomes}
     with transaction.atomic():
+        _runs_lock({o.run_id for o in outcomes})
         intents = list(
             OrderIntent.objects.select_for_update()
             .select_related("run")
@@ -134,6 +136,21 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
 
         for run_id in failed_runs:
             transaction.on_commit(functools.partial(run_failures_task.delay, run_id))
+
+
+def _runs_lock(run_ids: Any) -> None:
+    """Lock the runs before their intents, in id order, as every writer of intents does
+    (failover and the leg-failure policy lock the run first): the audit events' foreign key
+    locks the run too, and taking intents first deadlocked against run_failures_task. NO KEY
+    UPDATE: it does not block the events' key-share locks of other writers."""
+    ids = sorted(set(run_ids))
+    if ids and connection.vendor == "postgresql":
+        list(
+            ScheduledRun.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
 
 
 _OUTCOME_FIELDS = (

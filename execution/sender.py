@@ -616,9 +616,6 @@ def send_one(
     attempt's slot; `session_checked`: the caller ran the session guard for it just now.
     Every attempt is refused past the entry lateness cap or outside the session window."""
     outcome = Outcome.of(order, account_id)
-    if not marked and not wire_marks_set([order.tag]):
-        outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
-        return outcome
     request = order.request()
     while True:
         words = missed(order)
@@ -630,6 +627,12 @@ def send_one(
             if words:
                 outcome.state, outcome.error, outcome.error_class = "abandoned", words, "closed"
                 return outcome
+        # Marked only once nothing can stop the write any more (a refused order is unmarked).
+        if not marked:
+            if not wire_marks_set([order.tag]):
+                outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
+                return outcome
+            marked = True
         if (outcome.attempts or not slot_taken) and not slot_take(account_id, ops_limit):
             outcome.state = "rejected" if outcome.attempts else "intent"
             outcome.error = "No orders-per-second slot came free for this account."

@@ -175,9 +175,14 @@ def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
     worker start so claims of a killed worker (liveness key expired) are picked up."""
     from execution.orders import open_orders_reconcile
 
-    counts = open_orders_reconcile()
-    if (counts["skipped"] or counts["waiting"]) and repeat < 10:
-        reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
+    counts: dict[str, int] = {"skipped": 1}
+    try:
+        counts = open_orders_reconcile()
+    finally:
+        # A pass that failed (a deadlock, a broker down) must not end the start-up repeats:
+        # orders of a killed worker would wait for the next beat.
+        if (counts["skipped"] or counts["waiting"]) and repeat < 10:
+            reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
     return counts
 
 

@@ -288,6 +288,7 @@ def test_a_late_orphan_entry_is_missed_and_a_late_orphan_exit_still_goes(
         assert intent.state == IntentState.ACKNOWLEDGED
         return
     assert intent.state == IntentState.ABANDONED and intent.error.startswith("Missed: 9.")
+    assert sender.wire_marked([intent.tag]) == set()  # refused before the mark: never written
     assert ScheduledRun.objects.get(pk=intent.run_id).note.startswith("Orders not sent. Missed:")
     assert ExecutionEvent.objects.filter(intent_id=intent.pk, kind="order.abandoned").exists()
 
@@ -373,3 +374,31 @@ def test_kite_postback_with_a_wrong_checksum_changes_nothing(client):
     intent.refresh_from_db()
     assert intent.state == IntentState.ACKNOWLEDGED and not Fill.objects.exists()
     assert ExecutionEvent.objects.filter(kind="postback.refused").exists()
+
+
+def test_outcomes_and_transitions_lock_the_run_before_its_intents():
+    """The order every writer of intents takes locks in (failover and the leg-failure policy
+    lock the run first): intents first deadlocked against run_failures_task."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from execution.orders import outcomes_apply
+
+    intent = IntentFactory(state=IntentState.INTENT)
+    outcome = sender.Outcome(
+        intent_id=intent.pk,
+        run_id=intent.run_id,
+        account_id=intent.account_id,
+        tag=intent.tag,
+        state="acknowledged",
+        broker_order_id="B7",
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        outcomes_apply([outcome])
+        intent.refresh_from_db()
+        intent_transition(intent=intent, to=IntentState.CANCELLED)
+    locks = [q["sql"] for q in ctx.captured_queries if "FOR " in q["sql"] or "UPDATE" in q["sql"]]
+    run_lock = next(i for i, q in enumerate(locks) if "FOR NO KEY UPDATE" in q)
+    intent_lock = next(i for i, q in enumerate(locks) if '"execution_orderintent"' in q)
+    assert run_lock < intent_lock
+    assert sum("FOR NO KEY UPDATE" in q for q in locks) == 2  # one per transaction

@@ -32,7 +32,7 @@ MAX_HEADER_BYTES = 64 * 1024
 # after a while, and a write racing that close is a dropped answer: an unknown order).
 IDLE_MAX_SECONDS = 20.0
 # At most this many idle connections are kept per origin (one per order of a burst).
-MAX_IDLE_PER_ORIGIN = 512
+MAX_IDLE_PER_ORIGIN = 1024
 NO_BODY_STATUSES = frozenset({204, 304})
 
 

@@ -5,12 +5,22 @@ Nothing derived from these rows is cached, so a saved holiday moves that week's 
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from execution.holidays import (
+    HolidayFileError,
+    holiday_calendar_load,
+    holiday_file_parse,
+)
 from execution.models import (
     BrokerSymbol,
     ExpiryRule,
     FreezeQuantity,
+    HolidayCalendarYear,
     Instrument,
     LotSize,
     SessionTiming,
@@ -19,6 +29,89 @@ from execution.models import (
     TradingHoliday,
     Underlying,
 )
+from trader.audit_admin import AuditAdmin
+from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
+
+
+class HolidayCalendarLoadForm(forms.ModelForm):
+    holiday_file = forms.FileField(
+        help_text="The exchange's list as CSV: date,description[,opens,closes] (see README). "
+        "A bad file changes nothing and names the wrong line."
+    )
+    replace = forms.BooleanField(
+        required=False, help_text="Load again a year that is already loaded."
+    )
+
+    class Meta:
+        model = HolidayCalendarYear
+        fields = ["exchange", "year", "source"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload, year = data.get("holiday_file"), data.get("year")
+        if upload is None or year is None:
+            return data
+        try:
+            text = upload.read().decode("utf-8")
+            data["rows"] = holiday_file_parse(text=text, year=year)
+        except UnicodeDecodeError:
+            self.add_error("holiday_file", "The file is not UTF-8 text.")
+        except HolidayFileError as exc:
+            self.add_error("holiday_file", str(exc))
+        exchange = data.get("exchange")
+        loaded = HolidayCalendarYear.objects.filter(exchange=exchange, year=year).exists()
+        if loaded and not data.get("replace"):
+            self.add_error(
+                "replace",
+                f"The {exchange} calendar for {year} is already loaded: tick to replace it.",
+            )
+        return data
+
+    def validate_unique(self) -> None:
+        # Loading again is the load service's decision (the replace box), not a unique error.
+        pass
+
+
+@admin.register(HolidayCalendarYear)
+class HolidayCalendarYearAdmin(admin.ModelAdmin):
+    """Loading a year is what makes it tradable: until then no day of it is a session."""
+
+    list_display = ["exchange", "year", "source", "loaded_at", "loaded_by"]
+    list_filter = ["exchange"]
+    readonly_fields = ["exchange", "year", "source", "loaded_at", "loaded_by", "note"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = HolidayCalendarLoadForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["exchange", "year", "source", "holiday_file", "replace"]
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            return
+        data = form.cleaned_data
+        loaded = holiday_calendar_load(
+            exchange=data["exchange"],
+            year=data["year"],
+            rows=data["rows"],
+            source=data["source"],
+            actor=request.user,
+            replace=data.get("replace", False),
+        )
+        obj.pk = loaded.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Unloading a year would silently stop trading; an admin edits holidays instead.
+        return False
 
 
 @admin.register(TradingHoliday)
@@ -161,9 +254,14 @@ class ScheduledRunAdmin(admin.ModelAdmin):
     readonly_fields = ["strategy_version", "owner", "entry_run", "allocations"]
     inlines = [OrderIntentInline]
 
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # deleting a run would delete its order intents (audit)
+
 
 @admin.register(OrderIntent)
-class OrderIntentAdmin(admin.ModelAdmin):
+class OrderIntentAdmin(AuditAdmin):
+    """Every order we meant to send, as written before sending: audit, never edited."""
+
     list_display = [
         "tag",
         "run",
@@ -181,9 +279,6 @@ class OrderIntentAdmin(admin.ModelAdmin):
     list_select_related = ["run", "account"]
     readonly_fields = [f.name for f in OrderIntent._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
 
 @admin.register(Position)
 class PositionAdmin(admin.ModelAdmin):
@@ -194,28 +289,31 @@ class PositionAdmin(admin.ModelAdmin):
 
 @admin.register(KillSwitch)
 class KillSwitchAdmin(admin.ModelAdmin):
+    """Switch rows are changed here only by staff holding the kill-switch permission
+    (trader.permissions), the same as the engage/re-arm form; others may look."""
+
     list_display = ["scope", "user", "engaged", "engaged_at", "engaged_by", "rearmed_at"]
     list_filter = ["scope", "engaged"]
     readonly_fields = ["engaged_at", "engaged_by", "rearmed_at"]
 
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return staff_may(user=request.user, permission=OPERATE_GLOBAL_KILL_SWITCH)
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return staff_may(user=request.user, permission=OPERATE_GLOBAL_KILL_SWITCH)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
 
 @admin.register(ExecutionEvent)
-class ExecutionEventAdmin(admin.ModelAdmin):
+class ExecutionEventAdmin(AuditAdmin):
     """The audit trail: read-only (the database refuses changes too)."""
 
     list_display = ["at", "kind", "user_id", "run_id", "intent_id", "message"]
     list_filter = ["kind"]
     search_fields = ["message", "kind"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
 
 from execution.models.charges import BrokerageRate, ChargeRate  # noqa: E402 (charges section)

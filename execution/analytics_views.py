@@ -35,7 +35,12 @@ def _report(request: HttpRequest, template: str, name: str, selector: Any) -> Ht
 
 @login_required
 def timing(request: HttpRequest) -> HttpResponse:
-    return _report(request, "timing.html", "report", analytics.timing_for_user)
+    from marketplace.disclosure import timing_disclosed
+
+    def disclosed(**period: Any) -> Any:
+        return timing_disclosed(user=request.user, report=analytics.timing_for_user(**period))
+
+    return _report(request, "timing.html", "report", disclosed)
 
 
 @login_required
@@ -43,22 +48,45 @@ def brokers(request: HttpRequest) -> HttpResponse:
     return _report(request, "brokers.html", "rows", analytics.broker_comparison_for_user)
 
 
+def _names_disclosed(request: HttpRequest, selector: Any) -> Any:
+    """`selector` whose per-strategy rows name a subscribed black box by its listing only."""
+    from marketplace.disclosure import strategy_rows_disclosed
+
+    def disclosed(**period: Any) -> Any:
+        return strategy_rows_disclosed(user=request.user, rows=selector(**period))
+
+    return disclosed
+
+
 @login_required
 def costs(request: HttpRequest) -> HttpResponse:
-    return _report(request, "costs.html", "rows", analytics.costs_for_user)
+    return _report(
+        request, "costs.html", "rows", _names_disclosed(request, analytics.costs_for_user)
+    )
 
 
 @login_required
 def performance(request: HttpRequest) -> HttpResponse:
-    return _report(request, "performance.html", "results", analytics.performance_for_user)
+    return _report(
+        request,
+        "performance.html",
+        "results",
+        _names_disclosed(request, analytics.performance_for_user),
+    )
 
 
 @login_required
 def strategy_performance(request: HttpRequest, strategy_id: int) -> HttpResponse:
     strategy = analytics.analytics_strategy_get_for_user(user=request.user, pk=strategy_id)
     context = _period(request)
+    from marketplace.disclosure import strategy_label, strategy_rows_disclosed
+
     context["strategy"] = strategy
-    context["results"] = analytics.performance_for_user(
-        user=request.user, start=context["start"], end=context["end"], strategy_id=strategy.pk
+    context["strategy_label"] = strategy_label(user=request.user, strategy=strategy)
+    context["results"] = strategy_rows_disclosed(
+        user=request.user,
+        rows=analytics.performance_for_user(
+            user=request.user, start=context["start"], end=context["end"], strategy_id=strategy.pk
+        ),
     )
     return render(request, "execution/analytics/strategy_performance.html", context)

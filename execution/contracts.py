@@ -21,6 +21,7 @@ from django.utils import timezone
 from execution.calendar import (
     _MAX_EXPIRY_SHIFT_DAYS,
     IST,
+    CalendarNotLoadedError,
     CalendarSlice,
     ReferenceDataMissingError,
     expiry_day_on_or_before,
@@ -118,6 +119,10 @@ class ExpiryDate:
     monthly: bool
     weekly_listed: int  # how many weeklies are listed at a time under this date's rule
     monthly_listed: int
+    # False when the nominal date falls in a year whose holiday list is not loaded: the day
+    # may still move, so `day` is only the nominal date and nothing may trade it.
+    confirmed: bool = True
+    unconfirmed_reason: str = ""
 
 
 def _nominal_dates(rule: ExpiryRule, start: date, end: date) -> list[date]:
@@ -155,7 +160,11 @@ def expiry_schedule(underlying: Underlying | str, start: date, end: date) -> lis
     for rule in rules:
         weekly = rule.kind == ExpiryKind.WEEKLY
         for nominal in _nominal_dates(rule, start, nominal_end):
-            day = expiry_day_on_or_before(calendar, nominal)
+            reason = ""
+            try:
+                day = expiry_day_on_or_before(calendar, nominal)
+            except CalendarNotLoadedError as exc:
+                day, reason = nominal, str(exc)
             if not start <= day <= end:
                 continue
             seen = found.get(day) or ExpiryDate(day, nominal, False, False, 0, 0)
@@ -166,29 +175,44 @@ def expiry_schedule(underlying: Underlying | str, start: date, end: date) -> lis
                 monthly=seen.monthly or not weekly,
                 weekly_listed=rule.listed_count if weekly else seen.weekly_listed,
                 monthly_listed=seen.monthly_listed if weekly else rule.listed_count,
+                confirmed=seen.confirmed and not reason,
+                unconfirmed_reason=seen.unconfirmed_reason or reason,
             )
     return [found[day] for day in sorted(found)]
 
 
-def _listed(underlying: Underlying | str, on: date) -> tuple[list[date], list[date]]:
+def _listed(underlying: Underlying | str, on: date) -> tuple[list[ExpiryDate], list[ExpiryDate]]:
     schedule = expiry_schedule(underlying, on, on + timedelta(days=_LISTING_HORIZON_DAYS))
     weekly = [e for e in schedule if e.weekly]
     monthly = [e for e in schedule if e.monthly]
     weekly_count = max((e.weekly_listed for e in weekly), default=0)
     monthly_count = max((e.monthly_listed for e in monthly), default=0)
-    return (
-        [e.day for e in weekly[:weekly_count]],
-        [e.day for e in monthly[:monthly_count]],
-    )
+    return weekly[:weekly_count], monthly[:monthly_count]
 
 
 def expiries(underlying: Underlying | str, on: date) -> list[date]:
     """Expiry dates of the contracts listed on `on` (weeklies and monthlies), soonest first.
 
-    An expiry on `on` itself is included: it trades until that day's close.
+    An expiry on `on` itself is included: it trades until that day's close. Expiries in a year
+    whose holiday list is not loaded are left out (their day is not known yet).
     """
     weekly, monthly = _listed(underlying, on)
-    return sorted(set(weekly) | set(monthly))
+    return sorted({e.day for e in weekly + monthly if e.confirmed})
+
+
+def expiry_kinds(underlying: Underlying | str, on: date) -> set[str]:
+    """Which of EXPIRY_CHOICES the underlying has on `on` (BANKNIFTY: the monthly ones only).
+
+    Unconfirmed expiries count: the contract exists, only its day may still move.
+    """
+    weekly, monthly = _listed(underlying, on)
+    kinds: set[str] = set()
+    for series, names in (
+        (weekly, ("current_week", "next_week")),
+        (monthly, ("current_month", "next_month")),
+    ):
+        kinds.update(names[: len(series)])
+    return kinds
 
 
 def pick_expiry(underlying: Underlying | str, on: date, choice: str) -> date:
@@ -211,15 +235,20 @@ def pick_expiry(underlying: Underlying | str, on: date, choice: str) -> date:
         und = resolve_underlying(underlying)
         kind = "weekly" if "week" in choice else "monthly"
         raise NoSuchExpiryError(f"{und} has no {choice.replace('_', ' ')} ({kind}) expiry on {on}")
-    return series[index]
+    picked = series[index]
+    if not picked.confirmed:
+        raise CalendarNotLoadedError(picked.unconfirmed_reason)
+    return picked.day
 
 
 def monthly_expiry(underlying: Underlying | str, year: int, month: int) -> date | None:
     """The monthly expiry of that month after any holiday shift (None if it has none)."""
     start = date(year, month, 1)
     end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    monthly = [e.day for e in expiry_schedule(underlying, start, end) if e.monthly]
-    return monthly[-1] if monthly else None
+    monthly = [e for e in expiry_schedule(underlying, start, end) if e.monthly]
+    if monthly and not monthly[-1].confirmed:
+        raise CalendarNotLoadedError(monthly[-1].unconfirmed_reason)
+    return monthly[-1].day if monthly else None
 
 
 def kite_symbol(
@@ -234,4 +263,6 @@ def kite_symbol(
     entries = [e for e in expiry_schedule(und, expiry, expiry) if e.day == expiry]
     if not entries:
         raise NoSuchExpiryError(f"{expiry} is not an expiry of {und}")
+    if not entries[0].confirmed:
+        raise CalendarNotLoadedError(entries[0].unconfirmed_reason)
     return kite_tradingsymbol(und.symbol, expiry, strike, option_type, monthly=entries[0].monthly)

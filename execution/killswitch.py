@@ -28,6 +28,7 @@ from execution.models.engine import (
     ScheduledRun,
 )
 from execution.sender import slot_take
+from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ def kill_switch_engage(
 ) -> list[dict[str, Any]]:
     """Engage the switch of `user` (None: the global one, admins only). Returns the account
     payloads of the closing orders (sent after the commit when `send`)."""
-    if user is None and not actor.is_staff:
-        raise PermissionError("Only an admin can engage the global kill switch.")
+    if user is None and not staff_may(user=actor, permission=OPERATE_GLOBAL_KILL_SWITCH):
+        raise PermissionError("Only an admin with that permission can engage the global switch.")
     now = timezone.now()
     with transaction.atomic():
         switch = _switch_for(user)
@@ -144,8 +145,8 @@ def _execute(to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
 
 def kill_switch_rearm(*, actor: Any, user: Any | None) -> KillSwitch:
     """Allow new entries again."""
-    if user is None and not actor.is_staff:
-        raise PermissionError("Only an admin can re-arm the global kill switch.")
+    if user is None and not staff_may(user=actor, permission=OPERATE_GLOBAL_KILL_SWITCH):
+        raise PermissionError("Only an admin with that permission can re-arm the global switch.")
     with transaction.atomic():
         switch = _switch_for(user)
         switch.engaged = False

@@ -86,17 +86,18 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
             pk__in={t.version_id for t in targets}
         )
     }
-    windows: dict[str, tuple[datetime, datetime] | None] = {}
+    windows: dict[str, calendar.DayStatus] = {}
     wanted: dict[tuple[int, str, str, str], dict[str, Any]] = {}
     for target in targets:
         version = versions[target.version_id]
         exchange = version.strategy.underlying.exchange
         if exchange not in windows:
-            windows[exchange] = calendar.session_window(day, exchange)
-        window = windows[exchange]
+            windows[exchange] = calendar.day_status(day, exchange)
+        window = windows[exchange].window
         label = f"{version.strategy} ({target.source})"
         if window is None:
-            result.not_planned.append(f"{label}: {day} is not a {exchange} session.")
+            reason = windows[exchange].closed_reason
+            result.not_planned.append(f"{label}: {day} is not a {exchange} session ({reason}).")
             continue
         if not version.runs_on_weekday(day.weekday()):
             result.not_planned.append(f"{label}: does not trade on {day:%A}s.")

@@ -1,9 +1,10 @@
 """Black-76 option pricing on the forward, with Greeks and implied volatility from vollib.
 
 Pure Python (no Django). Conventions (india-market.md §7, [DERIVED]): European options priced
-on the forward F = S·e^(rT) with no dividend term; T = calendar minutes to 15:30 IST on the
-expiry day / (365 * 1440), the India VIX convention; theta per calendar day and vega per one
-volatility point, as vollib returns them. IVs will differ from NSE's and Sensibull's.
+on the forward F = S·e^(rT) with no dividend term; T = calendar minutes to the close of the
+expiry day (15:30 IST until 31-Jul-2026, 15:40 from 3-Aug-2026: the caller passes the close in
+force on that date) / (365 * 1440), the India VIX convention; theta per calendar day and vega
+per one volatility point, as vollib returns them. IVs will differ from NSE's and Sensibull's.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from vollib.black.implied_volatility import implied_volatility as vollib_iv
 from vollib.helpers.exceptions import PriceIsAboveMaximum, PriceIsBelowIntrinsic
 
 IST = ZoneInfo("Asia/Kolkata")
-# Index options settle on the expiry day's close.
-EXPIRY_CLOSE = time(15, 30)
 MINUTES_PER_YEAR = 365 * 1440
 
 
@@ -44,11 +43,12 @@ def _norm_cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-def year_fraction(now: datetime, expiry: date) -> float:
-    """Years from `now` (aware) to 15:30 IST on the expiry day; 0 once expired."""
+def year_fraction(now: datetime, expiry: date, *, expiry_close: time) -> float:
+    """Years from `now` (aware) to `expiry_close` IST on the expiry day (index options settle
+    on that day's close); 0 once expired."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    close = datetime.combine(expiry, EXPIRY_CLOSE, tzinfo=IST)
+    close = datetime.combine(expiry, expiry_close, tzinfo=IST)
     minutes = (close - now).total_seconds() / 60.0
     return max(0.0, minutes / MINUTES_PER_YEAR)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -27,43 +25,26 @@ def run_get_for_user(*, user: Any, pk: int) -> ScheduledRun:
         ScheduledRun.objects.select_related("strategy_version__strategy").prefetch_related(
             Prefetch(
                 "intents",
-                queryset=OrderIntent.objects.select_related("account").order_by(
+                queryset=OrderIntent.objects.select_related("account", "leg").order_by(
                     "account_id", "phase", "id"
                 ),
             ),
-            Prefetch("positions", queryset=Position.objects.select_related("account")),
+            Prefetch("positions", queryset=Position.objects.select_related("account", "leg")),
         ),
         pk=pk,
         owner=user,
     )
 
 
-@dataclass
-class ConsolidatedRow:
-    tradingsymbol: str
-    net_quantity: int = 0
-    pnl: Decimal = Decimal(0)
-    accounts: list[str] = field(default_factory=list)
-
-
-def positions_consolidated_for_user(*, user: Any) -> tuple[list[Position], list[ConsolidatedRow]]:
-    """Open positions of every run on every broker, and per contract across brokers."""
-    positions = list(
+def open_positions_for_user(*, user: Any) -> list[Position]:
+    """Open positions of every run on every broker (shown through marketplace.disclosure,
+    which also consolidates them per contract)."""
+    return list(
         Position.objects.filter(owner=user)
         .exclude(net_quantity=0)
-        .select_related("account", "run__strategy_version__strategy")
+        .select_related("account", "leg", "run__strategy_version__strategy")
         .order_by("tradingsymbol", "account_id")
     )
-    rows: dict[str, ConsolidatedRow] = defaultdict(lambda: ConsolidatedRow(""))
-    for position in positions:
-        # Brokers spell one contract differently; the Kite notation (kept for paper) would
-        # merge them, but different spellings are listed apart rather than guessed.
-        row = rows[position.tradingsymbol]
-        row.tradingsymbol = position.tradingsymbol
-        row.net_quantity += position.net_quantity
-        row.pnl += position.pnl()
-        row.accounts.append(position.account.label)
-    return positions, list(rows.values())
 
 
 def kill_switch_state(*, user: Any) -> dict[str, bool]:
@@ -108,4 +89,33 @@ def strategies_to_test_for_user(*, user: Any) -> list[Any]:
         Strategy.objects.filter(owner=user, current_version__isnull=False)
         .exclude(status="archived")
         .order_by("name")
+    )
+
+
+@dataclass(frozen=True)
+class MarketToday:
+    """Whether the market trades today, in words, for every page that says so."""
+
+    exchange: str
+    is_session: bool
+    window_label: str
+    closed_reason: str | None
+    coverage_warning: str | None
+
+
+def market_today_get(*, now: Any, exchange: str = "NSE") -> MarketToday:
+    """Today's session (or why there is none) and the holiday-calendar coverage warning."""
+    from execution import calendar
+
+    today = now.astimezone(calendar.IST).date()
+    try:
+        status = calendar.day_status(today, exchange)
+    except calendar.ReferenceDataMissingError as exc:
+        return MarketToday(exchange, False, "", str(exc), None)
+    return MarketToday(
+        exchange=exchange,
+        is_session=status.window is not None,
+        window_label=status.window_label,
+        closed_reason=status.closed_reason,
+        coverage_warning=calendar.calendar_coverage(today, exchange).warning,
     )

@@ -102,6 +102,28 @@ def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
     return run
 
 
+def calendar_ready_check(*, day: date) -> list[str]:
+    """Before the open: warn admins (once a day, by email and in the audit trail) when an
+    exchange's holiday calendar is not loaded for today or runs out within 30 days."""
+    from django.core.mail import mail_admins
+
+    from execution.calendar import coverage_warnings
+    from execution.models.engine import ExecutionEvent
+
+    warnings = coverage_warnings(day)
+    if not warnings:
+        return []
+    already = ExecutionEvent.objects.filter(
+        kind="calendar.not_loaded", data__day=day.isoformat()
+    ).exists()
+    if not already:
+        mail_admins(subject="Holiday calendar needs loading", message="\n".join(warnings))
+        event_record(
+            kind="calendar.not_loaded", message=" ".join(warnings), data={"day": day.isoformat()}
+        )
+    return warnings
+
+
 def accounts_ready_check(*, day: date | None = None) -> list[Any]:
     """Before the open: every account with a run today must have a login from today, a
     registered static IP (real brokers) and funds. Problems are stored per account and day
@@ -115,6 +137,7 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
     from execution.models.engine import AccountReadiness, RunState
 
     day = day or planning.today_ist()
+    calendar_ready_check(day=day)
     account_ids = {
         a["account_id"]
         for allocations in ScheduledRun.objects.filter(

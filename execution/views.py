@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from execution import planning, selectors, services
 from execution.killswitch import kill_switch_engage, kill_switch_rearm
+from marketplace import disclosure
 
 
 @login_required
@@ -21,7 +22,9 @@ def run_list(request: HttpRequest) -> HttpResponse:
         request,
         "execution/run_list.html",
         {
-            "runs": selectors.runs_for_user(user=request.user),
+            "runs": disclosure.runs_disclosed(
+                user=request.user, runs=selectors.runs_for_user(user=request.user)
+            ),
             "kill": selectors.kill_switch_state(user=request.user),
             "testable": selectors.strategies_to_test_for_user(user=request.user),
             "not_ready": selectors.readiness_problems_for_user(
@@ -35,12 +38,15 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.run_get_for_user(user=request.user, pk=pk)
-    return render(request, "execution/run_detail.html", {"run": run})
+    detail = disclosure.run_disclosed(user=request.user, run=run)
+    return render(request, "execution/run_detail.html", {"detail": detail, "run": detail.run})
 
 
 @login_required
 def positions(request: HttpRequest) -> HttpResponse:
-    rows, consolidated = selectors.positions_consolidated_for_user(user=request.user)
+    rows, consolidated = disclosure.positions_disclosed(
+        user=request.user, positions=selectors.open_positions_for_user(user=request.user)
+    )
     return render(
         request, "execution/positions.html", {"positions": rows, "consolidated": consolidated}
     )
@@ -106,17 +112,31 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
     return redirect("execution:run-detail", pk=run.pk)
 
 
+# One answer for every refused postback, whatever the reason, so that nobody can learn from it
+# whether an order id is ours.
+POSTBACK_REFUSED = "Postback refused."
+
+
 @csrf_exempt
 @require_POST
 def kite_postback(request: HttpRequest) -> HttpResponse:
-    """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session."""
+    """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session.
+    400 for a body that is not a JSON object, 403 for a refused one; both read the same."""
     import json
 
     from execution.orders import PostbackRefusedError, kite_postback_apply
 
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json.loads(request.body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return HttpResponse(POSTBACK_REFUSED, status=400, content_type="text/plain")
+    try:
         kite_postback_apply(payload=payload)
-    except (ValueError, PostbackRefusedError) as exc:
-        return HttpResponse(str(exc), status=403, content_type="text/plain")
+    except PostbackRefusedError:
+        return HttpResponse(POSTBACK_REFUSED, status=403, content_type="text/plain")
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        # A verified postback whose fields do not parse: nothing is applied.
+        return HttpResponse(POSTBACK_REFUSED, status=400, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")

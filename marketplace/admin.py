@@ -6,13 +6,12 @@ service as the creator's pages, so a creator can never approve their own listing
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -35,7 +34,10 @@ from marketplace.models import (
     VersionState,
 )
 from marketplace.workflow import TRANSITIONS, Actor, actions_available
+from trader.audit_admin import AuditAdmin
+from trader.csvexport import SafeCsvWriter
 from trader.models import User
+from trader.permissions import RECORD_PAYMENTS, REVIEW_LISTINGS, staff_may
 
 ADMIN_WORKFLOW_ACTIONS = [
     name for name, transition in TRANSITIONS.items() if Actor.ADMIN in transition.actors
@@ -143,6 +145,7 @@ def _workflow_action(name: str) -> Any:
         return modeladmin.workflow_step(request, queryset, name)
 
     action.__name__ = f"workflow_{name}"
+    action.allowed_permissions = ("review_listings",)  # type: ignore[attr-defined]
     action.short_description = f"{transition.label} selected listings"  # type: ignore[attr-defined]
     return action
 
@@ -155,6 +158,7 @@ class ListingAdmin(admin.ModelAdmin):
         "state",
         "visibility",
         "sebi_ra_number",
+        "parrva_reference",
         "featured",
         "recommended_score",
         "updated_at",
@@ -188,6 +192,9 @@ class ListingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # creators list strategies from their publishing pages
+
+    def has_review_listings_permission(self, request: HttpRequest) -> bool:
+        return staff_may(user=request.user, permission=REVIEW_LISTINGS)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the audit trail points at listings; retire instead
@@ -229,6 +236,8 @@ class ListingAdmin(admin.ModelAdmin):
 
     def workflow_single(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:
         listing = get_object_or_404(Listing, pk=object_id)
+        if not self.has_review_listings_permission(request):
+            raise PermissionDenied("You need the permission to review listings.")
         response = self.workflow_step(request, Listing.objects.filter(pk=listing.pk), action)
         if response is None:
             return HttpResponseRedirect(
@@ -300,6 +309,7 @@ def _version_action(decision: str, label: str) -> Any:
         return modeladmin.review(request, queryset, decision, label)
 
     action.__name__ = f"version_{decision}"
+    action.allowed_permissions = ("review_listings",)  # type: ignore[attr-defined]
     action.short_description = f"{label} selected versions"  # type: ignore[attr-defined]
     return action
 
@@ -320,6 +330,10 @@ class ListingVersionAdmin(admin.ModelAdmin):
         "approved_at",
         "created_at",
     ]
+
+    def has_review_listings_permission(self, request: HttpRequest) -> bool:
+        return staff_may(user=request.user, permission=REVIEW_LISTINGS)
+
     actions = [
         _version_action("approve", "Approve"),
         _version_action("request_changes", "Request changes on"),
@@ -424,7 +438,13 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Record payment received for selected invoices")
+    def has_record_payments_permission(self, request: HttpRequest) -> bool:
+        return staff_may(user=request.user, permission=RECORD_PAYMENTS)
+
+    @admin.action(
+        description="Record payment received for selected invoices",
+        permissions=["record_payments"],
+    )
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
         form = PaymentForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -492,7 +512,7 @@ class MonthlyLedgerAdmin(admin.ModelAdmin):
         months = set(queryset.values_list("month", flat=True))
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="marketplace-payouts.csv"'
-        writer = csv.writer(response)
+        writer = SafeCsvWriter(response)
         writer.writerow(PAYOUT_CSV_HEADER)
         for row in selectors.payout_rows(months=months):
             writer.writerow(
@@ -513,22 +533,13 @@ class MonthlyLedgerAdmin(admin.ModelAdmin):
 
 
 @admin.register(ListingEvent)
-class ListingEventAdmin(admin.ModelAdmin):
+class ListingEventAdmin(AuditAdmin):
     """The audit trail: read-only, never changed or deleted."""
 
     list_display = ["created_at", "listing", "actor", "action", "from_state", "to_state"]
     list_filter = ["action"]
     list_select_related = ["listing", "actor"]
     readonly_fields = [f.name for f in ListingEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 admin.site.register(Rating)

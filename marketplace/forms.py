@@ -7,9 +7,11 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 
-from brokers.models import BrokerAccount
+from brokers.models import AccountStatus, BrokerAccount
+from execution.models import Underlying
 from marketplace.models import Listing, Plan, PlanKind, RiskLevel, Visibility
-from marketplace.models.listings import SEBI_RA_REGEX
+from marketplace.models.listings import PARRVA_REGEX, SEBI_RA_REGEX
+from trader.bounds import INT_MAX, SMALLINT_MAX
 from trader.models import Strategy, User
 
 
@@ -30,7 +32,9 @@ class ListingTermsForm(forms.Form):
     capital_required = forms.DecimalField(
         min_value=Decimal("1"), max_digits=14, decimal_places=2, label="Capital needed (₹)"
     )
-    min_multiplier = forms.IntegerField(min_value=1, initial=1, label="Minimum multiplier")
+    min_multiplier = forms.IntegerField(
+        min_value=1, max_value=SMALLINT_MAX, initial=1, label="Minimum multiplier"
+    )
     visibility = forms.ChoiceField(choices=Visibility.choices, widget=forms.RadioSelect)
     sebi_ra_number = forms.RegexField(
         regex=SEBI_RA_REGEX,
@@ -38,6 +42,18 @@ class ListingTermsForm(forms.Form):
         label="SEBI Research Analyst registration number",
         help_text="INH followed by 9 digits; required for subscribe-only listings.",
         error_messages={"invalid": "A SEBI RA registration number is INH followed by 9 digits."},
+    )
+    parrva_reference = forms.RegexField(
+        regex=PARRVA_REGEX,
+        required=False,
+        label="PaRRVA verification reference",
+        help_text=(
+            "If SEBI's Past Risk and Return Verification Agency verified this strategy's "
+            "figures, its reference; shown on the listing."
+        ),
+        error_messages={
+            "invalid": "4 to 40 letters, digits, '/', '-' or '.', as PaRRVA issued it."
+        },
     )
 
 
@@ -97,9 +113,8 @@ class SubscribeForm(forms.Form):
         plan.queryset = Plan.objects.filter(listing=listing, is_active=True)
 
 
-class DeploymentForm(forms.Form):
-    broker_account = forms.ModelChoiceField(queryset=BrokerAccount.objects.none(), empty_label=None)
-    multiplier = forms.IntegerField(min_value=1, initial=1)
+class DeploymentTermsForm(forms.Form):
+    multiplier = forms.IntegerField(min_value=1, max_value=INT_MAX, initial=1)
     max_daily_loss = forms.DecimalField(
         required=False,
         min_value=Decimal("1"),
@@ -108,11 +123,24 @@ class DeploymentForm(forms.Form):
         label="Daily loss limit (₹, optional)",
     )
 
+
+class DeploymentForm(DeploymentTermsForm):
+    # Only accounts that can trade now (logged in); the service checks again.
+    broker_account = forms.ModelChoiceField(
+        queryset=BrokerAccount.objects.none(),
+        empty_label="Choose an account",
+        error_messages={"invalid_choice": "Choose one of your logged-in broker accounts."},
+    )
+
+    field_order = ["broker_account", "multiplier", "max_daily_loss"]
+
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)
         broker_account = self.fields["broker_account"]
         assert isinstance(broker_account, forms.ModelChoiceField)
-        broker_account.queryset = BrokerAccount.objects.filter(owner=user)
+        broker_account.queryset = BrokerAccount.objects.filter(
+            owner=user, status=AccountStatus.CONNECTED
+        ).order_by("broker", "label")
 
 
 class RatingForm(forms.Form):
@@ -122,10 +150,26 @@ class RatingForm(forms.Form):
 
 class BrowseForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
-    underlying = forms.CharField(required=False)
+    underlying = forms.ModelChoiceField(
+        queryset=Underlying.objects.filter(is_active=True).order_by("symbol"),
+        to_field_name="symbol",
+        required=False,
+        empty_label="Any underlying",
+        error_messages={"invalid_choice": "Choose an underlying from the list."},
+    )
     pricing = forms.ChoiceField(choices=[("", "Any price"), *PlanKind.choices], required=False)
     risk = forms.ChoiceField(choices=[("", "Any risk"), *RiskLevel.choices], required=False)
-    max_capital = forms.DecimalField(required=False, min_value=0, label="Capital up to (₹)")
+    max_capital = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=2, label="Capital up to (₹)"
+    )
+
+    def __init__(self, data=None, *args, **kwargs):
+        # Symbols are upper case; a typed or old link's "nifty" still finds NIFTY.
+        if data is not None and data.get("underlying"):
+            data = data.copy()
+            data["underlying"] = data["underlying"].strip().upper()
+        super().__init__(data, *args, **kwargs)
+
     sort = forms.ChoiceField(
         choices=[
             ("recommended", "Recommended"),
@@ -135,3 +179,17 @@ class BrowseForm(forms.Form):
         ],
         required=False,
     )
+
+
+class PlanForm(forms.Form):
+    kind = forms.ChoiceField(choices=PlanKind.choices, label="Pricing plan")
+    monthly_fee = forms.DecimalField(
+        min_value=0, max_digits=10, decimal_places=2, initial=0, label="Monthly fee (₹)"
+    )
+    profit_share_percent = forms.DecimalField(
+        min_value=0, max_digits=5, decimal_places=2, initial=0, label="Profit share (%)"
+    )
+
+
+class PlanPriceForm(PlanForm):
+    kind = None  # type: ignore[assignment]  # a plan's kind never changes

@@ -77,7 +77,27 @@ def listing_track_records(*, listing: Listing) -> list[TrackRecord]:
                     capital=listing.capital_required,
                 )
             )
-    return records
+    return [_with_costs(record, listing=listing) for record in records]
+
+
+def _with_costs(record: TrackRecord, *, listing: Listing) -> TrackRecord:
+    """The record with the charges of its executions (execution.analytics.costs_for_user, the
+    trader's own cost report) over its period, for the listing's strategy and mode."""
+    from dataclasses import replace
+
+    from execution.analytics import costs_for_user
+
+    rows = [
+        row
+        for row in costs_for_user(user=listing.creator, start=record.first_day, end=record.last_day)
+        if row.strategy_id == listing.strategy_id and row.mode == record.mode
+    ]
+    return replace(
+        record,
+        costs=sum((row.charges.total for row in rows), Decimal(0)),
+        gross_at_size=sum((row.gross_pnl for row in rows), Decimal(0)),
+        orders_without_rate=sum(row.orders_without_rate for row in rows),
+    )
 
 
 def subscription_pnl_between(first: datetime.date, last: datetime.date) -> dict[int, Decimal]:
@@ -134,3 +154,27 @@ def listing_stats_refresh(*, listing: Listing) -> Listing:
     )
     listing.refresh_from_db()
     return listing
+
+
+# Fewer subscribers than this and an aggregate would tell one subscriber's result.
+MIN_SUBSCRIBERS_FOR_AGGREGATE = 3
+
+
+def listing_subscribers_aggregate(
+    *, listing: Listing, first: datetime.date, last: datetime.date
+) -> dict[str, Any]:
+    """What a creator may know of their subscribers' results on sessions first..last: how many
+    traded and, once at least MIN_SUBSCRIBERS_FOR_AGGREGATE did, their total realised P&L and
+    how many ended in profit. Never one subscriber's figures or runs."""
+    ids = set(listing.subscriptions.values_list("pk", flat=True))
+    results = [pnl for pk, pnl in subscription_pnl_between(first, last).items() if pk in ids]
+    shown = len(results) >= MIN_SUBSCRIBERS_FOR_AGGREGATE
+    return {
+        "traded": len(results),
+        "shown": shown,
+        "total_pnl": sum(results, Decimal(0)) if shown else None,
+        "in_profit": sum(pnl > 0 for pnl in results) if shown else None,
+        "minimum": MIN_SUBSCRIBERS_FOR_AGGREGATE,
+        "first": first,
+        "last": last,
+    }

@@ -149,7 +149,8 @@ def subscriptions_of_user(*, user: User) -> QuerySet[Subscription]:
         Subscription.objects.filter(subscriber=user)
         .select_related("listing", "plan")
         .prefetch_related(
-            Prefetch("deployments", queryset=Deployment.objects.select_related("broker_account"))
+            Prefetch("deployments", queryset=Deployment.objects.select_related("broker_account")),
+            "invoices",
         )
         .order_by("-started_at")
     )
@@ -226,6 +227,25 @@ class TrackRecord:
     days: list[TrackRecordDay]
     executions: int
     winning_days: int
+    # Brokerage, taxes and fees of these executions and their gross P&L, both at the creator's
+    # own size (the daily figures above are scaled to a multiplier of 1 and before costs).
+    costs: Decimal | None = None
+    gross_at_size: Decimal | None = None
+    orders_without_rate: int = 0
+
+    @property
+    def first_day(self) -> Any:
+        return self.days[0].day if self.days else None
+
+    @property
+    def last_day(self) -> Any:
+        return self.days[-1].day if self.days else None
+
+    @property
+    def net_at_size(self) -> Decimal | None:
+        if self.costs is None or self.gross_at_size is None:
+            return None
+        return self.gross_at_size - self.costs
 
     @property
     def total_pnl(self) -> Decimal:
@@ -265,3 +285,58 @@ def track_record_from_daily(
         for point in curve.points
     ]
     return TrackRecord(mode=mode, days=days, executions=executions, winning_days=curve.winning_days)
+
+
+@dataclass(frozen=True)
+class SubscribeTerms:
+    """What a trader agrees to on a plan, shown before they confirm."""
+
+    plan: Plan
+    first_period_start: Any
+    first_period_end: Any
+    next_invoice_on: Any
+
+    @property
+    def has_fee(self) -> bool:
+        return self.plan.monthly_fee > 0
+
+    @property
+    def has_share(self) -> bool:
+        return self.plan.profit_share_percent > 0
+
+
+def subscribe_terms(*, plan: Plan, today: Any) -> SubscribeTerms:
+    """The plan's price and billing dates if the trader subscribes on `today` (IST): the first
+    month runs from today and is invoiced at once; each later month is invoiced the day it
+    starts (marketplace.services.billing)."""
+    import datetime
+
+    from marketplace.services.billing import add_month
+
+    end = add_month(today) - datetime.timedelta(days=1)
+    return SubscribeTerms(
+        plan=plan,
+        first_period_start=today,
+        first_period_end=end,
+        next_invoice_on=end + datetime.timedelta(days=1),
+    )
+
+
+@dataclass(frozen=True)
+class FeeStatus:
+    """A fee subscription's money in words that agree with its invoices: "paid until" counts
+    only paid invoices; a month on credit shows as due."""
+
+    paid_until: Any  # last day covered by a paid fee invoice, or None
+    due: list[Invoice]
+
+
+def fee_status(*, subscription: Subscription) -> FeeStatus | None:
+    if subscription.monthly_fee <= 0:
+        return None
+    invoices = [i for i in subscription.invoices.all() if i.kind == "fee"]
+    paid = [i.period_end for i in invoices if i.status == "paid"]
+    return FeeStatus(
+        paid_until=max(paid, default=None),
+        due=sorted((i for i in invoices if i.status == "issued"), key=lambda i: i.period_start),
+    )

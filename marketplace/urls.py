@@ -16,6 +16,9 @@ urlpatterns = [
     path("publish/<int:pk>/comment/", views.listing_comment, name="comment"),
     path("publish/<int:pk>/versions/new/", views.version_new, name="version-new"),
     path("publish/versions/<int:pk>/submit/", views.version_submit, name="version-submit"),
+    path("publish/<int:pk>/plans/add/", views.plan_add, name="plan-add"),
+    path("publish/plans/<int:pk>/edit/", views.plan_edit, name="plan-edit"),
+    path("publish/plans/<int:pk>/retire/", views.plan_retire, name="plan-retire"),
     path("publish/<int:pk>/<slug:action>/", views.listing_action, name="listing-action"),
     path("subscriptions/", views.my_subscriptions, name="my-subscriptions"),
     path("subscriptions/<int:pk>/", views.subscription_detail, name="subscription"),
@@ -27,4 +30,5 @@ urlpatterns = [
         name="subscription-action",
     ),
     path("deployments/<int:pk>/stop/", views.deployment_stop, name="deployment-stop"),
+    path("deployments/<int:pk>/edit/", views.deployment_edit, name="deployment-edit"),
 ]

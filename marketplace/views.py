@@ -21,14 +21,17 @@ from marketplace.forms import (
     BrowseForm,
     CommentForm,
     DeploymentForm,
+    DeploymentTermsForm,
     ListingCreateForm,
     ListingTermsForm,
+    PlanForm,
+    PlanPriceForm,
     RatingForm,
     SubscribeForm,
     VersionForm,
     apply_service_error,
 )
-from marketplace.models import Deployment, Listing, ListingVersion
+from marketplace.models import Deployment, Listing, ListingVersion, Plan
 from marketplace.performance import listing_track_records
 from marketplace.ranking import (
     FULL_MARKS_RETURN_TO_DRAWDOWN,
@@ -38,6 +41,16 @@ from marketplace.ranking import (
 )
 from marketplace.workflow import Actor, actions_available
 from trader.http import AuthenticatedHttpRequest
+
+
+def _service_call(request: HttpRequest, call: Any, *, done: str) -> None:
+    """Call a service; its refusal or `done` becomes the message shown after the redirect."""
+    try:
+        call()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done)
 
 
 def _disclosed_snapshot(listing: Listing) -> dict[str, Any] | None:
@@ -54,7 +67,7 @@ def browse(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         filters = {
             "query": data["q"],
-            "underlying": data["underlying"],
+            "underlying": data["underlying"].symbol if data["underlying"] else "",
             "pricing": data["pricing"],
             "risk": data["risk"],
             "max_capital": data["max_capital"],
@@ -98,6 +111,15 @@ def listing_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def subscribe(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     listing = get_object_or_404(Listing, pk=pk)
     form = SubscribeForm(request.POST, listing=listing)
+    if form.is_valid() and request.POST.get("confirm") != "yes":
+        # Nothing is committed before the trader has seen the price, the billing dates and
+        # what happens on lapse, and confirmed.
+        from marketplace.services.billing import ist_today
+
+        terms = selectors.subscribe_terms(plan=form.cleaned_data["plan"], today=ist_today())
+        return render(
+            request, "marketplace/subscribe_confirm.html", {"listing": listing, "terms": terms}
+        )
     if form.is_valid():
         try:
             subscription = services.subscription_create(
@@ -171,10 +193,20 @@ def listing_manage(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "thread": selectors.review_thread(listing=listing),
         "versions": selectors.listing_versions(listing=listing),
         "plans": listing.plans.all(),
+        "plan_form": PlanForm(),
+        "subscribers": _subscribers_this_month(listing),
         "comment_form": CommentForm(),
         "version_form": VersionForm(),
     }
     return render(request, "marketplace/manage.html", context)
+
+
+def _subscribers_this_month(listing: Listing) -> dict[str, Any]:
+    from marketplace.performance import listing_subscribers_aggregate
+    from marketplace.services.billing import ist_today
+
+    today = ist_today()
+    return listing_subscribers_aggregate(listing=listing, first=today.replace(day=1), last=today)
 
 
 @login_required
@@ -245,6 +277,56 @@ def version_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("marketplace:manage", pk=version.listing_id)
 
 
+@login_required
+@require_POST
+def plan_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = selectors.listing_get_for_user(user=request.user, listing_id=pk)
+    _form_submit(
+        request,
+        PlanForm(request.POST),
+        lambda data: services.plan_add(listing=listing, user=request.user, **data),
+        done="Plan added: new subscribers can choose it.",
+    )
+    return redirect("marketplace:manage", pk=pk)
+
+
+def _own_plan(request: AuthenticatedHttpRequest, pk: int) -> Plan:
+    return get_object_or_404(Plan, pk=pk, listing__creator=request.user)
+
+
+@login_required
+@require_POST
+def plan_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    plan = _own_plan(request, pk)
+    _form_submit(
+        request,
+        PlanPriceForm(request.POST),
+        lambda data: services.plan_update(plan=plan, user=request.user, **data),
+        done="Plan saved. Existing subscribers keep their terms until their next renewal.",
+    )
+    return redirect("marketplace:manage", pk=plan.listing_id)
+
+
+@login_required
+@require_POST
+def plan_retire(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    plan = _own_plan(request, pk)
+    _service_call(
+        request,
+        lambda: services.plan_retire(plan=plan, user=request.user),
+        done="Plan no longer offered; its subscribers keep it.",
+    )
+    return redirect("marketplace:manage", pk=plan.listing_id)
+
+
+def _form_submit(request: HttpRequest, form: Any, call: Any, *, done: str) -> None:
+    """A posted form's errors, or the service call on its cleaned data, as a message."""
+    if form.is_valid():
+        _service_call(request, lambda: call(form.cleaned_data), done=done)
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+
+
 # --- subscribers -------------------------------------------------------------------------------
 
 
@@ -255,7 +337,10 @@ def my_subscriptions(request: AuthenticatedHttpRequest) -> HttpResponse:
         request,
         "marketplace/my_subscriptions.html",
         {
-            "subscriptions": selectors.subscriptions_of_user(user=user),
+            "subscriptions": [
+                (subscription, selectors.fee_status(subscription=subscription))
+                for subscription in selectors.subscriptions_of_user(user=user)
+            ],
             "invoices": selectors.invoices_of_user(user=user)[:24],
             "notifications": selectors.notifications_for_user(user=user),
         },
@@ -288,6 +373,8 @@ def subscription_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
         "listing": subscription.listing,
         "deployments": subscription.deployments.select_related("broker_account"),
         "deploy_form": deploy_form,
+        "fee": selectors.fee_status(subscription=subscription),
+        "may_review": services.subscription_has_executed(subscription=subscription),
         "rating_form": RatingForm(
             initial={"stars": rating.stars, "review": rating.review} if rating else None
         ),
@@ -325,14 +412,13 @@ def subscription_rate(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     subscription = selectors.subscription_get_for_user(user=request.user, subscription_id=pk)
     form = RatingForm(request.POST)
     if form.is_valid():
-        try:
-            services.rating_submit(
+        _service_call(
+            request,
+            lambda: services.rating_submit(
                 subscription=subscription, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(request, "Thank you for your review.")
+            ),
+            done="Thank you for your review.",
+        )
     else:
         messages.error(request, "Give 1 to 5 stars.")
     return redirect("marketplace:subscription", pk=pk)
@@ -349,6 +435,23 @@ def subscription_copy(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         return redirect("marketplace:subscription", pk=pk)
     messages.success(request, f"“{copy.name}” is now one of your strategies, as a draft.")
     return redirect("strategies:list")
+
+
+@login_required
+@require_POST
+def deployment_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("subscription"),
+        pk=pk,
+        subscription__subscriber=request.user,
+    )
+    _form_submit(
+        request,
+        DeploymentTermsForm(request.POST),
+        lambda data: services.deployment_update(deployment=deployment, user=request.user, **data),
+        done="Saved: runs planned from now on use the new multiplier.",
+    )
+    return redirect("marketplace:subscription", pk=deployment.subscription_id)
 
 
 @login_required

@@ -13,25 +13,36 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Plans the first session after today (the demo's versions take effect today), whatever today
+# is: when today's year has no loaded holiday list (January 2027 under a faked clock), the
+# TEST file of tests/execution/data is loaded first, as an admin would load the real one.
 PLAN_A_SESSION_DAY = """
 import django, datetime
 django.setup()
+from django.core.management import call_command
+from django.utils import timezone
 from execution import planning
-from execution.calendar import is_session
-from execution.models import ScheduledRun
-day = datetime.date(2026, 11, 23)  # a Monday session (24 Nov is Guru Nanak Jayanti)
-assert is_session(day)
+from execution.calendar import IST, day_status, is_session
+from execution.models import HolidayCalendarYear, ScheduledRun
+today = timezone.now().astimezone(IST).date()
+print("TODAY", today, day_status(today).closed_reason)
+for year in (today.year, today.year + 1):
+    if year == 2027 and not HolidayCalendarYear.objects.filter(exchange="NSE", year=year).exists():
+        call_command("import_holidays", "tests/execution/data/nse_2027_for_tests.csv",
+                     exchange="NSE", year=year, source="TEST")
+day = today + datetime.timedelta(days=1)
+while not (is_session(day) and day.weekday() < 5):
+    day += datetime.timedelta(days=1)
 result = planning.day_plan(day=day)
 runs = ScheduledRun.objects.filter(session_date=day)
-print("RUNS", runs.count(), sorted({r.boundary for r in runs}))
+print("RUNS", runs.count(), sorted({r.boundary for r in runs}), day, result.not_planned)
 from django.db import IntegrityError, transaction
 from execution.models import SpecialSession
 sunday = SpecialSession.objects.get(exchange="NSE", date=datetime.date(2026, 2, 1))
+saturday = day - datetime.timedelta(days=(day.weekday() + 2) % 7)
 try:
     with transaction.atomic():
-        runs.filter(pk=runs.first().pk).update(
-            session_date=datetime.date(2026, 11, 21), special_session=sunday
-        )
+        runs.filter(pk=runs.first().pk).update(session_date=saturday, special_session=sunday)
     print("TRIGGER missing")
 except IntegrityError as exc:
     print("TRIGGER", exc)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from trader.audit_admin import AuditAdmin
 from trader.models import (
     BrokerAllocation,
     Leg,
@@ -109,21 +110,11 @@ class StrategyAdmin(admin.ModelAdmin):
 
 
 @admin.register(StrategyEvent)
-class StrategyEventAdmin(admin.ModelAdmin):
+class StrategyEventAdmin(AuditAdmin):
     list_display = ["created_at", "strategy", "actor", "action"]
     list_filter = ["action"]
     list_select_related = ["strategy", "actor"]
     search_fields = ["strategy__name", "actor__email"]
-
-    # An audit trail: readable, never edited.
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(RiskCeiling)

@@ -11,10 +11,14 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 # Values after these names are replaced, in plain text, query strings, JSON and headers alike.
 _REDACTED_FIELDS = (
     r"access[_-]?token|refresh[_-]?token|request[_-]?token|api[_-]?secret|client[_-]?secret|"
-    r"secret[_-]?key|password|passwd|pin|totp|checksum|authorization|access-token|jwt|code"
+    r"secret[_-]?key|password|passwd|pin|totp|checksum|authorization|access-token|jwt|code|"
+    # One-time values of the brokers' OAuth callbacks (Kite, Upstox, Fyers, Dhan, Angel One).
+    r"state|auth[_-]?code|token[_-]?id|token[_-]?request|tokenid|feed[_-]?token"
 )
+# "=" may come percent-encoded (%3D), e.g. in the `next=` of a login redirect, and then "&" as %26.
 _SECRET_PATTERN = re.compile(
-    rf"""(?P<key>["']?(?:{_REDACTED_FIELDS})["']?\s*[:=]\s*["']?)(?P<value>(?:token\s+|bearer\s+)?[^\s"'&,;}}]+)""",
+    rf"""(?P<key>["']?(?:{_REDACTED_FIELDS})["']?\s*(?:[:=]|%3D)\s*["']?)"""
+    rf"""(?P<value>(?:token\s+|bearer\s+)?(?:(?!%26)[^\s"'&,;}}])+)""",
     re.IGNORECASE,
 )
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "rest_framework",
+    "csp",
     "django_celery_beat",
     "trader",
     "brokers",
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "trader.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "trader.staff_auth.StaffSecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "trader.urls"
@@ -91,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trader.context_processors.market_clock",
+                "trader.context_processors.calendar_banner",
                 "brokers.context_processors.login_banner",
             ],
         },
@@ -219,6 +223,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Content-Security-Policy, in every mode: scripts and styles only from our own static files, so
+# markup injected into a page cannot run script (no inline script, event handler or eval; htmx
+# runs with allowEval off, see base.html). Nothing may frame the site, embed plugins or
+# change the base URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Encryption of broker credentials at rest -----------------------------------------------
 # Comma-separated Fernet keys, newest first: MultiFernet encrypts with the first and decrypts
@@ -298,5 +318,7 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # The dev server's access log: query strings carry OAuth codes and request tokens.
+        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
     },
 }

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from trader import views
+from trader import staff_auth, views
 
 trader_patterns = (
     [
@@ -20,6 +20,8 @@ urlpatterns = [
     path("brokers/", include("brokers.urls")),
     path("execution/", include("execution.urls")),
     path("marketplace/", include("marketplace.urls")),
+    # Before admin.site.urls: admin's own password-only login form is never served.
+    path("admin/login/", staff_auth.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url="/static/icons/favicon.svg", permanent=True)),
 ]

@@ -4,10 +4,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from brokers.selectors import broker_account_list_for_user
+from execution.selectors import market_today_get
 from trader.forms import ProfileForm
 from trader.health import health_report
 from trader.http import AuthenticatedHttpRequest
@@ -36,6 +38,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "strategies": strategies,
         "active_strategies": active,
         "next_runs": next_runs,
+        "market_today": market_today_get(now=timezone.now()),
     }
     return render(request, "trader/dashboard.html", context)
 
@@ -67,5 +70,10 @@ def profile_edit(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    ok, report = health_report()
-    return JsonResponse({"status": "ok" if ok else "degraded", **report}, status=200 if ok else 503)
+    """up / degraded / down for anyone (load balancers, uptime checks: 503 only when down);
+    the per-part details (latencies, worker host names, errors) only for signed-in staff."""
+    status, report = health_report()
+    body: dict[str, object] = {"status": status}
+    if request.user.is_authenticated and request.user.is_staff:
+        body.update(report)
+    return JsonResponse(body, status=503 if status == "down" else 200)

@@ -2,11 +2,13 @@
 
 Pure Python: no Django, no database (broker emulators run it in a process of their own).
 
-Spot: a seeded, reproducible random walk per underlying. Each weekday moves in 375 one-minute
-steps between 09:15 and 15:30 IST plus an overnight gap at the open; prices are flat outside
-those hours and on Saturdays and Sundays. The market does not know exchange holidays (the
-calendar guard decides whether one may trade). The walk is a pure function of (seed, symbol,
-time), so answers do not depend on the order of questions; time comes from an injectable clock.
+Spot: a seeded, reproducible random walk per underlying. Each weekday moves in one-minute steps
+through the normal session in force on that date (09:15-15:30 IST until 31-Jul-2026, 375 steps;
+09:15-15:40 from 3-Aug-2026, 385 steps; `execution.market.sessions`) plus an overnight gap at
+the open; prices are flat outside those hours and on Saturdays and Sundays. The market does
+not know exchange holidays (the calendar guard decides whether one may trade). The walk is a
+pure function of (seed, symbol, time), so answers do not depend on the order of questions; time
+comes from an injectable clock.
 
 Options: Black-76 on the forward with a volatility smile, Greeks and quoted IV from vollib, a
 bid/ask around the model price on the ₹0.05 tick (execution.pricing explains the conventions).
@@ -22,17 +24,16 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
 import numpy as np
 
 from execution import pricing
+from execution.market.sessions import SessionHours, reference_hours
 from execution.pricing import IST
 
-SESSION_OPEN = time(9, 15)
-SESSION_MINUTES = 375  # 09:15 to 15:30
 # Share of a day's variance that arrives overnight (as the opening gap).
 OVERNIGHT_VARIANCE_SHARE = 0.2
 TRADING_DAYS_PER_YEAR = 252
@@ -113,12 +114,14 @@ class SimulatedMarket:
         *,
         rate: float = DEFAULT_RATE,
         anchor: date = ANCHOR_DATE,
+        hours: SessionHours | None = None,
     ) -> None:
         self.seed = seed
         self.clock = clock or (lambda: datetime.now(UTC))
         self.params = dict(DEFAULT_PARAMS if params is None else params)
         self.rate = rate
         self.anchor = anchor
+        self.hours = hours or reference_hours()
         # Per-instance cache so two markets with different seeds never share paths.
         self._block = lru_cache(maxsize=64)(self._make_block)
 
@@ -130,18 +133,24 @@ class SimulatedMarket:
             raise KeyError(f"The simulated market has no underlying {symbol!r}") from None
 
     def _make_block(self, symbol: str, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Days [anchor + index·BLOCK_DAYS, +BLOCK_DAYS): (gap, intraday path, day total)."""
+        """Days [anchor + index·BLOCK_DAYS, +BLOCK_DAYS): (gap, intraday path, day total).
+
+        Row i of the path has one point per minute of that day's session (its length is the
+        session in force on that date), then stays at the close."""
         p = self._param(symbol)
         rng = np.random.default_rng(_stable_seed(self.seed, symbol, index))
+        first = self.anchor + timedelta(days=index * BLOCK_DAYS)
+        days = [first + timedelta(days=i) for i in range(BLOCK_DAYS)]
+        minutes = np.array([self.hours.minutes(day) for day in days])
+        widest = int(minutes.max())
         daily_sigma = p.annual_vol / math.sqrt(TRADING_DAYS_PER_YEAR)
         gap_sigma = daily_sigma * math.sqrt(OVERNIGHT_VARIANCE_SHARE)
-        minute_sigma = daily_sigma * math.sqrt((1 - OVERNIGHT_VARIANCE_SHARE) / SESSION_MINUTES)
+        # Each day carries the same intraday variance however long its session is.
+        minute_sigma = daily_sigma * np.sqrt((1 - OVERNIGHT_VARIANCE_SHARE) / minutes)
         gaps = rng.standard_normal(BLOCK_DAYS) * gap_sigma
-        steps = rng.standard_normal((BLOCK_DAYS, SESSION_MINUTES)) * minute_sigma
-        first = self.anchor + timedelta(days=index * BLOCK_DAYS)
-        weekend = np.array(
-            [(first + timedelta(days=i)).weekday() >= 5 for i in range(BLOCK_DAYS)], dtype=bool
-        )
+        steps = rng.standard_normal((BLOCK_DAYS, widest)) * minute_sigma[:, None]
+        steps[np.arange(widest)[None, :] >= minutes[:, None]] = 0.0  # after that day's close
+        weekend = np.array([day.weekday() >= 5 for day in days], dtype=bool)
         gaps[weekend] = 0.0
         steps[weekend] = 0.0
         path = np.concatenate([np.zeros((BLOCK_DAYS, 1)), np.cumsum(steps, axis=1)], axis=1)
@@ -171,15 +180,15 @@ class SimulatedMarket:
         offset = (local.date() - self.anchor).days
         gaps, path, _ = self._block(symbol, offset // BLOCK_DAYS)
         row = offset % BLOCK_DAYS
-        minutes = (
-            local - datetime.combine(local.date(), SESSION_OPEN, tzinfo=IST)
-        ).total_seconds() / 60
+        opens, _ = self.hours.on(local.date())
+        session_minutes = self.hours.minutes(local.date())
+        minutes = (local - datetime.combine(local.date(), opens, tzinfo=IST)).total_seconds() / 60
         if minutes < 0:
             intraday = 0.0  # before the open: yesterday's close
         else:
-            position = min(float(SESSION_MINUTES), minutes)
+            position = min(float(session_minutes), minutes)
             lower = int(position)
-            upper = min(lower + 1, SESSION_MINUTES)
+            upper = min(lower + 1, session_minutes)
             weight = position - lower
             intraday = float(gaps[row]) + float(
                 path[row, lower] * (1 - weight) + path[row, upper] * weight
@@ -219,7 +228,7 @@ class SimulatedMarket:
         spot: Decimal,
     ) -> OptionQuote:
         p = self._param(symbol)
-        t = pricing.year_fraction(at, expiry)
+        t = pricing.year_fraction(at, expiry, expiry_close=self.hours.on(expiry)[1])
         forward = pricing.forward_price(spot=float(spot), t=t, r=self.rate)
         k = float(strike)
         sigma = self.implied_vol(symbol, forward=forward, strike=k, t=t)

@@ -67,7 +67,7 @@ INTENT_TRANSITIONS: dict[str, set[str]] = {
         IntentState.FILLED,
         IntentState.CANCELLED,
         # Never back to INTENT or SENT: an order that may have reached the wire is only ever
-        # looked up (a database trigger refuses it too: migration 0014).
+        # looked up (a database trigger refuses it too: migration 0016).
         IntentState.NEEDS_ATTENTION,
     },
     IntentState.NEEDS_ATTENTION: {

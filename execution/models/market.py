@@ -8,9 +8,12 @@ cached: a row saved in admin is what the next call reads.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Exchange(models.TextChoices):
@@ -113,6 +116,43 @@ class TradingHoliday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange} {self.date}: {self.reason}"
+
+
+class HolidayCalendarYear(models.Model):
+    """An exchange's holiday list for one year, recorded as loaded: who, from which circular, when.
+
+    A year without this row has no sessions at all (the calendar fails closed): the platform
+    would otherwise trade on holidays nobody entered. Exchanges publish next year's list in
+    December, so admins load it once a year (admin, or `manage.py import_holidays`).
+    """
+
+    exchange = models.CharField(max_length=3, choices=Exchange.choices)
+    year = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(2000), MaxValueValidator(2100)]
+    )
+    source = models.CharField(
+        max_length=300, help_text="The exchange circular the list comes from (number or URL)."
+    )
+    loaded_at = models.DateTimeField(default=timezone.now)
+    loaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when seeded by a migration.",
+    )
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["exchange", "-year"]
+        verbose_name = "loaded holiday calendar"
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "year"], name="holidaycalendaryear_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.year} holiday calendar"
 
 
 class SpecialSession(models.Model):

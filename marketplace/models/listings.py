@@ -13,6 +13,9 @@ from marketplace.workflow import ListingState
 
 # SEBI Research Analyst registration numbers are "INH" followed by nine digits.
 SEBI_RA_REGEX = r"^INH[0-9]{9}$"
+# A reference issued by SEBI's Past Risk and Return Verification Agency (format not published
+# in detail: letters, digits and the usual separators).
+PARRVA_REGEX = r"^[A-Za-z0-9/.-]{4,40}$"
 
 
 class RiskLevel(models.TextChoices):
@@ -64,6 +67,14 @@ class Listing(models.Model):
     visibility = models.CharField(max_length=16, choices=Visibility.choices)
     sebi_ra_number = models.CharField(
         "SEBI Research Analyst registration number", max_length=12, blank=True
+    )
+    # SEBI: past risk and return figures shown to investors are verified by PaRRVA (from
+    # 4-May-2026); a registered RA's black box records the reference when it has one.
+    parrva_reference = models.CharField(
+        "PaRRVA verification reference",
+        max_length=40,
+        blank=True,
+        help_text="The reference under which PaRRVA verified this strategy's past risk and return.",
     )
     state = models.CharField(
         max_length=20, choices=ListingState.choices, default=ListingState.DRAFT

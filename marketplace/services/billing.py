@@ -33,6 +33,7 @@ from marketplace.revenue import MonthInput, month_charges
 from marketplace.services.notify import notify_users
 from marketplace.services.replan import deployments_replan
 from trader.models import User
+from trader.permissions import RECORD_PAYMENTS, staff_may
 
 logger = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
@@ -87,8 +88,8 @@ def fee_invoice_issue(*, subscription: Subscription, period_start: datetime.date
 def invoice_mark_paid(*, invoice: Invoice, admin: User, reference: str) -> Invoice:
     """Record a payment received outside the platform; a lapsed subscription whose fees are
     now all paid becomes active again."""
-    if not admin.is_staff:
-        raise MarketplaceError("Only an admin records payments.")
+    if not staff_may(user=admin, permission=RECORD_PAYMENTS):
+        raise MarketplaceError("Only an admin with the permission to record payments can.")
     reference = reference.strip()
     if not reference:
         raise MarketplaceError({"reference": "Enter the payment reference (UTR, receipt…)."})
@@ -128,6 +129,21 @@ def _overdue_fees(subscription: Subscription, today: datetime.date) -> bool:
     ).exists()
 
 
+def _renew_terms(subscription: Subscription) -> None:
+    """At renewal a subscriber moves to the plan's current price (a creator's change applies
+    to existing subscribers from their next period only; they were told when it changed)."""
+    plan = subscription.plan
+    if plan.monthly_fee <= 0:
+        return  # never turn a fee subscription into a free one mid-way: it keeps its terms
+    if (subscription.monthly_fee, subscription.profit_share_percent) != (
+        plan.monthly_fee,
+        plan.profit_share_percent,
+    ):
+        subscription.monthly_fee = plan.monthly_fee
+        subscription.profit_share_percent = plan.profit_share_percent
+        subscription.save(update_fields=["monthly_fee", "profit_share_percent", "updated_at"])
+
+
 @transaction.atomic
 def subscriptions_renew_or_lapse(*, today: datetime.date) -> dict[str, int]:
     """Invoice the next month of every fee subscription whose paid period is over, and lapse
@@ -144,7 +160,7 @@ def subscriptions_renew_or_lapse(*, today: datetime.date) -> dict[str, int]:
     # Locked rows, not a DISTINCT join: PostgreSQL refuses FOR UPDATE with DISTINCT.
     due = (
         Subscription.objects.select_for_update(of=("self",))
-        .select_related("listing", "subscriber")
+        .select_related("listing", "subscriber", "plan")
         .filter(pk__in=due_ids)
         .order_by("pk")
     )
@@ -152,6 +168,7 @@ def subscriptions_renew_or_lapse(*, today: datetime.date) -> dict[str, int]:
         paid_until = subscription.paid_until
         start = paid_until + datetime.timedelta(days=1) if paid_until else today
         if start <= today:
+            _renew_terms(subscription)
             _, created = Invoice.objects.get_or_create(
                 subscription=subscription,
                 kind=InvoiceKind.FEE,

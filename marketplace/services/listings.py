@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace.claims import return_claims, return_claims_message
 from marketplace.exceptions import MarketplaceError, StaleStateError
 from marketplace.models import (
     Listing,
@@ -22,7 +23,7 @@ from marketplace.models import (
     VersionState,
     Visibility,
 )
-from marketplace.models.listings import SEBI_RA_REGEX
+from marketplace.models.listings import PARRVA_REGEX, SEBI_RA_REGEX
 from marketplace.revenue import MAX_PROFIT_SHARE_PERCENT
 from marketplace.services.notify import notify_users
 from marketplace.services.replan import deployments_replan
@@ -35,6 +36,7 @@ from marketplace.workflow import (
 )
 from trader.models import User
 from trader.models.strategies import Strategy, StrategyVersion
+from trader.permissions import REVIEW_LISTINGS, staff_may
 
 
 def strategy_version_snapshot(*, version: StrategyVersion) -> dict[str, Any]:
@@ -113,6 +115,30 @@ def _visibility_check(*, visibility: str, sebi_ra_number: str) -> None:
         )
 
 
+def _claims_check(**texts: str) -> None:
+    """Raise MarketplaceError, on each field that has one, naming every return claim SEBI does
+    not allow (marketplace.claims)."""
+    errors = {
+        field: return_claims_message(phrases)
+        for field, text in texts.items()
+        if (phrases := return_claims(text))
+    }
+    if errors:
+        raise MarketplaceError(errors)
+
+
+def _parrva_check(*, parrva_reference: str) -> None:
+    if parrva_reference and not re.fullmatch(PARRVA_REGEX, parrva_reference):
+        raise MarketplaceError(
+            {
+                "parrva_reference": (
+                    "A PaRRVA reference is 4 to 40 letters, digits, '/', '-' or '.', as PaRRVA "
+                    "issued it."
+                )
+            }
+        )
+
+
 def _record(
     *,
     listing: Listing,
@@ -150,6 +176,7 @@ def listing_create(
     plan_kind: str,
     monthly_fee: Decimal,
     profit_share_percent: Decimal,
+    parrva_reference: str = "",
 ) -> Listing:
     """Create a draft listing of one of the creator's own strategies with its first plan and a
     frozen snapshot of the strategy's current version. Raises MarketplaceError, saving nothing.
@@ -160,6 +187,8 @@ def listing_create(
     if version is None:
         raise MarketplaceError({"strategy": "Save the strategy's legs before publishing it."})
     _visibility_check(visibility=visibility, sebi_ra_number=sebi_ra_number)
+    _parrva_check(parrva_reference=parrva_reference)
+    _claims_check(title=title, description=description, tags=tags)
     plan_terms_check(
         kind=plan_kind, monthly_fee=monthly_fee, profit_share_percent=profit_share_percent
     )
@@ -175,6 +204,7 @@ def listing_create(
         min_multiplier=min_multiplier,
         visibility=visibility,
         sebi_ra_number=sebi_ra_number,
+        parrva_reference=parrva_reference.strip(),
     )
     Plan.objects.create(
         listing=listing,
@@ -205,6 +235,7 @@ def listing_update(
     min_multiplier: int,
     visibility: str,
     sebi_ra_number: str,
+    parrva_reference: str = "",
 ) -> Listing:
     """Edit the listing's text and terms while it is a draft or changes were requested."""
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
@@ -215,6 +246,8 @@ def listing_update(
             "A listing can be edited only as a draft or when changes were requested."
         )
     _visibility_check(visibility=visibility, sebi_ra_number=sebi_ra_number)
+    _parrva_check(parrva_reference=parrva_reference)
+    _claims_check(title=title, description=description, tags=tags)
     listing.title = title.strip()
     listing.description = description.strip()
     listing.tags = tags.strip()
@@ -223,6 +256,7 @@ def listing_update(
     listing.min_multiplier = min_multiplier
     listing.visibility = visibility
     listing.sebi_ra_number = sebi_ra_number
+    listing.parrva_reference = parrva_reference.strip()
     listing.save()
     _record(listing=listing, actor=user, action="edit", from_state=listing.state)
     return listing
@@ -232,8 +266,10 @@ def _actor_for(*, listing: Listing, user: User) -> Actor:
     # The creator is always the creator, even with staff rights: nobody approves their own work.
     if listing.creator_id == user.pk:
         return Actor.CREATOR
-    if user.is_staff:
+    if staff_may(user=user, permission=REVIEW_LISTINGS):
         return Actor.ADMIN
+    if user.is_staff:
+        raise MarketplaceError("You need the permission to review listings (review_listings).")
     raise MarketplaceError("You cannot act on someone else's listing.")
 
 
@@ -276,6 +312,11 @@ def listing_transition(
     reason = reason.strip()
     if transition.reason_required and not reason:
         raise MarketplaceError({"reason": f"Give the creator a reason to {transition.label}."})
+    if action in ("submit", "resubmit", "approve", "publish"):
+        # Screened again here: text saved before the rule, or edited in admin, is caught too.
+        phrases = return_claims(listing.title, listing.description, listing.tags)
+        if phrases:
+            raise MarketplaceError(return_claims_message(phrases))
     if action == "approve" and listing.is_subscribe_only:
         if not re.fullmatch(SEBI_RA_REGEX, listing.sebi_ra_number or ""):
             raise MarketplaceError("This subscribe-only listing has no valid SEBI RA number.")
@@ -515,3 +556,85 @@ def listing_feature(*, listing: Listing, admin: User, featured: bool) -> Listing
         from_state=listing.state,
     )
     return listing
+
+
+def _own_listing_for_plans(listing: Listing, user: User) -> Listing:
+    listing = Listing.objects.select_for_update().get(pk=listing.pk)
+    if listing.creator_id != user.pk:
+        raise MarketplaceError("Only the creator can change this listing's plans.")
+    if listing.state == ListingState.RETIRED:
+        raise MarketplaceError("A retired listing's plans cannot change.")
+    return listing
+
+
+@transaction.atomic
+def plan_add(
+    *, listing: Listing, user: User, kind: str, monthly_fee: Decimal, profit_share_percent: Decimal
+) -> Plan:
+    """Offer one more plan on the listing; audited. Raises MarketplaceError for terms that do
+    not fit the kind or the limits."""
+    listing = _own_listing_for_plans(listing, user)
+    plan_terms_check(kind=kind, monthly_fee=monthly_fee, profit_share_percent=profit_share_percent)
+    plan = Plan.objects.create(
+        listing=listing,
+        kind=kind,
+        monthly_fee=monthly_fee,
+        profit_share_percent=profit_share_percent,
+    )
+    _record(listing=listing, actor=user, action="plan_add", reason=plan.description)
+    return plan
+
+
+@transaction.atomic
+def plan_update(
+    *, plan: Plan, user: User, monthly_fee: Decimal, profit_share_percent: Decimal
+) -> Plan:
+    """Change a plan's price (its kind stays). New subscribers pay the new terms at once;
+    existing subscribers keep the terms they subscribed on until their next renewal (the next
+    monthly fee invoice; see billing.subscriptions_renew_or_lapse) and are told now."""
+    listing = _own_listing_for_plans(plan.listing, user)
+    plan = Plan.objects.select_for_update().get(pk=plan.pk, listing=listing)
+    plan_terms_check(
+        kind=plan.kind, monthly_fee=monthly_fee, profit_share_percent=profit_share_percent
+    )
+    before = plan.description
+    plan.monthly_fee, plan.profit_share_percent = monthly_fee, profit_share_percent
+    plan.save(update_fields=["monthly_fee", "profit_share_percent"])
+    _record(
+        listing=listing, actor=user, action="plan_edit", reason=f"{before} → {plan.description}"
+    )
+    subscribers = User.objects.filter(
+        subscriptions__plan=plan,
+        subscriptions__status__in=[
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.PAUSED,
+            SubscriptionStatus.LAPSED,
+        ],
+    ).distinct()
+    notify_users(
+        users=subscribers,
+        listing=listing,
+        subject=f"{listing.title}: plan price changes at your renewal",
+        message=(
+            f"The plan you subscribed on (“{before}”) becomes “{plan.description}”. You keep "
+            "your current terms until your next renewal; cancel before then if you do not "
+            "agree."
+        ),
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_retire(*, plan: Plan, user: User) -> Plan:
+    """Stop offering a plan to new subscribers (its subscribers keep it). The last offered plan
+    of a listing cannot be retired."""
+    listing = _own_listing_for_plans(plan.listing, user)
+    plan = Plan.objects.select_for_update().get(pk=plan.pk, listing=listing)
+    if not plan.is_active:
+        raise MarketplaceError("This plan is no longer offered.")
+    if not listing.plans.filter(is_active=True).exclude(pk=plan.pk).exists():
+        raise MarketplaceError("A listing needs at least one plan: add another one first.")
+    plan.is_active = False
+    plan.save(update_fields=["is_active"])
+    _record(listing=listing, actor=user, action="plan_retire", reason=plan.description)
+    return plan

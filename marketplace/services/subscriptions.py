@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from brokers.models import BrokerAccount
+from brokers.models import AccountStatus, BrokerAccount
 from marketplace.exceptions import MarketplaceError
 from marketplace.models import (
     Deployment,
@@ -20,6 +20,7 @@ from marketplace.models import (
     Subscription,
     SubscriptionStatus,
 )
+from marketplace.performance import DEPLOYMENT_SOURCE
 from marketplace.services.billing import fee_invoice_issue, ist_today
 from marketplace.services.replan import deployments_replan
 from marketplace.workflow import SUBSCRIBABLE_STATES, ListingState
@@ -30,7 +31,8 @@ OPEN_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, Subscript
 
 @transaction.atomic
 def subscription_create(*, subscriber: User, listing: Listing, plan: Plan) -> Subscription:
-    """Subscribe a trader to a published listing on one of its plans.
+    """Subscribe a trader to a published listing on one of its plans (the views ask for
+    confirmation of `selectors.subscribe_terms` first).
 
     A plan with a fee issues the first month's invoice at once; the period starts today (IST).
     Raises MarketplaceError, saving nothing, for an unpublished or own listing, a plan of
@@ -113,6 +115,62 @@ def subscription_cancel(*, subscription: Subscription, user: User) -> Subscripti
     return _set_status(subscription, SubscriptionStatus.CANCELLED, ended_at=timezone.now())
 
 
+def deployment_limits_check(
+    *,
+    subscription: Subscription,
+    user: User,
+    broker_account_id: int,
+    multiplier: int,
+    max_daily_loss: Decimal | None = None,
+) -> None:
+    """Raise MarketplaceError, keyed by field, for what the wizard would refuse about running
+    the subscribed version on this account at this multiplier: the listing's minimum, the
+    trader's risk limits capped by the admins' ceilings (lots per order; lots per strategy
+    across the subscription's other active deployments; the daily loss). The same checks as
+    a strategy's own allocations (trader.strategies.specs)."""
+    from trader.strategies.selectors import risk_limits_for_user
+    from trader.strategies.specs import (
+        AllocationSpec,
+        LegSpec,
+        allocation_errors,
+        allocations_total_errors,
+    )
+
+    minimum = subscription.listing.min_multiplier
+    if multiplier < minimum:
+        raise MarketplaceError(
+            {"multiplier": f"This listing needs a multiplier of at least {minimum}."}
+        )
+    limits = risk_limits_for_user(user=user)
+    legs = [
+        LegSpec(side=leg["side"], option_type=leg["option_type"], lots=int(leg["lots"]))
+        for leg in subscription.version.snapshot.get("legs", [])
+    ]
+    this = AllocationSpec(broker_account_id=broker_account_id, multiplier=Decimal(multiplier))
+    errors = allocation_errors(this, legs=legs, limits=limits)
+    others = [
+        AllocationSpec(broker_account_id=d.broker_account_id, multiplier=Decimal(d.multiplier))
+        for d in subscription.deployments.filter(is_active=True).exclude(
+            broker_account_id=broker_account_id
+        )
+    ]
+    totals = allocations_total_errors([*others, this], legs=legs, limits=limits)
+    if totals:
+        errors.setdefault("multiplier", []).extend(totals)
+    if max_daily_loss is not None:
+        if max_daily_loss <= 0:
+            errors["max_daily_loss"] = ["A loss limit is a positive amount."]
+        elif max_daily_loss > limits.max_daily_loss:
+            errors["max_daily_loss"] = [f"Above your daily loss limit of ₹{limits.max_daily_loss}."]
+    if errors:
+        raise MarketplaceError(errors)
+
+
+def account_can_trade(account: BrokerAccount) -> bool:
+    """Whether new deployments may use this account: connected (logged in) and not disabled."""
+    return account.status == AccountStatus.CONNECTED
+
+
 @transaction.atomic
 def deployment_create(
     *,
@@ -123,18 +181,28 @@ def deployment_create(
     max_daily_loss: Decimal | None = None,
 ) -> Deployment:
     """Run a subscription on one of the subscriber's own broker accounts, every leg's lots
-    multiplied. Raises MarketplaceError for someone else's account, a multiplier below the
-    listing's minimum, or an account already used by this subscription."""
+    multiplied. Raises MarketplaceError for someone else's account or one that cannot trade,
+    a multiplier below the listing's minimum or beyond the trader's risk limits and the admin
+    ceilings (`deployment_limits_check`), or an account already used by this subscription."""
     subscription = _own_open(subscription, user)
     if broker_account.owner_id != user.pk:
         raise MarketplaceError({"broker_account": "Choose one of your own broker accounts."})
-    minimum = subscription.listing.min_multiplier
-    if multiplier < minimum:
+    if not account_can_trade(broker_account):
         raise MarketplaceError(
-            {"multiplier": f"This listing needs a multiplier of at least {minimum}."}
+            {
+                "broker_account": (
+                    f"{broker_account.label} is {broker_account.get_status_display().lower()}: "
+                    "log in to it first."
+                )
+            }
         )
-    if max_daily_loss is not None and max_daily_loss <= 0:
-        raise MarketplaceError({"max_daily_loss": "A loss limit is a positive amount."})
+    deployment_limits_check(
+        subscription=subscription,
+        user=user,
+        broker_account_id=broker_account.pk,
+        multiplier=multiplier,
+        max_daily_loss=max_daily_loss,
+    )
     deployment, created = Deployment.objects.get_or_create(
         subscription=subscription,
         broker_account=broker_account,
@@ -149,6 +217,29 @@ def deployment_create(
         deployment.max_daily_loss = max_daily_loss
         deployment.is_active = True
         deployment.save()
+    deployments_replan(strategy_ids=[subscription.listing.strategy_id])
+    return deployment
+
+
+@transaction.atomic
+def deployment_update(
+    *, deployment: Deployment, user: User, multiplier: int, max_daily_loss: Decimal | None
+) -> Deployment:
+    """Change a deployment's multiplier and loss limit within the same limits as
+    `deployment_create`; runs planned from now on use them (positions already open exit as
+    they were opened)."""
+    subscription = _own_open(deployment.subscription, user)
+    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    deployment_limits_check(
+        subscription=subscription,
+        user=user,
+        broker_account_id=deployment.broker_account_id,
+        multiplier=multiplier,
+        max_daily_loss=max_daily_loss,
+    )
+    deployment.multiplier = multiplier
+    deployment.max_daily_loss = max_daily_loss
+    deployment.save(update_fields=["multiplier", "max_daily_loss", "updated_at"])
     deployments_replan(strategy_ids=[subscription.listing.strategy_id])
     return deployment
 
@@ -180,11 +271,31 @@ def deployment_may_enter(*, deployment: Deployment, day: datetime.date) -> bool:
     return True
 
 
+def subscription_has_executed(*, subscription: Subscription) -> bool:
+    """Whether one of the subscription's deployments has had an order filled in a real (not
+    test) run: what a review must rest on."""
+    from execution.models import OrderIntent
+
+    deployment_refs = [str(pk) for pk in subscription.deployments.values_list("pk", flat=True)]
+    return OrderIntent.objects.filter(
+        run__source=DEPLOYMENT_SOURCE,
+        run__source_ref__in=deployment_refs,
+        run__owner_id=subscription.subscriber_id,
+        run__is_test=False,
+        filled_quantity__gt=0,
+    ).exists()
+
+
 @transaction.atomic
 def rating_submit(*, subscription: Subscription, user: User, stars: int, review: str) -> Rating:
-    """Rate a listing; only its subscribers can, once each (a second call edits the first)."""
+    """Rate a listing; only its subscribers can, once each (a second call edits the first),
+    and only once their deployment has executed at least one run."""
     if subscription.subscriber_id != user.pk:
         raise MarketplaceError("Only subscribers can rate a listing.")
+    if not subscription_has_executed(subscription=subscription):
+        raise MarketplaceError(
+            "You can review this listing once it has executed at least one run for you."
+        )
     if not 1 <= stars <= 5:
         raise MarketplaceError({"stars": "Give 1 to 5 stars."})
     rating, _ = Rating.objects.update_or_create(

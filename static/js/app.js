@@ -11,3 +11,10 @@
   tick();
   setInterval(tick, 1000);
 })();
+
+// Forms that ask before they act (the kill switch): <form data-confirm="question">. In this file
+// rather than an onsubmit attribute because the Content-Security-Policy runs no inline script.
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

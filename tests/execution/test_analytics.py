@@ -152,12 +152,12 @@ def test_costs_per_strategy_and_month_use_the_rate_of_each_trade_date(version, k
     assert (march.charges.brokerage, march.charges.stt, march.charges.total) == (
         D("80.00"),
         D("13.00"),
-        D("117.53"),
+        D("117.54"),  # NSE's transaction charge re-split from 1-Mar-2026 (test_charges)
     )
     assert march.gross_pnl == D("2600.00")
-    assert march.percent_of_gross == D("4.5")  # 117.53 / 2600
-    assert march.net_pnl == D("2482.47")
-    assert (april.charges.stt, april.charges.total) == (D("19.50"), D("124.03"))
+    assert march.percent_of_gross == D("4.5")  # 117.54 / 2600
+    assert march.net_pnl == D("2482.46")
+    assert (april.charges.stt, april.charges.total) == (D("19.50"), D("124.04"))
 
 
 def test_costs_label_paper_brokerage_and_count_orders_without_a_rate(version, paper, kite):
@@ -170,7 +170,7 @@ def test_costs_label_paper_brokerage_and_count_orders_without_a_rate(version, pa
     assert (old.mode, old.charges.total, old.orders_without_rate) == ("live", D(0), 4)
     assert old.percent_of_gross == D(0)  # no charge counted, gross 2600
     assert (sim.mode, sim.charges.brokerage, sim.charges.brokerage_simulated) == ("paper", 0, True)
-    assert sim.charges.total == D("23.13")  # 117.53 less ₹80 brokerage and its ₹14.40 GST
+    assert sim.charges.total == D("23.14")  # 117.54 less ₹80 brokerage and its ₹14.40 GST
 
 
 def test_charges_are_not_a_percentage_of_a_loss(version, kite):
@@ -219,8 +219,8 @@ def test_performance_nets_the_charges_of_its_fills(version, kite):
     (result,) = analytics.performance_for_user(user=version.strategy.owner, **WIDE)
     assert (result.curve.total, result.charges, result.net_pnl) == (
         D("2600.00"),
-        D("117.53"),
-        D("2482.47"),
+        D("117.54"),
+        D("2482.46"),
     )
 
 

@@ -105,10 +105,11 @@ def test_broker_page_shows_slippage_against_the_reference_quote(owner, owner_cli
 
 def test_cost_page_shows_charges_and_their_share_of_gross(world, owner_client):
     page = owner_client.get(reverse("execution:analytics-costs"), PERIOD).content.decode()
-    # 65 x (100 - 80) = 1300 gross; 2 orders: brokerage 40, STT 6.50, exchange 4.10, IPFT 0.06,
-    # SEBI 0.01, stamp 0.16, GST 18% of 44.11 = 7.94 → 58.77 (4.5 % of gross)
-    assert "Owner Straddle" in page and "58.77" in page and "4.5 %" in page
-    assert "1241.23" in page
+    # 65 x (100 - 80) = 1300 gross; 2 orders on 2-Mar-2026 (after NSE's 1-Mar re-split):
+    # brokerage 40, STT 6.50, exchange 0.03552% of 11,700 = 4.16, IPFT 0.00, SEBI 0.01, stamp
+    # 0.16, GST 18% of (40 + 4.16 + 0.01 + 0.00) = 7.95 → 58.78 (4.5 % of gross)
+    assert "Owner Straddle" in page and "58.78" in page and "4.5 %" in page
+    assert "1241.22" in page
 
 
 def test_each_persona_sees_only_their_own_performance(world, owner_client, stranger_client):

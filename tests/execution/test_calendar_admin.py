@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.test import Client
 
 from execution import calendar, contracts
 from execution.models import TradingHoliday
+from tests.conftest import staff_client_for
 from tests.execution.factories import SuperuserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_holiday_added_in_admin_moves_that_weeks_expiry():
-    admin_client = Client()
-    admin_client.force_login(SuperuserFactory())
+    admin_client = staff_client_for(SuperuserFactory())
     on = date(2026, 12, 3)
     assert contracts.pick_expiry("NIFTY", on, "current_week") == date(2026, 12, 8)
     assert contracts.kite_symbol("NIFTY", date(2026, 12, 8), 26000, "CE") == "NIFTY26D0826000CE"
@@ -36,8 +35,7 @@ def test_holiday_added_in_admin_moves_that_weeks_expiry():
 
 
 def test_duplicate_holiday_is_a_form_error_not_a_crash():
-    admin_client = Client()
-    admin_client.force_login(SuperuserFactory())
+    admin_client = staff_client_for(SuperuserFactory())
     response = admin_client.post(
         "/admin/execution/tradingholiday/add/",
         {"exchange": "NSE", "date": "2026-11-10", "reason": "Again", "source": ""},
@@ -50,8 +48,7 @@ def test_duplicate_holiday_is_a_form_error_not_a_crash():
 
 
 def test_admin_lists_render_for_every_reference_table():
-    admin_client = Client()
-    admin_client.force_login(SuperuserFactory())
+    admin_client = staff_client_for(SuperuserFactory())
     for model in [
         "tradingholiday",
         "specialsession",

@@ -9,6 +9,7 @@ import pytest
 
 from execution.charges import ChargeFill, ChargeRateMissing, charges_compute
 from execution.models import BrokerageRate, ChargeRate
+from tests.conftest import staff_client_for
 
 D = Decimal
 
@@ -69,8 +70,10 @@ def test_worked_example_matches_reference(stt_percent, stt, total):
 @pytest.mark.parametrize(
     ("trade_date", "total"),
     [
-        (datetime.date(2026, 3, 31), D("117.53")),  # last day at 0.1% STT
-        (datetime.date(2026, 4, 1), D("124.03")),  # first day at 0.15%
+        (datetime.date(2026, 2, 27), D("117.53")),  # last day before the NSE re-split
+        (datetime.date(2026, 3, 2), D("117.54")),  # first session under NSE/FA/73061
+        (datetime.date(2026, 3, 31), D("117.54")),  # last day at 0.1% STT
+        (datetime.date(2026, 4, 1), D("124.04")),  # first day at 0.15%
     ],
 )
 def test_seeded_rows_pick_the_rate_in_force_on_the_trade_date(trade_date, total):
@@ -82,6 +85,45 @@ def test_seeded_rows_pick_the_rate_in_force_on_the_trade_date(trade_date, total)
         brokerage_rates=list(BrokerageRate.objects.all()),
     )
     assert result.total == total
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("trade_date", "items"),
+    [
+        # Worked by hand for the straddle: turnover 23,400 (sold 13,000, bought 10,400).
+        # Up to 28-Feb-2026: transaction 0.03503% = 8.19702 → 8.20; IPFT 0.0005% = 0.117 →
+        # 0.12; GST 18% of (brokerage 80 + 8.20 + SEBI 0.02) = 15.8796 → 15.88 (none on IPFT).
+        (
+            datetime.date(2026, 2, 27),
+            {"exchange_txn": "8.20", "ipft": "0.12", "gst": "15.88", "total": "117.53"},
+        ),
+        # From 1-Mar-2026 (NSE/FA/73061): transaction 0.03552% = 8.31168 → 8.31; IPFT
+        # 0.00001% = 0.00234 → 0.00; GST 18% of (80 + 8.31 + 0.02 + IPFT 0.00) = 15.8994 →
+        # 15.90. STT 13.00, SEBI 0.02 and stamp 0.31 are unchanged.
+        (
+            datetime.date(2026, 3, 2),
+            {"exchange_txn": "8.31", "ipft": "0.00", "gst": "15.90", "total": "117.54"},
+        ),
+    ],
+)
+def test_nse_charge_resplit_on_1_mar_2026_matches_the_hand_computation(trade_date, items):
+    result = charges_compute(
+        fills=straddle(),
+        trade_date=trade_date,
+        broker="kite",
+        charge_rates=list(ChargeRate.objects.all()),
+        brokerage_rates=list(BrokerageRate.objects.all()),
+    )
+    assert (result.brokerage, result.stt, result.sebi_fee, result.stamp) == (
+        D("80.00"),
+        D("13.00"),
+        D("0.02"),
+        D("0.31"),
+    )
+    assert {name: str(getattr(result, name)) for name in items} == items
+    resplit = ChargeRate.objects.get(exchange="NSE", effective_from=datetime.date(2026, 3, 1))
+    assert "NSE/FA/73061" in resplit.source and resplit.gst_on_ipft
 
 
 @pytest.mark.django_db
@@ -118,7 +160,7 @@ def test_paper_brokerage_is_zero_and_labelled_simulated_unless_an_admin_sets_a_r
     )
     free = charges_compute(**kwargs, brokerage_rates=list(BrokerageRate.objects.all()))
     assert free.brokerage == 0 and free.brokerage_simulated is True
-    assert free.total == D("117.53") - D("80") - D("14.40")  # no brokerage, no GST on it
+    assert free.total == D("117.54") - D("80") - D("14.40")  # no brokerage, no GST on it
     BrokerageRate.objects.create(
         broker="paper", effective_from=datetime.date(2026, 1, 1), per_order=D("10")
     )
@@ -164,7 +206,7 @@ def test_a_trade_date_before_any_rate_is_refused_not_guessed():
 def test_admin_lists_and_adds_charge_rates(client):
     from tests.execution.factories import SuperuserFactory
 
-    client.force_login(SuperuserFactory())
+    client = staff_client_for(SuperuserFactory())
     page = client.get("/admin/execution/chargerate/")
     assert page.status_code == 200 and b"0.150000" in page.content
     response = client.post(

@@ -5,17 +5,18 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from brokers.services import paper_account_log_in
 from execution.audit import event_record
 from execution.models import AccountReadiness, ExecutionEvent, OrderIntent, ScheduledRun
 from tests.brokers.factories import BrokerAccountFactory, PaperBookFactory
+from tests.conftest import staff_client_for
 from tests.execution.engine_factories import IntentFactory, RunFactory, strategy_with_accounts
 from trader.models import User
 
-pytestmark = pytest.mark.django_db
+# These trade contracts of today's date: today's holiday year is loaded, as on a live platform.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("calendar_loaded_today")]
 
 
 def test_run_pages_show_orders_and_timings_to_their_owner_only(
@@ -84,8 +85,7 @@ def test_paper_test_of_someone_elses_strategy_is_404(stranger_client, owner):
 
 def test_admin_cannot_change_or_delete_execution_events():
     admin = User.objects.create_superuser("root@example.com", "pw-123456789")
-    client = Client()
-    client.force_login(admin)
+    client = staff_client_for(admin)
     event = event_record(kind="order.sent", message="hello")
     change = reverse("admin:execution_executionevent_change", args=[event.pk])
     page = client.get(change)

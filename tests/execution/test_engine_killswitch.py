@@ -30,10 +30,11 @@ from tests.execution.engine_factories import IntentFactory, RunFactory, VersionF
 from tests.execution.test_dispatch import DAY, FlatMarket, T, _accounts_ready
 from tests.trader.factories import ProfileFactory
 
+# These trade contracts of today's date: today's holiday year is loaded, as on a live platform.
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.network,
-    pytest.mark.usefixtures("session_open"),
+    pytest.mark.usefixtures("calendar_loaded_today", "session_open"),
 ]
 
 

@@ -37,7 +37,11 @@ from tests.brokers.factories import PaperBookFactory
 from tests.execution.engine_factories import IntentFactory, strategy_with_accounts
 from trader.models import BrokerAllocation
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
+# These trade contracts of today's date: today's holiday year is loaded, as on a live platform.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("calendar_loaded_today", "session_open"),
+]
 
 
 @pytest.fixture

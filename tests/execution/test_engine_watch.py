@@ -128,7 +128,15 @@ def test_leg_stop_loss_in_percent_closes_only_that_leg():
 
 def test_intraday_positions_are_squared_off_before_the_close():
     run, _ = _open_run()
-    late = datetime.datetime.combine(DAY, datetime.time(15, 25), tzinfo=IST)
+    # 19-Nov-2026 closes at 15:40 (since 3-Aug-2026): 15:25 is not yet "before the close"...
+    early = datetime.datetime.combine(DAY, datetime.time(15, 25), tzinfo=IST)
+    runs_watch(
+        now=early, market=PricedMarket({24000: Decimal("100"), 24500: Decimal("40")}), send=False
+    )
+    run.refresh_from_db()
+    assert not run.exit_reason and not OrderIntent.objects.exists()
+    # ...15:35 is.
+    late = datetime.datetime.combine(DAY, datetime.time(15, 35), tzinfo=IST)
     runs_watch(
         now=late, market=PricedMarket({24000: Decimal("100"), 24500: Decimal("40")}), send=False
     )

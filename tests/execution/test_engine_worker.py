@@ -19,7 +19,7 @@ from trader.models import BrokerAllocation
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.celery_worker
-def test_a_real_worker_dispatches_and_sends_a_paper_boundary(settings):
+def test_a_real_worker_dispatches_and_sends_a_paper_boundary(settings, calendar_loaded_today):
     from celery.contrib.testing.worker import start_worker
 
     from execution.tasks import boundary_dispatch_task

@@ -135,7 +135,9 @@ def test_spot_path_is_reproducible_and_independent_of_query_order():
 
 def test_spot_is_flat_outside_the_session_and_on_weekends():
     market = SimulatedMarket()
-    close = market.spot("NIFTY", ist(2026, 11, 6, 15, 30))
+    # F&O closes at 15:40 since 3-Aug-2026: the walk still moves between 15:30 and 15:40.
+    close = market.spot("NIFTY", ist(2026, 11, 6, 15, 40))
+    assert market.spot("NIFTY", ist(2026, 11, 6, 15, 30)) != close
     assert market.spot("NIFTY", ist(2026, 11, 6, 20, 0)) == close
     assert market.spot("NIFTY", ist(2026, 11, 7, 12, 0)) == close  # Saturday
     assert market.spot("NIFTY", ist(2026, 11, 9, 9, 0)) == close  # Monday before the open
@@ -151,21 +153,32 @@ def test_spot_starts_at_the_parameter_level_and_has_realistic_volatility():
     # is intraday, the rest comes at the open).
     levels = []
     day = date(2026, 11, 2)
-    while len(levels) < 60 * 375:
+    minutes = market.hours.minutes(day)  # 385 (09:15-15:40) in these months
+    while len(levels) < 60 * minutes:
         if day.weekday() < 5:
             start = datetime.combine(day, time(9, 15), tzinfo=IST)
             levels += [
-                float(market.spot("NIFTY", start + timedelta(minutes=m))) for m in range(1, 376)
+                float(market.spot("NIFTY", start + timedelta(minutes=m)))
+                for m in range(1, minutes + 1)
             ]
         day += timedelta(days=1)
-    returns = np.diff(np.log(np.array(levels).reshape(60, 375)), axis=1)
-    annualised = returns.std() * math.sqrt(375 * 252 / 0.8)
+    returns = np.diff(np.log(np.array(levels).reshape(60, minutes)), axis=1)
+    annualised = returns.std() * math.sqrt(minutes * 252 / 0.8)
     assert 0.09 < annualised < 0.15
+
+
+def test_spot_stops_at_1530_before_3_aug_2026():
+    market = SimulatedMarket()
+    close = market.spot("NIFTY", ist(2026, 7, 31, 15, 30))
+    assert market.spot("NIFTY", ist(2026, 7, 31, 15, 35)) == close
+    assert market.spot("NIFTY", ist(2026, 7, 31, 15, 29)) != close
+    assert market.hours.minutes(date(2026, 7, 31)) == 375
+    assert market.hours.minutes(date(2026, 8, 3)) == 385
 
 
 def test_spot_before_the_anchor_is_continuous():
     market = SimulatedMarket()
-    friday_close = market.spot("BANKNIFTY", ist(2026, 10, 30, 15, 30))
+    friday_close = market.spot("BANKNIFTY", ist(2026, 10, 30, 15, 40))
     assert market.spot("BANKNIFTY", ist(2026, 11, 2, 9, 0)) == friday_close
     assert market.spot("BANKNIFTY", ist(2025, 6, 2, 12, 0)) > 0
 
@@ -177,7 +190,7 @@ def test_option_quote_is_on_ticks_with_a_spread_and_vollib_iv():
     assert q.bid < q.ltp < q.ask
     for price in (q.bid, q.ask, q.ltp):
         assert price % Decimal("0.05") == 0
-    t = pricing.year_fraction(q.at, q.expiry)
+    t = pricing.year_fraction(q.at, q.expiry, expiry_close=market.hours.on(q.expiry)[1])
     assert q.iv == pytest.approx(
         pricing.implied_volatility(
             price=float(q.ltp),
@@ -219,7 +232,11 @@ def test_chain_is_centred_on_atm_with_a_smile():
     assert rows[0].pe.iv > rows[10].pe.iv
     for row in rows:
         assert row.ce.delta - row.pe.delta == pytest.approx(
-            math.exp(-market.rate * pricing.year_fraction(at, date(2026, 11, 17))), rel=1e-9
+            math.exp(
+                -market.rate
+                * pricing.year_fraction(at, date(2026, 11, 17), expiry_close=time(15, 40))
+            ),
+            rel=1e-9,
         )
 
 

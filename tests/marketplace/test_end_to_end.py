@@ -37,6 +37,7 @@ from execution.tasks import account_send_task
 from marketplace import services
 from marketplace.models import Invoice, Listing, MonthlyLedger, Subscription
 from marketplace.performance import listing_track_records, subscription_pnl_between
+from tests.conftest import staff_client_for
 from tests.execution.engine_factories import IST, strategy_with_accounts
 from tests.trader.factories import ProfileFactory
 from trader.models import BrokerAllocation
@@ -128,7 +129,7 @@ def test_creator_to_subscriber_to_track_record_and_ledger(settings, _session_exc
     admin_user = ProfileFactory().user
     admin_user.is_staff = admin_user.is_superuser = True
     admin_user.save()
-    _client(admin_user).post(
+    staff_client_for(admin_user).post(
         reverse("admin:marketplace_listing_changelist"),
         {"action": "workflow_approve", "_selected_action": [listing.pk], "apply": "1"},
     )
@@ -139,7 +140,8 @@ def test_creator_to_subscriber_to_track_record_and_ledger(settings, _session_exc
     trader = ProfileFactory().user
     trader_client = _client(trader)
     trader_client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     # The subscription began before the traded day; its first month's fee covers October.

@@ -17,7 +17,9 @@ from django.urls import reverse
 from marketplace.models import Listing, ListingEvent, Rating, Subscription
 from marketplace.performance import listing_track_records
 from marketplace.workflow import ListingState
+from tests.conftest import staff_client_for
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory, StrategyFactory
+from tests.marketplace.security_helpers import executed_run_for
 from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +37,7 @@ def admin_client_user():
     user.is_staff = True
     user.is_superuser = True
     user.save()
-    return _client(user), user
+    return staff_client_for(user), user
 
 
 def test_creator_publishes_and_admin_approves_in_django_admin(admin_client_user, mailoutbox):
@@ -149,7 +151,8 @@ def test_subscriber_of_subscribe_only_listing_never_sees_legs_strikes_or_times()
     client = _client(trader)
     account = PaperAccountFactory(owner=trader)
     client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     client.post(
@@ -185,7 +188,8 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
     trader = ProfileFactory().user
     client = _client(trader)
     response = client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     foreign = PaperAccountFactory()
@@ -193,7 +197,9 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
         reverse("marketplace:subscription", args=[subscription.pk]),
         {"broker_account": foreign.pk, "multiplier": "3"},
     )
-    assert page.status_code == 200 and b"Select a valid choice" in page.content
+    assert (
+        page.status_code == 200 and b"Choose one of your logged-in broker accounts" in page.content
+    )
     own = PaperAccountFactory(owner=trader)
     page = client.post(
         reverse("marketplace:subscription", args=[subscription.pk]),
@@ -204,7 +210,7 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
     own_listing = ListingFactory(strategy=StrategyFactory(owner=trader))
     response = client.post(
         reverse("marketplace:subscribe", args=[own_listing.pk]),
-        {"plan": own_listing.plans.get().pk},
+        {"plan": own_listing.plans.get().pk, "confirm": "yes"},
         follow=True,
     )
     assert b"your own listing" in response.content
@@ -216,12 +222,14 @@ def test_only_subscribers_review():
     trader = ProfileFactory().user
     client = _client(trader)
     client.post(
-        reverse("marketplace:subscribe", args=[listing.pk]), {"plan": listing.plans.get().pk}
+        reverse("marketplace:subscribe", args=[listing.pk]),
+        {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
     stranger = _client(ProfileFactory().user)
     response = stranger.post(reverse("marketplace:rate", args=[subscription.pk]), {"stars": "1"})
     assert response.status_code == 404
+    executed_run_for(subscription)
     client.post(
         reverse("marketplace:rate", args=[subscription.pk]), {"stars": "4", "review": "Calm."}
     )

@@ -143,7 +143,7 @@ def test_a_recorded_payment_and_a_lapse_re_plan(replans, django_capture_on_commi
 
 
 @pytest.fixture
-def ahead(monkeypatch):
+def ahead(monkeypatch, calendar_loaded_today):
     """A session a week or more ahead; the re-plan task plans that day."""
     today = timezone.now().astimezone(calendar.IST).date()
     day = calendar.sessions_between(

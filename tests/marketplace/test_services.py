@@ -49,9 +49,14 @@ def _listing_args(strategy, **overrides):
 
 @pytest.fixture
 def admin_user():
+    from django.contrib.auth.models import Permission
+
     user = ProfileFactory().user
     user.is_staff = True
     user.save()
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["review_listings", "record_payments"])
+    )
     return user
 
 

@@ -42,7 +42,7 @@ def test_new_trader_is_told_what_to_do_next(client):
     assert "No entry is scheduled" in body
 
 
-def test_active_strategy_shows_its_next_entry(owner, owner_client):
+def test_active_strategy_shows_its_next_entry(owner, owner_client, calendar_loaded_today):
     _strategy(owner, status=StrategyStatus.ACTIVE, name="Morning condor")
     _strategy(owner, status=StrategyStatus.PAUSED, name="Paused one")
     response = owner_client.get(reverse("trader:dashboard"))

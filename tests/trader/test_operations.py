@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import logging
 import os
@@ -10,12 +11,27 @@ import sys
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
+from execution.calendar import IST
+from tests.conftest import staff_client_for
 from trader.logging import redact
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _staff_client():
+    from tests.trader.factories import ProfileFactory
+
+    user = ProfileFactory().user
+    user.is_staff = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.mark.django_db
@@ -27,7 +43,9 @@ def test_healthz_reports_503_without_a_worker(client, settings, monkeypatch):
     )
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
-    body = response.json()
+    assert response.json() == {"status": "down"}
+    body = _staff_client().get(reverse("healthz")).json()
+    assert body["status"] == "down"
     assert body["database"]["ok"] is True
     assert body["redis"]["ok"] is True
     assert body["worker"] == {
@@ -45,22 +63,93 @@ def test_healthz_reports_redis_down(client, settings, monkeypatch):
     monkeypatch.setattr(health, "check_worker", lambda: {"workers": ["w"]})
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
-    assert response.json()["redis"]["ok"] is False
+    assert response.json() == {"status": "down"}
+    assert _staff_client().get(reverse("healthz")).json()["redis"]["ok"] is False
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("today", "warning"),
+    [
+        # 2027's list is not loaded: no day of it can trade.
+        (
+            datetime.datetime(2027, 1, 26, 10, 0, tzinfo=IST),
+            "NSE holiday calendar for 2027 not loaded: nothing can trade",
+        ),
+        # 26 days before the last loaded year ends: admins are warned in time.
+        (
+            datetime.datetime(2026, 12, 5, 11, 0, tzinfo=IST),
+            "NSE holiday calendar for 2027 not loaded; 2026 ends in 26 days",
+        ),
+    ],
+)
+def test_healthz_is_degraded_not_down_when_the_calendar_runs_out(
+    client, monkeypatch, today, warning
+):
+    from trader import health
+
+    monkeypatch.setattr(health, "check_worker", lambda: {"workers": ["w"]})
+    with time_machine.travel(today, tick=True):
+        response = client.get(reverse("healthz"))
+        body = _staff_client().get(reverse("healthz")).json()
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded"}  # the reason is for staff only
+    assert body["status"] == "degraded"
+    assert body["calendar"]["ok"] is False and warning in body["calendar"]["error"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.celery_worker
+@time_machine.travel(datetime.datetime(2026, 11, 2, 10, 0, tzinfo=IST), tick=True)
 def test_healthz_200_with_a_real_worker(client):
     from celery.contrib.testing.worker import start_worker
 
     from trader.celery import app
+    from trader.health import worker_ping
 
     with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+        worker_ping()  # what the background refresh does
         response = client.get(reverse("healthz"))
+        staff = _staff_client().get(reverse("healthz"))
     assert response.status_code == 200, response.content
-    body = response.json()
-    assert body["status"] == "ok"
+    # Anonymous callers learn up/degraded/down and nothing else (no worker host names).
+    assert response.json() == {"status": "up"}
+    body = staff.json()
+    assert body["status"] == "up"
     assert body["worker"]["ok"] and body["worker"]["workers"]
+
+
+@pytest.mark.django_db
+@time_machine.travel(datetime.datetime(2026, 11, 2, 10, 0, tzinfo=IST), tick=True)
+def test_healthz_answers_fast_while_the_worker_ping_is_slow(client, monkeypatch):
+    import threading
+    import time
+
+    from trader import health
+    from trader.celery import app
+
+    pinged = threading.Event()
+
+    def slow_ping(timeout):
+        time.sleep(0.5)
+        pinged.set()
+        return [{"celery@worker-host": {"ok": "pong"}}]
+
+    monkeypatch.setattr(app.control, "ping", slow_ping)
+    started = time.monotonic()
+    first = client.get(reverse("healthz"))
+    assert time.monotonic() - started < 0.1
+    assert first.json() == {"status": "degraded"}  # not known yet, being checked
+    assert pinged.wait(3)
+    for _ in range(50):
+        if health.cache.get(health.WORKER_PING_KEY):
+            break
+        time.sleep(0.02)
+    started = time.monotonic()
+    second = client.get(reverse("healthz"))
+    assert time.monotonic() - started < 0.1
+    assert second.status_code == 200 and second.json() == {"status": "up"}
+    assert "worker-host" not in second.text
 
 
 def test_request_id_echoed_and_generated(client):
@@ -83,6 +172,86 @@ def test_request_id_echoed_and_generated(client):
 )
 def test_secrets_are_redacted_from_log_lines(text, leak):
     assert leak not in redact(text)
+
+
+CALLBACK_LINE = (
+    "GET /brokers/callback/kite/?request_token=RT5ecret&status=success&state=ST5ecret HTTP/1.1"
+)
+ONE_TIME_VALUES = ("RT5ecret", "ST5ecret", "AC5ecret", "TI5ecret", "CD5ecret")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "request_token=RT5ecret&state=ST5ecret",
+        "code=CD5ecret&state=ST5ecret",
+        "auth_code=AC5ecret&state=ST5ecret",
+        "tokenId=TI5ecret&token_id=TI5ecret",
+        "next=/brokers/callback/kite/%3Frequest_token%3DRT5ecret%26state%3DST5ecret",
+    ],
+)
+def test_broker_callback_one_time_values_are_redacted(query):
+    cleaned = redact(f"GET /brokers/callback/x/?{query} HTTP/1.1")
+    assert not any(value in cleaned for value in ONE_TIME_VALUES), cleaned
+
+
+def test_dev_server_access_log_is_redacted():
+    """runserver logs each request on `django.server`: through our handler and its filters."""
+    logger = logging.getLogger("django.server")
+    assert logger.handlers and not logger.propagate
+    record = logger.makeRecord(
+        "django.server", logging.INFO, __file__, 1, '"%s" %s %s', (CALLBACK_LINE, 302, 0), None
+    )
+    lines = []
+    for handler in logger.handlers:
+        assert handler.filter(record)
+        lines.append(handler.format(record))
+    assert lines and all("request_token=***" in line for line in lines)
+    assert not any(value in line for line in lines for value in ONE_TIME_VALUES)
+
+
+@pytest.mark.slow
+def test_gunicorn_access_log_is_redacted(tmp_path):
+    """A real gunicorn with the project's gunicorn.conf.py, on loopback."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "access.log"
+    env = {**os.environ, "DEBUG": "1", "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "trader.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", "1", "--access-logfile", str(log),
+        ],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = (
+            f"http://127.0.0.1:{port}/brokers/callback/kite/?request_token=RT5ecret&state=ST5ecret"
+        )
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.1)
+        for _ in range(50):
+            if log.exists() and "callback" in log.read_text():
+                break
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(10)
+    text = log.read_text()
+    assert "/brokers/callback/kite/" in text
+    assert "request_token=***" in text
+    assert not any(value in text for value in ONE_TIME_VALUES), text
 
 
 def test_log_output_carries_request_id_and_no_secret():
@@ -164,13 +333,11 @@ def test_env_example_lists_every_variable_settings_reads():
 
 @pytest.mark.django_db
 def test_admin_searches_users_by_mobile_and_filters_by_state(owner, stranger):
-    from django.test import Client
 
     from trader.models import User
 
     admin = User.objects.create_superuser("root@example.com", "pw-123456789")
-    client = Client()
-    client.force_login(admin)
+    client = staff_client_for(admin)
     owner.profile.state = "KA"
     owner.profile.save()
     response = client.get("/admin/trader/user/", {"q": owner.profile.mobile})

@@ -6,11 +6,13 @@ import datetime
 from decimal import Decimal as D
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from brokers.models import AccountStatus
+from execution.calendar import IST
 from tests.brokers.factories import BrokerAccountFactory
 from tests.trader.factories import (
     BrokerAllocationFactory,
@@ -84,7 +86,9 @@ def allocation_post(rows):
     return data
 
 
-def test_whole_wizard_creates_a_draft_with_version_legs_and_allocation(owner, owner_client):
+def test_whole_wizard_creates_a_draft_with_version_legs_and_allocation(
+    owner, owner_client, calendar_loaded_today
+):
     account = BrokerAccountFactory(owner=owner)
     walk_to(owner_client, "allocation")
     response = owner_client.post(
@@ -176,19 +180,47 @@ def test_skipping_ahead_sends_back_to_the_first_unanswered_step(owner_client):
             "Entry must be inside the market session",
         ),
         (
-            {"entry_time": "09:20:00", "exit_time": "15:31:00"},
-            "Exit must be inside the market session",
+            {"entry_time": "09:20:00", "exit_time": "15:40:01"},
+            "Exit must be inside the market session on 07 Dec 2026, 09:15-15:40 IST",
         ),
         ({"entry_time": "10:00:00", "exit_time": "10:00:00"}, "Exit must be after entry"),
         ({"entry_time": "11:00:00", "exit_time": "10:00:00"}, "Exit must be after entry"),
     ],
 )
+@time_machine.travel(datetime.datetime(2026, 12, 7, 10, 0, tzinfo=IST), tick=True)
 def test_bad_times_are_refused_with_a_message(owner_client, schedule, message):
     walk_to(owner_client, "schedule")
     response = owner_client.post(url("schedule"), schedule | {"trading_days": ["0"]})
     assert response.status_code == 200
     assert message in response.content.decode()
     assert owner_client.session["strategy_wizard"]["schedule"] is None
+
+
+@pytest.mark.parametrize(
+    ("today", "accepted"),
+    [
+        # F&O closed at 15:30 until Friday 31-Jul-2026 and closes at 15:40 from 3-Aug-2026.
+        (datetime.datetime(2026, 7, 31, 10, 0, tzinfo=IST), False),
+        (datetime.datetime(2026, 12, 7, 10, 0, tzinfo=IST), True),
+    ],
+)
+def test_an_exit_at_1535_follows_the_close_in_force_that_day(owner_client, today, accepted):
+    with time_machine.travel(today, tick=True):
+        walk_to(owner_client, "schedule")
+        response = owner_client.post(
+            url("schedule"),
+            {"entry_time": "09:20:00", "exit_time": "15:35:00", "trading_days": ["0"]},
+        )
+        saved = owner_client.session["strategy_wizard"]["schedule"]
+    if accepted:
+        assert response.status_code == 302 and saved["exit_time"] == "15:35:00"
+    else:
+        assert response.status_code == 200
+        assert (
+            "Exit must be inside the market session on 31 Jul 2026, 09:15-15:30 IST"
+            in response.content.decode()
+        )
+        assert saved is None
 
 
 @pytest.mark.parametrize(
@@ -470,3 +502,96 @@ def test_risk_limits_cannot_exceed_the_ceiling(owner, owner_client):
     )
     assert response.status_code == 302
     assert RiskLimit.objects.get(user=owner).max_lots_per_order == 5
+
+
+def banknifty_id():
+    from execution.models import Underlying
+
+    return Underlying.objects.get(symbol="BANKNIFTY").pk
+
+
+@time_machine.travel(datetime.datetime(2026, 12, 7, 10, 0, tzinfo=IST), tick=True)
+def test_banknifty_offers_monthly_expiries_only_from_template_to_activation(owner, owner_client):
+    owner_client.get(reverse("strategies:new"))
+    owner_client.post(url("template"), {"template": "short_strangle"})
+    owner_client.post(
+        url("basics"), {"name": "BN strangle", "underlying": banknifty_id(), "kind": "intraday"}
+    )
+    page = owner_client.get(url("legs")).content.decode()
+    # The template's "current week" became "current month"; weeklies are not offered.
+    assert 'value="current_month" selected' in page
+    assert 'value="current_week"' not in page and 'value="next_week"' not in page
+    before = owner_client.session["strategy_wizard"]["legs"]
+    weekly = leg_post([{"side": "SELL", "option_type": "CE", "strike_offset": "4"}])
+    refused = owner_client.post(url("legs"), weekly | {"action": "next"})
+    assert refused.status_code == 200
+    assert "BANKNIFTY has no weekly expiry, so no current week contract." in (
+        refused.content.decode()
+    )
+    assert owner_client.session["strategy_wizard"]["legs"] == before  # nothing saved
+    monthly = leg_post(
+        [
+            {
+                "side": "SELL",
+                "option_type": "CE",
+                "strike_offset": "4",
+                "expiry_choice": "current_month",
+            },
+            {
+                "side": "SELL",
+                "option_type": "PE",
+                "strike_offset": "-4",
+                "expiry_choice": "current_month",
+            },
+        ]
+    )
+    assert owner_client.post(url("legs"), monthly | {"action": "next"}).status_code == 302
+    owner_client.post(
+        url("schedule"),
+        {"entry_time": "09:20:00", "exit_time": "15:15:00", "trading_days": ["0", "1"]},
+    )
+    owner_client.post(url("risk"), {"leg_failure_policy": "unwind"})
+    account = BrokerAccountFactory(owner=owner)
+    owner_client.post(url("allocation"), allocation_post([{"broker_account": str(account.pk)}]))
+    review = owner_client.get(url("review")).content.decode()
+    assert "No account allocated" not in review and account.label in review
+    assert "29 Dec 2026" in review  # BANKNIFTY's December monthly
+    assert owner_client.post(url("review")).status_code == 302
+    strategy = Strategy.objects.get()
+    assert {leg.expiry_choice for leg in strategy.current_version.legs.all()} == {"current_month"}
+
+
+@time_machine.travel(datetime.datetime(2026, 12, 7, 10, 0, tzinfo=IST), tick=True)
+def test_activation_refuses_a_weekly_leg_on_banknifty_saying_why(owner, owner_client):
+    from execution.models import Underlying
+
+    strategy = StrategyFactory(owner=owner, underlying=Underlying.objects.get(symbol="BANKNIFTY"))
+    version = StrategyVersionFactory(strategy=strategy)
+    LegFactory(version=version, position=1, expiry_choice="current_week")
+    strategy.current_version = version
+    strategy.save(update_fields=["current_version"])
+    BrokerAllocationFactory(strategy=strategy, broker_account=BrokerAccountFactory(owner=owner))
+    response = owner_client.post(
+        reverse("strategies:activate", kwargs={"pk": strategy.pk}), follow=True
+    )
+    strategy.refresh_from_db()
+    assert strategy.status == StrategyStatus.DRAFT
+    assert "Leg 1 cannot be traded: BANKNIFTY has no weekly expiry" in response.content.decode()
+
+
+@time_machine.travel(datetime.datetime(2027, 1, 20, 10, 0, tzinfo=IST), tick=True)
+def test_review_lists_the_ticked_account_even_when_strikes_cannot_resolve(owner, owner_client):
+    # January 2027: its holiday list is not loaded, so no expiry can be named yet.
+    owner_client.force_login(owner)  # a session opened at the real date would have expired
+    account = BrokerAccountFactory(owner=owner)
+    walk_to(owner_client, "allocation")
+    posted = owner_client.post(
+        url("allocation"), allocation_post([{"broker_account": str(account.pk)}])
+    )
+    assert posted.status_code == 302, posted.content.decode()[:3000]
+    review = owner_client.get(url("review")).content.decode()
+    assert "Strikes cannot be resolved right now: NSE holiday calendar for 2027 not loaded" in (
+        review
+    )
+    assert "No account allocated" not in review
+    assert account.label in review and "quantities show once the strikes resolve" in review

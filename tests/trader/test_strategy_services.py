@@ -26,8 +26,6 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize(
     "fields",
     [
-        {"entry_time": datetime.time(9, 14, 59)},
-        {"exit_time": datetime.time(15, 30, 1)},
         {"entry_time": datetime.time(10), "exit_time": datetime.time(10)},
         {"trading_days": 0},
         {"stop_loss_mtm": D(0)},

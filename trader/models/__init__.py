@@ -1,6 +1,6 @@
 """Trader domain models, one module per sub-domain."""
 
-from trader.models.accounts import Profile, User, UserManager
+from trader.models.accounts import Profile, StaffPermission, User, UserManager
 from trader.models.strategies import (
     AllocationSizing,
     BrokerAllocation,
@@ -35,6 +35,7 @@ __all__ = [
     "RiskCeiling",
     "RiskLimit",
     "Side",
+    "StaffPermission",
     "Strategy",
     "StrategyAlgoId",
     "StrategyEvent",

@@ -116,3 +116,21 @@ class Profile(models.Model):
     @property
     def state_name(self) -> str:
         return STATE_NAMES.get(self.state, "")
+
+
+class StaffPermission(models.Model):
+    """Carrier of the named staff permissions (no table): admins grant them to staff users or
+    groups in Django admin like any other permission. `trader.permissions` names and checks
+    them; nothing else reads this model."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("review_listings", "Can approve, reject, suspend and review marketplace listings"),
+            ("operate_global_kill_switch", "Can engage and re-arm the platform-wide kill switch"),
+            ("record_payments", "Can record payments received for marketplace invoices"),
+        ]
+
+    def __str__(self) -> str:
+        return "staff permissions"

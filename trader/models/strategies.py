@@ -8,17 +8,15 @@ the exact version they executed.
 
 from __future__ import annotations
 
-import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-# The normal F&O session. Only a sanity bound for the database: the authoritative window of a
-# given day (special sessions, short days) is execution.calendar.session_window.
-SESSION_OPEN = datetime.time(9, 15)
-SESSION_CLOSE = datetime.time(15, 30)
+# A strategy's times are checked against the session in force on the day it is saved
+# (execution.calendar.normal_timing: the F&O close moved from 15:30 to 15:40 on 3-Aug-2026), and
+# each day's runs against that day's window by the planner; no time of day is a constant here.
 
 MAX_LEGS = 8
 
@@ -203,10 +201,6 @@ class StrategyVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(exit_time__gt=models.F("entry_time")),
                 name="strategyversion_exit_after_entry",
-            ),
-            models.CheckConstraint(
-                condition=Q(entry_time__gte=SESSION_OPEN, exit_time__lte=SESSION_CLOSE),
-                name="strategyversion_times_in_session",
             ),
             models.CheckConstraint(
                 condition=Q(trading_days__gte=1, trading_days__lte=ALL_WEEKDAYS_MASK),

@@ -11,6 +11,7 @@ from django.forms import BaseFormSet, formset_factory
 
 from brokers.models import AccountStatus, BrokerAccount
 from execution.models import Underlying
+from trader.bounds import BIGINT_MAX, INT_MAX, SMALLINT_MAX
 from trader.models import (
     AllocationSizing,
     ExitUnit,
@@ -68,10 +69,12 @@ class BasicsForm(forms.Form):
 class LegForm(forms.Form):
     side = forms.ChoiceField(choices=Side.choices)
     option_type = forms.ChoiceField(choices=OptionType.choices)
-    lots = forms.IntegerField(initial=1)
+    lots = forms.IntegerField(initial=1, max_value=INT_MAX)
     expiry_choice = forms.ChoiceField(choices=ExpiryChoice.choices)
     strike_mode = forms.ChoiceField(choices=StrikeMode.choices)
-    strike_offset = forms.IntegerField(required=False, label="Steps from ATM")
+    strike_offset = forms.IntegerField(
+        required=False, min_value=-SMALLINT_MAX, max_value=SMALLINT_MAX, label="Steps from ATM"
+    )
     strike_price = forms.DecimalField(required=False, max_digits=10, decimal_places=2)
     target_premium = forms.DecimalField(
         required=False, max_digits=10, decimal_places=2, label="Premium ₹"
@@ -88,10 +91,18 @@ class LegForm(forms.Form):
         strike_step: Decimal | None = None,
         limits: Limits | None = None,
         symbol: str = "",
+        expiry_kinds: set[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.strike_step, self.limits, self.symbol = strike_step, limits, symbol
+        self.expiry_kinds = expiry_kinds
+        if expiry_kinds:
+            # Offer only the expiries this underlying lists (the widget's choices); a posted
+            # other one still reaches leg_errors, which refuses it naming the underlying.
+            widget = self.fields["expiry_choice"].widget
+            assert isinstance(widget, forms.Select)
+            widget.choices = [c for c in ExpiryChoice.choices if c[0] in expiry_kinds]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -103,6 +114,7 @@ class LegForm(forms.Form):
                     strike_step=self.strike_step,
                     limits=self.limits,
                     symbol=self.symbol,
+                    expiry_kinds=self.expiry_kinds,
                 ),
             )
         return data
@@ -166,9 +178,24 @@ class ScheduleForm(forms.Form):
         "on special sessions the exchange declares.",
     )
 
+    def __init__(
+        self,
+        *args: Any,
+        session: tuple[datetime.time, datetime.time],
+        on: datetime.date,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.session, self.on = session, on
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        _attach(self, times_errors(data.get("entry_time"), data.get("exit_time")))
+        _attach(
+            self,
+            times_errors(
+                data.get("entry_time"), data.get("exit_time"), session=self.session, on=self.on
+            ),
+        )
         return data
 
 
@@ -219,12 +246,12 @@ class RiskForm(forms.Form):
 
 
 class AllocationForm(forms.Form):
-    broker_account = forms.IntegerField(widget=forms.HiddenInput)
+    broker_account = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=BIGINT_MAX)
     include = forms.BooleanField(required=False, label="Trade on this account")
     sizing = forms.ChoiceField(choices=AllocationSizing.choices)
     multiplier = forms.DecimalField(required=False, max_digits=6, decimal_places=2)
-    fixed_lots = forms.IntegerField(required=False)
-    priority = forms.IntegerField(initial=1)
+    fixed_lots = forms.IntegerField(required=False, max_value=INT_MAX)
+    priority = forms.IntegerField(initial=1, min_value=1, max_value=SMALLINT_MAX)
 
     def __init__(
         self,
@@ -296,9 +323,9 @@ AllocationFormSet = cast(
 
 
 class RiskLimitForm(forms.Form):
-    max_lots_per_order = forms.IntegerField(label="Max lots per order")
-    max_lots_per_strategy = forms.IntegerField(label="Max lots per strategy")
-    max_open_strategies = forms.IntegerField(label="Max active strategies")
+    max_lots_per_order = forms.IntegerField(label="Max lots per order", max_value=INT_MAX)
+    max_lots_per_strategy = forms.IntegerField(label="Max lots per strategy", max_value=INT_MAX)
+    max_open_strategies = forms.IntegerField(label="Max active strategies", max_value=INT_MAX)
     max_daily_loss = forms.DecimalField(max_digits=14, decimal_places=2, label="Max daily loss ₹")
 
 

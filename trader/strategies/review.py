@@ -59,6 +59,7 @@ def review_build(
         )
     except (LookupError, ValueError) as exc:
         review.problem = f"Strikes cannot be resolved right now: {exc}"
+        review.accounts = _account_quantities(user=user, spec=spec, resolved=[])
         return review
     legs = [
         payoff.PayoffLeg(
@@ -76,21 +77,31 @@ def review_build(
         review.problem = "Some premiums are not quoted; the payoff counts them as ₹0."
     review.summary = payoff.analyse(legs, spot=review.spot)
     review.chart = payoff.chart(legs, spot=review.spot, breakevens=review.summary.breakevens)
+    review.accounts = _account_quantities(user=user, spec=spec, resolved=review.resolved)
+    return review
+
+
+def _account_quantities(
+    *, user: User, spec: StrategySpec, resolved: list[ResolvedLeg]
+) -> list[AccountQuantity]:
+    """Lots and units per allocated account; the accounts are listed even when the strikes
+    could not be resolved (their legs are then empty)."""
     accounts = {
         a.pk: a
         for a in BrokerAccount.objects.filter(
             owner=user, pk__in=[x.broker_account_id for x in spec.allocations]
         )
     }
+    quantities = []
     for allocation in sorted(spec.allocations, key=lambda a: a.priority):
         account = accounts.get(allocation.broker_account_id)
         if account is None:
             continue
         rows = []
-        for leg in review.resolved:
+        for leg in resolved:
             lots = allocation.lots_for(leg.lots)
             rows.append((leg, lots, lots * leg.lot_size))
-        review.accounts.append(
+        quantities.append(
             AccountQuantity(
                 account=account,
                 legs=rows,
@@ -98,4 +109,4 @@ def review_build(
                 total_quantity=sum(r[2] for r in rows),
             )
         )
-    return review
+    return quantities

@@ -12,7 +12,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from brokers.models import AccountStatus, BrokerAccount
-from execution import calendar
+from execution import calendar, contracts
 from trader.models import (
     BrokerAllocation,
     Leg,
@@ -29,6 +29,19 @@ IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "IST")
 # How far ahead "next run" looks: covers the longest run of exchange holidays plus a weekend.
 NEXT_RUN_HORIZON_DAYS = 15
 RECENT_RUNS = 20
+
+
+def session_times_for(*, exchange: str, on: datetime.date) -> tuple[datetime.time, datetime.time]:
+    """The normal session (opens, closes) in force on `on`, for checking a strategy's times."""
+    return calendar.normal_timing(on, exchange)
+
+
+def expiry_kinds_for(*, underlying: Any, on: datetime.date) -> set[str] | None:
+    """The expiry choices `underlying` has on `on`; None when the reference data cannot say."""
+    try:
+        return contracts.expiry_kinds(underlying, on)
+    except LookupError:
+        return None
 
 
 def _base_queryset(
@@ -180,14 +193,15 @@ def next_session_after(day: datetime.date, *, exchange: str = "NSE") -> datetime
 
 
 def strategy_runs(*, strategy: Strategy, today: datetime.date) -> tuple[list[Any], list[Any]]:
-    """(upcoming, recent past) runs of the strategy, once the execution engine records them."""
+    """(upcoming, recent past) runs of the strategy by its owner. Subscribers' runs of a listed
+    strategy are theirs alone: the creator sees only counts and aggregates of them."""
     try:
         run_model = apps.get_model("execution", "ScheduledRun")
     except LookupError:
         return [], []
-    runs = run_model.objects.filter(strategy_version__strategy=strategy).select_related(
-        "strategy_version"
-    )
+    runs = run_model.objects.filter(
+        strategy_version__strategy=strategy, owner_id=strategy.owner_id
+    ).select_related("strategy_version")
     upcoming = list(
         runs.filter(session_date__gte=today, state="planned").order_by("fire_at", "id")[
             :RECENT_RUNS

@@ -35,6 +35,7 @@ from trader.strategies.specs import (
     StrategySpec,
     allocation_errors,
     allocations_total_errors,
+    expiry_choice_error,
     leg_errors,
     legs_errors,
     money_errors,
@@ -79,8 +80,12 @@ def strategy_spec_errors(
         errors["underlying"] = ["Choose an underlying from the list."]
     if not spec.name.strip():
         errors["name"] = ["Give the strategy a name."]
+    today = _today()
+    session = selectors.session_times_for(
+        exchange=underlying.exchange if underlying else "NSE", on=today
+    )
     for key, messages in (
-        times_errors(spec.entry_time, spec.exit_time)
+        times_errors(spec.entry_time, spec.exit_time, session=session, on=today)
         | trading_days_errors(spec.trading_days)
         | money_errors(
             {
@@ -91,11 +96,12 @@ def strategy_spec_errors(
         )
     ).items():
         errors.setdefault(key, []).extend(messages)
-    step = strike_step_for(underlying, _today()) if underlying else None
+    step = strike_step_for(underlying, today) if underlying else None
     symbol = underlying.symbol if underlying else ""
+    kinds = selectors.expiry_kinds_for(underlying=underlying, on=today) if underlying else None
     for index, leg in enumerate(spec.legs):
         for key, messages in leg_errors(
-            leg, strike_step=step, limits=limits, symbol=symbol
+            leg, strike_step=step, limits=limits, symbol=symbol, expiry_kinds=kinds
         ).items():
             errors[f"legs-{index}-{key}"] = messages
     template = template_get(spec.template)
@@ -240,7 +246,12 @@ def strategy_update(*, user: User, strategy: Strategy, spec: StrategySpec) -> St
     assert underlying is not None  # a missing underlying is one of the errors raised above
     today = _today()
     if strategy.status == StrategyStatus.ACTIVE:
-        effective_from = selectors.next_session_after(today, exchange=underlying.exchange)
+        try:
+            effective_from = selectors.next_session_after(today, exchange=underlying.exchange)
+        except LookupError:
+            # No session is known ahead (next year's holidays not loaded): from tomorrow, so
+            # today's runs, if the year is loaded later today, keep the version they had.
+            effective_from = today + datetime.timedelta(days=1)
     else:
         effective_from = today
     number = (strategy.versions.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -321,6 +332,7 @@ def strategy_activate(*, user: User, strategy: Strategy) -> Strategy:
     )
     if not usable.exists():
         raise StrategyStateError("Allocate at least one enabled broker account before activating.")
+    _raise_if_legs_unresolvable(locked)
     limits = selectors.risk_limits_for_user(user=user)
     open_count = (
         Strategy.objects.filter(owner=user, status=StrategyStatus.ACTIVE)
@@ -341,6 +353,21 @@ def strategy_activate(*, user: User, strategy: Strategy) -> Strategy:
     )
     Strategy.objects.filter(pk=strategy.pk).update(activated_at=timezone.now())
     return strategy
+
+
+def _raise_if_legs_unresolvable(strategy: Strategy) -> None:
+    """Refuse to activate legs that can never resolve (a weekly of a monthly-only index)."""
+    version = strategy.versions.order_by("-number").first()
+    if version is None:
+        raise StrategyStateError("The strategy has no version to activate.")
+    underlying = strategy.underlying
+    kinds = selectors.expiry_kinds_for(underlying=underlying, on=_today())
+    if kinds is None:
+        return  # reference data gaps hold runs later, with their reason
+    for leg in version.legs.all():
+        message = expiry_choice_error(leg.expiry_choice, symbol=underlying.symbol, available=kinds)
+        if message:
+            raise StrategyStateError(f"Leg {leg.position} cannot be traded: {message}")
 
 
 @transaction.atomic

@@ -21,7 +21,7 @@ from trader.models import (
     StrategyKind,
     StrikeMode,
 )
-from trader.models.strategies import MAX_LEGS, MON_TO_FRI_MASK, SESSION_CLOSE, SESSION_OPEN
+from trader.models.strategies import MAX_LEGS, MON_TO_FRI_MASK
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -119,13 +119,22 @@ def describe_weekdays(mask: int) -> str:
     return ", ".join(WEEKDAY_NAMES[day] for day in mask_to_weekdays(mask))
 
 
-def times_errors(entry: datetime.time | None, exit_: datetime.time | None) -> Errors:
+def times_errors(
+    entry: datetime.time | None,
+    exit_: datetime.time | None,
+    *,
+    session: tuple[datetime.time, datetime.time],
+    on: datetime.date,
+) -> Errors:
+    """`session` is the normal (opens, closes) in force on `on` (execution.calendar)."""
     errors: Errors = {}
-    window = f"{SESSION_OPEN:%H:%M}-{SESSION_CLOSE:%H:%M} IST"
-    if entry is not None and not SESSION_OPEN <= entry <= SESSION_CLOSE:
-        _add(errors, "entry_time", f"Entry must be inside the market session, {window}.")
-    if exit_ is not None and not SESSION_OPEN <= exit_ <= SESSION_CLOSE:
-        _add(errors, "exit_time", f"Exit must be inside the market session, {window}.")
+    opens, closes = session
+    window = f"{opens:%H:%M}-{closes:%H:%M} IST"
+    dated = f"the market session on {on:%d %b %Y}, {window}"
+    if entry is not None and not opens <= entry < closes:
+        _add(errors, "entry_time", f"Entry must be inside {dated}.")
+    if exit_ is not None and not opens <= exit_ <= closes:
+        _add(errors, "exit_time", f"Exit must be inside {dated}.")
     if entry is not None and exit_ is not None and exit_ <= entry:
         _add(errors, "exit_time", "Exit must be after entry.")
     return errors
@@ -137,11 +146,47 @@ def trading_days_errors(mask: int) -> Errors:
     return {}
 
 
+def expiry_choice_error(choice: str, *, symbol: str, available: Iterable[str]) -> str | None:
+    """Words for an expiry the underlying does not list (BANKNIFTY has monthlies only)."""
+    offered = [c for c in ExpiryChoice.values if c in set(available)]
+    if choice in offered:
+        return None
+    label = ExpiryChoice(choice).label.lower() if choice in ExpiryChoice.values else choice
+    if not offered:
+        return f"{symbol} has no listed expiry to trade right now."
+    names = " or ".join(ExpiryChoice(c).label.lower() for c in offered)
+    kind = "weekly" if "week" in choice else "monthly"
+    return f"{symbol} has no {kind} expiry, so no {label} contract. Choose {names}."
+
+
+def fit_expiry_choice(choice: str | None, available: Iterable[str] | None) -> str:
+    """`choice` if the underlying lists it, else its monthly counterpart, else the first
+    listed one: a template's default that exists for the chosen underlying."""
+    choice = choice or ExpiryChoice.CURRENT_WEEK
+    if available is None:
+        return choice
+    offered = [c for c in ExpiryChoice.values if c in set(available)]
+    if choice in offered or not offered:
+        return choice
+    counterpart = {"current_week": "current_month", "next_week": "next_month"}.get(choice)
+    return counterpart if counterpart in offered else offered[0]
+
+
 def leg_errors(
-    leg: LegSpec, *, strike_step: Decimal | None, limits: Limits | None, symbol: str = ""
+    leg: LegSpec,
+    *,
+    strike_step: Decimal | None,
+    limits: Limits | None,
+    symbol: str = "",
+    expiry_kinds: Iterable[str] | None = None,
 ) -> Errors:
-    """Errors of one leg, keyed by field name."""
+    """Errors of one leg, keyed by field name. `expiry_kinds`: the expiry choices the
+    underlying has today (execution.contracts.expiry_kinds); None skips that check."""
     errors: Errors = {}
+    if expiry_kinds is not None and leg.expiry_choice:
+        message = expiry_choice_error(leg.expiry_choice, symbol=symbol, available=expiry_kinds)
+        if message:
+            _add(errors, "expiry_choice", message)
     if leg.lots is None or leg.lots <= 0:
         _add(errors, "lots", "Lots must be at least 1.")
     elif limits is not None and leg.lots > limits.max_lots_per_order:

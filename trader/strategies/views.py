@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from execution.models import Underlying
 from trader.http import AuthenticatedHttpRequest
 from trader.models import Strategy
 from trader.strategies import selectors, services, wizard
@@ -29,7 +30,7 @@ from trader.strategies.forms import (
 )
 from trader.strategies.review import review_build
 from trader.strategies.selectors import IST
-from trader.strategies.specs import Limits, describe_weekdays
+from trader.strategies.specs import Limits, describe_weekdays, fit_expiry_choice
 from trader.strategies.templates_catalog import TEMPLATES, template_get
 
 
@@ -216,16 +217,23 @@ def _leg_formset(request: AuthenticatedHttpRequest, draft: dict[str, Any], data:
     underlying = offered.queryset.filter(pk=draft["basics"]["underlying"]).first()
     today = timezone.now().astimezone(IST).date()
     step = services.strike_step_for(underlying, today) if underlying else None
+    kinds = selectors.expiry_kinds_for(underlying=underlying, on=today) if underlying else None
     template = template_get(draft.get("template") or "")
+    # A template's "current week" becomes "current month" on an index with monthlies only.
+    initial = [
+        {**leg, "expiry_choice": fit_expiry_choice(leg.get("expiry_choice"), kinds)}
+        for leg in draft.get("legs") or []
+    ]
     return LegFormSet(
         data,
-        initial=draft.get("legs") or [],
+        initial=initial,
         prefix="legs",
         needs_distinct_expiries=bool(template and template.needs_distinct_expiries),
         form_kwargs={
             "strike_step": step,
             "limits": _limits(request),
             "symbol": underlying.symbol if underlying else "",
+            "expiry_kinds": kinds,
         },
     )
 
@@ -236,6 +244,7 @@ def _step_legs(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing
     action = request.POST.get("action", "next")
     formset = _leg_formset(request, draft, request.POST)
     if action == "add":
+        kinds = formset.form_kwargs.get("expiry_kinds")
         # Keep what was typed, add one blank leg; nothing is validated or saved yet.
         data = request.POST.copy()
         total = int(data.get("legs-TOTAL_FORMS", 0) or 0)
@@ -244,7 +253,7 @@ def _step_legs(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing
             "side": "BUY",
             "option_type": "CE",
             "lots": "1",
-            "expiry_choice": "current_week",
+            "expiry_choice": fit_expiry_choice("current_week", kinds),
             "strike_mode": "atm",
             "strike_offset": "0",
             "stop_loss_unit": "points",
@@ -265,11 +274,20 @@ def _step_schedule(request: AuthenticatedHttpRequest, draft: dict[str, Any], edi
         "exit_time": "15:15:00",
         "trading_days": [0, 1, 2, 3, 4],
     }
-    form = ScheduleForm(_data(request), initial=initial)
+    form = ScheduleForm(_data(request), initial=initial, **_session_of_draft(draft))
     if request.method == "POST" and form.is_valid():
         wizard.set_part(draft, "schedule", form.cleaned_data)
         return _advance(request, draft, "schedule")
     return {"form": form}
+
+
+def _session_of_draft(draft: dict[str, Any]) -> dict[str, Any]:
+    """The normal session in force today on the draft underlying's exchange."""
+    today = timezone.now().astimezone(IST).date()
+    underlying_id = (draft.get("basics") or {}).get("underlying")
+    underlying = Underlying.objects.filter(pk=underlying_id).first() if underlying_id else None
+    exchange = underlying.exchange if underlying else "NSE"
+    return {"session": selectors.session_times_for(exchange=exchange, on=today), "on": today}
 
 
 def _step_risk(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:

@@ -33,6 +33,16 @@ def _contract() -> tuple[str, Any, int]:
     return "NIFTY", expiry, lot_size("NIFTY", expiry)
 
 
+def atm_strike() -> int:
+    """The NIFTY strike nearest the simulated spot now. A fixed strike would drift far out of
+    the money as the simulated walk moves with the date, and a protected MARKET order on a
+    ₹1 option cannot meet its spread (the test would then depend on the day it runs)."""
+    from execution.market import default_market
+
+    spot = default_market().spot("NIFTY")
+    return int((spot / 100).quantize(Decimal(1)) * 100)
+
+
 def _is_monthly(expiry: Any) -> bool:
     from execution.contracts import monthly_expiry
 
@@ -99,10 +109,10 @@ class Venue:
         order_type: OrderType = OrderType.MARKET,
         side: Side = Side.BUY,
         price: Decimal | None = None,
-        strike: int = 25000,
+        strike: int | None = None,
     ) -> OrderRequest:
         _, _, lot = _contract()
-        symbol = broker_symbol(self.broker, strike)
+        symbol = broker_symbol(self.broker, atm_strike() if strike is None else strike)
         if order_type == OrderType.MARKET and self.broker in MARKET_REFUSED:
             # Angel One refuses market orders from algos (1-Apr-2026): a marketable limit.
             order_type, price = OrderType.LIMIT, Decimal("5000")

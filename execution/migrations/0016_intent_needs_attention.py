@@ -58,7 +58,7 @@ STATES = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [("execution", "0013_run_special_session_same_day")]
+    dependencies = [("execution", "0015_seed_december_2026_reference")]
 
     operations = [
         migrations.AddField(

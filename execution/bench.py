@@ -528,7 +528,18 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
             - arrived_tags
         )
         result["missed"] = len(missed)
-        result["missing"] -= len(missed)
+        # Orders a killed worker may have written (marked "about to write") that no book shows:
+        # never resent, their owners alerted (needs attention) -- accounted for, not lost.
+        unsettled = (
+            set(
+                OrderIntent.objects.filter(
+                    run_id__in=seeded.run_ids, state__in=["unknown", "needs_attention"]
+                ).values_list("tag", flat=True)
+            )
+            - arrived_tags
+        )
+        result["unsettled"] = len(unsettled)
+        result["missing"] -= len(missed) + len(unsettled)
         result["dispatch_queries"] = queries
         result["_acked_within_ms"] = acknowledged_within_ms(seeded.run_ids, fire_at)
     finally:
@@ -580,14 +591,15 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         register_contracts(emulators, timezone.now().date())
         results = [run_trial(opts, env, emulators) for _ in range(opts.trials)]
     final = dict(results[-1])
-    for key in ("orders", "expected", "early", "duplicates", "missing", "missed"):
+    for key in ("orders", "expected", "early", "duplicates", "missing", "missed", "unsettled"):
         final[key] = sum(r.get(key, 0) for r in results)
     acked = final.pop("_acked_within_ms", None)
     if acked is not None:
         print(f"slowest acknowledgement after T: {acked} ms", file=sys.stderr)
     if opts.trials > 1:
         per_trial = [
-            {k: r.get(k, 0) for k in ("duplicates", "missing", "missed", "early")} for r in results
+            {k: r.get(k, 0) for k in ("duplicates", "missing", "missed", "unsettled", "early")}
+            for r in results
         ]
         print(f"per trial: {json.dumps(per_trial)}", file=sys.stderr)
     return final

@@ -10,9 +10,11 @@ to write" (execution.sender.wire_marks_set); a marked one is looked up like an u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -437,27 +439,28 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
 
     for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):
         counts[kind] += 1
-        if kind == "found":
-            intent_transition(
-                intent=intent,
-                to=IntentState.ACKNOWLEDGED,
-                message="Found at the broker by its tag after its sender stopped.",
-                broker_order_id=value.broker_order_id,
-                acked_at=timezone.now(),
-            )
-            fill_apply(intent=intent, order=value, source="reconcile")
-        elif kind == "unknown":
-            intent_transition(
-                intent=intent,
-                to=IntentState.UNKNOWN,
-                message=(
-                    "Its sender stopped after marking it about to be written, and the broker's "
-                    "books do not show it (yet): looked up again, never sent again."
-                ),
-                unknown_since=timezone.now(),
-            )
-        elif kind == "sent":
-            outcomes_apply([value])
+        with _unless_changed_meanwhile(intent):
+            if kind == "found":
+                intent_transition(
+                    intent=intent,
+                    to=IntentState.ACKNOWLEDGED,
+                    message="Found at the broker by its tag after its sender stopped.",
+                    broker_order_id=value.broker_order_id,
+                    acked_at=timezone.now(),
+                )
+                fill_apply(intent=intent, order=value, source="reconcile")
+            elif kind == "unknown":
+                intent_transition(
+                    intent=intent,
+                    to=IntentState.UNKNOWN,
+                    message=(
+                        "Its sender stopped after marking it about to be written, and the "
+                        "broker's books do not show it (yet): looked up again, never sent again."
+                    ),
+                    unknown_since=timezone.now(),
+                )
+            elif kind == "sent":
+                outcomes_apply([value])
 
     to_poll = list(
         OrderIntent.objects.select_related("account", "run")
@@ -479,20 +482,30 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
 
     for intent, order in zip(to_poll, _side_by_side(look, to_poll), strict=True):
         counts["polled"] += 1
-        if isinstance(order, BrokerError):
-            if intent.state == IntentState.UNKNOWN:
-                # A lookup that keeps failing must not keep the order unknown for ever.
+        with _unless_changed_meanwhile(intent):
+            if isinstance(order, BrokerError):
+                if intent.state == IntentState.UNKNOWN:
+                    # A lookup that keeps failing must not keep the order unknown for ever.
+                    unsettled_absent(intent=intent, now=now)
+            elif order is None:
                 unsettled_absent(intent=intent, now=now)
-            continue
-        if order is None:
-            unsettled_absent(intent=intent, now=now)
-            continue
-        fill_apply(intent=intent, order=order)
+            else:
+                fill_apply(intent=intent, order=order)
     if not to_poll:
         return counts
     # Polled rows that did not change still count as looked at, so the next pass moves on.
     OrderIntent.objects.filter(pk__in=[i.pk for i in to_poll]).update(updated_at=timezone.now())
     return counts
+
+
+@contextlib.contextmanager
+def _unless_changed_meanwhile(intent: OrderIntent) -> Iterator[None]:
+    """Another reconciler (every worker runs one at start-up) or the sender changed this
+    order first: its change stands, this pass moves on to the next order."""
+    try:
+        yield
+    except TransitionError as exc:
+        logger.info("%s: %s", intent.tag, exc)
 
 
 def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:

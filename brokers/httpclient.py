@@ -49,6 +49,9 @@ DEFAULT_CONNECT_TIMEOUT = 3.05
 DEFAULT_READ_TIMEOUT = 7.0
 DEFAULT_RETRY_AFTER = 1.0
 
+# What the parsers read: a requests.Response (reads) or an order write's WireAnswer.
+AnswerLike = requests.Response | WireAnswer
+
 
 class HttpClient:
     """One pooled `requests.Session` with explicit timeouts and transport classification."""
@@ -166,7 +169,7 @@ def _header(response: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def retry_after_seconds(response: requests.Response) -> float:
+def retry_after_seconds(response: AnswerLike) -> float:
     """The broker's Retry-After (seconds) or X-Retry-After-Ms hint, else one second."""
     header = _header(response, "Retry-After")
     if header:
@@ -184,7 +187,7 @@ def retry_after_seconds(response: requests.Response) -> float:
 
 
 def classify_transport_status(
-    response: requests.Response,
+    response: AnswerLike,
     *,
     write: bool,
     body: Any = None,
@@ -224,7 +227,7 @@ def classify_transport_status(
     return None
 
 
-def json_body(response: requests.Response) -> Any:
+def json_body(response: AnswerLike) -> Any:
     """The decoded JSON body, or None when the broker sent text (some rate-limit replies)."""
     try:
         return response.json()
@@ -269,7 +272,7 @@ def jwt_expiry(token: str) -> datetime | None:
         return None
 
 
-def unreadable_answer(response: requests.Response, *, write: bool, broker: str) -> BrokerError:
+def unreadable_answer(response: AnswerLike, *, write: bool, broker: str) -> BrokerError:
     """A body that is not the broker's JSON. A 2xx we cannot read may still be an accepted
     order (ambiguous for a write); anything else is a refusal in words we cannot parse."""
     text = (response.text or "")[:200]

@@ -15,8 +15,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
-
 from brokers.base import (
     AuthError,
     BrokerError,
@@ -32,6 +30,7 @@ from brokers.base import (
     StaticIPError,
 )
 from brokers.httpclient import (
+    AnswerLike,
     classify_transport_status,
     to_decimal,
     to_int,
@@ -62,7 +61,7 @@ STATUSES = {
 }
 
 
-def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerError:
+def error_for(response: AnswerLike, body: Any, *, write: bool) -> BrokerError:
     payload = body if isinstance(body, dict) else {}
     message = str(payload.get("message") or f"Kite answered HTTP {response.status_code}.")
     error_type = str(payload.get("error_type") or "")
@@ -75,7 +74,7 @@ def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerE
     if not isinstance(body, dict):
         # Not the broker's JSON: a 2xx may still be an accepted order (ambiguous on a write).
         return unreadable_answer(response, write=write, broker="Kite")
-    kwargs = {"code": error_type, "http_status": response.status_code, "raw": body}
+    kwargs: dict[str, Any] = {"code": error_type, "http_status": response.status_code, "raw": body}
     if error_type == "TokenException":
         return AuthError(message, **kwargs)
     if error_type == "PermissionException" and STATIC_IP.search(message):

@@ -15,8 +15,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
-
 from brokers.base import (
     AuthError,
     BrokerError,
@@ -32,6 +30,7 @@ from brokers.base import (
     StaticIPError,
 )
 from brokers.httpclient import (
+    AnswerLike,
     classify_transport_status,
     to_decimal,
     to_int,
@@ -70,7 +69,7 @@ def first_error(body: Any) -> tuple[str, str]:
     return str(code), str(error.get("message") or "")
 
 
-def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerError:
+def error_for(response: AnswerLike, body: Any, *, write: bool) -> BrokerError:
     code, message = first_error(body)
     message = message or f"Upstox answered HTTP {response.status_code}."
     common = classify_transport_status(response, write=write, body=body, message=message)
@@ -80,7 +79,7 @@ def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerE
     if not isinstance(body, dict):
         # Not the broker's JSON: a 2xx may still be an accepted order (ambiguous on a write).
         return unreadable_answer(response, write=write, broker="Upstox")
-    kwargs = {"code": code, "http_status": response.status_code, "raw": body}
+    kwargs: dict[str, Any] = {"code": code, "http_status": response.status_code, "raw": body}
     if response.status_code == 401 or code in AUTH_CODES:
         return AuthError(message, **kwargs)
     if response.status_code == 403 and STATIC_IP.search(message):

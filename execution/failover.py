@@ -103,8 +103,11 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             ]
             for payload in payloads:
                 payload["fire_at"] = None  # send at once: T has passed
-        else:
+        elif run.state != RunState.HALTED:
             payloads = leg_failure_policy_apply(run=run, intents=intents, events=events)
+        # A run already halted had its policy applied (its closing orders written): another
+        # failure of the same run (a later missed or rejected order) must not close the same
+        # positions a second time (an over-close is a naked position the other way).
         events_record(events)
     return payloads
 

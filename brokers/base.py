@@ -91,6 +91,54 @@ class OrderRequest:
 
 
 @dataclass(frozen=True)
+class WireRequest:
+    """An order write as an adapter builds it, not yet sent: what goes on the wire."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class WireAnswer:
+    """The one answer type of an order write, whoever carried it (requests on the synchronous
+    path, the engine's wire client on the lane): status, headers (names lower-cased) and body
+    bytes, or `failure` when no answer came ("connect", "connect timeout": never reached the
+    broker; "timeout", "dropped", "cut off": the request may have). It offers the few
+    attributes of requests.Response that the brokers' parsers read."""
+
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    failure: str = ""
+
+    @classmethod
+    def of(cls, status: int, headers: Any, body: bytes) -> WireAnswer:
+        return cls(status, {str(k).lower(): str(v) for k, v in dict(headers).items()}, body)
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
 class OrderAck:
     broker_order_id: str
     received_at: datetime  # when our client got the answer
@@ -150,6 +198,9 @@ class Capabilities:
     # False: MARKET orders from algos are refused (Angel One since 1-Apr-2026); the engine
     # sends a marketable LIMIT priced from its quote instead (execution/marketable.py).
     market_orders_allowed: bool = True
+    # Where an order carries the exchange algo ID (SEBI retail-algo framework): the broker's
+    # documented field or header, "" where the broker documents none (README broker table).
+    algo_id_field: str = ""
 
 
 class BrokerError(Exception):
@@ -220,7 +271,25 @@ class BrokerAdapter(abc.ABC):
     # --- orders --------------------------------------------------------------------------
     @abc.abstractmethod
     def place_order(self, order: OrderRequest) -> OrderAck:
-        """Send one order. Never retried inside: the caller decides after classifying."""
+        """Send one order. Never retried inside: the caller decides after classifying. An
+        HTTP adapter does exactly `order_answer(<send>(order_request(order)))`."""
+
+    # The two phases of an order write, for callers that send the bytes themselves (the
+    # engine's lane writes prepared requests at T). Adapters that do not speak HTTP (paper)
+    # keep these defaults.
+    def order_request(self, order: OrderRequest) -> WireRequest:
+        """The HTTP request that places `order`, built but not sent. InputRejectedError when
+        the order cannot be sent to this broker as it is (checked before anything leaves)."""
+        raise NotImplementedError(f"{type(self).__name__} does not speak HTTP")
+
+    def order_answer(self, answer: WireAnswer) -> OrderAck:
+        """Read the answer to `order_request`: the acknowledgement, or raise the classified
+        BrokerError (a `failure` answer is ambiguous or retryable by its kind)."""
+        raise NotImplementedError(f"{type(self).__name__} does not speak HTTP")
+
+    @property
+    def speaks_http(self) -> bool:
+        return type(self).order_request is not BrokerAdapter.order_request
 
     @abc.abstractmethod
     def order_status(self, broker_order_id: str) -> BrokerOrder: ...

@@ -4,6 +4,8 @@ Transport failures are classified here, once, the same way for every broker:
 
 - the connection was never made (refused, connect timeout): the broker saw nothing, so the
   call can be sent again -> RetryableError;
+- HTTP 429 -> RetryableError; a 5xx on a write -> AmbiguousError unless the broker documents
+  that status as "not accepted" (classify_transport_status);
 - the request left and the answer was lost (read timeout, connection reset or closed after
   sending): for a write the order may exist -> AmbiguousError; a read can simply be repeated
   -> RetryableError.
@@ -32,6 +34,8 @@ from brokers.base import (
     PermanentError,
     RateLimitedError,
     RetryableError,
+    WireAnswer,
+    WireRequest,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,9 @@ IST = ZoneInfo("Asia/Kolkata")
 DEFAULT_CONNECT_TIMEOUT = 3.05
 DEFAULT_READ_TIMEOUT = 7.0
 DEFAULT_RETRY_AFTER = 1.0
+
+# What the parsers read: a requests.Response (reads) or an order write's WireAnswer.
+AnswerLike = requests.Response | WireAnswer
 
 
 class HttpClient:
@@ -78,8 +85,56 @@ class HttpClient:
         except requests.RequestException as exc:
             raise transport_failure("cut off", write=write) from exc
 
+    def exchange(self, request: WireRequest) -> WireAnswer:
+        """Send a prepared order write; its answer, or a WireAnswer naming the failure (the
+        adapter's order_answer classifies it). Never raises for transport failures."""
+        try:
+            response = self.session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                timeout=self.timeout,
+            )
+        except requests.ConnectTimeout:
+            return WireAnswer(failure="connect timeout")
+        except requests.ReadTimeout:
+            return WireAnswer(failure="timeout")
+        except requests.ConnectionError as exc:
+            return WireAnswer(failure="connect" if _never_connected(exc) else "dropped")
+        except requests.RequestException:
+            return WireAnswer(failure="cut off")
+        return WireAnswer.of(response.status_code, response.headers, response.content)
+
     def close(self) -> None:
         self.session.close()
+
+
+def prepare(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    data: dict[str, str] | None = None,
+    json: Any = None,
+) -> WireRequest:
+    """An order write built the way requests would send it (form or JSON body, its
+    Content-Type), as plain data: nothing is sent."""
+    prepared = requests.Request(method, url, headers=headers, data=data, json=json).prepare()
+    body = prepared.body or b""
+    return WireRequest(
+        method=str(prepared.method),
+        url=str(prepared.url),
+        headers={k: str(v) for k, v in prepared.headers.items()},
+        body=body.encode() if isinstance(body, str) else body,
+    )
+
+
+def raise_on_failure(answer: WireAnswer) -> None:
+    """A write that got no answer: the classified error of its kind (ambiguous unless it
+    certainly never reached the broker)."""
+    if answer.failure:
+        raise transport_failure(answer.failure, write=True)
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
@@ -106,15 +161,23 @@ def transport_failure(kind: str, *, write: bool) -> BrokerError:
     return RetryableError(message)
 
 
-def retry_after_seconds(response: requests.Response) -> float:
+def _header(response: Any, name: str) -> str | None:
+    """A header of a requests.Response (case-insensitive) or a WireAnswer (lower-cased)."""
+    if isinstance(response, WireAnswer):
+        return response.header(name)
+    value = response.headers.get(name)
+    return None if value is None else str(value)
+
+
+def retry_after_seconds(response: AnswerLike) -> float:
     """The broker's Retry-After (seconds) or X-Retry-After-Ms hint, else one second."""
-    header = response.headers.get("Retry-After")
+    header = _header(response, "Retry-After")
     if header:
         try:
             return max(float(header), 0.0)
         except ValueError:
             pass
-    millis = response.headers.get("X-Retry-After-Ms")
+    millis = _header(response, "X-Retry-After-Ms")
     if millis:
         try:
             return max(float(millis) / 1000, 0.0)
@@ -124,9 +187,20 @@ def retry_after_seconds(response: requests.Response) -> float:
 
 
 def classify_transport_status(
-    response: requests.Response, *, write: bool, body: Any = None, message: str = ""
+    response: AnswerLike,
+    *,
+    write: bool,
+    body: Any = None,
+    message: str = "",
+    not_accepted: frozenset[int] = frozenset(),
 ) -> BrokerError | None:
-    """The class of a 429 or 5xx answer, common to all brokers; None for anything else."""
+    """The class of a 429 or 5xx answer, common to all brokers; None for anything else.
+
+    A 429 was refused before acceptance (retry after the hint). A 5xx on an order write is
+    ambiguous: the OMS may have accepted the order before the gateway failed, so it is looked
+    up by tag, never sent again; the exceptions are the statuses the broker documents as "not
+    accepted" (`not_accepted`, each cited where the broker's parsing passes it). On a read a
+    5xx is retryable."""
     status = response.status_code
     if status == 429:
         return RateLimitedError(
@@ -135,10 +209,11 @@ def classify_transport_status(
             http_status=status,
             raw=body,
         )
-    if status == 504 and write:
-        # A gateway timeout means the gateway lost the OMS's answer, not that the OMS said no.
+    if status >= 500 and write and status not in not_accepted:
         return AmbiguousError(
-            message or "The broker's gateway timed out; the order may exist.",
+            message
+            or f"The broker failed (HTTP {status}) after the order may have reached "
+            "it: look it up by tag.",
             http_status=status,
             raw=body,
         )
@@ -152,7 +227,7 @@ def classify_transport_status(
     return None
 
 
-def json_body(response: requests.Response) -> Any:
+def json_body(response: AnswerLike) -> Any:
     """The decoded JSON body, or None when the broker sent text (some rate-limit replies)."""
     try:
         return response.json()
@@ -197,7 +272,7 @@ def jwt_expiry(token: str) -> datetime | None:
         return None
 
 
-def unreadable_answer(response: requests.Response, *, write: bool, broker: str) -> BrokerError:
+def unreadable_answer(response: AnswerLike, *, write: bool, broker: str) -> BrokerError:
     """A body that is not the broker's JSON. A 2xx we cannot read may still be an accepted
     order (ambiguous for a write); anything else is a refusal in words we cannot parse."""
     text = (response.text or "")[:200]

@@ -1,8 +1,15 @@
-"""Outbound orders-per-second limiter, one budget per broker account, shared by every worker.
+"""The one outbound orders-per-second limiter: one budget per broker account, shared by every
+worker and every kind of write (the timed sends, retries, orphan sends, failover, cancels).
 
-A sliding one-second window kept in a Redis sorted set and checked-and-taken by one Lua script,
-so two workers can never both take the tenth slot. Time comes from the Redis server's clock
-(`TIME`), not the workers', so machines with skewed clocks still share one window.
+A sliding one-second window per account in a Redis sorted set (key `ratelimit:<namespace>:<id>`),
+checked and taken by Lua scripts, so two workers can never both take the tenth slot. Time comes
+from the Redis server's clock (`TIME`), not the workers', so machines with skewed clocks still
+share one window. Three ways to take slots:
+
+- `take(account, limit)` / `acquire(..., timeout)`: one slot now (or wait for it);
+- `take_many(account, limit, count)`: up to `count` slots now in one round trip (a phase);
+- `reserve_at(account, limit, count, at)`: slots scored at a future instant T (taken before T,
+  so nothing touches Redis at T), spilling into T + 1 s, T + 2 s… when one second is full.
 """
 
 from __future__ import annotations
@@ -14,23 +21,44 @@ import uuid
 import redis
 from django.conf import settings
 
-# KEYS[1] window key; ARGV[1] limit, ARGV[2] window in microseconds, ARGV[3] unique member.
-# Returns 0 when a slot was taken, else the microseconds until the oldest slot leaves the window.
-_ACQUIRE = """
+# KEYS[1] window key; ARGV[1] limit, ARGV[2] window (µs), ARGV[3] count, ARGV[4] member prefix.
+# Returns {slots taken, µs until the oldest slot leaves the window when none was free}.
+_TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-if used < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-  return 0
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+if free <= 0 then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local wait = tonumber(oldest[2]) + window - now
+  if wait < 1 then wait = 1 end
+  return {0, wait}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 1 then wait = 1 end
-return wait
+local take = math.min(free, tonumber(ARGV[3]))
+for i = 1, take do
+  redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+return {take, 0}
+"""
+
+# As _TAKE, but the slots are scored at the future instant ARGV[5] (µs) and counted against
+# the window ending there. Returns the slots taken (possibly 0).
+_RESERVE_AT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+local at = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCOUNT', KEYS[1], at - window + 1, '+inf')
+local take = math.min(tonumber(ARGV[1]) - used, tonumber(ARGV[3]))
+if take < 0 then take = 0 end
+for i = 1, take do
+  redis.call('ZADD', KEYS[1], at, ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil((at - now + window) / 1000) + 1000)
+return take
 """
 
 WINDOW_SECONDS = 1.0
@@ -55,20 +83,29 @@ class OrderRateLimiter:
         self.namespace = namespace
         self.window_us = int(window_seconds * 1_000_000)
         self.client = client if client is not None else _client(settings.REDIS_URL)
-        self._script = self.client.register_script(_ACQUIRE)
+        self._take = self.client.register_script(_TAKE)
+        self._reserve = self.client.register_script(_RESERVE_AT)
 
     def _key(self, account_id: int | str) -> str:
         return f"ratelimit:{self.namespace}:{account_id}"
 
-    def try_acquire(self, account_id: int | str, limit: int) -> float:
-        """Take a slot if one is free. Returns 0.0 when taken, else the seconds to wait before
-        a slot frees up (nothing is taken then)."""
+    def take_many(self, account_id: int | str, limit: int, count: int) -> tuple[int, float]:
+        """Take up to `count` free slots now: (slots taken, seconds to wait when none were
+        free; nothing is taken then)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        wait_us = self._script(
-            keys=[self._key(account_id)], args=[limit, self.window_us, uuid.uuid4().hex]
+        taken, wait_us = self._take(
+            keys=[self._key(account_id)], args=[limit, self.window_us, count, uuid.uuid4().hex]
         )
-        return int(wait_us) / 1_000_000
+        return int(taken), int(wait_us) / 1_000_000
+
+    def take(self, account_id: int | str, limit: int) -> float:
+        """Take one slot if one is free. Returns 0.0 when taken, else the seconds to wait
+        before a slot frees up (nothing is taken then)."""
+        taken, wait = self.take_many(account_id, limit, 1)
+        return 0.0 if taken else wait
+
+    try_acquire = take
 
     def acquire(self, account_id: int | str, limit: int, timeout: float) -> bool:
         """Block until a slot is taken (True) or `timeout` seconds pass (False, nothing taken).
@@ -77,7 +114,7 @@ class OrderRateLimiter:
         so waiters do not spin on Redis."""
         deadline = time.monotonic() + timeout
         while True:
-            wait = self.try_acquire(account_id, limit)
+            wait = self.take(account_id, limit)
             if wait == 0:
                 return True
             remaining = deadline - time.monotonic()
@@ -85,10 +122,42 @@ class OrderRateLimiter:
                 return False
             time.sleep(wait)
 
+    def reserve_at(
+        self, account_id: int | str, limit: int, count: int, at_epoch: float
+    ) -> list[float]:
+        """One send instant per slot: `at_epoch` for as many as the window ending there
+        allows, then `at_epoch` + 1 window, and so on (never above `limit` in any window)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        step = self.window_us / 1_000_000
+        times: list[float] = []
+        at = at_epoch
+        while len(times) < count:
+            taken = int(
+                self._reserve(
+                    keys=[self._key(account_id)],
+                    args=[
+                        limit,
+                        self.window_us,
+                        count - len(times),
+                        uuid.uuid4().hex,
+                        int(at * 1_000_000),
+                    ],
+                )
+            )
+            times.extend([at] * taken)
+            at += step
+        return times
+
     def reset(self, account_id: int | str) -> None:
         self.client.delete(self._key(account_id))
 
 
+@functools.cache
+def _limiter(url: str) -> OrderRateLimiter:
+    return OrderRateLimiter(client=_client(url))
+
+
 def order_rate_limiter() -> OrderRateLimiter:
-    """The outbound limiter every sender uses before an order write to a broker."""
-    return OrderRateLimiter()
+    """The outbound limiter every sender uses before an order write or cancel to a broker."""
+    return _limiter(settings.REDIS_URL)

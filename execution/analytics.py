@@ -295,7 +295,8 @@ def timing_for_user(
 # --- broker comparison -----------------------------------------------------------------------
 # How an order whose outcome was unknown turned out, in words (the state it moved to).
 RESOLUTION_WORDS: dict[str, str] = {
-    IntentState.INTENT: "Not found at the broker: it had never been placed, so it was sent again",
+    IntentState.NEEDS_ATTENTION: "Not settled by the broker's books in time: needs attention",
+    IntentState.ABANDONED: "Confirmed absent at the broker by its owner: not sent again",
     IntentState.ACKNOWLEDGED: "Found at the broker, open",
     IntentState.PARTIALLY_FILLED: "Found at the broker, partly filled",
     IntentState.FILLED: "Found at the broker, filled",

@@ -22,6 +22,12 @@ def late_tolerance_seconds() -> float:
     return float(getattr(settings, "EXECUTION_LATE_TOLERANCE_SECONDS", 30.0))
 
 
+def entry_late_cap_seconds() -> float:
+    """An entry later than this after its T is not sent ("missed: N s late"): a 09:20 entry
+    sent at 09:20:40 is a different trade. Exits and kill-switch orders are never dropped."""
+    return float(getattr(settings, "EXECUTION_ENTRY_LATE_CAP_SECONDS", 5.0))
+
+
 def market_protection() -> Decimal:
     """Percent carried by MARKET orders where brokers require it (SEBI 2026 rules)."""
     return Decimal(str(getattr(settings, "EXECUTION_MARKET_PROTECTION", "2")))
@@ -46,3 +52,9 @@ def quote_max_age_seconds() -> float:
     """A broker quote older than this never prices an order or fires an exit: the run is
     held ("no fresh price: not sent") and the watch alerts instead."""
     return float(getattr(settings, "EXECUTION_QUOTE_MAX_AGE_SECONDS", 5.0))
+
+
+def unknown_settle_seconds() -> float:
+    """How long an order whose outcome is unknown is looked up in the broker's books before it
+    is marked "needs attention" (owner alerted, the strategy's entries halted)."""
+    return float(getattr(settings, "EXECUTION_UNKNOWN_SETTLE_SECONDS", 120.0))

@@ -59,6 +59,18 @@ _PURPOSE_LETTER = {
 }
 
 
+def algo_id_for(*, run: ScheduledRun, account: BrokerAccount) -> str:
+    """The exchange algo ID an order of `run` on `account` carries (SEBI retail-algo
+    framework): the strategy's own ID registered at the account's broker, as the planner put
+    it in the run's allocations, else the account's generic one. The one place that decides,
+    for entries, exits, stops, failover, unwind and the kill switch's closing orders (a
+    closing order carries the ID of the strategy whose position it closes)."""
+    for allocation in run.allocations or []:
+        if allocation.get("account_id") == account.pk and allocation.get("algo_id"):
+            return str(allocation["algo_id"])
+    return account.algo_id
+
+
 def new_tag(purpose: str) -> str:
     """A client tag: a purpose letter and 15 random alphanumerics (≤ 20, unique by the
     database; 77 random bits make a collision practically impossible)."""
@@ -201,6 +213,15 @@ def _load_runs(fire_at: datetime, claim: datetime) -> list[ScheduledRun]:
             global_kill=Exists(
                 KillSwitch.objects.filter(scope=KillSwitchScope.GLOBAL, engaged=True)
             ),
+            # An order of this owner's strategy whose outcome could not be settled halts the
+            # strategy's entries (fail closed) until it is found or dismissed by its owner.
+            needs_attention=Exists(
+                OrderIntent.objects.filter(
+                    state=IntentState.NEEDS_ATTENTION,
+                    run__owner=OuterRef("owner"),
+                    run__strategy_version__strategy=OuterRef("strategy_version__strategy"),
+                )
+            ),
             open_strategies=Subquery(
                 ScheduledRun.objects.filter(
                     owner=OuterRef("owner"), boundary=Boundary.ENTRY, is_test=False
@@ -273,8 +294,13 @@ def boundary_dispatch(
     wait: bool = True,
     start_sends: bool = True,
     run_ids: list[int] | None = None,
+    late_cap: bool | None = None,
 ) -> DispatchResult:
     """Dispatch every planned run of instant `fire_at` (see the module docstring).
+
+    Entry runs later than the entry lateness cap (conf.entry_late_cap_seconds) are skipped as
+    "Missed: N s late"; exits are never dropped. `late_cap` defaults to `wait`: a caller that
+    does not wait (tests, the benchmark's floor and naive modes) has timed the call itself.
 
     Runs refused before any order (calendar closed, kill switch, risk limits, account not
     ready, strike resolution failed) are marked skipped with the reason in words and an audit
@@ -318,6 +344,15 @@ def boundary_dispatch(
     market = market or default_market()
     if wait:
         _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
+    late = (timezone.now() - fire_at).total_seconds()
+    if (wait if late_cap is None else late_cap) and late > conf.entry_late_cap_seconds():
+        # The moment has passed: an entry this late is a different trade. Exits still go.
+        for run in runs:
+            if run.boundary == Boundary.ENTRY and run.pk not in skipped:
+                skipped[run.pk] = (
+                    f"Missed: {late:.1f} s late (entries are not sent more than "
+                    f"{conf.entry_late_cap_seconds():g} s after T)."
+                )
     spot_at = min(timezone.now(), fire_at)
     spots: dict[int, dict[str, Decimal]] = defaultdict(dict)
     intents: list[OrderIntent] = []
@@ -466,6 +501,11 @@ def _pre_checks(run: ScheduledRun, reference: _Reference, fire_at: datetime) -> 
         kill = getattr(run.owner, "kill_switch", None)
         if run.global_kill or (kill is not None and kill.engaged):  # type: ignore[attr-defined]
             return "Kill switch engaged: no new entries until it is re-armed."
+        if run.needs_attention:  # type: ignore[attr-defined]
+            return (
+                "Halted: an earlier order of this strategy needs your attention (its outcome "
+                "could not be settled from the broker's books)."
+            )
     return None
 
 
@@ -547,7 +587,7 @@ def _entry_intents(
         if account_problems:
             problems.extend(account_problems)
             continue
-        algo_id = allocation.algo_id or account.algo_id
+        algo_id = algo_id_for(run=run, account=account)
         account_intents: list[OrderIntent] = []
         for (leg, expiry, strike), lots in zip(resolved, leg_lots, strict=True):
             lot_size = reference.lot_size(underlying, expiry)
@@ -644,7 +684,7 @@ def close_intents(
                     order_type="MARKET",
                     quantity=quantity,
                     lot_size=size,
-                    algo_id=account.algo_id,
+                    algo_id=algo_id_for(run=run, account=account),
                     tag=new_tag(purpose),
                     intended_at=intended_at,
                 )
@@ -667,8 +707,7 @@ def _exit_intents(
     quotes: marketable.ContractQuotes,
 ) -> list[OrderIntent]:
     underlying = run.strategy_version.strategy.underlying
-    algo = {a["account_id"]: a.get("algo_id", "") for a in run.allocations}
-    intents = close_intents(
+    return close_intents(
         run=run,
         positions=positions,
         accounts=accounts,
@@ -678,9 +717,6 @@ def _exit_intents(
         lot_size=lambda p: p.lot_size,
         quotes=quotes,
     )
-    for intent in intents:
-        intent.algo_id = algo.get(intent.account_id) or intent.algo_id
-    return intents
 
 
 def batches_for(
@@ -729,6 +765,9 @@ def outgoing(intent: OrderIntent) -> dict[str, Any]:
             order_type=intent.order_type,
             price=None if intent.price is None else str(intent.price),
             algo_id=intent.algo_id,
+            purpose=intent.purpose,
+            intended_at=intent.intended_at.timestamp(),
+            session_exempt="paper" if intent.account.is_paper else "",
         )
     )
 

@@ -15,8 +15,9 @@ from django.utils import timezone
 from brokers.models import BrokerAccount
 from execution import marketable
 from execution.audit import event_build, events_record
-from execution.dispatch import batches_for, close_intents, new_tag
+from execution.dispatch import algo_id_for, batches_for, close_intents, new_tag
 from execution.models.engine import (
+    UNSETTLED_INTENT_STATES,
     IntentState,
     OrderIntent,
     Position,
@@ -24,6 +25,7 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
+from execution.sender import MISSED_PREFIX
 from execution.sources import AccountAllocation
 
 logger = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             for i in intents
             if i.state in FAILED_STATES and not any(f.failover_from_id == i.pk for f in intents)
         ]
-        if any(i.state == IntentState.UNKNOWN for i in intents) or not failed:
+        if any(i.state in UNSETTLED_INTENT_STATES for i in intents) or not failed:
             return payloads  # unknown outcomes are resolved by tag first (reconciler)
         failed_accounts = {i.account_id for i in failed}
         allocations = sorted(
@@ -64,7 +66,10 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
         ]
         events = []
         moved: list[OrderIntent] = []
-        if healthy and run.boundary == "entry":
+        # An entry missed for lateness would be as late on any other account: the run's
+        # leg-failure policy decides what becomes of the legs already placed.
+        late = any(i.error.startswith(MISSED_PREFIX) for i in failed)
+        if healthy and run.boundary == "entry" and not late:
             by_account: dict[int, list[OrderIntent]] = defaultdict(list)
             for intent in failed:
                 by_account[intent.account_id].append(intent)
@@ -72,7 +77,9 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
                 target = _next_account(allocations, account_id, healthy)
                 account = BrokerAccount.objects.get(pk=target.account_id)
                 for intent in lost:
-                    moved.append(_moved_intent(intent, account, target.algo_id))
+                    moved.append(
+                        _moved_intent(intent, account, algo_id_for(run=run, account=account))
+                    )
                     if intent.state == IntentState.REJECTED:
                         intent.state = IntentState.FAILED_OVER
                 events.append(
@@ -96,8 +103,11 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             ]
             for payload in payloads:
                 payload["fire_at"] = None  # send at once: T has passed
-        else:
+        elif run.state != RunState.HALTED:
             payloads = leg_failure_policy_apply(run=run, intents=intents, events=events)
+        # A run already halted had its policy applied (its closing orders written): another
+        # failure of the same run (a later missed or rejected order) must not close the same
+        # positions a second time (an over-close is a naked position the other way).
         events_record(events)
     return payloads
 
@@ -150,7 +160,7 @@ def _moved_intent(intent: OrderIntent, account: BrokerAccount, algo_id: str) -> 
         price=intent.price,
         quantity=intent.quantity,
         lot_size=intent.lot_size,
-        algo_id=algo_id or account.algo_id,
+        algo_id=algo_id,
         tag=new_tag(intent.purpose),
         intended_at=intent.intended_at,
         failover_from=intent,

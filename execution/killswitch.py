@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from brokers.base import BrokerError
+from brokers.base import BrokerError, RateLimitedError
 from execution.audit import event_build, event_record, events_record
 from execution.dispatch import batches_for, close_intents
 from execution.models.engine import (
@@ -27,6 +27,7 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
+from execution.sender import slot_take
 from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ def open_orders_cancel(*, intent_ids: list[int]) -> int:
     cancelled = 0
     for intent in OrderIntent.objects.filter(pk__in=intent_ids).select_related("account", "run"):
         try:
+            # A cancel is an order write: it takes a slot of the account's one budget.
+            if not slot_take(intent.account_id, intent.account.orders_per_second):
+                raise RateLimitedError("No orders-per-second slot came free for the cancel.")
             get_adapter(intent.account).cancel_order(intent.broker_order_id)
         except BrokerError as exc:
             event_record(

@@ -1,15 +1,20 @@
 """Order lifecycle after the send: outcomes recorded, fills and positions, reconciliation.
 
 Every state change goes through `intent_transition` (conditional UPDATE on the current state,
-audit event in the same transaction). An unknown outcome is resolved by looking the tag up at
-the broker, never by sending again; an intent nobody is sending any more (its worker died) is
-looked up first and sent only when the broker has no order with its tag.
+audit event in the same transaction). An unknown outcome is resolved by looking the tag up in
+the broker's books, never by sending again: absent there for longer than the settle time it
+"needs attention" (owner told in the UI and by email, the strategy's entries halt). An intent
+nobody is sending any more (its worker died) is sent only when no sender ever marked it "about
+to write" (execution.sender.wire_marks_set); a marked one is looked up like an unknown one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,20 +24,21 @@ from django.db.models import F
 from django.utils import timezone
 
 from brokers.base import BrokerError, BrokerOrder, OrderStatus
-from execution import sender
+from execution import conf, sender
 from execution.audit import event_build, events_record
 from execution.models.engine import (
     INTENT_TRANSITIONS,
+    OPEN_INTENT_STATES,
     Fill,
     IntentState,
     OrderIntent,
     Position,
     Purpose,
+    ScheduledRun,
 )
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN_GRACE = timedelta(seconds=15)  # after this, a tag still absent means "never placed"
 ORPHAN_AFTER = timedelta(seconds=3)  # an unsent intent this far past T has lost its sender
 
 
@@ -48,6 +54,7 @@ def intent_transition(
     if to not in INTENT_TRANSITIONS[intent.state]:
         raise TransitionError(f"{intent.state} → {to} is not a valid order transition.")
     with transaction.atomic():
+        _runs_lock([intent.run_id])
         updated = OrderIntent.objects.filter(pk=intent.pk, state=intent.state).update(
             state=to, updated_at=timezone.now(), **fields
         )
@@ -79,8 +86,13 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
     may have got there first), and one audit event is written per order."""
     if not outcomes:
         return
+    # "intent": not sent by this worker after all (another sender holds the order's claim).
+    outcomes = [o for o in outcomes if o.state != IntentState.INTENT]
+    if not outcomes:
+        return
     by_id = {o.intent_id: o for o in outcomes}
     with transaction.atomic():
+        _runs_lock({o.run_id for o in outcomes})
         intents = list(
             OrderIntent.objects.select_for_update()
             .select_related("run")
@@ -96,6 +108,8 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
             intent.broker_order_id = outcome.broker_order_id
             intent.error = outcome.error
             intent.attempts = outcome.attempts
+            if outcome.state == IntentState.UNKNOWN:
+                intent.unknown_since = timezone.now()
             events.append(
                 event_build(
                     kind=f"order.{outcome.state}",
@@ -114,6 +128,10 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
             )
         _outcome_fields_write(intents)
         events_record(events)
+    late_runs = {o.run_id: o.error for o in outcomes if o.error_class == "late"}
+    for run_id, words in late_runs.items():
+        # The owner reads it on the run (and in its audit events): what was not sent and why.
+        ScheduledRun.objects.filter(pk=run_id).update(note=f"Orders not sent. {words}")
     acknowledged = [o.intent_id for o in outcomes if o.state == IntentState.ACKNOWLEDGED]
     if acknowledged:
         paper_fills_report(intent_ids=acknowledged)
@@ -125,7 +143,30 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
             transaction.on_commit(functools.partial(run_failures_task.delay, run_id))
 
 
-_OUTCOME_FIELDS = ("state", "sent_at", "acked_at", "broker_order_id", "error", "attempts")
+def _runs_lock(run_ids: Any) -> None:
+    """Lock the runs before their intents, in id order, as every writer of intents does
+    (failover and the leg-failure policy lock the run first): the audit events' foreign key
+    locks the run too, and taking intents first deadlocked against run_failures_task. NO KEY
+    UPDATE: it does not block the events' key-share locks of other writers."""
+    ids = sorted(set(run_ids))
+    if ids and connection.vendor == "postgresql":
+        list(
+            ScheduledRun.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
+_OUTCOME_FIELDS = (
+    "state",
+    "sent_at",
+    "acked_at",
+    "broker_order_id",
+    "error",
+    "attempts",
+    "unknown_since",
+)
 
 
 def paper_fills_report(*, intent_ids: list[int]) -> int:
@@ -173,6 +214,7 @@ def _outcome_fields_write(intents: list[OrderIntent]) -> None:
             intent.broker_order_id,
             intent.error,
             intent.attempts,
+            adapt(intent.unknown_since),
             now,
             intent.pk,
         )
@@ -217,6 +259,7 @@ def fill_apply(*, intent: OrderIntent, order: BrokerOrder, source: str = "poll")
         }.get(order.status)
         if order.status in (OrderStatus.OPEN, OrderStatus.PENDING) and intent.state in (
             IntentState.UNKNOWN,
+            IntentState.NEEDS_ATTENTION,
             IntentState.SENT,
         ):
             target = IntentState.ACKNOWLEDGED
@@ -275,15 +318,67 @@ def intent_poll(*, intent: OrderIntent, adapter: Any) -> OrderIntent:
         logger.info("poll of %s failed: %s", intent.tag, exc.message)
         return intent
     if order is None:
-        if intent.state == IntentState.UNKNOWN and _older_than(intent.sent_at, UNKNOWN_GRACE):
-            return intent_transition(
-                intent=intent,
-                to=IntentState.INTENT,
-                message="Not found at the broker by its tag: it was never placed.",
-                broker_order_id="",
-            )
-        return intent
+        return unsettled_absent(intent=intent)
     return fill_apply(intent=intent, order=order)
+
+
+def unsettled_absent(*, intent: OrderIntent, now: datetime | None = None) -> OrderIntent:
+    """An order that may exist was not in the broker's books. It stays unknown (and is never
+    sent again); past the settle time it needs attention."""
+    if intent.state != IntentState.UNKNOWN:
+        return intent
+    now = now or timezone.now()
+    since = intent.unknown_since or intent.sent_at or intent.intended_at
+    if now - since <= timedelta(seconds=conf.unknown_settle_seconds()):
+        return intent
+    return intent_attention_raise(intent=intent)
+
+
+def intent_attention_raise(*, intent: OrderIntent) -> OrderIntent:
+    """Unknown for too long: mark the order "needs attention", tell its owner by email (the
+    runs page shows it too), and so halt the strategy's further entries (dispatch refuses an
+    entry while any order of the owner's strategy needs attention). Fails closed: if the
+    email cannot be sent the state still changes."""
+    from django.core.mail import send_mail
+
+    intent = intent_transition(
+        intent=intent,
+        to=IntentState.NEEDS_ATTENTION,
+        message=(
+            f"{intent}: not found in the broker's books {conf.unknown_settle_seconds():.0f} s "
+            "after it may have been sent. It is not sent again; the strategy's entries are "
+            "halted until it is settled."
+        ),
+    )
+    owner = intent.run.owner
+    try:
+        send_mail(
+            subject=f"Order needs your attention: {intent.tradingsymbol} ({intent.tag})",
+            message=(
+                f"We may have sent {intent.side} {intent.quantity} {intent.tradingsymbol} "
+                f"(tag {intent.tag}) to your broker account {intent.account}, but its answer "
+                "was lost and the broker's order book does not show the order. It will not be "
+                "sent again. Check the order book at your broker; new entries of this strategy "
+                "are halted until the order is found or you mark it as not placed."
+            ),
+            from_email=None,
+            recipient_list=[owner.email],
+        )
+    except Exception:  # the alert on the runs page and the audit event remain
+        logger.exception("could not email the owner about order %s", intent.tag)
+    return intent
+
+
+def intent_attention_dismiss(*, intent: OrderIntent, user: Any) -> OrderIntent:
+    """The owner confirms at the broker that an order needing attention does not exist: it
+    is closed as not sent (never sent again), which lifts the halt on the strategy."""
+    if intent.run.owner_id != user.pk:
+        raise TransitionError("Only the order's owner can settle it.")
+    return intent_transition(
+        intent=intent,
+        to=IntentState.ABANDONED,
+        message=f"{intent}: confirmed absent at the broker by its owner; not sent again.",
+    )
 
 
 def _older_than(moment: datetime | None, age: timedelta) -> bool:
@@ -294,14 +389,16 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
     """Bring open orders up to date with their brokers, and finish the sends of dead workers.
 
     Runs at worker start and periodically (beat). First the urgent part: intents still unsent
-    past their time whose claimant is not alive are looked up by tag and, when the broker has
-    no such order, sent now (late, timed). Then up to `poll_limit` open orders (least recently
-    updated first) are polled. Broker calls run side by side (one thread per order, bounded);
-    database writes happen here, after them."""
+    past their time whose claimant is not alive are claimed, then looked up by tag. Found: the
+    broker's state applies. Absent and never marked "about to write" by any sender: provably
+    never on the wire, sent now (late, timed). Absent but marked: the outcome is unknown
+    (looked up again, never sent). Then up to `poll_limit` open orders (least recently updated
+    first) are polled. Broker calls run side by side (one thread per order, bounded); database
+    writes happen here, after them."""
     from brokers.registry import get_adapter
 
     now = now or timezone.now()
-    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0}
+    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0, "unknown": 0}
     since = now - timedelta(days=1)
     # Unsent intents whose T has passed but not yet by ORPHAN_AFTER: their senders may still
     # be at work, or dead. A reconciler that runs early (a worker restarted just after T) must
@@ -331,12 +428,21 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
             continue
         adapter_for(intent)
         mine.append(intent)
+    # Read after the claims are ours: a stalled former claimant can no longer set a mark.
+    maybe_written = sender.wire_marked(i.tag for i in mine)
+    outgoing = {i.tag: sender.OutgoingOrder(**_outgoing_fields(i)) for i in mine}
+    # The session guard, here in this thread (the sends below run on a thread pool).
+    at = time.time()
+    closed = sender.session_refusals(outgoing.values(), at=dict.fromkeys(outgoing, at))
 
     def resolve(intent: OrderIntent) -> tuple[str, Any]:
         adapter = adapters[intent.account_id]
+        marked = intent.tag in maybe_written
         try:
             found = adapter.find_order_by_tag(intent.tag)
         except BrokerError:
+            if marked:
+                return "unknown", None
             # Not knowing whether it exists, nothing is sent; the claim is handed back so the
             # next pass (of any worker) looks again, instead of this live worker's claim
             # keeping every reconciler away from it.
@@ -344,32 +450,47 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
             return "skipped", None
         if found is not None:
             return "found", found
-        order = sender.OutgoingOrder(**_outgoing_fields(intent))
-        return "sent", sender.send_one(adapter, order, intent.account_id)
+        if marked:
+            return "unknown", None
+        order = outgoing[intent.tag]
+        if intent.tag in closed:
+            return "sent", sender.closed_outcome(order, intent.account_id, closed[intent.tag])
+        return "sent", sender.send_one(
+            adapter,
+            order,
+            intent.account_id,
+            ops_limit=intent.account.orders_per_second,
+            session_checked=True,
+        )
 
     for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):
         counts[kind] += 1
-        if kind == "found":
-            intent_transition(
-                intent=intent,
-                to=IntentState.ACKNOWLEDGED,
-                message="Found at the broker by its tag after its sender stopped.",
-                broker_order_id=value.broker_order_id,
-                acked_at=timezone.now(),
-            )
-            fill_apply(intent=intent, order=value, source="reconcile")
-        elif kind == "sent":
-            outcomes_apply([value])
+        with _unless_changed_meanwhile(intent):
+            if kind == "found":
+                intent_transition(
+                    intent=intent,
+                    to=IntentState.ACKNOWLEDGED,
+                    message="Found at the broker by its tag after its sender stopped.",
+                    broker_order_id=value.broker_order_id,
+                    acked_at=timezone.now(),
+                )
+                fill_apply(intent=intent, order=value, source="reconcile")
+            elif kind == "unknown":
+                intent_transition(
+                    intent=intent,
+                    to=IntentState.UNKNOWN,
+                    message=(
+                        "Its sender stopped after marking it about to be written, and the "
+                        "broker's books do not show it (yet): looked up again, never sent again."
+                    ),
+                    unknown_since=timezone.now(),
+                )
+            elif kind == "sent":
+                outcomes_apply([value])
 
-    open_states = [
-        IntentState.SENT,
-        IntentState.ACKNOWLEDGED,
-        IntentState.UNKNOWN,
-        IntentState.PARTIALLY_FILLED,
-    ]
     to_poll = list(
         OrderIntent.objects.select_related("account", "run")
-        .filter(state__in=open_states, intended_at__gte=since)
+        .filter(state__in=OPEN_INTENT_STATES, intended_at__gte=since)
         .order_by("updated_at")[:poll_limit]
     )
     for intent in to_poll:
@@ -387,18 +508,15 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
 
     for intent, order in zip(to_poll, _side_by_side(look, to_poll), strict=True):
         counts["polled"] += 1
-        if isinstance(order, BrokerError):
-            continue
-        if order is None:
-            if intent.state == IntentState.UNKNOWN and _older_than(intent.sent_at, UNKNOWN_GRACE):
-                intent_transition(
-                    intent=intent,
-                    to=IntentState.INTENT,
-                    message="Not found at the broker by its tag: it was never placed.",
-                    broker_order_id="",
-                )
-            continue
-        fill_apply(intent=intent, order=order)
+        with _unless_changed_meanwhile(intent):
+            if isinstance(order, BrokerError):
+                if intent.state == IntentState.UNKNOWN:
+                    # A lookup that keeps failing must not keep the order unknown for ever.
+                    unsettled_absent(intent=intent, now=now)
+            elif order is None:
+                unsettled_absent(intent=intent, now=now)
+            else:
+                fill_apply(intent=intent, order=order)
     if not to_poll:
         return counts
     from execution.runs import runs_settle
@@ -407,6 +525,16 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
     # Polled rows that did not change still count as looked at, so the next pass moves on.
     OrderIntent.objects.filter(pk__in=[i.pk for i in to_poll]).update(updated_at=timezone.now())
     return counts
+
+
+@contextlib.contextmanager
+def _unless_changed_meanwhile(intent: OrderIntent) -> Iterator[None]:
+    """Another reconciler (every worker runs one at start-up) or the sender changed this
+    order first: its change stands, this pass moves on to the next order."""
+    try:
+        yield
+    except TransitionError as exc:
+        logger.info("%s: %s", intent.tag, exc)
 
 
 def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:

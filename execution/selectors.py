@@ -62,6 +62,17 @@ def readiness_problems_for_user(*, user: Any, day: Any) -> list[str]:
     ]
 
 
+def orders_needing_attention_for_user(*, user: Any) -> list[Any]:
+    """The user's orders whose outcome the broker's books could not settle in time."""
+    from execution.models.engine import IntentState, OrderIntent
+
+    return list(
+        OrderIntent.objects.filter(run__owner=user, state=IntentState.NEEDS_ATTENTION)
+        .select_related("account", "run__strategy_version__strategy")
+        .order_by("intended_at")
+    )
+
+
 def strategies_to_test_for_user(*, user: Any) -> list[Any]:
     """The user's strategies that have a version (for "Test now on paper")."""
     from trader.models import Strategy

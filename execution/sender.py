@@ -18,7 +18,6 @@ connection (Django's connections are per greenlet under gevent).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -37,7 +36,6 @@ from typing import Any
 from django.conf import settings
 
 from brokers.base import (
-    AmbiguousError,
     BrokerAdapter,
     BrokerError,
     OrderRequest,
@@ -46,13 +44,15 @@ from brokers.base import (
     Product,
     RetryableError,
     Side,
+    WireAnswer,
 )
 from execution import conf
 
 logger = logging.getLogger(__name__)
 
-# Retryable errors (429, "not accepted" 5xx) are retried this many times in total, with the
-# broker's retry-after hint, capped, so a boundary never waits long on one account.
+# Retryable errors (429, documented "not accepted" refusals, a refused connection) are tried
+# this many times in total; a retry-after longer than MAX_RETRY_WAIT is not waited for (the
+# order is reported rejected: a boundary never waits long on one account).
 MAX_ATTEMPTS = 3
 MAX_RETRY_WAIT = 1.0
 # After an ambiguous send (timeout, dropped connection) the order is looked up by tag this
@@ -96,6 +96,11 @@ class OutgoingOrder:
     # False: sent right behind the earlier phases, without waiting for their acknowledgements
     # (the strategy's hedge confirmation), and never held back.
     waits_for_hedges: bool = True
+    purpose: str = "entry"  # a Purpose value: only entries are dropped for lateness
+    intended_at: float = 0.0  # T of the order (epoch seconds); 0: not known, never late
+    # Why the session guard before the write does not apply ("paper": the paper broker,
+    # including "test now on paper" runs); "" for a live order, always checked.
+    session_exempt: str = ""
 
     def request(self) -> OrderRequest:
         return OrderRequest(
@@ -134,6 +139,18 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of(cls, order: OutgoingOrder, account_id: int, **fields: Any) -> Outcome:
+        """A fresh outcome of `order` (state "intent" unless given)."""
+        fields.setdefault("state", "intent")
+        return cls(
+            intent_id=order.intent_id,
+            run_id=order.run_id,
+            account_id=account_id,
+            tag=order.tag,
+            **fields,
+        )
+
 
 @dataclass
 class BatchReport:
@@ -148,6 +165,7 @@ class BatchReport:
     def record(self, results: list[Outcome], *, start: float) -> set[int]:
         """Add one round of outcomes; returns the runs with an order not acknowledged (their
         later phases are held back)."""
+        results = [r for r in results if r.error_class != "not_ours"]
         sent = [r.sent_at for r in results if r.sent_at]
         if self.first_send_lag_ms is None and sent:
             self.first_send_lag_ms = (min(sent) - start) * 1000
@@ -180,31 +198,8 @@ def wait_until(fire_at_epoch: float) -> None:
         pass
 
 
-# --- Redis: claims, liveness and the orders-per-second budget -------------------------------
-# Same window as brokers.ratelimit (one sorted set per account, Redis server time) so the
-# engine and every other sender share one budget, but taking up to `count` slots in one call.
-_ACQUIRE_MANY = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-local free = tonumber(ARGV[1]) - used
-local want = tonumber(ARGV[3])
-if free <= 0 then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local wait = tonumber(oldest[2]) + window - now
-  if wait < 1 then wait = 1 end
-  return {0, wait}
-end
-local take = math.min(free, want)
-for i = 1, take do
-  redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
-end
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-return {take, 0}
-"""
-
+# --- Redis: claims, liveness and "about to write" marks --------------------------------------
+# (The orders-per-second budget is brokers.ratelimit's, shared by every kind of write.)
 # Take over a claim only when it is still held by the claimant we saw dead (compare-and-set).
 _TAKE_OVER = """
 local current = redis.call('GET', KEYS[1])
@@ -216,10 +211,16 @@ return 0
 """
 
 
-def _redis() -> Any:
-    from brokers.ratelimit import _client
+@functools.cache
+def _redis_for(url: str) -> Any:
+    import redis
 
-    return _client(settings.REDIS_URL)
+    return redis.Redis.from_url(url)
+
+
+def engine_redis() -> Any:
+    """The Redis client of the engine's claims, liveness keys and marks (REDIS_URL)."""
+    return _redis_for(settings.REDIS_URL)
 
 
 def claim_key(tag: str) -> str:
@@ -230,26 +231,10 @@ def alive_key(worker_id: str) -> str:
     return f"execution:alive:{worker_id}"
 
 
-class OpsBudget:
-    """Per-account orders-per-second slots, taken several at a time."""
-
-    def __init__(self) -> None:
-        self.client = _redis()
-        self.script = self.client.register_script(_ACQUIRE_MANY)
-
-    def take(self, account_id: int, limit: int, count: int) -> tuple[int, float]:
-        """(slots taken, seconds to wait when none were free)."""
-        taken, wait_us = self.script(
-            keys=[f"ratelimit:broker-ops:{account_id}"],
-            args=[limit, 1_000_000, count, uuid.uuid4().hex],
-        )
-        return int(taken), int(wait_us) / 1_000_000
-
-
 def claims_take(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
     """Claim tags for this worker in one round trip; returns those now ours."""
     tags = list(tags)
-    pipe = _redis().pipeline(transaction=False)
+    pipe = engine_redis().pipeline(transaction=False)
     for tag in tags:
         pipe.set(claim_key(tag), owner, nx=True, ex=CLAIM_TTL_SECONDS)
     for tag in tags:
@@ -259,7 +244,7 @@ def claims_take(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
 
 
 def claim_take_over(tag: str, *, dead_owner: str | None, owner: str = WORKER_ID) -> bool:
-    script = _redis().register_script(_TAKE_OVER)
+    script = engine_redis().register_script(_TAKE_OVER)
     return bool(script(keys=[claim_key(tag)], args=[dead_owner or "", owner, CLAIM_TTL_SECONDS]))
 
 
@@ -273,17 +258,75 @@ return 0
 
 def claim_release(tag: str, *, owner: str = WORKER_ID) -> bool:
     """Give up our claim of `tag` (compare-and-delete: another's claim stays)."""
-    script = _redis().register_script(_RELEASE)
+    script = engine_redis().register_script(_RELEASE)
     return bool(script(keys=[claim_key(tag)], args=[owner]))
 
 
+# "About to write" marks. Set, in one round trip per batch, immediately before the first byte
+# of the batch's orders is written, and only for the orders whose claim this worker still
+# holds (checked in the same script, so a worker that stalled past its liveness and lost its
+# claims to a reconciler can no longer write them). The reconciler takes the claim over first
+# and then reads the mark: no mark means no sender ever came close to writing the order, the
+# one case in which it may be sent again. A mark means "maybe written": looked up, never resent.
+# Redis must keep its data across restarts (appendonly) for this proof, as for the claims.
+WIRE_MARK_TTL_SECONDS = 2 * 86400
+_MARK = """
+local n = #KEYS / 2
+local marked = {}
+for i = 1, n do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('SET', KEYS[n + i], ARGV[1], 'EX', ARGV[2])
+    marked[#marked + 1] = i
+  end
+end
+return marked
+"""
+
+
+def wire_key(tag: str) -> str:
+    return f"execution:wire:{tag}"
+
+
+def wire_marks_set(tags: Iterable[str], *, owner: str = WORKER_ID) -> set[str]:
+    """Mark these orders "about to be written" (those still claimed by `owner`); returns the
+    tags marked. An order not returned must not be written by this worker."""
+    tags = list(tags)
+    if not tags:
+        return set()
+    script = engine_redis().register_script(_MARK)
+    marked = script(keys=_mark_keys(tags), args=[owner, WIRE_MARK_TTL_SECONDS])
+    return {tags[int(i) - 1] for i in marked}
+
+
+def _mark_keys(tags: list[str]) -> list[str]:
+    return [claim_key(t) for t in tags] + [wire_key(t) for t in tags]
+
+
+async def wire_marks_set_async(client: Any, tags: list[str], *, owner: str = WORKER_ID) -> set[str]:
+    """wire_marks_set on an asyncio Redis client (the lane's loop never blocks on it)."""
+    if not tags:
+        return set()
+    script = client.register_script(_MARK)
+    marked = await script(keys=_mark_keys(tags), args=[owner, WIRE_MARK_TTL_SECONDS])
+    return {tags[int(i) - 1] for i in marked}
+
+
+def wire_marked(tags: Iterable[str]) -> set[str]:
+    """The tags some sender marked as about to be written (maybe on the wire)."""
+    tags = list(tags)
+    if not tags:
+        return set()
+    answers = engine_redis().mget([wire_key(t) for t in tags])
+    return {tag for tag, value in zip(tags, answers, strict=True) if value is not None}
+
+
 def claim_owner(tag: str) -> str | None:
-    value = _redis().get(claim_key(tag))
+    value = engine_redis().get(claim_key(tag))
     return value.decode() if value else None
 
 
 def worker_alive(worker_id: str) -> bool:
-    return worker_id == WORKER_ID or bool(_redis().exists(alive_key(worker_id)))
+    return worker_id == WORKER_ID or bool(engine_redis().exists(alive_key(worker_id)))
 
 
 _heartbeat_started = threading.Event()
@@ -294,7 +337,7 @@ def heartbeat_start() -> None:
     if _heartbeat_started.is_set():
         return
     _heartbeat_started.set()
-    client = _redis()
+    client = engine_redis()
 
     def beat() -> None:
         while True:
@@ -380,6 +423,8 @@ WARM_MAX_AGE = 20.0
 # Garbage collection is done this long before T, then paused for at most GC_PAUSE_MAX seconds
 # (see AsyncLane._collector_pause).
 GC_QUIET_BEFORE = 0.8
+# Orders armed for T are marked "about to write" this long before T (one Redis call).
+MARK_AHEAD = 0.05
 GC_PAUSE_MAX = 4.0
 # Connections a process opens to one broker host before T, at most: one per order of the burst
 # (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens its own.
@@ -433,44 +478,178 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def send_one(adapter: BrokerAdapter, order: OutgoingOrder, account_id: int) -> Outcome:
-    """Place one order; classify the result. Retryable errors are retried (bounded), an
-    ambiguous one is looked up by tag, never sent again."""
-    outcome = Outcome(
-        intent_id=order.intent_id,
-        run_id=order.run_id,
-        account_id=account_id,
-        tag=order.tag,
-        state="intent",
-    )
+# --- the lateness cap ------------------------------------------------------------------------
+MISSED_PREFIX = "Missed:"
+
+
+def missed(order: OutgoingOrder, *, now: float | None = None) -> str:
+    """The words of an entry too late to send ("Missed: N s late…"), else "". Checked before
+    every write that is not at T (orphans, retries, failover, late or rate-delayed sends).
+    Exits and kill-switch flattening are never missed: a position must be closed late or not."""
+    if order.purpose != "entry" or not order.intended_at:
+        return ""
+    late = (time.time() if now is None else now) - order.intended_at
+    cap = conf.entry_late_cap_seconds()
+    if late <= cap:
+        return ""
+    return f"{MISSED_PREFIX} {late:.1f} s late (entries are not sent more than {cap:g} s after T)."
+
+
+def missed_outcome(order: OutgoingOrder, account_id: int, words: str, **fields: Any) -> Outcome:
+    fields.setdefault("state", "abandoned")
+    return Outcome.of(order, account_id, error=words, error_class="late", **fields)
+
+
+# --- the fourth weekend/holiday layer: the session guard just before the write ---------------
+# Options trade on NSE (NFO) and BSE (BFO): the calendar is the exchange's.
+_CALENDAR_EXCHANGE = {"NFO": "NSE", "BFO": "BSE"}
+NOT_IN_SESSION = "Not sent: the exchange is closed at the write"
+
+
+def session_refusal(order: OutgoingOrder, *, at: float) -> str:
+    """Words refusing a live order written at epoch `at` outside that date's session window
+    (execution.calendar's public closed_reason, which the dispatcher's layer uses too); ""
+    when open or when the order is exempt (paper). Reads the calendar: called before T for
+    orders written at a planned instant, or off the hot path for late writes."""
+    if order.session_exempt:
+        return ""
+    exchange = _CALENDAR_EXCHANGE.get(order.exchange, order.exchange)
+    reason = _closed_reason(exchange, int(at), int(time.time() // 60))
+    return f"{NOT_IN_SESSION} ({exchange}: {reason})." if reason else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _closed_reason(exchange: str, second: int, minute_now: int) -> str | None:
+    """calendar.closed_reason for one whole second, asked once per process and minute (a
+    burst of account tasks asks the same question hundreds of times before T; an admin's
+    change of the calendar is seen within a minute)."""
+    from execution import calendar
+
+    try:
+        return calendar.closed_reason(datetime.fromtimestamp(second, tz=UTC), exchange)
+    except (LookupError, ValueError) as exc:  # no calendar for that date: fail closed
+        return f"no session known ({exc})"
+
+
+def session_refusals(orders: Iterable[OutgoingOrder], *, at: dict[str, float]) -> dict[str, str]:
+    """`session_refusal` of each order written at `at[tag]`, asking the calendar once per
+    exchange and second; only the refused orders, by tag."""
+    asked: dict[tuple[str, str, int], str] = {}
+    refused = {}
+    for order in orders:
+        key = (order.session_exempt, order.exchange, int(at[order.tag]))
+        if key not in asked:
+            asked[key] = session_refusal(order, at=at[order.tag])
+        if asked[key]:
+            refused[order.tag] = asked[key]
+    return refused
+
+
+def closed_outcome(order: OutgoingOrder, account_id: int, words: str, **fields: Any) -> Outcome:
+    fields.setdefault("state", "abandoned")
+    return Outcome.of(order, account_id, error=words, error_class="closed", **fields)
+
+
+# --- one classifier and one retry policy for every order write -------------------------------
+# Both the synchronous path (send_one) and the lane (AsyncLane.batch) apply each attempt's
+# result with `attempt_apply` and take a fresh orders-per-second slot before every retry.
+def error_class(error: BrokerError) -> str:
+    """ "retryable": the broker certainly did not accept it (429, a refusal it documents as
+    before acceptance, a refused connection); "permanent": refused for good; "ambiguous":
+    anything else (timeout, dropped connection, 5xx on a write, unclassified): the order may
+    exist and is looked up by tag, never sent again."""
+    if isinstance(error, RetryableError):
+        return "retryable"
+    if isinstance(error, PermanentError):
+        return "permanent"
+    return "ambiguous"
+
+
+def attempt_apply(outcome: Outcome, result: Any, *, answered: float) -> str:
+    """Record one attempt's result (an OrderAck or a BrokerError) on `outcome` and say what
+    comes next: "done", "retry" (after `retry_wait(result)`, with a new slot) or "lookup".
+    A retry is allowed only for a retryable error, at most MAX_ATTEMPTS attempts in total, and
+    only when the broker's retry-after fits in MAX_RETRY_WAIT (never sooner than it asks)."""
+    if not isinstance(result, BrokerError):
+        outcome.state, outcome.acked_at = "acknowledged", answered
+        outcome.broker_order_id = result.broker_order_id
+        outcome.error = outcome.error_class = ""
+        return "done"
+    outcome.error, outcome.error_class = result.message, error_class(result)
+    if outcome.error_class == "ambiguous":
+        return "lookup"
+    retryable = outcome.error_class == "retryable" and outcome.attempts < MAX_ATTEMPTS
+    if retryable and retry_wait(result) <= MAX_RETRY_WAIT:
+        return "retry"
+    outcome.state = "rejected"
+    return "done"
+
+
+def retry_wait(error: BrokerError) -> float:
+    """Seconds before the next attempt: the broker's retry-after, at least a little."""
+    return max(float(getattr(error, "retry_after", 0.0)), 0.05)
+
+
+def slot_take(account_id: int, ops_limit: int) -> bool:
+    """One orders-per-second slot for a single write (a retry, an orphan, a cancel); waits for
+    it at most one window. False: none came free (the write is not made)."""
+    from brokers.ratelimit import order_rate_limiter
+
+    return order_rate_limiter().acquire(account_id, ops_limit, timeout=1.5)
+
+
+def send_one(
+    adapter: BrokerAdapter,
+    order: OutgoingOrder,
+    account_id: int,
+    *,
+    ops_limit: int,
+    marked: bool = False,
+    slot_taken: bool = False,
+    session_checked: bool = False,
+) -> Outcome:
+    """Place one order; classify the result. Retryable errors are retried (bounded, each
+    attempt with its own orders-per-second slot), an ambiguous one is looked up by tag, never
+    sent again. `marked`: the caller set the order's "about to write" mark (wire_marks_set)
+    already; otherwise it is set here, and an order whose claim this worker does not hold is
+    not sent (state stays "intent", not recorded). `slot_taken`: the caller took the first
+    attempt's slot; `session_checked`: the caller ran the session guard for it just now.
+    Every attempt is refused past the entry lateness cap or outside the session window."""
+    outcome = Outcome.of(order, account_id)
     request = order.request()
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        outcome.attempts = attempt
+    while True:
+        words = missed(order)
+        if words:
+            outcome.state, outcome.error, outcome.error_class = "abandoned", words, "late"
+            return outcome
+        if outcome.attempts or not session_checked:
+            words = session_refusal(order, at=time.time())
+            if words:
+                outcome.state, outcome.error, outcome.error_class = "abandoned", words, "closed"
+                return outcome
+        # Marked only once nothing can stop the write any more (a refused order is unmarked).
+        if not marked:
+            if not wire_marks_set([order.tag]):
+                outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
+                return outcome
+            marked = True
+        if (outcome.attempts or not slot_taken) and not slot_take(account_id, ops_limit):
+            outcome.state = "rejected" if outcome.attempts else "intent"
+            outcome.error = "No orders-per-second slot came free for this account."
+            outcome.error_class = "retryable"
+            return outcome
+        outcome.attempts += 1
         outcome.sent_at = time.time()
         try:
-            ack = adapter.place_order(request)
-        except RetryableError as exc:
-            outcome.error, outcome.error_class = exc.message, "retryable"
-            if attempt < MAX_ATTEMPTS:
-                time.sleep(min(max(exc.retry_after, 0.05), MAX_RETRY_WAIT))
-                continue
-            outcome.state = "rejected"
-            return outcome
-        except AmbiguousError as exc:
-            outcome.error, outcome.error_class = exc.message, "ambiguous"
+            result: Any = adapter.place_order(request)
+        except BrokerError as exc:
+            result = exc
+        step = attempt_apply(outcome, result, answered=time.time())
+        if step == "lookup":
             return lookup_by_tag(adapter, outcome)
-        except PermanentError as exc:
-            outcome.state, outcome.error, outcome.error_class = "rejected", exc.message, "permanent"
+        if step == "done":
             return outcome
-        except BrokerError as exc:  # unclassified: treat as ambiguous, the safe side
-            outcome.error, outcome.error_class = exc.message, "ambiguous"
-            return lookup_by_tag(adapter, outcome)
-        outcome.acked_at = time.time()
-        outcome.state = "acknowledged"
-        outcome.broker_order_id = ack.broker_order_id
-        outcome.error = outcome.error_class = ""
-        return outcome
-    return outcome  # pragma: no cover - the loop always returns
+        time.sleep(retry_wait(result))
 
 
 def lookup_by_tag(adapter: BrokerAdapter, outcome: Outcome) -> Outcome:
@@ -502,12 +681,14 @@ def send_batch(
     ops_limit: int,
     orders: list[OutgoingOrder],
     fire_at_epoch: float | None,
-    budget: OpsBudget | None = None,
+    limiter: Any = None,
 ) -> BatchReport:
     """Send one account's orders: wait for T, then phase by phase (BUY before SELL) within the
     account's orders-per-second budget. A run whose BUY leg did not get acknowledged here has
     its SELL legs held back ("blocked"): never a short without its hedge."""
-    budget = budget or OpsBudget()
+    from brokers.ratelimit import order_rate_limiter
+
+    limiter = limiter or order_rate_limiter()
     report = BatchReport(account_id=account_id)
     if fire_at_epoch is not None:
         wait_until(fire_at_epoch)
@@ -521,13 +702,38 @@ def send_batch(
             else:
                 pending.append(order)
         while pending:
-            taken, wait = budget.take(account_id, ops_limit, len(pending))
+            taken, wait = limiter.take_many(account_id, ops_limit, len(pending))
             if not taken:
                 time.sleep(wait)
                 continue
             now_batch, pending = pending[:taken], pending[taken:]
+            now = time.time()
+            closed = session_refusals(now_batch, at={o.tag: now for o in now_batch})
+            failed_runs |= report.record(
+                [
+                    closed_outcome(o, account_id, closed[o.tag])
+                    for o in now_batch
+                    if o.tag in closed
+                ],
+                start=start,
+            )
+            now_batch = [o for o in now_batch if o.tag not in closed]
+            ours = wire_marks_set(o.tag for o in now_batch)
             results = run_concurrently(
-                [functools.partial(send_one, adapter, o, account_id) for o in now_batch]
+                [
+                    functools.partial(
+                        send_one,
+                        adapter,
+                        o,
+                        account_id,
+                        ops_limit=ops_limit,
+                        marked=True,
+                        slot_taken=True,
+                        session_checked=True,
+                    )
+                    for o in now_batch
+                    if o.tag in ours
+                ]
             )
             failed_runs |= report.record(results, start=start)
     return report
@@ -605,182 +811,12 @@ def epoch_to_datetime(value: float | None) -> datetime | None:
 
 
 # --- the asynchronous lane --------------------------------------------------------------------
-# Each adapter stays the one place that knows its broker's wire format and error taxonomy: a
-# second instance of it (the "scribe") has a scripted transport instead of the network. Before
-# T the scribe writes each order's HTTP request, serialized to bytes (execution.wire); at T one
-# asyncio loop per process writes them on keep-alive connections opened before T (no thread or
-# greenlet per order, nothing encoded at T);
-# each answer is then played back through the scribe, whose parsing yields the acknowledgement
-# or the classified BrokerError exactly as a real call would.
-class _Captured(Exception):
-    """Raised by the scripted transport after it recorded a request."""
-
-
-@dataclass
-class WireRequest:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class WireAnswer:
-    status: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    failure: str = ""  # "", "connect", "timeout", "dropped"
-
-
-class _RecordingTransport:
-    """A requests transport adapter that records the request instead of sending it."""
-
-    def __init__(self) -> None:
-        self.recorded: WireRequest | None = None
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        body = request.body or b""
-        self.recorded = WireRequest(
-            request.method,
-            request.url,
-            dict(request.headers),
-            body.encode() if isinstance(body, str) else body,
-        )
-        raise _Captured
-
-    def close(self) -> None:
-        return None
-
-
-def _as_response(answer: WireAnswer, url: str, *, write: bool) -> Any:
-    """`answer` as the requests.Response (or the transport error) HttpClient.send would give."""
-    import requests
-
-    from brokers.httpclient import transport_failure
-
-    if answer.failure:
-        raise transport_failure(answer.failure, write=write)
-    response = requests.Response()
-    response.status_code = answer.status
-    response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
-    response._content = answer.body
-    response.encoding = "utf-8"
-    response.url = url
-    return response
-
-
-def _http_client_of(adapter: BrokerAdapter) -> Any:
-    """The adapter's brokers.httpclient.HttpClient: an attribute of the adapter or of one of
-    its attributes (its API client, whatever the adapter calls it), or None."""
-    from brokers.httpclient import HttpClient
-
-    holders = [adapter, *(v for v in vars(adapter).values() if hasattr(v, "__dict__"))]
-    for holder in holders:
-        for value in vars(holder).values():
-            if isinstance(value, HttpClient):
-                return value
-    return None
-
-
-class Scribe:
-    """A network-less twin of one account's adapter: writes requests, reads answers.
-
-    Writing goes through the adapter and `requests` down to a recording transport (before T:
-    the bytes are exactly what the adapter would send). Reading hands the answer to the
-    adapter at its HttpClient.send, skipping requests' machinery (at T, after each answer)."""
-
-    def __init__(self, adapter: BrokerAdapter) -> None:
-        self.adapter = type(adapter)(adapter.credentials, base_url=adapter.base_url)
-        http = _http_client_of(self.adapter)
-        if http is None:
-            raise TypeError(f"{type(adapter).__name__} does not speak HTTP")
-        self.transport = _RecordingTransport()
-        # No proxies or .netrc to look up in the environment for a request that never leaves
-        # (requests would scan os.environ on every call).
-        http.session.trust_env = False
-        http.session.mount("http://", self.transport)
-        http.session.mount("https://", self.transport)
-        self._answer: WireAnswer | None = None
-        real_send = http.send
-
-        def send(method: str, url: str, *, write: bool, **kwargs: Any) -> Any:
-            if self._answer is None:
-                return real_send(method, url, write=write, **kwargs)
-            return _as_response(self._answer, url, write=write)
-
-        http.send = send
-        self.lock = threading.Lock()
-
-    def write(self, order: OutgoingOrder) -> WireRequest:
-        with self.lock:
-            self._answer = None
-            self.transport.recorded = None
-            with contextlib.suppress(_Captured):
-                self.adapter.place_order(order.request())
-            if self.transport.recorded is None:
-                raise TypeError("the adapter placed the order without an HTTP request")
-            return self.transport.recorded
-
-    def read(self, order: OutgoingOrder, answer: WireAnswer) -> Any:
-        """The adapter's own reading of `answer`: an OrderAck, or raises its BrokerError."""
-        with self.lock:
-            self._answer = answer
-            try:
-                return self.adapter.place_order(order.request())
-            finally:
-                self._answer = None
-
-
-def scribe_for(cached: _CachedAdapter) -> Scribe | None:
-    scribe = getattr(cached, "scribe", None)
-    if scribe is None and not getattr(cached, "no_scribe", False):
-        try:
-            scribe = Scribe(cached.adapter)
-        except TypeError:
-            cached.no_scribe = True  # type: ignore[attr-defined]
-            return None
-        cached.scribe = scribe  # type: ignore[attr-defined]
-    return scribe
-
-
-# Reservations of the orders-per-second budget at the instant the orders will leave (scored at
-# that future instant), taken before T so nothing touches Redis at T.
-_RESERVE_AT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[2])
-local at = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCOUNT', KEYS[1], at - window + 1, '+inf')
-local take = math.min(tonumber(ARGV[1]) - used, tonumber(ARGV[3]))
-if take < 0 then take = 0 end
-for i = 1, take do
-  redis.call('ZADD', KEYS[1], at, ARGV[5] .. ':' .. i)
-end
-redis.call('PEXPIRE', KEYS[1], math.ceil((at - now + window) / 1000) + 1000)
-return take
-"""
-
-
-def reserve_send_times(
-    *, account_id: int, limit: int, count: int, fire_at_epoch: float
-) -> list[float]:
-    """One send instant per order: T for as many as the account's budget allows in the second
-    starting at T, then T + 1 s, and so on (never above the OPS limit)."""
-    client = _redis()
-    script = client.register_script(_RESERVE_AT)
-    times: list[float] = []
-    at = fire_at_epoch
-    while len(times) < count:
-        taken = int(
-            script(
-                keys=[f"ratelimit:broker-ops:{account_id}"],
-                args=[limit, 1_000_000, count - len(times), int(at * 1_000_000), uuid.uuid4().hex],
-            )
-        )
-        times.extend([at] * taken)
-        at += 1.0
-    return times
+# Each adapter stays the one place that knows its broker's wire format and error taxonomy, in
+# two plain methods (brokers.base): before T it builds each order's HTTP request
+# (`order_request`), serialized to bytes here (execution.wire); at T one asyncio loop per
+# process writes them on keep-alive connections opened before T (no thread or greenlet per
+# order, nothing encoded at T); each answer is read by the same adapter (`order_answer`): the
+# acknowledgement or the classified BrokerError exactly as its synchronous place_order gives.
 
 
 class AsyncLane:
@@ -799,6 +835,10 @@ class AsyncLane:
         self._busy = 0  # batches started and not finished
         self._gc_paused = False
         self._warmed: dict[tuple[Any, int], float] = {}
+        self._mark_queue: list[tuple[list[str], Any]] = []
+        self._marking = False
+        self._mark_task: Any = None
+        self._aredis: Any = None
         started = threading.Event()
 
         def run() -> None:
@@ -854,11 +894,35 @@ class AsyncLane:
                     return
                 self._collector_pause(collect=False)
                 pool = self._pool_get()
-                for armed in self._armed.pop(fire_at_epoch, []):
-                    armed.flight = pool.write_now(armed.prepared)
+                due = self._armed.pop(fire_at_epoch, [])
+                mark_armed(due)  # those armed since the marks ahead of T (usually none)
+                for armed in due:
+                    if armed.marked:
+                        armed.flight = pool.write_now(armed.prepared)
+                    else:
+                        armed.lost = True
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 
+            def mark_armed(armed: list[_Armed]) -> None:
+                todo = [a for a in armed if not a.marked and not a.lost]
+                if not todo:
+                    return
+                try:
+                    ours = wire_marks_set(a.tag for a in todo)
+                except Exception:  # Redis down: nothing marked, so nothing is written
+                    logger.exception("could not mark %d orders about to be written", len(todo))
+                    ours = set()
+                for a in todo:
+                    a.marked = a.tag in ours
+                    a.lost = not a.marked
+
+            # The orders armed for T are marked "about to write" in one Redis call MARK_AHEAD
+            # before T, so the writes at T wait for nothing (a worker that dies in between
+            # leaves them marked: looked up, never resent, which fails safe).
+            self.loop.call_at(
+                deadline - MARK_AHEAD, lambda: mark_armed(self._armed.get(fire_at_epoch, []))
+            )
             if fire_at_epoch - time.time() > GC_QUIET_BEFORE + 0.2:
                 # A collection takes tens of milliseconds: only when T is far enough ahead.
                 self.loop.call_at(deadline - GC_QUIET_BEFORE, self._collector_pause)
@@ -891,13 +955,16 @@ class AsyncLane:
             self._gc_paused = False
             gc.enable()
 
-    def arm(self, fire_at_epoch: float, prepared: Any) -> _Armed | None:
+    def arm(self, fire_at_epoch: float, tag: str, prepared: Any) -> _Armed | None:
         """Have `prepared` written the instant the gate of T opens, before any batch wakes
-        (the batch then only reads its answer). None when T's gate has already opened."""
+        (the batch then only reads its answer). None when T has passed or its gate opened."""
+        if time.time() >= fire_at_epoch:
+            # T has passed (a late task): sent by the batch, after the lateness check.
+            return None
         gate = self._gate_for(fire_at_epoch)
         if gate.is_set():
             return None
-        armed = _Armed(prepared)
+        armed = _Armed(tag, prepared)
         self._armed.setdefault(fire_at_epoch, []).append(armed)
         return armed
 
@@ -910,6 +977,45 @@ class AsyncLane:
     async def _send(self, wire: Any) -> tuple[float, WireAnswer, float]:
         """Write one prepared request (execution.wire.Prepared) and read its answer."""
         return await _as_wire_answer(self._pool_get().send(wire), time.time())
+
+    async def marks(self, tags: list[str]) -> set[str]:
+        """wire_marks_set for orders written after T, without blocking the loop (an asyncio
+        Redis client): requests made while one call is under way are joined into the next,
+        so a burst of acknowledgements (every batch's next phase) costs a few calls."""
+        import asyncio
+
+        if not tags:
+            return set()
+        waiter = self.loop.create_future()
+        self._mark_queue.append((tags, waiter))
+        if not self._marking:
+            self._marking = True
+            self._mark_task = asyncio.ensure_future(self._marks_flush())
+        return await waiter  # type: ignore[no-any-return]
+
+    def _async_redis(self) -> Any:
+        """The lane's own asyncio Redis client (created on, and used only by, its loop)."""
+        if self._aredis is None:
+            import redis.asyncio
+
+            self._aredis = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        return self._aredis
+
+    async def _marks_flush(self) -> None:
+        try:
+            while self._mark_queue:
+                queued, self._mark_queue = self._mark_queue, []
+                tags = [t for group, _ in queued for t in group]
+                try:
+                    ours = await wire_marks_set_async(self._async_redis(), tags)
+                except Exception as exc:  # Redis down: nothing marked, nothing written
+                    for _, waiter in queued:
+                        waiter.set_exception(exc)
+                    continue
+                for _, waiter in queued:
+                    waiter.set_result(ours)
+        finally:
+            self._marking = False
 
     async def tracked(self, batch: Any) -> BatchReport:
         """Await one account's `batch` coroutine, counted as busy (garbage collection stays
@@ -927,13 +1033,18 @@ class AsyncLane:
         *,
         account_id: int,
         cached: _CachedAdapter,
-        scribe: Scribe,
         orders: list[OutgoingOrder],
         wires: dict[str, Any],
         send_at: dict[str, float],
         fire_at_epoch: float | None,
+        closed: dict[str, str] | None = None,
+        refused: dict[str, str] | None = None,
     ) -> BatchReport:
-        """Send one account's orders phase by phase from the loop (see send_batch)."""
+        """Send one account's orders phase by phase from the loop (see send_batch). `closed`:
+        the orders the session guard refused (by tag, in words): never written."""
+        closed = closed or {}
+        refused = refused or {}
+        unwritten = closed.keys() | refused.keys()  # never armed, marked or written
         import asyncio
 
         report = BatchReport(account_id=account_id)
@@ -951,61 +1062,91 @@ class AsyncLane:
         armed: dict[str, _Armed | None] = {}
         if fire_at_epoch is not None:
             for order in eager:
-                if send_at.get(order.tag, 0.0) <= fire_at_epoch:
-                    armed[order.tag] = self.arm(fire_at_epoch, wires[order.tag])
+                if order.tag not in unwritten and send_at.get(order.tag, 0.0) <= fire_at_epoch:
+                    armed[order.tag] = self.arm(fire_at_epoch, order.tag, wires[order.tag])
             await self._gate(fire_at_epoch)
         start = fire_at_epoch if fire_at_epoch is not None else time.time()
 
+        marked: set[str] = set()
+
         async def one(order: OutgoingOrder) -> Outcome:
+            if order.tag in refused:
+                return Outcome.of(
+                    order,
+                    account_id,
+                    state="rejected",
+                    error=refused[order.tag],
+                    error_class="permanent",
+                )
+            if order.tag in closed:
+                return closed_outcome(order, account_id, closed[order.tag])
             written = armed.get(order.tag)
+            if (written is not None and written.lost) or (
+                written is None and order.tag not in marked
+            ):
+                return _not_ours(order, account_id)
             if written is not None:
                 sent, answer, answered = await self._answer_of(written)
             else:
                 delay = send_at.get(order.tag, 0.0) - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                words = missed(order)
+                if words:
+                    return missed_outcome(order, account_id, words)
                 sent, answer, answered = await self._send(wires[order.tag])
-            outcome = Outcome(
-                intent_id=order.intent_id,
-                run_id=order.run_id,
-                account_id=account_id,
-                tag=order.tag,
-                state="intent",
-                sent_at=sent,
-                attempts=1,
-            )
-            try:
-                ack = scribe.read(order, answer)
-            except RetryableError:
-                # Rare: finish it the synchronous way (backoff, budget), off the loop.
-                return await self.loop.run_in_executor(
-                    None, send_one, cached.adapter, order, account_id
+            outcome = Outcome.of(order, account_id, sent_at=sent, attempts=1)
+            while True:
+                try:
+                    result: Any = cached.adapter.order_answer(answer)
+                except BrokerError as exc:
+                    result = exc
+                step = attempt_apply(outcome, result, answered=answered)
+                if step == "done":
+                    return outcome
+                if step == "lookup":
+                    return await self.loop.run_in_executor(
+                        None, lookup_by_tag, cached.adapter, outcome
+                    )
+                # The same prepared bytes again (same tag), after the broker's retry-after,
+                # with a slot of its own; the mark set before the first write still holds.
+                await asyncio.sleep(retry_wait(result))
+                words = missed(order)
+                if words:
+                    return missed_outcome(order, account_id, words, attempts=outcome.attempts)
+                words = await self.loop.run_in_executor(
+                    None, functools.partial(session_refusal, order, at=time.time())
                 )
-            except AmbiguousError as exc:
-                outcome.error, outcome.error_class = exc.message, "ambiguous"
-                return await self.loop.run_in_executor(None, lookup_by_tag, cached.adapter, outcome)
-            except PermanentError as exc:
-                outcome.state, outcome.error = "rejected", exc.message
-                outcome.error_class = "permanent"
-                return outcome
-            except BrokerError as exc:
-                outcome.error, outcome.error_class = exc.message, "ambiguous"
-                return await self.loop.run_in_executor(None, lookup_by_tag, cached.adapter, outcome)
-            outcome.state, outcome.acked_at = "acknowledged", answered
-            outcome.broker_order_id = ack.broker_order_id
-            return outcome
+                if words:
+                    return closed_outcome(order, account_id, words, attempts=outcome.attempts)
+                if not await self.loop.run_in_executor(
+                    None, slot_take, account_id, cached.ops_limit
+                ):
+                    outcome.state = "rejected"
+                    outcome.error = "No orders-per-second slot came free for this account."
+                    return outcome
+                outcome.attempts += 1
+                sent, answer, answered = await self._send(wires[order.tag])
+                outcome.sent_at = sent
 
-        # Tasks start in creation order: the eager ones now (hedges before shorts).
+        # Tasks start in creation order: the eager ones now (hedges before shorts). Orders
+        # not written by the gate are marked "about to write" just before they start.
+        marked |= await self.marks(
+            [o.tag for o in eager if armed.get(o.tag) is None and o.tag not in unwritten]
+        )
         started = {order.tag: asyncio.ensure_future(one(order)) for order in eager}
         for phase_orders in phases.values():
             tasks = []
+            due = []
             for order in phase_orders:
                 if order.tag in started:
                     tasks.append(started[order.tag])
                 elif order.run_id in failed_runs:
                     report.outcomes.append(_held_back(order, account_id))
                 else:
-                    tasks.append(asyncio.ensure_future(one(order)))
+                    due.append(order)
+            marked |= await self.marks([o.tag for o in due if o.tag not in unwritten])
+            tasks.extend(asyncio.ensure_future(one(order)) for order in due)
             failed_runs |= report.record(list(await asyncio.gather(*tasks)), start=start)
         return report
 
@@ -1019,23 +1160,30 @@ async def _as_wire_answer(pending: Any, sent: float) -> tuple[float, WireAnswer,
         sent, answer, answered = await pending
     except WireFailure as exc:
         return sent, WireAnswer(failure=exc.kind), time.time()
-    return sent, WireAnswer(answer.status, answer.headers, answer.body), answered
+    return sent, answer, answered
 
 
 @dataclass
 class _Armed:
-    """A request to be written when the gate of T opens; `flight` once it was."""
+    """A request to be written when the gate of T opens; `flight` once it was; `lost` when
+    its claim was no longer this worker's at T (not written)."""
 
+    tag: str
     prepared: Any
     flight: Any = None
+    marked: bool = False
+    lost: bool = False
+
+
+def _not_ours(order: OutgoingOrder, account_id: int) -> Outcome:
+    """An order this worker must not write: its claim went to another sender (not recorded)."""
+    return Outcome.of(order, account_id, error="Claimed by another sender.", error_class="not_ours")
 
 
 def _held_back(order: OutgoingOrder, account_id: int) -> Outcome:
-    return Outcome(
-        intent_id=order.intent_id,
-        run_id=order.run_id,
-        account_id=account_id,
-        tag=order.tag,
+    return Outcome.of(
+        order,
+        account_id,
         state="abandoned",
         error="Not sent: a hedge leg of this strategy was not placed first.",
         error_class="blocked",
@@ -1068,20 +1216,26 @@ def send_batch_async(
     requests, the budget reservations, warming connections) is done here, before T."""
     from execution import wire
 
-    scribe = scribe_for(cached)
-    if scribe is None:
+    if not cached.adapter.speaks_http:
         return None
     wires = {}
+    refused: dict[str, str] = {}
     for order in orders:
-        written = scribe.write(order)
-        wires[order.tag] = wire.serialize(
-            written.method, written.url, written.headers, written.body
-        )
+        try:
+            built = cached.adapter.order_request(order.request())
+        except BrokerError as exc:  # refused before anything leaves (e.g. MARKET at Angel)
+            refused[order.tag] = exc.message
+            continue
+        wires[order.tag] = wire.serialize(built.method, built.url, built.headers, built.body)
     base = fire_at_epoch if fire_at_epoch is not None else time.time()
-    times = reserve_send_times(
-        account_id=account_id, limit=cached.ops_limit, count=len(orders), fire_at_epoch=base
-    )
+    from brokers.ratelimit import order_rate_limiter
+
+    # The slots are scored at the instants the orders will leave, taken now, before T.
+    times = order_rate_limiter().reserve_at(account_id, cached.ops_limit, len(orders), base)
     send_at = {order.tag: at for order, at in zip(orders, times, strict=True)}
+    # The session guard for each order at the instant it is planned to be written (the
+    # calendar is read here, before T; a later retry asks again off the loop).
+    closed = session_refusals(orders, at={o.tag: max(send_at[o.tag], time.time()) for o in orders})
     origins = {prepared.origin for prepared in wires.values()}
     the_lane = lane()
     for origin in origins:
@@ -1094,11 +1248,12 @@ def send_batch_async(
             the_lane.batch(
                 account_id=account_id,
                 cached=cached,
-                scribe=scribe,
                 orders=orders,
                 wires=wires,
                 send_at=send_at,
                 fire_at_epoch=fire_at_epoch,
+                closed=closed,
+                refused=refused,
             )
         ),
         the_lane.loop,

@@ -21,11 +21,11 @@ logger = logging.getLogger(__name__)
 def dispatch_schedule(*, fire_at: datetime) -> bool:
     """Enqueue the dispatch of instant `fire_at` once (Redis SET NX), to start `lead` seconds
     before it. A duplicate dispatch is harmless anyway: it finds no planned run to claim."""
-    from execution.sender import _redis
+    from execution.sender import engine_redis
     from execution.tasks import boundary_dispatch_task
 
     key = f"execution:dispatch:{fire_at.isoformat()}"
-    if not _redis().set(key, "1", nx=True, ex=86400):
+    if not engine_redis().set(key, "1", nx=True, ex=86400):
         return False
     start = fire_at - timedelta(seconds=conf.dispatch_lead_seconds())
     boundary_dispatch_task.apply_async(args=[fire_at.isoformat()], eta=max(start, timezone.now()))

@@ -101,8 +101,10 @@ def _late(payload: dict[str, Any]) -> bool:
 
 
 def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrder]:
-    """The orders the database still has as unsent intents (one query): a late task never
-    sends an order that was sent, found by its tag or abandoned meanwhile."""
+    """The orders the database still has as unsent intents (one query) and that no sender
+    marked "about to write": a late task never sends an order that was sent, found by its
+    tag, abandoned, or maybe written by a worker that died before recording it (those are
+    the reconciler's: looked up, never resent)."""
     from execution.models.engine import IntentState, OrderIntent
 
     unsent = set(
@@ -110,6 +112,7 @@ def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrd
             tag__in=[o.tag for o in orders], state=IntentState.INTENT
         ).values_list("tag", flat=True)
     )
+    unsent -= sender.wire_marked(unsent)
     return [o for o in orders if o.tag in unsent]
 
 
@@ -173,10 +176,15 @@ def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
     from execution.orders import open_orders_reconcile
     from execution.runs import runs_missed_mark
 
-    counts = open_orders_reconcile()
-    counts["missed"] = runs_missed_mark()
-    if (counts["skipped"] or counts["waiting"]) and repeat < 10:
-        reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
+    counts: dict[str, int] = {"skipped": 1}
+    try:
+        counts = open_orders_reconcile()
+        counts["missed"] = runs_missed_mark()
+    finally:
+        # A pass that failed (a deadlock, a broker down) must not end the start-up repeats:
+        # orders of a killed worker would wait for the next beat.
+        if (counts.get("skipped") or counts.get("waiting")) and repeat < 10:
+            reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
     return counts
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<int:pk>/exit/", views.run_exit, name="run-exit"),
     path("positions/", views.positions, name="positions"),
     path("positions/live/", views.positions, name="positions-live"),
+    path("orders/<int:pk>/dismiss/", views.order_attention_dismiss, name="order-attention-dismiss"),
     path("kill-switch/", views.kill_switch, name="kill-switch"),
     path("paper-test/<int:strategy_id>/", views.paper_test, name="paper-test"),
     path("postback/kite/", views.kite_postback, name="kite-postback"),

@@ -35,6 +35,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
             "not_ready": selectors.readiness_problems_for_user(
                 user=request.user, day=planning.today_ist()
             ),
+            "attention": selectors.orders_needing_attention_for_user(user=request.user),
         },
     )
 
@@ -131,6 +132,24 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return redirect(next_url)
+    return redirect("execution:runs")
+
+
+@login_required
+@require_POST
+def order_attention_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner confirms an order needing attention is absent at the broker."""
+    from execution.models.engine import IntentState, OrderIntent
+    from execution.orders import intent_attention_dismiss
+
+    intent = get_object_or_404(
+        OrderIntent.objects.select_related("run"),
+        pk=pk,
+        run__owner=request.user,
+        state=IntentState.NEEDS_ATTENTION,
+    )
+    intent_attention_dismiss(intent=intent, user=request.user)
+    messages.success(request, f"Order {intent.tag} closed as not placed; it is not sent again.")
     return redirect("execution:runs")
 
 

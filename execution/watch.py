@@ -39,6 +39,7 @@ _CLOSING_OPEN = (
     IntentState.SENT,
     IntentState.ACKNOWLEDGED,
     IntentState.UNKNOWN,
+    IntentState.NEEDS_ATTENTION,
     IntentState.PARTIALLY_FILLED,
 )
 

@@ -309,6 +309,13 @@ BROKER_LOGIN_STATE_MAX_AGE = env_int("BROKER_LOGIN_STATE_MAX_AGE", 600)
 # Cash a new paper account starts with, in rupees.
 PAPER_STARTING_CASH = os.environ.get("PAPER_STARTING_CASH", "1000000")
 
+# Engine: an entry boundary or entry order later than this many seconds after its T is not
+# sent ("missed"); exits and kill-switch flattening are never dropped for lateness.
+EXECUTION_ENTRY_LATE_CAP_SECONDS = float(os.environ.get("EXECUTION_ENTRY_LATE_CAP_SECONDS", "5"))
+# Engine: how long an order whose outcome is unknown is looked up in the broker's books before
+# it needs attention (owner alerted, the strategy's entries halted).
+EXECUTION_UNKNOWN_SETTLE_SECONDS = float(os.environ.get("EXECUTION_UNKNOWN_SETTLE_SECONDS", "120"))
+
 # --- Logging: stdout, request ids, secrets redacted ------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -29,9 +29,11 @@ from brokers.base import (
     Quote,
     RetryableError,
     TokenGrant,
+    WireAnswer,
+    WireRequest,
     next_ist_cutoff,
 )
-from brokers.httpclient import json_body, jwt_expiry, to_decimal
+from brokers.httpclient import json_body, jwt_expiry, prepare, raise_on_failure, to_decimal
 from brokers.trades import Trade, angelone_trade, read_trades
 
 MIDNIGHT = dtime(0, 0)
@@ -135,6 +137,9 @@ class AngelOneAdapter(BrokerAdapter):
     def place_order(self, order: OrderRequest) -> OrderAck:
         """POST placeOrder once. A MARKET order or one without the Angel symbol token is
         refused locally (InputRejectedError) without sending anything."""
+        return self.order_answer(self.api.http.exchange(self.order_request(order)))
+
+    def order_request(self, order: OrderRequest) -> WireRequest:
         if order.order_type is OrderType.MARKET:
             raise InputRejectedError(
                 "Angel One does not accept market orders from algos (since 1-Apr-2026); "
@@ -142,8 +147,12 @@ class AngelOneAdapter(BrokerAdapter):
             )
         if not order.instrument_token:
             raise InputRejectedError("Angel One needs the contract's symbol token.")
-        response = self.api.post(api.PLACE_ORDER, parsing.order_payload(order), write=True)
-        body = parsing.check(response, write=True)
+        url = self.api.base_url + api.PLACE_ORDER
+        return prepare("POST", url, headers=self.api.headers, json=parsing.order_payload(order))
+
+    def order_answer(self, answer: WireAnswer) -> OrderAck:
+        raise_on_failure(answer)
+        body = parsing.check(answer, write=True)  # type: ignore[arg-type]
         data = body.get("data") or {}
         order_id = str(data.get("uniqueorderid") or data.get("orderid") or "")
         if not order_id:

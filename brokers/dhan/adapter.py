@@ -26,10 +26,12 @@ from brokers.base import (
     Quote,
     RetryableError,
     TokenGrant,
+    WireAnswer,
+    WireRequest,
 )
 from brokers.dhan import client as api
 from brokers.dhan import parsing
-from brokers.httpclient import to_decimal
+from brokers.httpclient import prepare, raise_on_failure, to_decimal
 from brokers.trades import Trade, dhan_trade, read_trades
 
 # Tokens last at most 24 hours since the SEBI change (reference §5.1).
@@ -131,13 +133,20 @@ class DhanAdapter(BrokerAdapter):
     # --- orders --------------------------------------------------------------------------
     def place_order(self, order: OrderRequest) -> OrderAck:
         """POST /v2/orders once. An order without Dhan's securityId is refused locally."""
+        return self.order_answer(self.api.http.exchange(self.order_request(order)))
+
+    def order_request(self, order: OrderRequest) -> WireRequest:
         if not order.instrument_token:
             raise InputRejectedError("Dhan needs the contract's security id.")
         payload = parsing.order_payload(order, client_id=self.credentials.client_id)
-        body = parsing.check(
-            self.api.request("POST", api.ORDERS, write=True, payload=payload), write=True
+        return prepare(
+            "POST", self.api.base_url + api.ORDERS, headers=self.api.headers, json=payload
         )
-        order_id = str(body.get("orderId") or "")
+
+    def order_answer(self, answer: WireAnswer) -> OrderAck:
+        raise_on_failure(answer)
+        body = parsing.check(answer, write=True)  # type: ignore[arg-type]
+        order_id = str(body.get("orderId") or "") if isinstance(body, dict) else ""
         if not order_id:
             raise AmbiguousError(
                 "Dhan acknowledged the order without an id: look it up by tag.", raw=body

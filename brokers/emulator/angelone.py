@@ -320,7 +320,7 @@ class AngelOneEmulator(BrokerEmulator):
 
     async def order_book(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
-        rows = [render_order(o) for o in self.state.settle_all(session.account)]
+        rows = [render_order(o) for o in self.state.book(session.account)]
         return ok(rows or None)  # an empty book is `null`
 
     async def order_details(self, request: web.Request) -> web.Response:

@@ -29,7 +29,15 @@ ACCOUNT_FIELDS = {
     "client_id",
     "extra",
 }
-OPTION_FIELDS = {"latency_ms", "fail_rate", "fault", "registered_ip", "fill_delay_ms"}
+OPTION_FIELDS = {
+    "latency_ms",
+    "fail_rate",
+    "fault",
+    "registered_ip",
+    "fill_delay_ms",
+    "book_lag_ms",
+    "book_fails",
+}
 
 
 def account_json(account: Account) -> dict[str, Any]:

@@ -16,8 +16,11 @@ What the core does for every broker
 - Fault injection on order placement: ``5xx`` (refused before acceptance), ``reject`` (the
   broker's own order rejection), ``reject-later`` (acknowledged, then REJECTED), ``drop``
   (order created, connection closed without an answer), ``hang`` (order created, the answer
-  held for ``hang_seconds`` and never sent). Faults happen on every order (``fault`` alone), at
-  random with ``fail_rate`` and ``seed``, or once each from a queue (:meth:`FaultPlan.push`).
+  held for ``hang_seconds`` and never sent), ``5xx-after`` (order created, then HTTP 500).
+  Books: ``book_lag_ms`` hides new orders from the order book and tag lookups that long
+  (a lagging OMS), ``book_fails`` makes every book read and tag lookup answer HTTP 503.
+  Faults happen on every order (``fault`` alone), at random with ``fail_rate`` and ``seed``,
+  or once each from a queue (:meth:`FaultPlan.push`).
 - Latency (``latency_ms``) on every request, after the arrival time was taken.
 - The order log: one entry per order write with ``arrival_ns`` (``time.time_ns()`` taken by
   the first middleware, before any latency), kept in memory and appended to a JSON-lines file
@@ -64,6 +67,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import secrets
 import time
 from collections import deque
@@ -86,7 +90,7 @@ logger = logging.getLogger(__name__)
 
 IST = ZoneInfo("Asia/Kolkata")
 ARRIVAL_NS = web.RequestKey("arrival_ns", int)
-FAULT_MODES = ("5xx", "reject", "reject-later", "drop", "hang")
+FAULT_MODES = ("5xx", "5xx-after", "reject", "reject-later", "drop", "hang")
 DEFAULT_RANDOM_FAULTS = ("5xx", "reject", "drop")
 
 
@@ -171,6 +175,8 @@ class EmulatorOptions:
     fill_delay_ms: float = 0.0  # an accepted order stays open this long before it fills
     partial_fills: bool = False  # fill half first, the rest after another fill delay
     hang_seconds: float = 5.0
+    book_lag_ms: float = 0.0  # new orders appear in the order book / tag lookups this late
+    book_fails: bool = False  # order-book reads and tag lookups answer 503
     market_seed: int = 7
     default_cash: Decimal = Decimal("1000000")
     auto_accounts: bool = False  # unknown api keys become accounts (load tests)
@@ -261,7 +267,21 @@ class OrderSpec:
     validity: str = "DAY"
     variety: str = "regular"
     instrument_token: str = ""
+    algo_id: str = ""  # the exchange algo ID as the broker's field carried it ("" if none)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# Exchange algo IDs: no broker publishes a format; letters, digits, '-' and '_', at most 40
+# (our column's size) is assumed. A malformed one is refused as the broker's input error.
+ALGO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def algo_id_checked(value: Any, field: str) -> str:
+    """The algo ID a request carried in `field` ("" when absent); EmulatorError if malformed."""
+    text = str(value or "")
+    if text and not ALGO_ID_RE.match(text):
+        raise EmulatorError(ErrorKind.INPUT, f"Invalid `{field}`.")
+    return text
 
 
 class OrderState(enum.StrEnum):
@@ -589,6 +609,17 @@ class EmulatorState:
     def settle_all(self, account: Account) -> list[Order]:
         return [self.settle(order) for order in account.orders.values()]
 
+    def book(self, account: Account) -> list[Order]:
+        """The account's orders as its order book and tag lookups show them: a lagging book
+        (`book_lag_ms`) leaves out orders younger than the lag; `book_fails` refuses."""
+        if self.options.book_fails:
+            raise EmulatorError(ErrorKind.SERVER, "order book unavailable", status=503)
+        orders = self.settle_all(account)
+        if not self.options.book_lag_ms:
+            return orders
+        visible_from = self.clock() - timedelta(milliseconds=self.options.book_lag_ms)
+        return [o for o in orders if o.placed_at <= visible_from]
+
     def _fill(self, order: Order, quantity: int, price: Decimal) -> None:
         trade_id = f"{self._order_id_prefix[-2:]}{next(self._trade_ids):06d}"
         order.fills.append(Fill(trade_id, quantity, price, self.clock()))
@@ -738,6 +769,9 @@ class BrokerEmulator:
     rate_windows: ClassVar[tuple[tuple[float, int], ...]] = ((1.0, 10),)
     hosts: ClassVar[tuple[str, ...]] = ("api",)
     login_path: ClassVar[str] = "/"  # where the trader's browser is sent to log in
+    # The HTTP status of the `5xx` fault (refused before acceptance): the broker's documented
+    # "not accepted" status where it has one (Kite: 502, OMS down), else 503.
+    refused_status: ClassVar[int] = 503
     max_modifications: ClassVar[int] = 25
 
     def __init__(
@@ -844,10 +878,12 @@ class BrokerEmulator:
             self.state.log_order(request, kind=kind, account=account.api_key, outcome="invalid")
             raise err
         fault = self.state.faults.next()
-        log = {"kind": kind, "account": account.api_key, "tag": spec.tag}
+        log = {"kind": kind, "account": account.api_key, "tag": spec.tag, "algo_id": spec.algo_id}
         if fault == "5xx":
             self.state.log_order(request, **log, outcome="server_error", fault=fault)
-            raise EmulatorError(ErrorKind.SERVER, "OMS is unavailable, try again", status=503)
+            raise EmulatorError(
+                ErrorKind.SERVER, "OMS is unavailable, try again", status=self.refused_status
+            )
         if fault == "reject":
             self.state.log_order(request, **log, outcome="rejected", fault=fault)
             raise EmulatorError(ErrorKind.ORDER, "RMS: order rejected by the OMS")
@@ -861,6 +897,9 @@ class BrokerEmulator:
         )
         if fault in ("drop", "hang"):
             await self._lose_response(request, hang=fault == "hang")
+        if fault == "5xx-after":
+            # Accepted by the OMS, then the gateway failed: the order exists.
+            raise EmulatorError(ErrorKind.SERVER, "Internal server error", status=500)
         return order
 
     async def _lose_response(self, request: web.Request, *, hang: bool) -> None:

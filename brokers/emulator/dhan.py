@@ -300,7 +300,7 @@ class DhanEmulator(BrokerEmulator):
 
     async def orders(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
-        return web.json_response([render_order(o) for o in self.state.settle_all(session.account)])
+        return web.json_response([render_order(o) for o in self.state.book(session.account)])
 
     async def order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
@@ -310,7 +310,7 @@ class DhanEmulator(BrokerEmulator):
     async def order_by_correlation(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         wanted = request.match_info["correlation_id"]
-        matches = [o for o in self.state.settle_all(session.account) if o.spec.tag == wanted]
+        matches = [o for o in self.state.book(session.account) if o.spec.tag == wanted]
         if not matches:
             raise EmulatorError(ErrorKind.NOT_FOUND, "No order found for this correlationId.")
         return web.json_response(render_order(matches[-1]))

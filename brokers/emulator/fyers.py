@@ -255,7 +255,7 @@ class FyersEmulator(BrokerEmulator):
 
     async def orders(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
-        orders = self.state.settle_all(session.account)
+        orders = self.state.book(session.account)
         if "id" in request.query:
             orders = [o for o in orders if o.order_id == request.query["id"]]
         if "order_tag" in request.query:

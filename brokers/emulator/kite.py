@@ -44,6 +44,7 @@ from brokers.emulator.core import (
     OrderState,
     PositionRow,
     Session,
+    algo_id_checked,
     consent_page,
     decimal_or_error,
     int_or_error,
@@ -119,6 +120,7 @@ class KiteEmulator(BrokerEmulator):
     token_cutoff = dtime(6, 0)
     rate_windows = ((1.0, 10), (60.0, 400), (86400.0, 5000))
     login_path = "/connect/login"
+    refused_status = 502  # "OMS down": not accepted (broker-apis.md §1.3)
 
     def routes(self, host: str) -> Iterable[web.RouteDef]:
         return [
@@ -348,7 +350,7 @@ class KiteEmulator(BrokerEmulator):
 
     async def orders(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
-        return ok([render_order(o) for o in self.state.settle_all(session.account)])
+        return ok([render_order(o) for o in self.state.book(session.account)])
 
     async def order_history(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
@@ -484,6 +486,8 @@ def parse_order(variety: str, form: Any) -> OrderSpec:
         tag=tag,
         validity=str(form.get("validity") or "DAY"),
         variety=variety,
+        # Optional since mid-2026 (broker-apis.md, "Changes found in December 2026").
+        algo_id=algo_id_checked(form.get("algo_id"), "algo_id"),
     )
 
 

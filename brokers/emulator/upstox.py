@@ -47,6 +47,7 @@ from brokers.emulator.core import (
     OrderState,
     PositionRow,
     Session,
+    algo_id_checked,
     consent_page,
     decimal_or_error,
     ist_text,
@@ -270,7 +271,9 @@ class UpstoxEmulator(BrokerEmulator):
     async def place_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         body = await _json(request)
-        order = await self.place(request, session, lambda: self.parse_order(body))
+        order = await self.place(
+            request, session, lambda: self.parse_order(body, request.headers.get("X-Algo-Name"))
+        )
         latency = (time.time_ns() - request[ARRIVAL_NS]) // 1_000_000
         return web.json_response(
             {
@@ -285,10 +288,11 @@ class UpstoxEmulator(BrokerEmulator):
         session = self.authenticate(request)
         body = await _json(request)
         body.setdefault("is_amo", False)
-        order = await self.place(request, session, lambda: self.parse_order(body))
+        algo_name = request.headers.get("X-Algo-Name")
+        order = await self.place(request, session, lambda: self.parse_order(body, algo_name))
         return ok({"order_id": order.order_id})
 
-    def parse_order(self, body: dict[str, Any]) -> OrderSpec:
+    def parse_order(self, body: dict[str, Any], algo_name: str | None = None) -> OrderSpec:
         missing = [f for f in PLACE_REQUIRED if f not in body]
         if missing:
             raise EmulatorError(ErrorKind.INPUT, f"{missing[0]} is required")
@@ -325,6 +329,8 @@ class UpstoxEmulator(BrokerEmulator):
             tag=tag,
             validity=str(body["validity"]),
             instrument_token=key,
+            # Registered algos name themselves in this header (broker-apis.md §2.6).
+            algo_id=algo_id_checked(algo_name, "X-Algo-Name"),
         )
 
     async def modify_order(self, request: web.Request) -> web.Response:
@@ -361,7 +367,7 @@ class UpstoxEmulator(BrokerEmulator):
 
     async def orders(self, request: web.Request) -> web.Response:
         account = self.authenticate(request).account
-        return ok([self.render_order(o) for o in self.state.settle_all(account)])
+        return ok([self.render_order(o) for o in self.state.book(account)])
 
     async def order_details(self, request: web.Request) -> web.Response:
         account = self.authenticate(request).account
@@ -378,7 +384,7 @@ class UpstoxEmulator(BrokerEmulator):
             if tag and orders[0].spec.tag != tag:
                 raise EmulatorError(ErrorKind.NOT_FOUND, "order not found")
         elif tag:
-            orders = [o for o in self.state.settle_all(account) if o.spec.tag == tag]
+            orders = [o for o in self.state.book(account) if o.spec.tag == tag]
         else:
             raise EmulatorError(ErrorKind.INPUT, "order_id or tag is required")
         rows: list[dict[str, Any]] = []

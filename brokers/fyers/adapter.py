@@ -28,11 +28,13 @@ from brokers.base import (
     Quote,
     RetryableError,
     TokenGrant,
+    WireAnswer,
+    WireRequest,
     next_ist_cutoff,
 )
 from brokers.fyers import client as api
 from brokers.fyers import parsing
-from brokers.httpclient import jwt_expiry, to_decimal, to_int
+from brokers.httpclient import jwt_expiry, prepare, raise_on_failure, to_decimal, to_int
 from brokers.trades import Trade, fyers_trade, read_trades
 
 # Columns of Fyers' headerless symbol-master CSV (reference §4.5); three reserved at the end.
@@ -141,10 +143,15 @@ class FyersAdapter(BrokerAdapter):
     # --- orders --------------------------------------------------------------------------
     def place_order(self, order: OrderRequest) -> OrderAck:
         """POST /orders/sync once. `code: 201` (sent, not acknowledged) raises AmbiguousError."""
-        response = self.api.request(
-            "POST", api.ORDER_SYNC, write=True, payload=parsing.order_payload(order)
-        )
-        body = parsing.check(response, write=True)
+        return self.order_answer(self.api.http.exchange(self.order_request(order)))
+
+    def order_request(self, order: OrderRequest) -> WireRequest:
+        url = self.api.base_url + api.ORDER_SYNC
+        return prepare("POST", url, headers=self.api.headers, json=parsing.order_payload(order))
+
+    def order_answer(self, answer: WireAnswer) -> OrderAck:
+        raise_on_failure(answer)
+        body = parsing.check(answer, write=True)  # type: ignore[arg-type]
         order_id = str(body.get("id") or "")
         if to_int(body.get("code")) == parsing.CODE_ORDER_SENT_NO_ACK or not order_id:
             raise AmbiguousError(

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from brokers.base import (
+    AmbiguousError,
     AuthError,
     BrokerAdapter,
     BrokerOrder,
@@ -28,8 +29,11 @@ from brokers.base import (
     Position,
     Quote,
     TokenGrant,
+    WireAnswer,
+    WireRequest,
     next_ist_cutoff,
 )
+from brokers.httpclient import prepare
 from brokers.kite import parsing
 from brokers.kite.client import KiteClient
 from brokers.trades import Trade, kite_trade, read_trades
@@ -47,6 +51,7 @@ class KiteAdapter(BrokerAdapter):
         postback=False,
         needs_app_credentials=True,
         max_tag_length=20,
+        algo_id_field="algo_id",
     )
 
     def __init__(
@@ -109,6 +114,9 @@ class KiteAdapter(BrokerAdapter):
     def place_order(self, order: OrderRequest) -> OrderAck:
         """POST /orders/regular (form). Not retried: AmbiguousError if the answer was lost
         after sending (look the tag up), RetryableError if it certainly did not arrive."""
+        return self.order_answer(self.client.http.exchange(self.order_request(order)))
+
+    def order_request(self, order: OrderRequest) -> WireRequest:
         form = {
             "tradingsymbol": order.tradingsymbol,
             "exchange": order.exchange,
@@ -119,6 +127,9 @@ class KiteAdapter(BrokerAdapter):
             "validity": "DAY",
             "tag": order.tag,
         }
+        if order.algo_id:
+            # Kite's optional place-order field since mid-2026 (broker-apis.md, December 2026).
+            form["algo_id"] = order.algo_id
         if order.order_type == OrderType.LIMIT:
             if order.price is None:
                 raise InputRejectedError("A LIMIT order needs a price.")
@@ -127,7 +138,17 @@ class KiteAdapter(BrokerAdapter):
             if order.market_protection is None:
                 raise InputRejectedError("Kite refuses MARKET orders without market protection.")
             form["market_protection"] = _text(order.market_protection)
-        data = self.client.send("POST", "/orders/regular", write=True, data=form)
+        return prepare(
+            "POST",
+            self.client.base_url + "/orders/regular",
+            headers=self.client.headers(),
+            data=form,
+        )
+
+    def order_answer(self, answer: WireAnswer) -> OrderAck:
+        data = self.client.read(answer, write=True)
+        if not isinstance(data, dict) or not data.get("order_id"):
+            raise AmbiguousError("Kite's answer has no order id; the order may exist.", raw=data)
         return OrderAck(
             broker_order_id=str(data["order_id"]), received_at=datetime.now(UTC), raw=data
         )

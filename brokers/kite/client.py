@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from brokers.base import BrokerError
-from brokers.httpclient import HttpClient, json_body
+from brokers.base import BrokerError, WireAnswer
+from brokers.httpclient import HttpClient, json_body, raise_on_failure
 from brokers.kite import parsing
 
 
@@ -40,6 +40,13 @@ class KiteClient:
         response = self.http.send(
             method, self.base_url + path, write=write, headers=self.headers(), **kwargs
         )
+        return self.read(response, write=write)
+
+    def read(self, response: requests.Response | WireAnswer, *, write: bool) -> Any:
+        """The `data` of an answer (a requests.Response or an order write's WireAnswer), or
+        the classified BrokerError."""
+        if isinstance(response, WireAnswer):
+            raise_on_failure(response)
         body = json_body(response)
         if (
             response.status_code >= 400

@@ -15,8 +15,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
-
 from brokers.base import (
     AuthError,
     BrokerError,
@@ -32,15 +30,21 @@ from brokers.base import (
     StaticIPError,
 )
 from brokers.httpclient import (
+    AnswerLike,
     classify_transport_status,
     to_decimal,
     to_int,
+    unreadable_answer,
 )
 from brokers.httpclient import parse_ist_timestamp as parse_timestamp
 
 logger = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
 
+# 502 is "the backend OMS is down" (shared/reference/broker-apis.md §1.3, from Kite's
+# exceptions page): the API could not hand the order to the OMS, so it was not accepted. Kite's
+# other 5xx (500, 503, 504) may follow an accepted order: ambiguous on a write.
+NOT_ACCEPTED_5XX = frozenset({502})
 INPUT_ERRORS = {"InputException", "OrderException", "MarginException", "HoldingException"}
 STATIC_IP = re.compile(r"\bIP\b|static ip", re.IGNORECASE)
 # Live statuses other than these (the *PENDING / REQ RECEIVED transients) are "pending".
@@ -57,15 +61,20 @@ STATUSES = {
 }
 
 
-def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerError:
+def error_for(response: AnswerLike, body: Any, *, write: bool) -> BrokerError:
     payload = body if isinstance(body, dict) else {}
     message = str(payload.get("message") or f"Kite answered HTTP {response.status_code}.")
     error_type = str(payload.get("error_type") or "")
-    common = classify_transport_status(response, write=write, body=body, message=message)
+    common = classify_transport_status(
+        response, write=write, body=body, message=message, not_accepted=NOT_ACCEPTED_5XX
+    )
     if common is not None:
         common.code = common.code or error_type
         return common
-    kwargs = {"code": error_type, "http_status": response.status_code, "raw": body}
+    if not isinstance(body, dict):
+        # Not the broker's JSON: a 2xx may still be an accepted order (ambiguous on a write).
+        return unreadable_answer(response, write=write, broker="Kite")
+    kwargs: dict[str, Any] = {"code": error_type, "http_status": response.status_code, "raw": body}
     if error_type == "TokenException":
         return AuthError(message, **kwargs)
     if error_type == "PermissionException" and STATIC_IP.search(message):

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from brokers.base import (
+    AmbiguousError,
     AuthError,
     BrokerAdapter,
     BrokerOrder,
@@ -26,8 +27,11 @@ from brokers.base import (
     Position,
     Quote,
     TokenGrant,
+    WireAnswer,
+    WireRequest,
     next_ist_cutoff,
 )
+from brokers.httpclient import prepare
 from brokers.trades import Trade, read_trades, upstox_trade
 from brokers.upstox import parsing
 from brokers.upstox.client import UpstoxClient
@@ -47,6 +51,7 @@ class UpstoxAdapter(BrokerAdapter):
         postback=False,
         needs_app_credentials=True,
         max_tag_length=20,
+        algo_id_field="X-Algo-Name",
     )
 
     def __init__(
@@ -111,6 +116,9 @@ class UpstoxAdapter(BrokerAdapter):
     def place_order(self, order: OrderRequest) -> OrderAck:
         """POST /v3/order/place on the HFT host. Not retried: AmbiguousError if the answer was
         lost after sending (look the tag up), RetryableError if it certainly did not arrive."""
+        return self.order_answer(self.client.http.exchange(self.order_request(order)))
+
+    def order_request(self, order: OrderRequest) -> WireRequest:
         if not order.instrument_token:
             raise InputRejectedError("Upstox orders need the instrument key (NSE_FO|…).")
         if order.order_type == OrderType.LIMIT and order.price is None:
@@ -131,10 +139,19 @@ class UpstoxAdapter(BrokerAdapter):
             "is_amo": False,
             "slice": False,
         }
-        data = self.client.send("POST", "/v3/order/place", write=True, order_host=True, json=body)
-        return OrderAck(
-            broker_order_id=str(data["order_ids"][0]), received_at=datetime.now(UTC), raw=data
-        )
+        headers = self.client.headers()
+        if order.algo_id:
+            # Registered algos name themselves in X-Algo-Name (broker-apis.md §2.6 and §7).
+            headers["X-Algo-Name"] = order.algo_id
+        url = self.client.order_base_url + "/v3/order/place"
+        return prepare("POST", url, headers=headers, json=body)
+
+    def order_answer(self, answer: WireAnswer) -> OrderAck:
+        data = self.client.read(answer, write=True)
+        ids = data.get("order_ids") if isinstance(data, dict) else None
+        if not ids:
+            raise AmbiguousError("Upstox's answer has no order id; the order may exist.", raw=data)
+        return OrderAck(broker_order_id=str(ids[0]), received_at=datetime.now(UTC), raw=data)
 
     def order_status(self, broker_order_id: str) -> BrokerOrder:
         data = self.client.send("GET", "/v2/order/details", params={"order_id": broker_order_id})

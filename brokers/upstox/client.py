@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from brokers.base import BrokerError
-from brokers.httpclient import HttpClient, json_body
+from brokers.base import BrokerError, WireAnswer
+from brokers.httpclient import HttpClient, json_body, raise_on_failure
 from brokers.upstox import parsing
 
 
@@ -42,12 +42,28 @@ class UpstoxClient:
             return
 
     def send(
-        self, method: str, path: str, *, write: bool = False, order_host: bool = False, **kw: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        write: bool = False,
+        order_host: bool = False,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
     ) -> Any:
         """The decoded body (flat for the token exchange, else its `data`), or the classified
-        BrokerError."""
+        BrokerError. `headers` are added to the auth headers."""
         base = self.order_base_url if order_host else self.base_url
-        response = self.http.send(method, base + path, write=write, headers=self.headers(), **kw)
+        response = self.http.send(
+            method, base + path, write=write, headers={**self.headers(), **(headers or {})}, **kw
+        )
+        return self.read(response, write=write)
+
+    def read(self, response: requests.Response | WireAnswer, *, write: bool) -> Any:
+        """The decoded answer (a requests.Response or an order write's WireAnswer), or the
+        classified BrokerError."""
+        if isinstance(response, WireAnswer):
+            raise_on_failure(response)
         body = json_body(response)
         if (
             response.status_code >= 400

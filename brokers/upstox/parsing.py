@@ -15,8 +15,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
-
 from brokers.base import (
     AuthError,
     BrokerError,
@@ -32,9 +30,11 @@ from brokers.base import (
     StaticIPError,
 )
 from brokers.httpclient import (
+    AnswerLike,
     classify_transport_status,
     to_decimal,
     to_int,
+    unreadable_answer,
 )
 from brokers.httpclient import parse_ist_timestamp as parse_timestamp
 
@@ -69,14 +69,17 @@ def first_error(body: Any) -> tuple[str, str]:
     return str(code), str(error.get("message") or "")
 
 
-def error_for(response: requests.Response, body: Any, *, write: bool) -> BrokerError:
+def error_for(response: AnswerLike, body: Any, *, write: bool) -> BrokerError:
     code, message = first_error(body)
     message = message or f"Upstox answered HTTP {response.status_code}."
     common = classify_transport_status(response, write=write, body=body, message=message)
     if common is not None:
         common.code = common.code or code
         return common
-    kwargs = {"code": code, "http_status": response.status_code, "raw": body}
+    if not isinstance(body, dict):
+        # Not the broker's JSON: a 2xx may still be an accepted order (ambiguous on a write).
+        return unreadable_answer(response, write=write, broker="Upstox")
+    kwargs: dict[str, Any] = {"code": code, "http_status": response.status_code, "raw": body}
     if response.status_code == 401 or code in AUTH_CODES:
         return AuthError(message, **kwargs)
     if response.status_code == 403 and STATIC_IP.search(message):

@@ -50,6 +50,9 @@ class IntentState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     FAILED_OVER = "failed_over", "Moved to another account"
     ABANDONED = "abandoned", "Not sent"  # blocked before sending (kill switch, policy)
+    # Unknown for longer than the settle time: neither the order book nor the trade book shows
+    # it. Never sent again; the owner is told and the strategy's entries halt until it settles.
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
 # The transitions the lifecycle allows; services refuse anything else.
@@ -69,8 +72,18 @@ INTENT_TRANSITIONS: dict[str, set[str]] = {
         IntentState.PARTIALLY_FILLED,
         IntentState.FILLED,
         IntentState.CANCELLED,
-        # Looked up at the broker and absent: it is safe to place the order again (same tag).
-        IntentState.INTENT,
+        # Never back to INTENT or SENT: an order that may have reached the wire is only ever
+        # looked up (a database trigger refuses it too: migration 0016).
+        IntentState.NEEDS_ATTENTION,
+    },
+    IntentState.NEEDS_ATTENTION: {
+        IntentState.ACKNOWLEDGED,
+        IntentState.REJECTED,
+        IntentState.PARTIALLY_FILLED,
+        IntentState.FILLED,
+        IntentState.CANCELLED,
+        # The owner checked at the broker that it does not exist (execution.orders).
+        IntentState.ABANDONED,
     },
     IntentState.ACKNOWLEDGED: {
         IntentState.PARTIALLY_FILLED,
@@ -93,8 +106,11 @@ OPEN_INTENT_STATES = (
     IntentState.SENT,
     IntentState.ACKNOWLEDGED,
     IntentState.UNKNOWN,
+    IntentState.NEEDS_ATTENTION,
     IntentState.PARTIALLY_FILLED,
 )
+# States in which the order may exist at the broker without our knowing its id.
+UNSETTLED_INTENT_STATES = (IntentState.UNKNOWN, IntentState.NEEDS_ATTENTION)
 
 
 class Purpose(models.TextChoices):
@@ -252,6 +268,8 @@ class OrderIntent(models.Model):
     average_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     error = models.TextField(blank=True, help_text="The broker's or our reason, in words.")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When the outcome became unknown: the clock of the bounded wait before "needs attention".
+    unknown_since = models.DateTimeField(null=True, blank=True)
     # A sender claims its intents before T; a claim by a dead worker is taken over only after
     # the order was looked up by tag.
     claimed_by = models.CharField(max_length=120, blank=True)

@@ -82,3 +82,18 @@ def test_concurrent_workers_never_exceed_the_limit(limiter):
 def test_limit_must_be_positive(limiter):
     with pytest.raises(ValueError):
         limiter.try_acquire(1, 0)
+
+
+def test_take_many_takes_what_is_free_in_one_call(limiter):
+    assert limiter.take_many(1, 10, 7) == (7, 0.0)
+    assert limiter.take_many(1, 10, 7)[0] == 3
+    taken, wait = limiter.take_many(1, 10, 1)
+    assert taken == 0 and 0 < wait <= 1.0
+
+
+def test_reserve_at_spills_into_the_next_second_and_counts_against_takes(limiter):
+    at = time.time() + 5
+    times = limiter.reserve_at(1, 4, 10, at)
+    assert times == [at] * 4 + [at + 1] * 4 + [at + 2] * 2
+    # Reservations at T and takes now share one window per account (one budget).
+    assert limiter.take_many(1, 12, 12)[0] == 2

@@ -206,3 +206,129 @@ def test_entry_orders_carry_the_strategys_hedge_confirmation(choice, waits):
     (batch,) = result.batches
     assert [o["side"] for o in batch.orders] == ["BUY", "BUY", "SELL", "SELL"]  # still hedges first
     assert {o["waits_for_hedges"] for o in batch.orders} == {waits}
+
+
+def test_an_order_needing_attention_halts_the_strategys_entries_until_settled(client):
+    from execution.models import ExecutionEvent
+
+    strategy, version, accounts = strategy_with_accounts(brokers=(Broker.KITE,))
+    _accounts_ready(accounts)
+    _, _, other_accounts = strategy_with_accounts(brokers=(Broker.KITE,), owner=strategy.owner)
+    _accounts_ready(other_accounts)
+    earlier = ScheduledRun.objects.create(
+        session_date=DAY - datetime.timedelta(days=1),
+        boundary="entry",
+        fire_at=T - datetime.timedelta(days=1),
+        strategy_version=version,
+        owner=strategy.owner,
+        source="allocation",
+        state=RunState.DONE,
+    )
+    stuck = OrderIntent.objects.create(
+        run=earlier,
+        account=accounts[0],
+        side="BUY",
+        exchange="NFO",
+        tradingsymbol="NIFTY26N2424000CE",
+        quantity=75,
+        tag="STUCK1",
+        intended_at=earlier.fire_at,
+        state=IntentState.NEEDS_ATTENTION,
+    )
+    day_plan(day=DAY)
+    result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    halted = ScheduledRun.objects.get(strategy_version=version, fire_at=T)
+    assert halted.state == RunState.SKIPPED and "needs your attention" in halted.note
+    # The owner's other strategy is not halted.
+    assert result.intents == 4 and OrderIntent.objects.filter(run__fire_at=T).count() == 4
+    assert ExecutionEvent.objects.filter(run_id=halted.pk, kind="run.skipped").exists()
+    # The runs page shows it; the owner closes it as not placed (never sent again).
+    client.force_login(strategy.owner)
+    page = client.get("/execution/runs/")
+    assert b"STUCK1" in page.content and b"need your attention" in page.content
+    response = client.post(f"/execution/orders/{stuck.pk}/dismiss/")
+    assert response.status_code == 302
+    stuck.refresh_from_db()
+    assert stuck.state == IntentState.ABANDONED
+
+
+def test_only_the_owner_can_close_an_order_needing_attention(client):
+    from tests.execution.engine_factories import IntentFactory
+    from tests.trader.factories import UserFactory
+
+    intent = IntentFactory(state=IntentState.NEEDS_ATTENTION)
+    client.force_login(UserFactory())
+    assert client.post(f"/execution/orders/{intent.pk}/dismiss/").status_code == 404
+    intent.refresh_from_db()
+    assert intent.state == IntentState.NEEDS_ATTENTION
+
+
+def test_an_entry_boundary_past_the_lateness_cap_is_missed_and_reported(settings):
+    from execution.models import ExecutionEvent
+
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 5
+    _seed(1)
+    result = boundary_dispatch(
+        fire_at=T, market=FlatMarket(), wait=False, start_sends=False, late_cap=True
+    )
+    run = ScheduledRun.objects.get(boundary="entry")
+    assert run.state == RunState.SKIPPED and run.note.startswith("Missed: ")
+    assert "s late" in run.note and OrderIntent.objects.count() == 0
+    assert result.skipped == {run.pk: run.note}
+    assert ExecutionEvent.objects.filter(run_id=run.pk, kind="run.skipped").exists()
+    # The exit boundary of the same day is never dropped for lateness (nothing to close here).
+    exit_run = ScheduledRun.objects.get(boundary="exit")
+    boundary_dispatch(
+        fire_at=exit_run.fire_at, market=FlatMarket(), wait=False, start_sends=False, late_cap=True
+    )
+    exit_run.refresh_from_db()
+    assert exit_run.state == RunState.DONE and not exit_run.note.startswith("Missed")
+
+
+def test_closing_orders_carry_the_strategys_algo_id_not_the_accounts_generic_one():
+    """One function decides the algo ID: entries, exits, the kill switch's and the unwind's
+    closing orders of a strategy all carry its own ID at that broker."""
+    from execution.dispatch import algo_id_for, close_intents
+    from execution.models import Position, Purpose
+
+    strategy, _version, accounts = strategy_with_accounts(brokers=(Broker.KITE, Broker.UPSTOX))
+    _accounts_ready(accounts)
+    for account in accounts:
+        account.algo_id = "GENERIC1"
+        account.save()
+    strategy.algo_ids.create(broker=Broker.KITE, algo_id="OWN42")
+    day_plan(day=DAY)
+    boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    run = ScheduledRun.objects.get(boundary="entry")
+    kite, upstox = accounts
+    assert {i.algo_id for i in OrderIntent.objects.filter(account=kite)} == {"OWN42"}
+    assert {i.algo_id for i in OrderIntent.objects.filter(account=upstox)} == {"GENERIC1"}
+    positions = [
+        Position.objects.create(
+            run=run,
+            owner=run.owner,
+            account=account,
+            exchange="NFO",
+            tradingsymbol="NIFTY26N1924000CE",
+            product="NRML",
+            lot_size=75,
+            net_quantity=-75,
+        )
+        for account in accounts
+    ]
+    for purpose in (Purpose.FLATTEN, Purpose.UNWIND, Purpose.STOP):
+        closing = close_intents(
+            run=run,
+            positions=positions,
+            accounts={a.pk: a for a in accounts},
+            purpose=purpose,
+            intended_at=T,
+            freeze=lambda p: 10**6,
+            lot_size=lambda p: p.lot_size,
+            quotes=None,
+        )
+        assert {(i.account_id, i.algo_id) for i in closing} == {
+            (kite.pk, "OWN42"),
+            (upstox.pk, "GENERIC1"),
+        }
+    assert algo_id_for(run=run, account=kite) == "OWN42"

@@ -19,7 +19,7 @@ from execution.models import (
 from tests.execution.engine_factories import IntentFactory, RunFactory, strategy_with_accounts
 from trader.models import LegFailurePolicy, StrategyStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
 
 
 def _run(brokers, policy=LegFailurePolicy.UNWIND):
@@ -114,6 +114,11 @@ def test_unwind_policy_closes_every_filled_leg_shorts_first_when_no_account_is_l
     run.refresh_from_db()
     assert run.state == RunState.HALTED
     assert ExecutionEvent.objects.filter(kind="run.leg_failure_policy").exists()
+    # Another failure of the same run later (a missed or rejected order): no second unwind.
+    closing_count = OrderIntent.objects.filter(run=run, purpose="unwind").count()
+    assert run_failures_handle(run_id=run.pk) == []
+    assert OrderIntent.objects.filter(run=run, purpose="unwind").count() == closing_count
+    assert not OrderIntent.objects.filter(run=run, purpose="unwind", state="abandoned").exists()
 
 
 def test_halt_policy_closes_only_naked_shorts_and_pauses_the_strategy():

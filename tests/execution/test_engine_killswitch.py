@@ -34,7 +34,7 @@ from tests.trader.factories import ProfileFactory
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.network,
-    pytest.mark.usefixtures("calendar_loaded_today"),
+    pytest.mark.usefixtures("calendar_loaded_today", "session_open"),
 ]
 
 

@@ -24,6 +24,7 @@ from execution.models import (
     Position,
     ScheduledRun,
 )
+from execution.models.engine import INTENT_TRANSITIONS
 from execution.orders import (
     TransitionError,
     fill_apply,
@@ -37,7 +38,10 @@ from tests.execution.engine_factories import IntentFactory, strategy_with_accoun
 from trader.models import BrokerAllocation
 
 # These trade contracts of today's date: today's holiday year is loaded, as on a live platform.
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("calendar_loaded_today")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("calendar_loaded_today", "session_open"),
+]
 
 
 @pytest.fixture
@@ -148,6 +152,11 @@ def test_fills_count_once_even_when_the_same_update_arrives_twice():
         (IntentState.CANCELLED, IntentState.ACKNOWLEDGED, False),
         (IntentState.SENT, IntentState.INTENT, False),
         (IntentState.ACKNOWLEDGED, IntentState.INTENT, False),
+        (IntentState.UNKNOWN, IntentState.INTENT, False),
+        (IntentState.UNKNOWN, IntentState.NEEDS_ATTENTION, True),
+        (IntentState.NEEDS_ATTENTION, IntentState.INTENT, False),
+        (IntentState.NEEDS_ATTENTION, IntentState.FILLED, True),
+        (IntentState.NEEDS_ATTENTION, IntentState.ABANDONED, True),
     ],
 )
 def test_state_transitions(start, to, allowed):
@@ -202,16 +211,48 @@ def test_unknown_outcome_is_resolved_by_tag_lookup_never_by_sending_again():
     assert broker.placed == []
 
 
-def test_unknown_outcome_absent_at_the_broker_past_the_grace_is_marked_never_placed():
-    sent = timezone.now() - datetime.timedelta(minutes=1)
-    intent = IntentFactory(state=IntentState.UNKNOWN, sent_at=sent)
+@pytest.mark.parametrize(
+    ("age", "state"), [(29, IntentState.UNKNOWN), (31, IntentState.NEEDS_ATTENTION)]
+)
+def test_unknown_outcome_absent_in_the_book_needs_attention_past_the_settle_time(
+    settings, mailoutbox, age, state
+):
+    settings.EXECUTION_UNKNOWN_SETTLE_SECONDS = 30
+    sent = timezone.now() - datetime.timedelta(seconds=age)
+    intent = IntentFactory(state=IntentState.UNKNOWN, sent_at=sent, unknown_since=sent)
     broker = _Broker(found=None)
     intent_poll(intent=intent, adapter=broker)
     intent.refresh_from_db()
-    assert intent.state == IntentState.INTENT and broker.placed == []
+    assert intent.state == state and broker.placed == []
+    if state == IntentState.UNKNOWN:
+        assert mailoutbox == []
+        return
+    assert ExecutionEvent.objects.filter(intent_id=intent.pk, kind="order.needs_attention")
+    (mail,) = mailoutbox
+    assert mail.to == [intent.run.owner.email] and intent.tag in mail.subject
+    # Found later in the book, it settles like any unknown order (never sent again).
+    broker.found = _order(intent, filled=75, price="99", status=OrderStatus.FILLED)
+    intent_poll(intent=intent, adapter=broker)
+    intent.refresh_from_db()
+    assert intent.state == IntentState.FILLED and broker.placed == []
 
 
-def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch):
+@pytest.mark.parametrize("start", [IntentState.UNKNOWN, IntentState.NEEDS_ATTENTION])
+@pytest.mark.parametrize("back_to", [IntentState.INTENT, IntentState.SENT])
+def test_the_database_refuses_an_unknown_order_becoming_unsent(start, back_to):
+    from django.db import IntegrityError, transaction
+
+    intent = IntentFactory(state=start)
+    with pytest.raises((IntegrityError, Exception)) as caught, transaction.atomic():
+        OrderIntent.objects.filter(pk=intent.pk).update(state=back_to)
+    assert "cannot become unsent" in str(caught.value)
+    assert back_to not in INTENT_TRANSITIONS[start]
+    intent.refresh_from_db()
+    assert intent.state == start
+
+
+def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch, settings):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 60
     past = timezone.now() - datetime.timedelta(seconds=10)
     found_intent = IntentFactory(intended_at=past)
     absent_intent = IntentFactory(intended_at=past)
@@ -234,6 +275,55 @@ def test_startup_reconciliation_finds_orders_of_a_dead_worker_by_tag(monkeypatch
     assert [r.tag for r in brokers[absent_intent.account_id].placed] == [absent_intent.tag]
     # A second pass sends nothing again.
     assert open_orders_reconcile()["sent"] == 0
+
+
+@pytest.mark.parametrize(("purpose", "sent"), [("entry", False), ("exit", True)])
+def test_a_late_orphan_entry_is_missed_and_a_late_orphan_exit_still_goes(
+    monkeypatch, settings, purpose, sent
+):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 5
+    intent = IntentFactory(
+        intended_at=timezone.now() - datetime.timedelta(seconds=9), purpose=purpose
+    )
+    sender.claims_take([intent.tag], owner="deadhost:3:abc")
+    broker = _Broker(found=None)
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    open_orders_reconcile()
+    intent.refresh_from_db()
+    assert [r.tag for r in broker.placed] == ([intent.tag] if sent else [])
+    if sent:
+        assert intent.state == IntentState.ACKNOWLEDGED
+        return
+    assert intent.state == IntentState.ABANDONED and intent.error.startswith("Missed: 9.")
+    assert sender.wire_marked([intent.tag]) == set()  # refused before the mark: never written
+    assert ScheduledRun.objects.get(pk=intent.run_id).note.startswith("Orders not sent. Missed:")
+    assert ExecutionEvent.objects.filter(intent_id=intent.pk, kind="order.abandoned").exists()
+
+
+def test_an_orphan_its_dead_sender_marked_about_to_write_is_looked_up_never_resent(
+    monkeypatch,
+):
+    intent = IntentFactory(intended_at=timezone.now() - datetime.timedelta(seconds=10))
+    dead = "deadhost:2:abc"
+    sender.claims_take([intent.tag], owner=dead)
+    assert sender.wire_marks_set([intent.tag], owner=dead) == {intent.tag}
+    broker = _Broker(found=None)
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    counts = open_orders_reconcile()
+    assert counts["unknown"] == 1 and counts["sent"] == 0
+    intent.refresh_from_db()
+    assert intent.state == IntentState.UNKNOWN and intent.unknown_since is not None
+    assert broker.placed == []
+    # Later passes look it up again; nothing is ever sent.
+    open_orders_reconcile()
+    assert broker.placed == []
+
+
+def test_a_sender_that_lost_its_claim_cannot_mark_and_so_cannot_write():
+    intent = IntentFactory()
+    sender.claims_take([intent.tag], owner="otherhost:1:x")
+    assert sender.wire_marks_set([intent.tag]) == set()
+    assert sender.wire_marked([intent.tag]) == set()
 
 
 def test_reconciliation_leaves_orders_claimed_by_a_live_worker_alone(monkeypatch):
@@ -291,3 +381,31 @@ def test_kite_postback_with_a_wrong_checksum_changes_nothing(client):
     intent.refresh_from_db()
     assert intent.state == IntentState.ACKNOWLEDGED and not Fill.objects.exists()
     assert ExecutionEvent.objects.filter(kind="postback.refused").exists()
+
+
+def test_outcomes_and_transitions_lock_the_run_before_its_intents():
+    """The order every writer of intents takes locks in (failover and the leg-failure policy
+    lock the run first): intents first deadlocked against run_failures_task."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from execution.orders import outcomes_apply
+
+    intent = IntentFactory(state=IntentState.INTENT)
+    outcome = sender.Outcome(
+        intent_id=intent.pk,
+        run_id=intent.run_id,
+        account_id=intent.account_id,
+        tag=intent.tag,
+        state="acknowledged",
+        broker_order_id="B7",
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        outcomes_apply([outcome])
+        intent.refresh_from_db()
+        intent_transition(intent=intent, to=IntentState.CANCELLED)
+    locks = [q["sql"] for q in ctx.captured_queries if "FOR " in q["sql"] or "UPDATE" in q["sql"]]
+    run_lock = next(i for i, q in enumerate(locks) if "FOR NO KEY UPDATE" in q)
+    intent_lock = next(i for i, q in enumerate(locks) if '"execution_orderintent"' in q)
+    assert run_lock < intent_lock
+    assert sum("FOR NO KEY UPDATE" in q for q in locks) == 2  # one per transaction

@@ -15,7 +15,7 @@ from execution.models import IntentState, OrderIntent
 from execution.orders import ORPHAN_AFTER, open_orders_reconcile
 from tests.execution.engine_factories import IntentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
 
 DEAD = "deadhost:1:killed"
 
@@ -76,7 +76,8 @@ def test_the_startup_task_repeats_while_orders_wait(monkeypatch):
     assert len(scheduled) == 1  # nothing left to wait for: no more passes
 
 
-def test_a_failed_lookup_hands_the_claim_back_so_a_later_pass_retries(monkeypatch):
+def test_a_failed_lookup_hands_the_claim_back_so_a_later_pass_retries(monkeypatch, settings):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 60
     past = timezone.now() - datetime.timedelta(seconds=10)
     intent = IntentFactory(intended_at=past)
     sender.heartbeat_start()
@@ -108,3 +109,36 @@ def test_a_late_redelivered_account_task_never_sends_what_was_sent(monkeypatch):
     assert tasks._late({"fire_at": fire_at.timestamp()})
     assert tasks._late({"fire_at": None})
     assert not tasks._late({"fire_at": time.time() + 5})
+
+
+def test_an_orphan_send_takes_a_slot_of_the_accounts_one_budget(monkeypatch, settings):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 60
+    intent = IntentFactory(intended_at=timezone.now() - datetime.timedelta(seconds=10))
+    sender.claims_take([intent.tag], owner=DEAD)
+    broker = _Broker()
+    taken = []
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    monkeypatch.setattr(sender, "slot_take", lambda *args: taken.append(args) or True)
+    assert open_orders_reconcile()["sent"] == 1 and broker.placed == [intent.tag]
+    assert taken == [(intent.account_id, intent.account.orders_per_second)]
+
+
+@pytest.mark.parametrize("free", [True, False])
+def test_a_kill_switch_cancel_takes_a_slot_and_waits_for_none_it_cannot_get(monkeypatch, free):
+    from execution import killswitch
+    from execution.models import ExecutionEvent
+
+    intent = IntentFactory(state=IntentState.ACKNOWLEDGED, broker_order_id="B9")
+    cancelled, taken = [], []
+
+    class Broker:
+        def cancel_order(self, broker_order_id):
+            cancelled.append(broker_order_id)
+
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: Broker())
+    monkeypatch.setattr(killswitch, "slot_take", lambda *args: taken.append(args) or free)
+    assert killswitch.open_orders_cancel(intent_ids=[intent.pk]) == int(free)
+    assert taken == [(intent.account_id, intent.account.orders_per_second)]
+    assert cancelled == (["B9"] if free else [])
+    if not free:
+        assert ExecutionEvent.objects.filter(kind="killswitch.cancel_failed").exists()

@@ -16,23 +16,14 @@ from tests.brokers.contract.venues import broker_symbol, make_venue
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.network,
-    pytest.mark.usefixtures("calendar_loaded_today"),
+    pytest.mark.usefixtures("calendar_loaded_today", "session_open"),
 ]
 
 
-@pytest.fixture
-def kite(settings):
-    venue = make_venue("kite", settings)
-    token = venue.emulator.issue_token("kitekey")
-    venue.account.access_token = token
-    venue.account.save()
-    yield venue
-    venue.stop()
-
-
 def _orders(run_id: int = 1) -> list[sender.OutgoingOrder]:
+    """Four orders, claimed by this process as the account task would claim them."""
     spec = [("BUY", 26000), ("BUY", 23000), ("SELL", 25000), ("SELL", 24000)]
-    return [
+    orders = [
         sender.OutgoingOrder(
             intent_id=index,
             run_id=run_id,
@@ -50,6 +41,8 @@ def _orders(run_id: int = 1) -> list[sender.OutgoingOrder]:
         )
         for index, (side, strike) in enumerate(spec, start=1)
     ]
+    sender.claims_take(o.tag for o in orders)
+    return orders
 
 
 def test_orders_leave_at_t_never_before_and_hedges_first(kite):
@@ -256,10 +249,11 @@ def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, setti
                     waits_for_hedges=False,
                 )
             )
+        sender.claims_take(o.tag for o in orders)
         cached = sender._CachedAdapter(
             adapter=venue.adapter(), version="test", ops_limit=10, broker=broker
         )
-        assert sender.scribe_for(cached) is not None, f"{broker} must take the lane"
+        assert cached.adapter.speaks_http, f"{broker} must take the lane"
         fire_at = time.time() + 0.6
         future = sender.send_batch_async(
             account_id=venue.account.pk, cached=cached, orders=orders, fire_at_epoch=fire_at
@@ -270,5 +264,71 @@ def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, setti
         assert all(fire_at <= o.sent_at < fire_at + 0.1 for o in report.outcomes)
         logged = [r for r in venue.emulator.order_log() if r.get("tag") in {o.tag for o in orders}]
         assert len(logged) == 2
+        # The algo ID on the wire, for the entry's BUY and SELL alike (README broker table).
+        expected = "ALGO1" if cached.adapter.capabilities.algo_id_field else ""
+        assert [r["algo_id"] for r in logged] == [expected, expected]
     finally:
         venue.stop()
+
+
+# --- one retry policy on both paths ----------------------------------------------------------
+def _send_by(path, venue, orders):
+    """Send `orders` now by the synchronous path or the lane; the batch report."""
+    if path == "lane":
+        return _lane_send(venue, orders, None).result(10)
+    return sender.send_batch(
+        account_id=venue.account.pk,
+        adapter=get_adapter(venue.account),
+        ops_limit=10,
+        orders=orders,
+        fire_at_epoch=None,
+    )
+
+
+def _one_by(path, venue, fault):
+    """Send one order with `fault` by the synchronous path or the lane: (outcome, its log)."""
+    venue.fault(fault)
+    orders = _orders()[:1]
+    (outcome,) = _send_by(path, venue, orders).outcomes
+    return outcome, [r for r in venue.emulator.order_log() if r.get("tag") == orders[0].tag]
+
+
+@pytest.mark.parametrize("path", ["sync", "lane"])
+def test_a_refusal_before_acceptance_is_retried_with_a_slot_of_its_own(kite, path, monkeypatch):
+    taken = []
+    real = sender.slot_take
+    monkeypatch.setattr(sender, "slot_take", lambda *a: taken.append(a) or real(*a))
+    # Kite's 502 "OMS down" is documented as not accepted: retried.
+    outcome, log = _one_by(path, kite, "5xx")
+    assert outcome.state == "acknowledged" and outcome.attempts == 2
+    assert [r["outcome"] for r in log] == ["server_error", "accepted"]
+    assert taken == [(kite.account.pk, 10)]  # the retry took a slot of its own
+
+
+@pytest.mark.parametrize("path", ["sync", "lane"])
+def test_a_500_after_acceptance_is_looked_up_never_sent_again(kite, path):
+    outcome, log = _one_by(path, kite, "5xx-after")
+    assert outcome.state == "acknowledged" and outcome.error_class == "ambiguous"
+    assert outcome.attempts == 1
+    assert len(log) == 1
+
+
+# --- the lateness cap ------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["sync", "lane"])
+def test_a_late_entry_is_missed_and_a_late_exit_still_goes(kite, path, settings):
+    import dataclasses
+
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 5
+    late = time.time() - 8
+    entry, exit_ = _orders()[:2]
+    orders = [
+        dataclasses.replace(entry, intended_at=late),
+        dataclasses.replace(exit_, intended_at=late, purpose="exit", run_id=2),
+    ]
+    by_tag = {o.tag: o for o in _send_by(path, kite, orders).outcomes}
+    missed = by_tag[entry.tag]
+    assert missed.state == "abandoned" and missed.error_class == "late"
+    assert missed.error.startswith("Missed: 8.") and "s late" in missed.error
+    assert by_tag[exit_.tag].state == "acknowledged"
+    tags = {r.get("tag") for r in kite.emulator.order_log()}
+    assert exit_.tag in tags and entry.tag not in tags

@@ -13,7 +13,7 @@ from execution.watch import runs_watch
 from tests.brokers.factories import BrokerAccountFactory
 from tests.execution.engine_factories import IST, LegFactory, RunFactory, VersionFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
 
 DAY = datetime.date(2026, 11, 19)
 NOON = datetime.datetime.combine(DAY, datetime.time(12, 0), tzinfo=IST)

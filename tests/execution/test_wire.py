@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from brokers.base import WireAnswer
 from execution.wire import Origin, WireFailure, WirePool, _Response, serialize
 
 
@@ -70,7 +71,7 @@ def test_content_length_body_split_over_many_reads() -> None:
     response = _feed_bytewise(raw)
     answer = response.answer()
     assert (answer.status, answer.body) == (200, b'{"a": "bc"}')
-    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.header("Content-Type") == "application/json"  # names are lower-cased
     assert response.keep_alive
 
 
@@ -123,6 +124,39 @@ def test_body_framed_by_the_connection_end() -> None:
     assert not response.feed(b"HTTP/1.1 200 OK\r\n\r\npartial")
     assert response.finish_at_close()
     assert not response.keep_alive
+
+
+# The four parser bugs found reading the client as a broker would answer it.
+def test_an_interim_1xx_then_a_truncated_200_is_not_a_complete_answer() -> None:
+    response = _Response()
+    # The 100 has no Content-Length; the 200 has one and its body is cut short at the close.
+    assert not response.feed(
+        b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{"status":'
+    )
+    assert not response.finish_at_close()  # at the connection's end: dropped, not a 200
+    assert response.feed(b'"success"}') and response.keep_alive
+    assert (response.answer().status, response.answer().body) == (200, b'{"status":"success"}')
+
+
+def test_bytes_after_a_complete_answer_end_the_connections_reuse() -> None:
+    response = _Response()
+    assert response.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK")
+    assert response.answer().body == b"ok"
+    assert not response.keep_alive and response.trailing > 0
+
+
+@pytest.mark.parametrize("length", [b"-3", b"+3", b"3, 4", b"0x10", b""])
+def test_an_invalid_content_length_is_a_dropped_answer(length: bytes) -> None:
+    with pytest.raises(WireFailure) as caught:
+        _Response().feed(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nabc")
+    assert caught.value.kind == "dropped"
+
+
+def test_chunk_data_must_end_in_crlf() -> None:
+    response = _Response()
+    with pytest.raises(WireFailure) as caught:
+        response.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWikiXY0\r\n\r\n")
+    assert caught.value.kind == "dropped"
 
 
 def test_garbage_is_a_dropped_answer() -> None:
@@ -299,6 +333,65 @@ def test_connection_closed_mid_answer_is_dropped(server_factory) -> None:
     assert asyncio.run(scenario()) == "dropped"
 
 
+def test_idle_connections_past_their_age_are_not_written_on(server_factory) -> None:
+    server = server_factory(lambda request, writer: writer.write(_ok()))
+
+    async def scenario() -> tuple[int, int, int]:
+        pool = WirePool(read_timeout=2, idle_max_seconds=0.05)
+        origin = Origin.of(server.url)
+        warmed = await pool.warm(origin, 2)
+        await asyncio.sleep(0.1)
+        stale = pool.idle_count(origin)
+        answer = await pool.send(serialize("GET", server.url + "/", {}, b""))
+        pool.close()
+        return warmed, stale, answer[1].status
+
+    assert asyncio.run(scenario()) == (2, 0, 200)
+    assert server.connections == 3  # the expired two were closed, a fresh one carried it
+
+
+def test_the_pool_keeps_at_most_its_bound_of_idle_connections(server_factory) -> None:
+    server = server_factory(lambda request, writer: writer.write(_ok()))
+
+    async def scenario() -> tuple[int, int]:
+        pool = WirePool(read_timeout=2, max_idle_per_origin=3)
+        origin = Origin.of(server.url)
+        warmed = await pool.warm(origin, 10)
+        prepared = serialize("GET", server.url + "/", {}, b"")
+        await asyncio.gather(*(pool.send(prepared) for _ in range(6)))
+        idle = pool.idle_count(origin)
+        pool.close()
+        return warmed, idle
+
+    assert asyncio.run(scenario()) == (3, 3)
+
+
+def test_one_tls_context_per_host() -> None:
+    pool = WirePool()
+    first = pool._context("api.kite.trade")
+    assert pool._context("api.kite.trade") is first
+    assert pool._context("api.upstox.com") is not first
+
+
+def test_the_read_timeout_runs_from_the_write(server_factory) -> None:
+    server = server_factory(lambda request, writer: asyncio.sleep(3))
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        pool = WirePool(read_timeout=0.3)
+        await pool.warm(Origin.of(server.url), 1)
+        flight = pool.write_now(serialize("POST", server.url + "/orders", {}, b"a=1"))
+        assert flight is not None
+        await asyncio.sleep(0.2)  # the caller starts waiting late
+        started = loop.time()
+        with pytest.raises(WireFailure):
+            await pool.answer_of(flight)
+        pool.close()
+        return loop.time() - started
+
+    assert asyncio.run(scenario()) < 0.25  # 0.3 s after the write, not after the wait began
+
+
 def test_refused_connection_is_connect_and_warm_does_not_raise() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -322,7 +415,6 @@ def test_places_an_order_on_the_kite_emulator() -> None:
     from brokers.base import Credentials
     from brokers.emulator import start_in_thread
     from brokers.kite.adapter import KiteAdapter
-    from execution import sender
     from tests.brokers.fixed_market import FixedQuotes
 
     emulator = start_in_thread("kite", quotes=FixedQuotes())
@@ -333,19 +425,18 @@ def test_places_an_order_on_the_kite_emulator() -> None:
             Credentials(api_key="wirekey", api_secret="wiresecret", access_token=token),
             base_url=emulator.base_url,
         )
-        scribe = sender.Scribe(adapter)
         order = _kite_order("WIRE1", side="BUY", price="100.1")
-        written = scribe.write(order)
+        written = adapter.order_request(order.request())
         prepared = serialize(written.method, written.url, written.headers, written.body)
 
-        async def send() -> sender.WireAnswer:
+        async def send() -> WireAnswer:
             pool = WirePool(read_timeout=3)
             _, answer, _ = await pool.send(prepared)
             pool.close()
-            return sender.WireAnswer(answer.status, answer.headers, answer.body)
+            return answer
 
         answer = asyncio.run(send())
-        ack = scribe.read(order, answer)
+        ack = adapter.order_answer(answer)
         assert ack.broker_order_id
         logged = [e for e in emulator.order_log() if e.get("tag") == "WIRE1"]
         assert len(logged) == 1
@@ -355,54 +446,51 @@ def test_places_an_order_on_the_kite_emulator() -> None:
         emulator.stop()
 
 
-# --- the scribe: the adapter's own reading of an answer -------------------------------------
-def _scribe_and_order():
+# --- the two phases of an order write: the adapter builds the request, reads the answer -----
+def _adapter_and_order():
     from brokers.base import Credentials
     from brokers.kite.adapter import KiteAdapter
-    from execution import sender
 
     adapter = KiteAdapter(
         Credentials(api_key="k", api_secret="s", access_token="t"), base_url="http://127.0.0.1:9"
     )
-    order = _kite_order("SCRIBE1", side="SELL", price="99.5")
-    return sender.Scribe(adapter), order
+    return adapter, _kite_order("TWOPHASE1", side="SELL", price="99.5").request()
 
 
-def test_scribe_writes_what_the_adapter_would_send() -> None:
-    scribe, order = _scribe_and_order()
-    written = scribe.write(order)
+def test_the_adapter_builds_the_request_it_would_send() -> None:
+    adapter, order = _adapter_and_order()
+    written = adapter.order_request(order)
     assert (written.method, written.url) == ("POST", "http://127.0.0.1:9/orders/regular")
     assert written.headers["Authorization"] == "token k:t"
-    assert b"tag=SCRIBE1" in written.body and b"transaction_type=SELL" in written.body
+    assert written.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert b"tag=TWOPHASE1" in written.body and b"transaction_type=SELL" in written.body
 
 
 @pytest.mark.parametrize(
     ("failure", "error"),
     [("connect", "RetryableError"), ("timeout", "AmbiguousError"), ("dropped", "AmbiguousError")],
 )
-def test_scribe_classifies_a_missing_answer_like_the_adapter(failure: str, error: str) -> None:
+def test_a_missing_answer_is_classified_by_its_kind(failure: str, error: str) -> None:
     import brokers.base
-    from execution import sender
 
-    scribe, order = _scribe_and_order()
+    adapter, _ = _adapter_and_order()
     with pytest.raises(getattr(brokers.base, error)) as caught:
-        scribe.read(order, sender.WireAnswer(failure=failure))
+        adapter.order_answer(WireAnswer(failure=failure))
     # An ambiguous write is never "retryable": it must be looked up by tag, not sent again.
     assert isinstance(caught.value, brokers.base.RetryableError) == (error == "RetryableError")
 
 
-def test_scribe_reads_acknowledgement_and_refusal() -> None:
+def test_the_adapter_reads_acknowledgement_and_refusal() -> None:
     from brokers.base import PermanentError
-    from execution import sender
 
-    scribe, order = _scribe_and_order()
+    adapter, _ = _adapter_and_order()
+    json_type = {"content-type": "application/json"}
     ok = b'{"status": "success", "data": {"order_id": "151220000000000"}}'
-    ack = scribe.read(order, sender.WireAnswer(200, {"Content-Type": "application/json"}, ok))
-    assert ack.broker_order_id == "151220000000000"
+    assert adapter.order_answer(WireAnswer(200, json_type, ok)).broker_order_id == (
+        "151220000000000"
+    )
     refused = (
         b'{"status": "error", "message": "Insufficient funds", "error_type": "MarginException"}'
     )
     with pytest.raises(PermanentError, match="Insufficient funds"):
-        scribe.read(order, sender.WireAnswer(400, {"Content-Type": "application/json"}, refused))
-    # After reading, the scribe writes again (the answer is not left behind).
-    assert scribe.write(order).url.endswith("/orders/regular")
+        adapter.order_answer(WireAnswer(400, json_type, refused))

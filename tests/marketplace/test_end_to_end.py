@@ -70,9 +70,12 @@ class _SessionClock:
 
 
 @pytest.fixture
-def _session_exchange(monkeypatch):
+def _session_exchange(monkeypatch, settings):
     """The paper exchange on DAY: contracts listed that day, quotes at the boundary's time; the
     legs of a phase sent in turn."""
+    # The boundaries are of DAY (past), replayed now: the engine's entry lateness cap reads
+    # the real clock, so it is lifted here (tests/execution covers the cap itself).
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 10**9
     clock = _SessionClock()
     market = SimulatedMarket(clock=clock)
     monkeypatch.setattr("brokers.paper.market._today", lambda: DAY)

@@ -150,11 +150,15 @@ def test_documented_place_answer_parses():
     assert parsing.tag_of("1:abc") == "abc" and parsing.tag_of("2:Untagged") == ""
 
 
-def test_code_201_is_ambiguous(monkeypatch, emulator, adapter):
+def test_code_201_is_ambiguous(adapter):
+    import json
+
+    from brokers.base import WireAnswer
+
     sent_no_ack = {"s": "ok", "code": 201, "message": "Order sent", "id": ""}
-    monkeypatch.setattr(adapter.api, "request", lambda *a, **k: response(200, sent_no_ack))
+    answer = WireAnswer(200, {"content-type": "application/json"}, json.dumps(sent_no_ack).encode())
     with pytest.raises(AmbiguousError):
-        adapter.place_order(_order("amb201"))
+        adapter.order_answer(answer)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +167,7 @@ def test_code_201_is_ambiguous(monkeypatch, emulator, adapter):
         (401, {"s": "error", "code": -8, "message": "Your token has expired"}, AuthError),
         (400, {"s": "error", "code": -300, "message": "Invalid symbol"}, InputRejectedError),
         (429, {"s": "error", "code": -429, "message": "request limit reached"}, RateLimitedError),
-        (500, {"s": "error", "code": -99, "message": "boom"}, RetryableError),
+        (500, {"s": "error", "code": -99, "message": "boom"}, AmbiguousError),  # 5xx on a write
         (403, {"s": "error", "code": -99, "message": "Static IP not registered"}, StaticIPError),
     ],
 )
@@ -216,9 +220,10 @@ def test_rejections_and_faults_map_to_the_taxonomy(emulator, adapter):
     emulator.queue_faults("reject", "5xx", "drop", "reject-later")
     with pytest.raises(InputRejectedError):
         adapter.place_order(_order("rej1"))
-    with pytest.raises(RetryableError) as server:
+    # A 5xx on a write may follow acceptance: looked up, never resent (none exists here).
+    with pytest.raises(AmbiguousError) as server:
         adapter.place_order(_order("srv1"))
-    assert not isinstance(server.value, AmbiguousError) and server.value.http_status >= 500
+    assert server.value.http_status >= 500 and adapter.find_order_by_tag("srv1") is None
     with pytest.raises(AmbiguousError):
         adapter.place_order(_order("drop1"))
     assert adapter.find_order_by_tag("drop1") is not None  # accepted, answer lost

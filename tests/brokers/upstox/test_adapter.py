@@ -20,7 +20,6 @@ from brokers.base import (
     OrderType,
     Product,
     RateLimitedError,
-    RetryableError,
     Side,
     StaticIPError,
 )
@@ -150,7 +149,8 @@ def test_unknown_instrument_is_input_rejected(adapter):
 
 def test_rate_limit_5xx_and_static_ip(emulator, adapter):
     emulator.queue_faults("5xx")
-    with pytest.raises(RetryableError) as server:
+    # Upstox documents no 5xx as "not accepted": ambiguous on a write (looked up, not resent).
+    with pytest.raises(AmbiguousError) as server:
         adapter.place_order(upstox_order("e0"))
     assert server.value.http_status == 503
     for i in range(9):

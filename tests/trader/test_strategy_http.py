@@ -597,7 +597,9 @@ def test_review_lists_the_ticked_account_even_when_strikes_cannot_resolve(owner,
     assert account.label in review and "quantities show once the strikes resolve" in review
 
 
-def test_legs_step_shows_premiums_payoff_today_and_greeks_as_legs_change(owner_client):
+def test_legs_step_shows_premiums_payoff_today_and_greeks_as_legs_change(
+    owner_client, calendar_loaded_today
+):
     walk_to(owner_client, "legs")
     page = owner_client.get(url("legs")).content.decode()
     assert "data-legs-preview" in page and 'class="curve today"' in page
@@ -619,7 +621,9 @@ def test_legs_step_shows_premiums_payoff_today_and_greeks_as_legs_change(owner_c
     assert "The loss is unlimited" not in body
 
 
-def test_legs_step_warns_of_far_out_of_the_money_legs_and_large_losses(owner_client):
+def test_legs_step_warns_of_far_out_of_the_money_legs_and_large_losses(
+    owner_client, calendar_loaded_today
+):
     walk_to(owner_client, "legs")
     page = owner_client.post(
         url("legs"),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -34,7 +35,12 @@ from trader.strategies import selectors as strategy_selectors
 from trader.strategies import services as strategy_services
 
 NOT_FOUND = {404: s.ErrorSerializer}
-DENIED = {401: s.ErrorSerializer, 403: s.ErrorSerializer}
+DENIED = {401: s.ErrorSerializer, 403: s.ErrorSerializer, 429: s.ErrorSerializer}
+FIELD_ERRORS = {
+    400: OpenApiResponse(
+        response=OpenApiTypes.OBJECT, description="Field errors: {field: [messages]}."
+    )
+}
 LISTINGS_LIMIT = 100
 
 
@@ -55,8 +61,24 @@ class ApiView(APIView):
             self._audit_via.update(via="api", api_token=request.auth.name)
 
 
+ERROR_EXAMPLES = {
+    "400": {"reason": ["Ensure this field has no more than 200 characters."]},
+    "401": {"detail": "Invalid, expired or revoked token."},
+    "403": {"detail": "This token lacks the “trade” scope."},
+    "404": {"detail": "No such object of yours."},
+    "429": {"detail": "Request was throttled. Expected available in 21 seconds."},
+}
+
+
 def _example(name: str, value: Any) -> list[OpenApiExample]:
-    return [OpenApiExample(name, value=value, response_only=True)]
+    """The success example, and one of each refusal (only those the operation lists are used)."""
+    return [
+        OpenApiExample(name, value=value, response_only=True, status_codes=["200"]),
+        *(
+            OpenApiExample(f"refused {code}", value=body, response_only=True, status_codes=[code])
+            for code, body in ERROR_EXAMPLES.items()
+        ),
+    ]
 
 
 PROFILE_EXAMPLE = {
@@ -260,7 +282,7 @@ class StrategyListView(ApiView):
         summary="Your strategies",
         description="Your strategies with their accounts (archived ones on request).",
         parameters=[StrategyListQuery],
-        responses={200: s.StrategySerializer(many=True), 400: dict, **DENIED},
+        responses={200: s.StrategySerializer(many=True), **FIELD_ERRORS, **DENIED},
         examples=_example("strategies", [STRATEGY_EXAMPLE]),
     )
     def get(self, request: Request) -> Response:
@@ -449,7 +471,7 @@ class KillSwitchEngageView(ApiView):
             "is operated by staff in the web UI."
         ),
         request=s.KillSwitchEngageSerializer,
-        responses={200: s.KillSwitchStateSerializer, 400: dict, **DENIED},
+        responses={200: s.KillSwitchStateSerializer, **FIELD_ERRORS, **DENIED},
         examples=[
             OpenApiExample("engage", value={"reason": "Phone: market gapped"}, request_only=True),
             *_example("engaged", {"user": True, "platform": False}),
@@ -498,7 +520,7 @@ class ListingListView(ApiView):
             OpenApiParameter("max_capital", float, description="Capital needed, up to (₹)."),
             OpenApiParameter("sort", str, enum=["recommended", "newest", "subscribers", "return"]),
         ],
-        responses={200: s.ListingSerializer(many=True), 400: dict, **DENIED},
+        responses={200: s.ListingSerializer(many=True), **FIELD_ERRORS, **DENIED},
         examples=_example("listings", [LISTING_EXAMPLE]),
     )
     def get(self, request: Request) -> Response:

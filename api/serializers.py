@@ -158,8 +158,17 @@ class KillSwitchStateSerializer(serializers.Serializer):
     platform = serializers.BooleanField(help_text="The platform-wide switch is engaged.")
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: a number or a boolean where text is due is an error, not converted."""
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class KillSwitchEngageSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class PlanSerializer(serializers.Serializer):

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import views
@@ -45,4 +45,5 @@ urlpatterns = [
         ),
         name="docs",
     ),
+    re_path(r"^", views.not_found),
 ]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
@@ -513,11 +514,25 @@ class ListingListView(ApiView):
             "field's error."
         ),
         parameters=[
-            OpenApiParameter("q", str, description="Words in the title, description or tags."),
-            OpenApiParameter("underlying", str, description="An underlying's symbol: NIFTY."),
+            # Raw schemas that say what BrowseForm accepts (no NUL in text, capital >= 0 with
+            # at most 12 + 2 digits).
+            OpenApiParameter(
+                "q",
+                {"type": "string", "pattern": "^[^\\x00]*$"},
+                description="Words in the title, description or tags.",
+            ),
+            OpenApiParameter(
+                "underlying",
+                {"type": "string", "pattern": "^[^\\x00]*$"},
+                description="An underlying's symbol, e.g. NIFTY; an unknown one is a 400.",
+            ),
             OpenApiParameter("pricing", str, enum=PlanKind.values),
             OpenApiParameter("risk", str, enum=RiskLevel.values),
-            OpenApiParameter("max_capital", float, description="Capital needed, up to (₹)."),
+            OpenApiParameter(
+                "max_capital",
+                {"type": "string", "pattern": "^([0-9]{1,12}(\\.[0-9]{1,2})?)?$"},
+                description="Capital needed, up to (₹), e.g. 250000.",
+            ),
             OpenApiParameter("sort", str, enum=["recommended", "newest", "subscribers", "return"]),
         ],
         responses={200: s.ListingSerializer(many=True), **FIELD_ERRORS, **DENIED},
@@ -542,3 +557,9 @@ class ListingListView(ApiView):
             sort=data["sort"] or "recommended",
         )[:LISTINGS_LIMIT]
         return Response(s.ListingSerializer(listings, many=True).data)
+
+
+@csrf_exempt
+def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other address under /api/ (whatever the method): a JSON 404 like the endpoints'."""
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-sdk.txt | sha1sum | cut -c1-12)
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/trader
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
@@ -12,10 +12,11 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-sdk.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-sdk.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

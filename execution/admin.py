@@ -22,6 +22,7 @@ from execution.models import (
     FreezeQuantity,
     HolidayCalendarYear,
     Instrument,
+    InstrumentMasterImport,
     LotSize,
     SessionTiming,
     SpecialSession,
@@ -200,6 +201,19 @@ class InstrumentAdmin(admin.ModelAdmin):
     search_fields = ["broker_symbols__tradingsymbol", "broker_symbols__token"]
     list_select_related = ["underlying"]
     inlines = [BrokerSymbolInline]
+
+
+@admin.register(InstrumentMasterImport)
+class InstrumentMasterImportAdmin(admin.ModelAdmin):
+    """Read-only: the daily master task writes these (a failed one kept the previous master)."""
+
+    list_display = ["session_date", "broker", "ok", "contracts", "message", "attempted_at"]
+    list_filter = ["broker", "ok"]
+    date_hierarchy = "session_date"
+    readonly_fields = [f.name for f in InstrumentMasterImport._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 # --- execution engine -------------------------------------------------------------------------

@@ -40,3 +40,9 @@ def limit_protection_percent() -> Decimal:
     """Percent by which a marketable LIMIT (for brokers that refuse MARKET orders from algos)
     is priced through the quote read at T - ε: above it for a BUY, below it for a SELL."""
     return Decimal(str(getattr(settings, "EXECUTION_LIMIT_PROTECTION_PERCENT", "2")))
+
+
+def quote_max_age_seconds() -> float:
+    """A broker quote older than this never prices an order or fires an exit: the run is
+    held ("no fresh price: not sent") and the watch alerts instead."""
+    return float(getattr(settings, "EXECUTION_QUOTE_MAX_AGE_SECONDS", 5.0))

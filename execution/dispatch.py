@@ -29,6 +29,7 @@ from django.utils import timezone
 from brokers.models import BrokerAccount
 from execution import calendar, conf, contracts, marketable, risk
 from execution.audit import event_build, events_record
+from execution.market.broker import StalePriceError
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -168,7 +169,7 @@ class _Reference:
                 return None
             return Decimal(quote.ltp)
 
-        return self._get(("ltp", underlying.pk, expiry, strike, option_type), compute)
+        return self._get(("ltp", id(market), underlying.pk, expiry, strike, option_type), compute)
 
     def guard(self, moment: datetime, exchange: str) -> str | None:
         def compute() -> str | None:
@@ -311,15 +312,20 @@ def boundary_dispatch(
         if reason:
             skipped[run.pk] = reason
 
+    # A market passed in (tests, the benchmark) prices every run; otherwise live runs are
+    # priced by their trading account's broker and paper runs by the simulator.
+    sources = price_sources(runs, accounts, skipped, explicit=market)
     market = market or default_market()
     if wait:
         _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
     spot_at = min(timezone.now(), fire_at)
-    spots: dict[str, Decimal] = {}
+    spots: dict[int, dict[str, Decimal]] = defaultdict(dict)
     intents: list[OrderIntent] = []
     for run in runs:
         if run.pk in skipped:
             continue
+        run_market = sources.get(run.pk) or market
+        run.price_source = getattr(run_market, "name", "") or "simulated market"
         try:
             if run.boundary == Boundary.ENTRY:
                 built = _entry_intents(
@@ -327,8 +333,8 @@ def boundary_dispatch(
                     legs_by_version[run.strategy_version_id],
                     accounts,
                     reference,
-                    market,
-                    spots,
+                    run_market,
+                    spots[id(run_market)],
                     spot_at,
                     strikes,
                 )
@@ -338,8 +344,11 @@ def boundary_dispatch(
                     positions_by_run.get(run.entry_run_id or 0, []),
                     accounts,
                     reference,
-                    marketable.ContractQuotes(market, spot_at),
+                    marketable.ContractQuotes(run_market, spot_at),
                 )
+        except StalePriceError as exc:
+            skipped[run.pk] = f"{exc}: not sent."
+            continue
         except (ValueError, LookupError) as exc:
             skipped[run.pk] = f"Could not build the orders: {exc}"
             continue
@@ -375,8 +384,14 @@ def boundary_dispatch(
                         run_id=run.pk,
                     )
                 )
-        changed = [r for r in runs if r.pk in skipped or r.pk not in sent_runs]
-        ScheduledRun.objects.bulk_update(changed, ["state", "note"])
+        # Skipped or empty runs change state; the others (claimed as dispatched when loaded)
+        # only record their price source: one update for both.
+        changed = [
+            r
+            for r in runs
+            if r.pk in skipped or r.pk not in sent_runs or getattr(r, "price_source", "")
+        ]
+        ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
         events_record(events)
         result.skipped = skipped
         result.intents = len(intents)
@@ -385,6 +400,46 @@ def boundary_dispatch(
             payloads = [b.to_json() for b in result.batches]
             transaction.on_commit(lambda: _start_group(payloads))
     return result
+
+
+def price_sources(
+    runs: list[ScheduledRun],
+    accounts: dict[int, BrokerAccount],
+    skipped: dict[int, str],
+    *,
+    explicit: Any,
+) -> dict[int, Any]:
+    """run id → the market that prices it: for a live run, the quotes of the account that
+    trades first (or another connected account of the same owner), never the simulator; a
+    live run with no source is held (added to `skipped`). Paper and test runs: the simulator
+    (no entry)."""
+    from execution.market.broker import live_market_for
+
+    if explicit is not None:
+        return {}
+    found: dict[int, Any] = {}
+    by_account: dict[int, Any] = {}
+    for run in runs:
+        if run.pk in skipped or run.is_test:
+            continue
+        live = [
+            accounts[a["account_id"]]
+            for a in sorted(run.allocations, key=lambda a: a.get("priority", 1))
+            if a["account_id"] in accounts and not accounts[a["account_id"]].is_paper
+        ]
+        if not live:
+            continue
+        account = live[0]
+        if account.pk not in by_account:
+            by_account[account.pk] = live_market_for(account, candidates=list(accounts.values()))
+        if by_account[account.pk] is None:
+            skipped[run.pk] = (
+                f"No fresh price: no connected account of yours gives quotes for "
+                f"{account.label}: not sent."
+            )
+            continue
+        found[run.pk] = by_account[account.pk]
+    return found
 
 
 def _chain(

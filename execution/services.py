@@ -124,6 +124,29 @@ def calendar_ready_check(*, day: date) -> list[str]:
     return warnings
 
 
+def masters_ready_check_notify(*, day: date, brokers: set[str]) -> list[str]:
+    """Before the open: warn admins (once a day per broker) when a broker that trades today
+    has no master loaded today; its last good master (if any) stays in use."""
+    from django.core.mail import mail_admins
+
+    from execution.masters import masters_ready_check
+    from execution.models.engine import ExecutionEvent
+
+    warnings = masters_ready_check(day=day, brokers=sorted(brokers))
+    for broker, warning in warnings.items():
+        already = ExecutionEvent.objects.filter(
+            kind="master.not_loaded", data__day=day.isoformat(), data__broker=broker
+        ).exists()
+        if not already:
+            mail_admins(subject=f"Instrument master not loaded today: {broker}", message=warning)
+            event_record(
+                kind="master.not_loaded",
+                message=warning,
+                data={"day": day.isoformat(), "broker": broker},
+            )
+    return list(warnings.values())
+
+
 def accounts_ready_check(*, day: date | None = None) -> list[Any]:
     """Before the open: every account with a run today must have a login from today, a
     registered static IP (real brokers) and funds. Problems are stored per account and day
@@ -145,8 +168,10 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
         ).values_list("allocations", flat=True)
         for a in allocations
     }
+    accounts = list(BrokerAccount.objects.filter(pk__in=account_ids).select_related("owner"))
+    masters_ready_check_notify(day=day, brokers={a.broker for a in accounts if not a.is_paper})
     results = []
-    for account in BrokerAccount.objects.filter(pk__in=account_ids).select_related("owner"):
+    for account in accounts:
         problems = risk.account_checks(account=account, day=day, is_test=False)
         if not problems:
             try:

@@ -201,6 +201,24 @@ def mtm_watch_task() -> int:
 
 
 @shared_task
+def trade_books_reconcile_task() -> dict[str, int]:
+    """Apply the trade books of accounts with open orders (beat: every 15 s)."""
+    from execution.fills import trade_books_reconcile
+
+    return trade_books_reconcile()
+
+
+@shared_task
+def instrument_masters_refresh_task() -> int:
+    """Download, validate and map the five brokers' instrument masters (beat: 08:00 IST on
+    weekdays); returns how many loaded. A failed one keeps yesterday's and alerts admins."""
+    from execution.masters import masters_refresh
+    from execution.planning import today_ist
+
+    return sum(record.ok for record in masters_refresh(day=today_ist()))
+
+
+@shared_task
 def accounts_ready_check_task() -> int:
     """Before 09:15: check and notify the accounts that trade today; returns how many."""
     from execution.services import accounts_ready_check

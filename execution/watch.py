@@ -79,15 +79,20 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
     """Mark every run with open positions to market and fire the exits due; returns the number
     of runs watched. Closing orders are committed, then sent at once by account tasks."""
     from execution.market import default_market
+    from execution.market.broker import live_prices
 
     now = now or timezone.now()
-    market = market or default_market()
-    prices = ContractQuotes(market, now)
     positions = list(
         Position.objects.exclude(net_quantity=0)
         .select_related("run__strategy_version__strategy__underlying", "leg", "account")
         .filter(run__boundary=Boundary.ENTRY)
     )
+    # A market passed in (tests) prices everything; otherwise live accounts are marked with
+    # their broker's quotes (never older than the freshness bound) and paper ones with the
+    # simulator.
+    prices: Any = ContractQuotes(market or default_market(), now)
+    if market is None:
+        prices = live_prices(positions, simulated=prices, now=now)
     closing_open = set(
         OrderIntent.objects.filter(
             state__in=_CLOSING_OPEN,
@@ -106,9 +111,11 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         runs.append(run)
         mtm = Decimal(0)
         legs_to_close = []
+        unpriced = False
         for position in run_positions:
             ltp = prices.ltp(broker=position.account.broker, tradingsymbol=position.tradingsymbol)
             if ltp is None:
+                unpriced = True
                 continue
             position.last_price = ltp
             mtm += position.pnl(ltp)
@@ -120,8 +127,10 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         open_positions = [
             p for p in run_positions if (p.account_id, p.tradingsymbol) not in closing_open
         ]
-        reason = None if run.exit_reason else _run_exit(run, run.mtm, run.peak_mtm)
-        if reason is None and not run.exit_reason:
+        # An MTM missing a leg's price is not the run's MTM: no combined exit fires on it.
+        run_exits = not run.exit_reason and not unpriced
+        reason = _run_exit(run, run.mtm, run.peak_mtm) if run_exits else None
+        if reason is None and run_exits:
             reason = _source_limit_exit(run)
         if reason is None and not run.exit_reason and _square_off_due(run, now):
             reason = "intraday square-off before the close"
@@ -132,6 +141,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         else:
             for position, leg_reason in legs_to_close:
                 to_close.append((run, [position], Purpose.STOP, leg_reason))
+    _stale_alert(getattr(prices, "stale", {}), positions)
     with transaction.atomic():
         ScheduledRun.objects.bulk_update(runs, ["mtm", "peak_mtm", "exit_reason"])
         Position.objects.bulk_update(positions, ["last_price"])
@@ -167,6 +177,29 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 payload["fire_at"] = None
             transaction.on_commit(lambda: _send(payloads))
     return len(runs)
+
+
+def _stale_alert(stale: dict[tuple[str, str], str], positions: list[Position]) -> None:
+    """A position priced by no fresh quote is not marked and fires no exit; its owner is told
+    in the run's events, once a minute per run."""
+    from django.core.cache import cache
+
+    if not stale:
+        return
+    events = []
+    for position in positions:
+        reason = stale.get((position.account.broker, position.tradingsymbol))
+        if reason and cache.add(f"stale-price-alert:{position.run_id}", 1, timeout=60):
+            events.append(
+                event_build(
+                    kind="price.stale",
+                    message=f"Exits held: {reason}.",
+                    user_id=position.owner_id,
+                    run_id=position.run_id,
+                    account_id=position.account_id,
+                )
+            )
+    events_record(events)
 
 
 def _source_limit_exit(run: ScheduledRun) -> str | None:

@@ -67,6 +67,7 @@ class RunRow:
     note: str
     exit_reason: str
     mtm: Decimal
+    price_source: str = ""  # which market priced the run (a broker's quotes or the simulator)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def _run_row(run: Any, hidden_title: str | None) -> RunRow:
         note=scrub(run.note) if hidden else run.note,
         exit_reason=scrub(run.exit_reason) if hidden else run.exit_reason,
         mtm=run.mtm,
+        price_source=run.price_source or "",
     )
 
 

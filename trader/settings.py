@@ -313,6 +313,23 @@ BROKER_LOGIN_URLS = {
     name: os.environ.get(f"BROKER_LOGIN_URL_{name.upper()}", url)
     for name, url in _BROKER_LOGIN_URL_DEFAULTS.items()
 }
+# Where each broker's daily instrument master is downloaded from (reference §1.5-§5.5);
+# `BROKER_MASTER_URL_<BROKER>` overrides it (comma-separated for several files).
+_BROKER_MASTER_URL_DEFAULTS = {
+    "kite": "https://api.kite.trade/instruments",
+    "upstox": "https://assets.upstox.com/market-quote/instruments/exchange/complete.json.gz",
+    "angelone": "https://margincalculator.angelbroking.com/OpenAPI_File/files/OpenAPIScripMaster.json",
+    "fyers": "https://public.fyers.in/sym_details/NSE_FO.csv,https://public.fyers.in/sym_details/BSE_FO.csv",
+    "dhan": "https://images.dhan.co/api-data/api-scrip-master.csv",
+}
+BROKER_MASTER_URLS = {
+    name: [u for u in os.environ.get(f"BROKER_MASTER_URL_{name.upper()}", urls).split(",") if u]
+    for name, urls in _BROKER_MASTER_URL_DEFAULTS.items()
+}
+# A master that lacks the next expiry of one of these is refused (yesterday's stays in use).
+MASTER_EXPECTED_UNDERLYINGS = [
+    s for s in os.environ.get("MASTER_EXPECTED_UNDERLYINGS", "NIFTY,BANKNIFTY").split(",") if s
+]
 # How long a broker login (OAuth `state`) may take before it must be started again.
 BROKER_LOGIN_STATE_MAX_AGE = env_int("BROKER_LOGIN_STATE_MAX_AGE", 600)
 # Cash a new paper account starts with, in rupees.

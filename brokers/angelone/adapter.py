@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from datetime import time as dtime
 from decimal import Decimal
@@ -31,8 +32,13 @@ from brokers.base import (
     next_ist_cutoff,
 )
 from brokers.httpclient import json_body, jwt_expiry, to_decimal
+from brokers.trades import Trade, angelone_trade, read_trades
 
 MIDNIGHT = dtime(0, 0)
+
+
+# The day's trade book (reference broker-apis.md; read by execution/fills.py).
+TRADE_BOOK = "/rest/secure/angelbroking/order/v1/getTradeBook"
 
 
 class AngelOneAdapter(BrokerAdapter):
@@ -180,6 +186,22 @@ class AngelOneAdapter(BrokerAdapter):
 
     def order_book(self) -> list[BrokerOrder]:
         return parsing.orders_from_book(parsing.check(self.api.get(api.ORDER_BOOK), write=False))
+
+    def trade_book(self, broker_order_id: str | None = None) -> list[Trade]:
+        """The day's trades (`data: null` when none); Angel has no per-order call, so one
+        order's trades are the book filtered by order id. The book names orders by their
+        numeric `orderid`; ours is the `uniqueorderid`, taken from the order book."""
+        body = parsing.check(self.api.get(TRADE_BOOK), write=False)
+        trades = read_trades(body.get("data"), angelone_trade)
+        if trades:
+            unique = {o.raw.get("orderid"): o.broker_order_id for o in self.order_book()}
+            trades = [
+                dataclasses.replace(t, broker_order_id=unique.get(t.broker_order_id) or "")
+                for t in trades
+            ]
+        if broker_order_id:
+            trades = [t for t in trades if t.broker_order_id == broker_order_id]
+        return trades
 
     # --- portfolio and data --------------------------------------------------------------
     def positions(self) -> list[Position]:

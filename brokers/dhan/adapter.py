@@ -30,9 +30,14 @@ from brokers.base import (
 from brokers.dhan import client as api
 from brokers.dhan import parsing
 from brokers.httpclient import to_decimal
+from brokers.trades import Trade, dhan_trade, read_trades
 
 # Tokens last at most 24 hours since the SEBI change (reference §5.1).
 TOKEN_LIFETIME = timedelta(hours=24)
+
+
+# The day's trade book (reference broker-apis.md; read by execution/fills.py).
+TRADE_BOOK = "/v2/trades"
 
 
 class DhanAdapter(BrokerAdapter):
@@ -179,6 +184,12 @@ class DhanAdapter(BrokerAdapter):
     def order_book(self) -> list[BrokerOrder]:
         body = parsing.check(self.api.request("GET", api.ORDERS, write=False), write=False)
         return [parsing.order_from_row(row) for row in body or []]
+
+    def trade_book(self, broker_order_id: str | None = None) -> list[Trade]:
+        """The day's trades (`/v2/trades`), or one order's (`/v2/trades/{order-id}`)."""
+        path = f"{TRADE_BOOK}/{broker_order_id}" if broker_order_id else TRADE_BOOK
+        body = parsing.check(self.api.request("GET", path, write=False), write=False)
+        return read_trades(body, dhan_trade)
 
     # --- portfolio and data --------------------------------------------------------------
     def positions(self) -> list[Position]:

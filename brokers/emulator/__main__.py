@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--auto-accounts", action="store_true", help="unknown keys/tokens become accounts"
     )
+    parser.add_argument(
+        "--listed-only", action="store_true", help="refuse contracts the master does not list"
+    )
     return parser.parse_args(argv)
 
 

@@ -7,8 +7,11 @@ Reproduced: `loginByPassword` (client code, PIN and TOTP, with the `X-*` headers
 string-valued `placeOrder` answering `data.orderid` + `uniqueorderid`, `ordertag` > 20 →
 `AB4008` (HTTP 200, `status: false`), the order book with `data: null` when empty, details only
 by `uniqueorderid` (the numeric id → `AB1007`), POST modify and cancel, `getPosition`,
-`getRMS`, the market quote (`fetched`/`unfetched`), the scrip master JSON, plain-text
-rate-limit answers, and the 1-Apr-2026 rule: MARKET and IOC orders from algos are refused.
+`getRMS`, `getProfile`, `logout`, `getLtpData`, the trade book (`getTradeBook`, `null`
+when empty), the market quote (`fetched`/`unfetched`; with or without the trailing slash the
+docs show, as smartapi-python omits it), the scrip master JSON from the emulator's master,
+plain-text rate-limit answers, and the 1-Apr-2026 rule: MARKET and IOC orders from algos are
+refused.
 
 Assumed where the reference is silent (§6): tokens die at midnight IST; 10 orders/s (the
 exchange threshold), 500/min, 1000/h; `AG8001` comes with HTTP 401; a write from an
@@ -41,6 +44,7 @@ from brokers.emulator.core import (
     BrokerEmulator,
     EmulatorError,
     ErrorKind,
+    Fill,
     Order,
     OrderSpec,
     OrderState,
@@ -54,6 +58,7 @@ from brokers.emulator.core import (
     number,
     with_query,
 )
+from brokers.emulator.master import Contract, IndexRow
 from brokers.emulator.otp import totp_valid
 
 PREFIX = "/rest/secure/angelbroking"
@@ -111,8 +116,21 @@ class AngelOneEmulator(BrokerEmulator):
             web.get(f"{PREFIX}/order/v1/getPosition", self.positions),
             web.get(f"{PREFIX}/user/v1/getRMS", self.rms),
             web.post(f"{PREFIX}/market/v1/quote/", self.quote),
+            # The docs' URL ends in a slash; smartapi-python posts without it.
+            web.post(f"{PREFIX}/market/v1/quote", self.quote),
+            web.post(f"{PREFIX}/order/v1/getLtpData", self.ltp_data),
+            web.get(f"{PREFIX}/order/v1/getTradeBook", self.trade_book),
+            web.get(f"{PREFIX}/user/v1/getProfile", self.profile),
+            web.post(f"{PREFIX}/user/v1/logout", self.logout),
             web.get("/OpenAPI_File/files/OpenAPIScripMaster.json", self.scrip_master),
         ]
+
+    def master_keys(self, contract: Contract) -> Iterable[tuple[str, str]]:
+        return [(str(contract.exchange_token), angel_symbol(contract))]
+
+    def index_keys(self, index: IndexRow) -> Iterable[tuple[str, str]]:
+        token, symbol, _name = INDEX_ROWS[index.name]
+        return [(token, symbol)]
 
     def error_response(self, err: EmulatorError) -> web.Response:
         if err.kind is ErrorKind.RATE:
@@ -401,12 +419,133 @@ class AngelOneEmulator(BrokerEmulator):
                 fetched.append(row)
         return ok({"fetched": fetched, "unfetched": unfetched})
 
+    async def profile(self, request: web.Request) -> web.Response:
+        account = self.authenticate(request).account
+        return ok(
+            {
+                "clientcode": account.client_id,
+                "name": account.user_name,
+                "email": account.email,
+                "mobileno": "",
+                "exchanges": ["NSE", "BSE", "NFO", "BFO"],
+                "products": sorted(PRODUCTS),
+                "lastlogintime": "",
+                "brokerid": "B2C",
+            }
+        )
+
+    async def logout(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        body = await json_object(request)
+        if body.get("clientcode") != session.account.client_id:
+            raise EmulatorError(ErrorKind.INPUT, "Invalid clientcode")
+        self.state.revoke(session.token)
+        return ok("Logout Successfully")
+
+    async def ltp_data(self, request: web.Request) -> web.Response:
+        self.authenticate(request)
+        body = await json_object(request)
+        instrument = self.instrument(str(body.get("symboltoken", "")))
+        quote = (
+            self.state.quotes.quote(instrument.exchange, instrument.canonical)
+            if instrument and instrument.exch_seg == body.get("exchange")
+            else None
+        )
+        if instrument is None or quote is None:
+            raise EmulatorError(ErrorKind.INPUT, "Invalid symboltoken", code="AB1018")
+        ltp = number(quote.last_price)
+        return ok(
+            {"exchange": instrument.exch_seg, "tradingsymbol": instrument.symbol,
+             "symboltoken": instrument.token, "open": ltp, "high": ltp, "low": ltp,
+             "close": ltp, "ltp": ltp}
+        )  # fmt: skip
+
+    async def trade_book(self, request: web.Request) -> web.Response:
+        """Every fill of the day; `null` when there is none, like the order book. Angel has
+        no per-order trade call: a client filters this by `orderid`."""
+        session = self.authenticate(request)
+        rows = [self.render_trade(o, f) for o, f in self.state.trades(session.account)]
+        return ok(rows or None)
+
+    def render_trade(self, order: Order, fill: Fill) -> dict[str, Any]:
+        spec = order.spec
+        contract = self.state.contract_by_symbol.get(spec.tradingsymbol)
+        return {
+            "exchange": spec.exchange,
+            "producttype": spec.product,
+            "tradingsymbol": spec.extra.get("symbol", spec.tradingsymbol),
+            "instrumentname": "OPTIDX",
+            "symbolgroup": "XX",
+            "strikeprice": number(contract.strike) if contract else 0,
+            "optiontype": contract.option_type if contract else "",
+            "expirydate": contract.expiry.strftime("%d%b%Y").upper() if contract else "",
+            "marketlot": str(contract.lot_size) if contract else "1",
+            "precision": "2",
+            "multiplier": "-1",
+            "tradevalue": _text(fill.price * fill.quantity),
+            "transactiontype": spec.side,
+            "fillprice": _text(fill.price),
+            "fillsize": str(fill.quantity),
+            "orderid": order.order_id,
+            "fillid": fill.trade_id,
+            "filltime": ist(fill.at).strftime("%H:%M:%S"),
+        }
+
     async def scrip_master(self, request: web.Request) -> web.Response:
+        """The scrip master JSON (reference §3.5): strikes times 100 and tick sizes in paise, as
+        six-decimal strings; expiry `DDMONYYYY`. Instruments registered through the control
+        plane but not listed are served with the four columns they have."""
+        broken = self.master_response()
+        if broken is not None:
+            return broken
+        if self.state.master.mode == "empty":
+            return web.json_response([])
+        contracts = self.state.master_contracts()
         rows = [
+            {"token": token, "symbol": symbol, "name": name, "expiry": "", "strike": "-1.000000",
+             "lotsize": "1", "instrumenttype": "AMXIDX", "exch_seg": "NSE" if token != SENSEX
+             else "BSE", "tick_size": "-1.000000"}
+            for token, symbol, name in INDEX_ROWS.values()
+        ]  # fmt: skip
+        rows.extend(render_scrip(c) for c in contracts)
+        listed = {str(c.exchange_token) for c in contracts} | {r["token"] for r in rows}
+        rows.extend(
             {"token": i.token, "symbol": i.symbol, "name": i.canonical, "exch_seg": i.exch_seg}
             for i in filter(None, map(self.instrument, self.state.instrument_keys))
-        ]
+            if i.token not in listed
+        )
         return web.json_response(rows)
+
+
+SENSEX = "99919000"
+# Angel's index rows: name → (token, symbol, name) as its scrip master lists them.
+INDEX_ROWS = {
+    "NIFTY 50": ("99926000", "Nifty 50", "NIFTY"),
+    "NIFTY BANK": ("99926009", "Nifty Bank", "BANKNIFTY"),
+    "SENSEX": (SENSEX, "SENSEX", "SENSEX"),
+}
+
+
+def angel_symbol(contract: Contract) -> str:
+    from execution.market.symbols import angelone_tradingsymbol
+
+    return angelone_tradingsymbol(
+        contract.underlying, contract.expiry, contract.strike, contract.option_type
+    )
+
+
+def render_scrip(contract: Contract) -> dict[str, Any]:
+    return {
+        "token": str(contract.exchange_token),
+        "symbol": angel_symbol(contract),
+        "name": contract.underlying,
+        "expiry": contract.expiry.strftime("%d%b%Y").upper(),
+        "strike": f"{contract.strike * 100:.6f}",
+        "lotsize": str(contract.lot_size),
+        "instrumenttype": "OPTIDX",
+        "exch_seg": contract.exchange,
+        "tick_size": f"{contract.tick_size * 100:.6f}",
+    }
 
 
 def ok(data: Any) -> web.Response:

@@ -104,6 +104,21 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
             )
         return web.json_response({"instruments": len(state.instrument_keys)})
 
+    async def master(request: web.Request) -> web.Response:
+        from brokers.emulator.master import Contract
+
+        if request.method == "POST":
+            body = await request.json()
+            mode = body.get("mode", "ok")
+            if mode not in state.master.MODES:
+                return web.json_response({"error": f"unknown mode {mode}"}, status=400)
+            state.master.mode = mode
+            if "contracts" in body:
+                rows = body["contracts"]
+                state.master.set(None if rows is None else [Contract.from_json(r) for r in rows])
+        contracts = [c.to_json() for c in state.master_contracts()]
+        return web.json_response({"mode": state.master.mode, "contracts": contracts})
+
     async def order_log(request: web.Request) -> web.Response:
         return web.json_response(state.order_log)
 
@@ -133,5 +148,7 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
         web.post("/_emulator/faults", faults),
         web.post("/_emulator/instruments", instruments),
         web.get("/_emulator/order-log", order_log),
+        web.get("/_emulator/master", master),
+        web.post("/_emulator/master", master),
         web.get("/_emulator/orders", orders),
     ]

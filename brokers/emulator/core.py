@@ -79,6 +79,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from brokers.base import next_ist_cutoff
+from brokers.emulator.master import INDICES, Contract, IndexRow, Master
 from brokers.emulator.pricing import MarketQuote, QuoteSource
 
 logger = logging.getLogger(__name__)
@@ -173,6 +174,9 @@ class EmulatorOptions:
     market_seed: int = 7
     default_cash: Decimal = Decimal("1000000")
     auto_accounts: bool = False  # unknown api keys become accounts (load tests)
+    # Refuse orders for option contracts the master does not list, as a broker does. Off by
+    # default: older tests trade fixed contracts on a market that never moves.
+    listed_only: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.fault, str):
@@ -274,6 +278,16 @@ class OrderState(enum.StrEnum):
         return self in {OrderState.COMPLETE, OrderState.CANCELLED, OrderState.REJECTED}
 
 
+@dataclasses.dataclass(frozen=True)
+class Fill:
+    """One trade of an order: every broker's trade book lists these, each with its own id."""
+
+    trade_id: str
+    quantity: int
+    price: Decimal
+    at: datetime
+
+
 @dataclasses.dataclass
 class Order:
     order_id: str
@@ -288,6 +302,7 @@ class Order:
     status_message: str = ""
     modifications: int = 0
     history: list[tuple[OrderState, datetime, str]] = dataclasses.field(default_factory=list)
+    fills: list[Fill] = dataclasses.field(default_factory=list)
     # (monotonic due time, quantity; 0 = the rest; -1 = reject) steps still to happen
     plan: deque[tuple[float, int]] = dataclasses.field(default_factory=deque)
 
@@ -397,10 +412,28 @@ class EmulatorState:
         self.order_log: list[dict[str, Any]] = []
         self._log_cursor = 0
         self._order_ids = itertools.count(1)
+        self._trade_ids = itertools.count(1)
+        self.master = Master(clock, quotes.quote)
+        # canonical (Kite-style) symbol → contract of today's master
+        self.contract_by_symbol: dict[str, Contract] = {}
+        self.master.on_change.append(self._index_master)
         self._order_id_prefix = clock().astimezone(IST).strftime("%y%m%d")
         # Brokers whose tokens live a fixed time from issue (Dhan: 24 h) set this instead of
         # relying on the daily cut-off.
         self.token_lifetime: timedelta | None = None
+
+    # instrument master
+    def master_contracts(self) -> list[Contract]:
+        """Today's listed contracts (built on the first call of an IST day)."""
+        return self.master.contracts(today_ist(self.clock))
+
+    def _index_master(self, contracts: Iterable[Contract]) -> None:
+        self.contract_by_symbol = {c.kite_symbol: c for c in contracts}
+
+    def trades(self, account: Account) -> list[tuple[Order, Fill]]:
+        """Every fill of the account's orders, oldest first."""
+        rows = [(o, f) for o in self.settle_all(account) for f in o.fills]
+        return sorted(rows, key=lambda row: (row[1].at, row[1].trade_id))
 
     # accounts and tokens
     def add_account(self, **fields: Any) -> Account:
@@ -493,7 +526,12 @@ class EmulatorState:
 
     def create_order(self, account: Account, spec: OrderSpec, *, fault: str | None) -> Order:
         quote = self.quotes.quote(spec.exchange, spec.tradingsymbol)
-        if quote is None:
+        unlisted = (
+            self.options.listed_only
+            and spec.exchange in ("NFO", "BFO")
+            and spec.tradingsymbol not in self.contract_by_symbol
+        )
+        if quote is None or unlisted:
             raise EmulatorError(ErrorKind.INPUT, f"unknown instrument {spec.tradingsymbol}")
         limit = spec.price if spec.order_type == "LIMIT" else protection_price(spec, quote)
         if spec.side == "BUY":
@@ -552,6 +590,8 @@ class EmulatorState:
         return [self.settle(order) for order in account.orders.values()]
 
     def _fill(self, order: Order, quantity: int, price: Decimal) -> None:
+        trade_id = f"{self._order_id_prefix[-2:]}{next(self._trade_ids):06d}"
+        order.fills.append(Fill(trade_id, quantity, price, self.clock()))
         order.filled_quantity += quantity
         order.fill_value += price * quantity
         sign = -1 if order.spec.side == "BUY" else 1
@@ -718,6 +758,7 @@ class BrokerEmulator:
             quotes=quotes or SimulatedQuotes(seed=options.market_seed, clock=self.clock),
             clock=self.clock,
         )
+        self.state.master.on_change.append(self._register_master)
 
     # --- to implement per broker ----------------------------------------------------------
     def routes(self, host: str) -> Iterable[web.RouteDef]:
@@ -742,6 +783,35 @@ class BrokerEmulator:
         """Instrument keys the load test must register first (EmulatorHandle.add_instruments
         rows) when the broker's orders name instruments by id rather than by symbol."""
         return []
+
+    def master_keys(self, contract: Contract) -> Iterable[tuple[str, str]]:
+        """(instrument id, the broker's trading symbol) under which this broker names a
+        contract of the master; registered in the instrument table when the master is built."""
+        return ()
+
+    def index_keys(self, index: IndexRow) -> Iterable[tuple[str, str]]:
+        """The same for an index (quotes only)."""
+        return ()
+
+    def _register_master(self, contracts: Iterable[Contract]) -> None:
+        keys = self.state.instrument_keys
+        for contract in contracts:
+            for key, broker_symbol in self.master_keys(contract):
+                keys[key] = (contract.exchange, contract.kite_symbol, broker_symbol)
+        for index in INDICES:
+            for key, broker_symbol in self.index_keys(index):
+                keys[key] = (index.exchange, index.name, broker_symbol)
+
+    def master_response(self) -> web.Response | None:
+        """The refusal or broken file the master's download mode asks for, else None."""
+        mode = self.state.master.mode
+        if mode == "missing":
+            return web.Response(status=404, text="Not Found")
+        if mode == "corrupt":
+            return web.Response(
+                body=b"\x1f\x8b\x00garbage<html>", content_type="application/octet-stream"
+            )
+        return None
 
     # --- shared flows ---------------------------------------------------------------------
     async def guard_write(self, request: web.Request, session: Session, *, kind: str) -> None:
@@ -818,6 +888,7 @@ class BrokerEmulator:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request[ARRIVAL_NS] = time.time_ns()
         self._last_request = time.monotonic()
+        self.state.master_contracts()
         if self._busy_since is None:
             self._busy_since = self._last_request
         if self.options.latency_ms and not request.path.startswith("/_emulator/"):

@@ -11,8 +11,10 @@ with `dhanClientId`, `pin`, `totp`), 24-hour tokens, `GET /v2/RenewToken` (+24 h
 wrapper, `POST /v2/orders` with the documented fields, the book, `/v2/orders/{id}` and the
 correlation lookup `/v2/orders/external/{correlationId}`, PUT modify (25 per order), DELETE
 cancel, positions, `fundlimit` (with Dhan's `availabelBalance` spelling), `marketfeed/ltp`,
-the compact scrip master CSV, `{errorType, errorCode, errorMessage}` errors (DH-901…910),
-MARKET turned into a protected LIMIT that can rest PENDING (since 21-Mar-2026), 10 orders/s.
+the compact scrip master CSV (all documented columns, from the emulator's master), the trade
+book (`/v2/trades`, `/v2/trades/{order-id}`), `{errorType, errorCode, errorMessage}` errors
+(DH-901…910), MARKET turned into a protected LIMIT that can rest PENDING (since 21-Mar-2026),
+10 orders/s.
 
 Assumed where the reference is silent (§6): errorType spellings; an unknown correlation id is
 a 404 DH-907; a write from an unregistered IP is a 403 DH-906 naming the static-IP rule; the
@@ -41,6 +43,7 @@ from brokers.emulator.core import (
     BrokerEmulator,
     EmulatorError,
     ErrorKind,
+    Fill,
     Order,
     OrderSpec,
     OrderState,
@@ -55,6 +58,7 @@ from brokers.emulator.core import (
     number,
     with_query,
 )
+from brokers.emulator.master import Contract, IndexRow
 from brokers.emulator.otp import totp_valid
 
 TOKEN_LIFETIME = timedelta(hours=24)
@@ -127,6 +131,10 @@ class DhanEmulator(BrokerEmulator):
             web.get("/v2/fundlimit", self.funds),
             web.post("/v2/marketfeed/ltp", self.ltp),
             web.get("/api-data/api-scrip-master.csv", self.scrip_master),
+            # The docs' path has no trailing slash; dhanhq's get_trade_book() adds one.
+            web.get("/v2/trades", self.trades),
+            web.get("/v2/trades/", self.trades),
+            web.get("/v2/trades/{order_id}", self.order_trades),
         ]
 
     def error_response(self, err: EmulatorError) -> web.Response:
@@ -375,12 +383,57 @@ class DhanEmulator(BrokerEmulator):
             }
         )
 
+    def master_keys(self, contract: Contract) -> Iterable[tuple[str, str]]:
+        return [(str(contract.exchange_token), dhan_symbol(contract))]
+
+    def index_keys(self, index: IndexRow) -> Iterable[tuple[str, str]]:
+        return [(INDEX_IDS[index.name], index.name)]
+
+    async def trades(self, request: web.Request) -> web.Response:
+        """The day's fills as a bare JSON list (no envelope, like the order book)."""
+        account = self.authenticate(request).account
+        return web.json_response([self.render_trade(o, f) for o, f in self.state.trades(account)])
+
+    async def order_trades(self, request: web.Request) -> web.Response:
+        account = self.authenticate(request).account
+        order = self.state.find_order(account, request.match_info["order_id"])
+        return web.json_response([self.render_trade(order, fill) for fill in order.fills])
+
+    def render_trade(self, order: Order, fill: Fill) -> dict[str, Any]:
+        spec = order.spec
+        contract = self.state.contract_by_symbol.get(spec.tradingsymbol)
+        return {
+            "dhanClientId": order.account.client_id,
+            "orderId": order.order_id,
+            "exchangeOrderId": f"1{order.order_id[-15:]}",
+            "exchangeTradeId": fill.trade_id,
+            "transactionType": spec.side,
+            "exchangeSegment": spec.extra.get("segment", ""),
+            "productType": spec.product,
+            "orderType": spec.order_type,
+            "tradingSymbol": spec.extra.get("trading_symbol", spec.tradingsymbol),
+            "customSymbol": spec.tradingsymbol,
+            "securityId": spec.instrument_token,
+            "tradedQuantity": fill.quantity,
+            "tradedPrice": number(fill.price),
+            "createTime": ist_text(order.placed_at),
+            "updateTime": ist_text(fill.at),
+            "exchangeTime": ist_text(fill.at),
+            "drvExpiryDate": contract.expiry.isoformat() if contract else "NA",
+            "drvOptionType": {"CE": "CALL", "PE": "PUT"}[contract.option_type]
+            if contract
+            else "NA",
+            "drvStrikePrice": number(contract.strike) if contract else 0,
+        }
+
     async def ltp(self, request: web.Request) -> web.Response:
         self.authenticate(request)
         body = await json_object(request)
         data: dict[str, dict[str, Any]] = {}
         for segment, ids in body.items():
-            for security_id in ids or []:
+            if not isinstance(ids, list):
+                continue  # dhanhq adds `dhanClientId` to every body
+            for security_id in ids:
                 security = self.security(str(security_id))
                 if security is None or security.segment != segment:
                     continue
@@ -391,20 +444,82 @@ class DhanEmulator(BrokerEmulator):
                     }
         return web.json_response({"data": data, "status": "success"})
 
-    async def scrip_master(self, request: web.Request) -> web.Response:
+    async def scrip_master(self, request: web.Request) -> web.StreamResponse:
+        """The compact scrip master CSV (reference §5.5 columns): the emulator's master, then
+        instruments registered through the control plane that it does not list."""
+        broken = self.master_response()
+        if broken is not None:
+            return broken
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            ["SEM_EXM_EXCH_ID", "SEM_SEGMENT", "SEM_SMST_SECURITY_ID", "SEM_INSTRUMENT_NAME",
-             "SEM_TRADING_SYMBOL", "SEM_CUSTOM_SYMBOL"]
-        )  # fmt: skip
+        writer = csv.DictWriter(out, fieldnames=MASTER_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        if self.state.master.mode == "empty":
+            return web.Response(text=out.getvalue(), content_type="text/csv")
+        listed = set()
+        for contract in self.state.master_contracts():
+            listed.add(str(contract.exchange_token))
+            writer.writerow(scrip_row(contract))
         for s in filter(None, map(self.security, self.state.instrument_keys)):
+            if s.security_id in listed:
+                continue
             index = s.segment == "IDX_I"
             writer.writerow(
-                [s.exchange if index else s.exchange[0] + "SE", "I" if index else "D",
-                 s.security_id, "INDEX" if index else "OPTIDX", s.trading_symbol, s.symbol]
+                {"SEM_EXM_EXCH_ID": s.exchange if index else s.exchange[0] + "SE",
+                 "SEM_SEGMENT": "I" if index else "D", "SEM_SMST_SECURITY_ID": s.security_id,
+                 "SEM_INSTRUMENT_NAME": "INDEX" if index else "OPTIDX",
+                 "SEM_TRADING_SYMBOL": s.trading_symbol, "SEM_CUSTOM_SYMBOL": s.symbol}
             )  # fmt: skip
         return web.Response(text=out.getvalue(), content_type="text/csv")
+
+
+MASTER_COLUMNS = (
+    "SEM_EXM_EXCH_ID", "SEM_SEGMENT", "SEM_SMST_SECURITY_ID", "SEM_INSTRUMENT_NAME",
+    "SEM_EXPIRY_CODE", "SEM_TRADING_SYMBOL", "SEM_LOT_UNITS", "SEM_CUSTOM_SYMBOL",
+    "SEM_EXPIRY_DATE", "SEM_STRIKE_PRICE", "SEM_OPTION_TYPE", "SEM_TICK_SIZE",
+    "SEM_EXPIRY_FLAG", "SEM_EXCH_INSTRUMENT_TYPE", "SEM_SERIES", "SM_SYMBOL_NAME",
+)  # fmt: skip
+# Dhan's index security ids (segment IDX_I).
+INDEX_IDS = {"NIFTY 50": "13", "NIFTY BANK": "25", "SENSEX": "51"}
+
+
+def dhan_symbol(contract: Contract) -> str:
+    from execution.market.symbols import dhan_tradingsymbol
+
+    return dhan_tradingsymbol(
+        contract.underlying,
+        contract.expiry,
+        contract.strike,
+        contract.option_type,
+        monthly=contract.monthly,
+    )
+
+
+def scrip_row(contract: Contract) -> dict[str, Any]:
+    from execution.market.symbols import MONTH_ABBR, strike_text
+
+    kind = {"CE": "CALL", "PE": "PUT"}[contract.option_type]
+    custom = (
+        f"{contract.underlying} {contract.expiry.day:02d} {MONTH_ABBR[contract.expiry.month - 1]}"
+        f" {strike_text(contract.strike)} {kind}"
+    )
+    return {
+        "SEM_EXM_EXCH_ID": contract.index_exchange,
+        "SEM_SEGMENT": "D",
+        "SEM_SMST_SECURITY_ID": str(contract.exchange_token),
+        "SEM_INSTRUMENT_NAME": "OPTIDX",
+        "SEM_EXPIRY_CODE": 0,
+        "SEM_TRADING_SYMBOL": dhan_symbol(contract),
+        "SEM_LOT_UNITS": f"{contract.lot_size:.1f}",
+        "SEM_CUSTOM_SYMBOL": custom,
+        "SEM_EXPIRY_DATE": f"{contract.expiry.isoformat()} 14:30:00",
+        "SEM_STRIKE_PRICE": f"{contract.strike:.5f}",
+        "SEM_OPTION_TYPE": contract.option_type,
+        "SEM_TICK_SIZE": f"{contract.tick_size * 100:.4f}",
+        "SEM_EXPIRY_FLAG": "M" if contract.monthly else "W",
+        "SEM_EXCH_INSTRUMENT_TYPE": "OP",
+        "SEM_SERIES": "XX",
+        "SM_SYMBOL_NAME": contract.underlying,
+    }
 
 
 def render_order(order: Order) -> dict[str, Any]:

@@ -7,7 +7,9 @@ on every call (-15 invalid, -8 expired), `POST /api/v3/orders/sync` with the doc
 and type/side codes answering `{"s","code":1101,"message","id"}`, `orderTag` rules (1-30
 alphanumeric, not "Untagged"), books showing `1:<tag>`, `GET /api/v3/orders` with `?id=` and
 `?order_tag=1:<tag>`, statuses 1-7, PATCH modify (1101), DELETE-with-body cancel (1103),
-positions, funds (`fund_limit[]`), quotes (`/data/quotes`), MARKET turned into a protected LIMIT
+positions, funds (`fund_limit[]`), quotes (`/data/quotes`), profile, logout, the trade book
+(`/api/v3/tradebook`), the headerless symbol CSVs (`/sym_details/NSE_FO.csv`, `BSE_FO.csv`)
+from the emulator's master, MARKET turned into a protected LIMIT
 (since 1-Apr-2026), 10 orders/s and 200/min per account answered with HTTP 429 / -429.
 
 Assumed where the reference is silent (§6): the token dies at midnight IST; a write from an
@@ -18,10 +20,13 @@ repeated minute breaches, refresh tokens.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
@@ -29,9 +34,11 @@ from typing import Any
 from aiohttp import web
 
 from brokers.emulator.core import (
+    IST,
     BrokerEmulator,
     EmulatorError,
     ErrorKind,
+    Fill,
     Order,
     OrderSpec,
     OrderState,
@@ -45,6 +52,7 @@ from brokers.emulator.core import (
     number,
     with_query,
 )
+from brokers.emulator.master import Contract
 
 ERRORS = {
     ErrorKind.AUTH: (401, -15),
@@ -105,7 +113,14 @@ class FyersEmulator(BrokerEmulator):
             web.get("/api/v3/positions", self.positions),
             web.get("/api/v3/funds", self.funds),
             web.get("/data/quotes", self.quotes),
+            web.get("/api/v3/profile", self.profile),
+            web.get("/api/v3/tradebook", self.tradebook),
+            web.post("/api/v3/logout", self.logout),
+            web.get("/sym_details/{file}", self.symbol_master),
         ]
+
+    def master_keys(self, contract: Contract) -> Iterable[tuple[str, str]]:
+        return [(fy_token(contract), fyers_symbol(contract))]
 
     def error_response(self, err: EmulatorError) -> web.Response:
         status, code = ERRORS[err.kind]
@@ -188,7 +203,9 @@ class FyersEmulator(BrokerEmulator):
     async def place_order(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         body = await json_object(request)
-        order = await self.place(request, session, lambda: parse_order(body, session))
+        order = await self.place(
+            request, session, lambda: parse_order(body, session, self.state.contract_by_symbol)
+        )
         return web.json_response(
             {
                 "s": "ok",
@@ -286,6 +303,46 @@ class FyersEmulator(BrokerEmulator):
         ]
         return web.json_response({"s": "ok", "code": 200, "message": "", "fund_limit": rows})
 
+    async def profile(self, request: web.Request) -> web.Response:
+        account = self.authenticate(request).account
+        data = {
+            "fy_id": account.user_id, "name": account.user_name, "display_name": None,
+            "email_id": account.email, "mobile_number": "", "PAN": "", "image": None,
+            "pin_change_date": "", "pwd_change_date": None, "pwd_to_expire": 90,
+            "ddpi_enabled": False, "mtf_enabled": False, "totp": True,
+        }  # fmt: skip
+        return web.json_response({"s": "ok", "code": 200, "message": "", "data": data})
+
+    async def logout(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        self.state.revoke(session.token)
+        return web.json_response({"s": "ok", "code": 200, "message": "User logged out"})
+
+    async def tradebook(self, request: web.Request) -> web.Response:
+        """The day's fills; `?order_tag=1:<tag>` filters like the order book. Fyers has no
+        per-order trade call: a client filters by `orderNumber`."""
+        session = self.authenticate(request)
+        rows = [render_trade(o, f) for o, f in self.state.trades(session.account)]
+        if "order_tag" in request.query:
+            rows = [r for r in rows if r["orderTag"] == request.query["order_tag"]]
+        return web.json_response({"s": "ok", "code": 200, "message": "", "tradeBook": rows})
+
+    async def symbol_master(self, request: web.Request) -> web.StreamResponse:
+        """The headerless symbol CSV of one exchange segment (NSE_FO.csv, BSE_FO.csv)."""
+        wanted = {"NSE_FO.csv": "NFO", "BSE_FO.csv": "BFO"}.get(request.match_info["file"])
+        if wanted is None:
+            return web.Response(status=404, text="Not Found")
+        broken = self.master_response()
+        if broken is not None:
+            return broken
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        if self.state.master.mode != "empty":
+            for contract in self.state.master_contracts():
+                if contract.exchange == wanted:
+                    writer.writerow(symbol_row(contract, self.clock()))
+        return web.Response(text=out.getvalue(), content_type="text/csv")
+
     async def quotes(self, request: web.Request) -> web.Response:
         self.authenticate(request)
         rows = []
@@ -312,6 +369,61 @@ class FyersEmulator(BrokerEmulator):
         return web.json_response({"s": "ok", "code": 200, "message": "", "d": rows})
 
 
+def fy_token(contract: Contract) -> str:
+    """Exchange code, segment code and the exchange token (an emulator convention with the
+    shape of Fyers' 14-digit tokens)."""
+    return f"{EXCHANGE_CODE[contract.exchange]}{FNO_SEGMENT}{contract.exchange_token:010d}"
+
+
+def fyers_symbol(contract: Contract) -> str:
+    return f"{contract.index_exchange}:{contract.kite_symbol}"
+
+
+UNDERLYING_TICKERS = {"NIFTY": "NIFTY50", "BANKNIFTY": "NIFTYBANK", "SENSEX": "SENSEX"}
+
+
+def symbol_row(contract: Contract, now: datetime) -> list[Any]:
+    """One row of Fyers' headerless symbol CSV (reference §4.5), 21 columns."""
+    from execution.market.symbols import strike_text
+
+    expiry = datetime.combine(contract.expiry, dtime(15, 30), tzinfo=IST)
+    strike = strike_text(contract.strike)
+    details = (
+        f"{contract.underlying} {contract.expiry:%y %b %d} {strike} {contract.option_type}"
+    ).upper()
+    return [
+        fy_token(contract), details, 14, contract.lot_size, number(contract.tick_size), "",
+        "0915-1530|1815-1915:", now.astimezone(IST).strftime("%Y-%m-%d"),
+        int(expiry.timestamp()), fyers_symbol(contract), EXCHANGE_CODE[contract.exchange],
+        FNO_SEGMENT, contract.exchange_token, contract.underlying,
+        UNDERLYING_TICKERS.get(contract.underlying, contract.underlying), number(contract.strike),
+        contract.option_type, "", "None", "0", "0.0",
+    ]  # fmt: skip
+
+
+def render_trade(order: Order, fill: Fill) -> dict[str, Any]:
+    spec = order.spec
+    return {
+        "clientId": order.account.user_id,
+        "orderDateTime": ist(fill.at).strftime("%d-%b-%Y %H:%M:%S"),
+        "orderNumber": order.order_id,
+        "exchangeOrderNo": f"1{order.order_id[-15:]}",
+        "exchange": EXCHANGE_CODE.get(spec.exchange, 10),
+        "side": 1 if spec.side == "BUY" else -1,
+        "segment": FNO_SEGMENT,
+        "orderType": spec.extra.get("type", 1),
+        "fyToken": spec.instrument_token,
+        "productType": spec.product,
+        "tradedQty": fill.quantity,
+        "tradePrice": number(fill.price),
+        "tradeValue": number(fill.price * fill.quantity),
+        "tradeNumber": fill.trade_id,
+        "row": 0,
+        "symbol": spec.extra.get("symbol", spec.tradingsymbol),
+        "orderTag": f"1:{spec.tag}" if spec.tag else "1:Untagged",
+    }
+
+
 def market_name(name: str) -> tuple[str, str]:
     """A Fyers ticker → (exchange, symbol) as the simulated market names it. Fyers option
     symbols after the prefix coincide with Kite's, the emulators' canonical names."""
@@ -322,7 +434,9 @@ def market_name(name: str) -> tuple[str, str]:
     return exchange, symbol
 
 
-def parse_order(body: dict[str, Any], session: Session) -> OrderSpec:
+def parse_order(
+    body: dict[str, Any], session: Session, listed: dict[str, Contract] | None = None
+) -> OrderSpec:
     """Fyers' documented place-order fields → OrderSpec, refusing what Fyers refuses."""
     for field in ("symbol", "qty", "type", "side", "productType"):
         if field not in body:
@@ -353,6 +467,8 @@ def parse_order(body: dict[str, Any], session: Session) -> OrderSpec:
     price = decimal_or_error(body.get("limitPrice") or 0, "limitPrice")
     if order_type == "LIMIT" and price <= 0:
         raise EmulatorError(ErrorKind.INPUT, "Invalid limit price")
+    contract = (listed or {}).get(canonical)
+    token = fy_token(contract) if contract else ""
     # Since 1-Apr-2026 Fyers turns MARKET into a protected LIMIT (the core prices it).
     return OrderSpec(
         exchange=exchange,
@@ -364,6 +480,7 @@ def parse_order(body: dict[str, Any], session: Session) -> OrderSpec:
         price=price if order_type == "LIMIT" else Decimal(0),
         tag=tag,
         validity=str(body.get("validity") or "DAY"),
+        instrument_token=token,
         extra={"symbol": symbol, "type": int(body["type"])},
     )
 

@@ -105,6 +105,23 @@ class EmulatorHandle:
         `broker_symbol` (the broker's own trading symbol, echoed in its answers)."""
         self._control("POST", "instruments", json=rows)
 
+    def master(self) -> list[dict[str, Any]]:
+        """Today's listed contracts (exchange_token, underlying, exchange, expiry, strike,
+        option_type, lot_size, monthly, tick_size)."""
+        contracts: list[dict[str, Any]] = self._control("GET", "master")["contracts"]
+        return contracts
+
+    def set_master(
+        self, contracts: list[dict[str, Any]] | None = None, *, mode: str = "ok"
+    ) -> list[dict[str, Any]]:
+        """Replace the listed contracts (None: the default listing) and set how the master
+        download behaves: ok, empty, corrupt or missing."""
+        body: dict[str, Any] = {"mode": mode}
+        if contracts is not None:
+            body["contracts"] = contracts
+        result: list[dict[str, Any]] = self._control("POST", "master", json=body)["contracts"]
+        return result
+
     def order_log(self) -> list[dict[str, Any]]:
         log: list[dict[str, Any]] = self._control("GET", "order-log")
         return log

@@ -10,14 +10,20 @@ positions (`net`/`day`), margins, quotes, and the `{"status":"error", "error_typ
 
 Assumed where the reference is silent (§6): a 429 carries `error_type` NetworkException; a
 write from an unregistered IP is a 403 PermissionException whose message names the IP rule;
-a missing `X-Kite-Version` header is a 400 InputException. Varieties other than `regular`
-and `amo`, autoslice, trades and the instrument dump are not emulated.
+a missing `X-Kite-Version` header is a 400 InputException; an unknown instrument in an order
+is an InputException; instrument tokens are the exchange token * 256 + a segment number (2
+NFO, 4 BFO, 9 indices: the index numbers match Kite's NIFTY 50 256265 and NIFTY BANK 260105).
+Served too: the trade book (`GET /trades`, `GET /orders/{id}/trades`) and the instrument dump
+(`GET /instruments[/{exchange}]`, CSV with the documented columns). Varieties other than
+`regular` and `amo`, and autoslice, are not emulated.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import re
 import zlib
 from collections.abc import Iterable
@@ -32,6 +38,7 @@ from brokers.emulator.core import (
     BrokerEmulator,
     EmulatorError,
     ErrorKind,
+    Fill,
     Order,
     OrderSpec,
     OrderState,
@@ -44,6 +51,7 @@ from brokers.emulator.core import (
     number,
     with_query,
 )
+from brokers.emulator.master import INDICES, Contract, IndexRow
 from brokers.emulator.pricing import MarketQuote
 
 ERROR_TYPES = {
@@ -81,10 +89,29 @@ STATUS = {
 }
 
 
+SEGMENT_NUMBERS = {"NFO": 2, "BFO": 4}
+INDEX_SEGMENT = 9
+INSTRUMENT_COLUMNS = (
+    "instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry",
+    "strike", "tick_size", "lot_size", "instrument_type", "segment", "exchange",
+)  # fmt: skip
+# Set when the module's emulator builds its master: symbol → Kite instrument token.
+_TOKENS: dict[str, int] = {}
+
+
+def contract_token(contract: Contract) -> int:
+    return contract.exchange_token * 256 + SEGMENT_NUMBERS.get(contract.exchange, 2)
+
+
 def instrument_token(spec_token: str, symbol: str) -> int:
-    """The contract's numeric token: the one the caller sent, else a stable id of the symbol
-    (the emulator has no instrument dump)."""
-    return int(spec_token) if spec_token.isdigit() else zlib.crc32(symbol.encode()) & 0x7FFFFFFF
+    """The contract's numeric token: the one the caller sent, the master's, else a stable id
+    of the symbol (a contract the master does not list)."""
+    if spec_token.isdigit():
+        return int(spec_token)
+    known = _TOKENS.get(symbol)
+    if known is not None:
+        return known
+    return zlib.crc32(symbol.encode()) & 0x7FFFFFFF
 
 
 class KiteEmulator(BrokerEmulator):
@@ -107,10 +134,24 @@ class KiteEmulator(BrokerEmulator):
             web.delete("/orders/{variety}/{order_id}", self.cancel_order),
             web.get("/orders", self.orders),
             web.get("/orders/{order_id}", self.order_history),
+            web.get("/orders/{order_id}/trades", self.order_trades),
+            web.get("/trades", self.trades),
+            web.get("/instruments", self.instruments),
+            web.get("/instruments/{exchange}", self.instruments),
             web.get("/portfolio/positions", self.positions),
             web.get("/quote", self.quote),
             web.get("/quote/ltp", self.quote_ltp),
         ]
+
+    def master_keys(self, contract: Contract) -> Iterable[tuple[str, str]]:
+        token = contract_token(contract)
+        _TOKENS[contract.kite_symbol] = token
+        return [(str(token), contract.kite_symbol)]
+
+    def index_keys(self, index: IndexRow) -> Iterable[tuple[str, str]]:
+        token = index.exchange_token * 256 + INDEX_SEGMENT
+        _TOKENS[index.name] = token
+        return [(str(token), index.name)]
 
     def error_response(self, err: EmulatorError) -> web.Response:
         status, error_type = ERROR_TYPES[err.kind]
@@ -314,6 +355,44 @@ class KiteEmulator(BrokerEmulator):
         order = self.state.find_order(session.account, request.match_info["order_id"])
         return ok(render_history(order))
 
+    async def trades(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        return ok([render_trade(o, f) for o, f in self.state.trades(session.account)])
+
+    async def order_trades(self, request: web.Request) -> web.Response:
+        session = self.authenticate(request)
+        order = self.state.find_order(session.account, request.match_info["order_id"])
+        return ok([render_trade(order, fill) for fill in order.fills])
+
+    async def instruments(self, request: web.Request) -> web.StreamResponse:
+        """The day's dump as CSV (served gzip-encoded when the client accepts it, as Kite's
+        is); `last_price` is 0, as the dump is built before the open."""
+        self.authenticate(request)
+        broken = self.master_response()
+        if broken is not None:
+            return broken
+        exchange = request.match_info.get("exchange")
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(INSTRUMENT_COLUMNS)
+        if self.state.master.mode != "empty":
+            for index in INDICES:
+                if exchange in (None, index.exchange):
+                    writer.writerow(
+                        [index.exchange_token * 256 + INDEX_SEGMENT, index.exchange_token,
+                         index.name, index.name, 0, "", 0, 0, 0, "EQ", "INDICES", index.exchange]
+                    )  # fmt: skip
+            for c in self.state.master_contracts():
+                if exchange in (None, c.exchange):
+                    writer.writerow(
+                        [contract_token(c), c.exchange_token, c.kite_symbol, c.underlying, 0,
+                         c.expiry.isoformat(), c.strike, c.tick_size, c.lot_size, c.option_type,
+                         f"{c.exchange}-OPT", c.exchange]
+                    )  # fmt: skip
+        response = web.Response(text=out.getvalue(), content_type="text/csv")
+        response.enable_compression()
+        return response
+
     async def positions(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)
         rows = [render_position(p) for p in self.state.positions(session.account)]
@@ -461,6 +540,25 @@ def render_history(order: Order) -> list[dict[str, Any]]:
         words = RECEIVED_WALK if state == OrderState.RECEIVED else (STATUS[state],)
         rows.extend(render_order(order, status=w, at=at, message=message) for w in words)
     return rows
+
+
+def render_trade(order: Order, fill: Fill) -> dict[str, Any]:
+    spec = order.spec
+    return {
+        "trade_id": fill.trade_id,
+        "order_id": order.order_id,
+        "exchange_order_id": f"1{order.order_id[-15:]}",
+        "exchange": spec.exchange,
+        "tradingsymbol": spec.tradingsymbol,
+        "instrument_token": instrument_token(spec.instrument_token, spec.tradingsymbol),
+        "product": spec.product,
+        "average_price": number(fill.price),
+        "quantity": fill.quantity,
+        "transaction_type": spec.side,
+        "fill_timestamp": ist_text(fill.at),
+        "order_timestamp": ist_text(fill.at),
+        "exchange_timestamp": ist_text(fill.at),
+    }
 
 
 def render_position(row: PositionRow) -> dict[str, Any]:

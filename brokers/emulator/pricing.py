@@ -53,13 +53,20 @@ class SimulatedQuotes:
     """
 
     def __init__(
-        self, *, seed: int, clock: Callable[[], datetime], monthly_expiry_weekday: int = 1
+        self,
+        *,
+        seed: int,
+        clock: Callable[[], datetime],
+        monthly_expiry_weekday: int = 1,
+        params: dict[str, Any] | None = None,
     ) -> None:
         from execution.market import parse_kite_symbol
-        from execution.market.simulated import SimulatedMarket
+        from execution.market.simulated import DEFAULT_PARAMS, SimulatedMarket
 
         self.clock = clock
-        self.market = SimulatedMarket(seed, clock)
+        # `params` (UnderlyingParams by underlying) let a test give this broker's market its
+        # own levels, e.g. a NIFTY far from the platform's simulator.
+        self.market = SimulatedMarket(seed, clock, {**DEFAULT_PARAMS, **(params or {})})
         self._parse = parse_kite_symbol
         # Monthly Kite symbols carry no day; without the holiday calendar (the emulator has no
         # database) the month's last `monthly_expiry_weekday` stands in for the expiry.

@@ -14,15 +14,21 @@ Instrument keys (`NSE_FO|43919`) must be registered first (EmulatorHandle.add_in
 as the real API only knows the keys of its instrument master. Assumed where the reference is
 silent: a write from an unregistered IP is HTTP 403 whose message names the static-IP rule,
 with errorCode `IP_NOT_REGISTERED` (Upstox documents no code for it); an unknown order id is
-400 `UDAPI100010`. Not emulated: multi-order, slicing, extended tokens, v2 place,
-the instrument files, trades.
+400 `UDAPI100010`. Served too: the deprecated v2 place/modify/cancel on the HFT host
+(`data.order_id`), v3 LTP, the trade book (`get-trades-for-day`, `trades?order_id=`) and the
+daily instrument JSON (`/market-quote/instruments/exchange/complete.json.gz`, gzip). Not
+emulated: multi-order, slicing, extended tokens. The v2 LTP takes `instrument_key` as the docs
+say (the SDK's `ltp()` sends `symbol`, which is refused).
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
@@ -31,9 +37,11 @@ from aiohttp import web
 
 from brokers.emulator.core import (
     ARRIVAL_NS,
+    IST,
     BrokerEmulator,
     EmulatorError,
     ErrorKind,
+    Fill,
     Order,
     OrderSpec,
     OrderState,
@@ -45,6 +53,7 @@ from brokers.emulator.core import (
     number,
     with_query,
 )
+from brokers.emulator.master import INDICES, Contract, IndexRow
 
 ERRORS = {
     ErrorKind.AUTH: (401, "UDAPI100050", "Invalid token used to access API"),
@@ -95,6 +104,9 @@ class UpstoxEmulator(BrokerEmulator):
                 web.post("/v3/order/place", self.place_order),
                 web.put("/v3/order/modify", self.modify_order),
                 web.delete("/v3/order/cancel", self.cancel_order),
+                web.post("/v2/order/place", self.place_order_v2),
+                web.put("/v2/order/modify", self.modify_order),
+                web.delete("/v2/order/cancel", self.cancel_order),
             ]
         return [
             web.get(self.login_path, self.login_page),
@@ -108,7 +120,17 @@ class UpstoxEmulator(BrokerEmulator):
             web.get("/v2/order/history", self.order_history),
             web.get("/v2/portfolio/short-term-positions", self.positions),
             web.get("/v2/market-quote/ltp", self.ltp),
+            web.get("/v3/market-quote/ltp", self.ltp_v3),
+            web.get("/v2/order/trades/get-trades-for-day", self.trades),
+            web.get("/v2/order/trades", self.order_trades),
+            web.get(MASTER_PATH, self.instruments),
         ]
+
+    def master_keys(self, contract: Contract) -> Iterable[tuple[str, str]]:
+        return [(instrument_key(contract), upstox_symbol(contract))]
+
+    def index_keys(self, index: IndexRow) -> Iterable[tuple[str, str]]:
+        return [(INDEX_KEYS[index.name], index.name)]
 
     def error_response(self, err: EmulatorError) -> web.Response:
         status, code, default = ERRORS[err.kind]
@@ -258,6 +280,14 @@ class UpstoxEmulator(BrokerEmulator):
             }
         )
 
+    async def place_order_v2(self, request: web.Request) -> web.Response:
+        """Deprecated v2 place: no `slice`, `is_amo` not required; `data.order_id`."""
+        session = self.authenticate(request)
+        body = await _json(request)
+        body.setdefault("is_amo", False)
+        order = await self.place(request, session, lambda: self.parse_order(body))
+        return ok({"order_id": order.order_id})
+
     def parse_order(self, body: dict[str, Any]) -> OrderSpec:
         missing = [f for f in PLACE_REQUIRED if f not in body]
         if missing:
@@ -369,21 +399,94 @@ class UpstoxEmulator(BrokerEmulator):
         key that was asked for."""
         self.authenticate(request)
         data = {}
-        for key in filter(None, request.query.get("instrument_key", "").split(",")):
+        if "instrument_key" not in request.query:
+            raise EmulatorError(ErrorKind.INPUT, "instrument_key is required")
+        keys = filter(None, request.query["instrument_key"].split(","))
+        for key, broker_symbol, quote in self._quotes(keys):
+            data[f"{key.partition('|')[0]}:{broker_symbol}"] = {
+                "last_price": number(quote.last_price),
+                "instrument_token": key,
+            }
+        return ok(data)
+
+    async def ltp_v3(self, request: web.Request) -> web.Response:
+        """v3 LTP: up to 500 keys, answer keyed `<segment>:<trading symbol>`."""
+        self.authenticate(request)
+        keys = [k for k in request.query.get("instrument_key", "").split(",") if k]
+        if not keys:
+            raise EmulatorError(ErrorKind.INPUT, "instrument_key is required")
+        if len(keys) > 500:
+            raise EmulatorError(ErrorKind.INPUT, "at most 500 instrument keys per call")
+        data = {}
+        for key, broker_symbol, quote in self._quotes(keys):
+            data[f"{key.partition('|')[0]}:{broker_symbol}"] = {
+                "last_price": number(quote.last_price),
+                "instrument_token": key,
+                "ltq": 0,
+                "volume": 0,
+                "cp": number(quote.last_price),
+            }
+        return ok(data)
+
+    def _quotes(self, keys: Iterable[str]) -> Iterable[tuple[str, str, Any]]:
+        for key in keys:
             known = self.state.instrument_keys.get(key)
             if known is None:
                 continue
             exchange, symbol, broker_symbol = known
             quote = self.state.quotes.quote(exchange, symbol)
             if quote is not None:
-                segment = key.partition("|")[0]
-                data[f"{segment}:{broker_symbol}"] = {
-                    "last_price": number(quote.last_price),
-                    "instrument_token": key,
-                }
-        return ok(data)
+                yield key, broker_symbol, quote
+
+    async def trades(self, request: web.Request) -> web.Response:
+        account = self.authenticate(request).account
+        return ok([self.render_trade(o, f) for o, f in self.state.trades(account)])
+
+    async def order_trades(self, request: web.Request) -> web.Response:
+        account = self.authenticate(request).account
+        order = self.state.find_order(account, request.query.get("order_id", ""))
+        return ok([self.render_trade(order, fill) for fill in order.fills])
+
+    async def instruments(self, request: web.Request) -> web.StreamResponse:
+        """The daily instrument file: a gzip'd JSON array (public, no token)."""
+        broken = self.master_response()
+        if broken is not None:
+            return broken
+        rows: list[dict[str, Any]] = []
+        if self.state.master.mode != "empty":
+            rows.extend(
+                {"segment": INDEX_KEYS[i.name].partition("|")[0],
+                 "instrument_key": INDEX_KEYS[i.name], "exchange_token": str(i.exchange_token),
+                 "trading_symbol": i.name, "name": i.name, "instrument_type": "INDEX",
+                 "exchange": i.exchange}
+                for i in INDICES
+            )  # fmt: skip
+            rows.extend(render_instrument(c) for c in self.state.master_contracts())
+        body = gzip.compress(json.dumps(rows).encode())
+        return web.Response(body=body, content_type="application/gzip")
 
     # --- rendering --------------------------------------------------------------------------
+    def render_trade(self, order: Order, fill: Fill) -> dict[str, Any]:
+        spec = order.spec
+        symbol = self._broker_symbol(spec.instrument_token, spec.tradingsymbol)
+        return {
+            "exchange": spec.exchange,
+            "product": spec.product,
+            "trading_symbol": symbol,
+            "tradingsymbol": symbol,
+            "instrument_token": spec.instrument_token,
+            "order_type": spec.order_type,
+            "transaction_type": spec.side,
+            "quantity": fill.quantity,
+            "exchange_order_id": f"1{order.order_id[-15:]}",
+            "order_id": order.order_id,
+            "exchange_timestamp": ist_text(fill.at),
+            "average_price": number(fill.price),
+            "trade_id": fill.trade_id,
+            "order_ref_id": f"ref{order.order_id}",
+            "order_timestamp": ist_text(order.placed_at),
+        }
+
     def _broker_symbol(self, key: str, symbol: str) -> str:
         known = self.state.instrument_keys.get(key)
         return known[2] if known else symbol
@@ -461,6 +564,52 @@ class UpstoxEmulator(BrokerEmulator):
 
 # The instrument key the load test registers and orders.
 LOAD_KEY = "NSE_FO|0"
+MASTER_PATH = "/market-quote/instruments/exchange/complete.json.gz"
+INDEX_KEYS = {
+    "NIFTY 50": "NSE_INDEX|Nifty 50",
+    "NIFTY BANK": "NSE_INDEX|Nifty Bank",
+    "SENSEX": "BSE_INDEX|SENSEX",
+}
+FO_SEGMENTS = {"NFO": "NSE_FO", "BFO": "BSE_FO"}
+
+
+def instrument_key(contract: Contract) -> str:
+    return f"{FO_SEGMENTS[contract.exchange]}|{contract.exchange_token}"
+
+
+def upstox_symbol(contract: Contract) -> str:
+    from execution.market.symbols import upstox_tradingsymbol
+
+    return upstox_tradingsymbol(
+        contract.underlying, contract.expiry, contract.strike, contract.option_type
+    )
+
+
+def render_instrument(contract: Contract) -> dict[str, Any]:
+    """One row of the JSON master (reference §2.5); expiry in epoch milliseconds (end of the
+    expiry day's session is not documented: midnight IST is used)."""
+    expiry = datetime.combine(contract.expiry, dtime(0), tzinfo=IST)
+    index_name = next(i.name for i in INDICES if i.underlying == contract.underlying)
+    return {
+        "segment": FO_SEGMENTS[contract.exchange],
+        "name": contract.underlying,
+        "exchange": contract.index_exchange,
+        "expiry": int(expiry.timestamp() * 1000),
+        "weekly": not contract.monthly,
+        "instrument_key": instrument_key(contract),
+        "exchange_token": str(contract.exchange_token),
+        "trading_symbol": upstox_symbol(contract),
+        # Upstox's documented example gives NIFTY's ₹0.05 tick as 5 (reference §2.5).
+        "tick_size": number(contract.tick_size * 100),
+        "lot_size": contract.lot_size,
+        "instrument_type": contract.option_type,
+        "freeze_quantity": 1800,
+        "underlying_key": INDEX_KEYS[index_name],
+        "underlying_type": "INDEX",
+        "underlying_symbol": contract.underlying,
+        "strike_price": number(contract.strike),
+        "minimum_lot": contract.lot_size,
+    }
 
 
 def ok(data: Any) -> web.Response:

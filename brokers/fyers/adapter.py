@@ -33,6 +33,7 @@ from brokers.base import (
 from brokers.fyers import client as api
 from brokers.fyers import parsing
 from brokers.httpclient import jwt_expiry, to_decimal, to_int
+from brokers.trades import Trade, fyers_trade, read_trades
 
 # Columns of Fyers' headerless symbol-master CSV (reference §4.5); three reserved at the end.
 INSTRUMENT_COLUMNS = (
@@ -64,6 +65,10 @@ def app_id_hash(app_id: str, app_secret: str) -> str:
 
 
 MIDNIGHT = dtime(0, 0)
+
+
+# The day's trade book (reference broker-apis.md; read by execution/fills.py).
+TRADE_BOOK = "/api/v3/tradebook"
 
 
 class FyersAdapter(BrokerAdapter):
@@ -186,6 +191,15 @@ class FyersAdapter(BrokerAdapter):
 
     def order_book(self) -> list[BrokerOrder]:
         return self._orders()
+
+    def trade_book(self, broker_order_id: str | None = None) -> list[Trade]:
+        """The day's trades; Fyers has no per-order call, so one order's trades are the book
+        filtered by order number."""
+        response = self.api.request("GET", TRADE_BOOK, write=False)
+        trades = read_trades(parsing.check(response, write=False).get("tradeBook"), fyers_trade)
+        if broker_order_id:
+            trades = [t for t in trades if t.broker_order_id == broker_order_id]
+        return trades
 
     # --- portfolio and data --------------------------------------------------------------
     def positions(self) -> list[Position]:

@@ -32,6 +32,7 @@ from brokers.base import (
 )
 from brokers.kite import parsing
 from brokers.kite.client import KiteClient
+from brokers.trades import Trade, kite_trade, read_trades
 
 # Kite flushes every access token at 06:00 IST (reference §1.1).
 TOKEN_CUTOFF_IST = dtime(6, 0)
@@ -158,6 +159,11 @@ class KiteAdapter(BrokerAdapter):
 
     def order_book(self) -> list[BrokerOrder]:
         return [parsing.to_broker_order(row) for row in self.client.send("GET", "/orders") or []]
+
+    def trade_book(self, broker_order_id: str | None = None) -> list[Trade]:
+        """The day's trades (`GET /trades`), or one order's (`GET /orders/{id}/trades`)."""
+        path = f"/orders/{broker_order_id}/trades" if broker_order_id else "/trades"
+        return read_trades(self.client.send("GET", path), kite_trade)
 
     # --- portfolio and data ----------------------------------------------------------------
     def positions(self) -> list[Position]:

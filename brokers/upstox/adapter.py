@@ -28,6 +28,7 @@ from brokers.base import (
     TokenGrant,
     next_ist_cutoff,
 )
+from brokers.trades import Trade, read_trades, upstox_trade
 from brokers.upstox import parsing
 from brokers.upstox.client import UpstoxClient
 
@@ -179,6 +180,14 @@ class UpstoxAdapter(BrokerAdapter):
     def order_book(self) -> list[BrokerOrder]:
         rows = self.client.send("GET", "/v2/order/retrieve-all") or []
         return [parsing.to_broker_order(row) for row in rows]
+
+    def trade_book(self, broker_order_id: str | None = None) -> list[Trade]:
+        """The day's trades, or one order's (`/v2/order/trades?order_id=`)."""
+        if broker_order_id:
+            rows = self.client.send("GET", "/v2/order/trades", params={"order_id": broker_order_id})
+        else:
+            rows = self.client.send("GET", "/v2/order/trades/get-trades-for-day")
+        return read_trades(rows, upstox_trade)
 
     # --- portfolio and data ----------------------------------------------------------------
     def positions(self) -> list[Position]:

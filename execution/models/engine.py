@@ -143,6 +143,10 @@ class ScheduledRun(models.Model):
     )
     state = models.CharField(max_length=12, choices=RunState.choices, default=RunState.PLANNED)
     note = models.TextField(blank=True)
+    # Which market priced the run (spot and strikes at T - ε): the trading account's broker
+    # quotes for live runs, the simulated market for paper ones. Nullable so that SQLite adds
+    # the column in place (a rebuilt table would break the special-session triggers).
+    price_source = models.CharField(max_length=80, null=True, blank=True)
     # Watching: mark-to-market of the run's open positions, its best value (for trailing),
     # and why it was closed early, if it was.
     mtm = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
@@ -273,20 +277,27 @@ class OrderIntent(models.Model):
 
 class Fill(models.Model):
     """A fill increment, keyed by the cumulative filled quantity it brought the order to, so a
-    duplicate poll or postback with the same figure is counted once."""
+    duplicate poll or postback with the same figure is counted once; a fill read from the
+    trade book also carries the broker's trade id, unique per order."""
 
     intent = models.ForeignKey(OrderIntent, on_delete=models.CASCADE, related_name="fills")
     cumulative_quantity = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=12, decimal_places=2)
     filled_at = models.DateTimeField()
-    source = models.CharField(max_length=10, default="poll")  # poll | postback | reconcile
+    source = models.CharField(max_length=10, default="poll")  # poll | postback | tradebook
+    trade_id = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["filled_at", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["intent", "cumulative_quantity"], name="fill_unique_cumulative"
+            ),
+            models.UniqueConstraint(
+                fields=["intent", "trade_id"],
+                condition=~Q(trade_id=""),
+                name="fill_unique_trade_id",
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_gt0"),
         ]

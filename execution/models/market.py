@@ -48,6 +48,10 @@ class OptionType(models.TextChoices):
 class InstrumentSource(models.TextChoices):
     GRID = "grid", "Generated strike grid (simulated market)"
     KITE = "kite", "Kite instrument master"
+    UPSTOX = "upstox", "Upstox instrument master"
+    ANGELONE = "angelone", "Angel One scrip master"
+    FYERS = "fyers", "Fyers symbol master"
+    DHAN = "dhan", "Dhan scrip master"
 
 
 class Underlying(models.Model):
@@ -370,3 +374,27 @@ class BrokerSymbol(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broker}: {self.tradingsymbol}"
+
+
+class InstrumentMasterImport(models.Model):
+    """The latest attempt of a day to load one broker's instrument master. A failed attempt
+    changes no instrument: the last good master stays in use, and the ready check says so."""
+
+    broker = models.CharField(max_length=20)
+    session_date = models.DateField()
+    ok = models.BooleanField(default=False)
+    contracts = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    lot_mismatches = models.JSONField(default=list, blank=True)
+    attempted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-session_date", "broker"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["broker", "session_date"], name="masterimport_one_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broker} master {self.session_date}: {'ok' if self.ok else 'failed'}"

@@ -138,10 +138,13 @@ def test_lane_two_batches_share_the_gate_of_t(kite):
     first = _lane_send(kite, _orders(run_id=1)[:2], fire_at)
     second = _lane_send(kite, _orders(run_id=2)[:2], fire_at)
     reports = [first.result(10), second.result(10)]
-    sent = [o.sent_at for r in reports for o in r.outcomes]
-    assert [o.state for r in reports for o in r.outcomes] == ["acknowledged"] * 4
-    assert min(sent) >= fire_at
-    assert max(sent) - min(sent) < 0.05  # written in one pass, not one batch after another
+    outcomes = [o for r in reports for o in r.outcomes]
+    assert [o.state for o in outcomes] == ["acknowledged"] * 4
+    assert min(o.sent_at for o in outcomes) >= fire_at
+    # Written in one pass at the gate, not one batch after another: every hedge of both
+    # batches left before either batch's first answer came back (an order, not a stopwatch:
+    # a loaded machine stretches the pass, never reorders it).
+    assert max(o.sent_at for o in outcomes) <= min(o.acked_at for o in outcomes)
 
 
 def test_lane_dropped_answer_is_found_by_tag_and_not_sent_again(kite):

@@ -17,7 +17,7 @@ from django.urls import reverse
 from marketplace.models import Listing, ListingEvent, Rating, Subscription
 from marketplace.performance import listing_track_records
 from marketplace.workflow import ListingState
-from tests.conftest import staff_client_for
+from tests.marketplace.conftest import client_for
 from tests.marketplace.factories import ListingFactory, PaperAccountFactory, StrategyFactory
 from tests.marketplace.security_helpers import executed_run_for
 from tests.trader.factories import ProfileFactory
@@ -25,25 +25,10 @@ from tests.trader.factories import ProfileFactory
 pytestmark = pytest.mark.django_db
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def admin_client_user():
-    user = ProfileFactory().user
-    user.is_staff = True
-    user.is_superuser = True
-    user.save()
-    return staff_client_for(user), user
-
-
 def test_creator_publishes_and_admin_approves_in_django_admin(admin_client_user, mailoutbox):
     admin, _ = admin_client_user
     strategy = StrategyFactory()
-    creator = _client(strategy.owner)
+    creator = client_for(strategy.owner)
     response = creator.post(
         reverse("marketplace:listing-new"),
         {
@@ -148,7 +133,7 @@ LEAK_PATTERNS = [
 def test_subscriber_of_subscribe_only_listing_never_sees_legs_strikes_or_times():
     listing = ListingFactory(visibility="subscribe_only", sebi_ra_number="INH000012345")
     trader = ProfileFactory().user
-    client = _client(trader)
+    client = client_for(trader)
     account = PaperAccountFactory(owner=trader)
     client.post(
         reverse("marketplace:subscribe", args=[listing.pk]),
@@ -186,7 +171,7 @@ def test_copy_allowed_listing_shows_its_legs():
 def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
     listing = ListingFactory(min_multiplier=3)
     trader = ProfileFactory().user
-    client = _client(trader)
+    client = client_for(trader)
     response = client.post(
         reverse("marketplace:subscribe", args=[listing.pk]),
         {"plan": listing.plans.get().pk, "confirm": "yes"},
@@ -220,13 +205,13 @@ def test_subscribe_and_deploy_errors_are_shown_and_nothing_saved():
 def test_only_subscribers_review():
     listing = ListingFactory()
     trader = ProfileFactory().user
-    client = _client(trader)
+    client = client_for(trader)
     client.post(
         reverse("marketplace:subscribe", args=[listing.pk]),
         {"plan": listing.plans.get().pk, "confirm": "yes"},
     )
     subscription = Subscription.objects.get()
-    stranger = _client(ProfileFactory().user)
+    stranger = client_for(ProfileFactory().user)
     response = stranger.post(reverse("marketplace:rate", args=[subscription.pk]), {"stars": "1"})
     assert response.status_code == 404
     executed_run_for(subscription)
@@ -311,7 +296,7 @@ def _executions(listing, *, days: int, start: int = 0):
 
 
 def test_browse_and_listing_queries_do_not_grow():
-    client = _client(ProfileFactory().user)
+    client = client_for(ProfileFactory().user)
     _grow(1, 1)
     first = Listing.objects.first()
     _executions(first, days=1)

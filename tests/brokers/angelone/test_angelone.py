@@ -229,7 +229,8 @@ def test_place_limit_with_tag_find_and_map_status_and_market_is_refused(adapter)
     assert (quote.last_price, quote.bid, quote.ask) == (
         Decimal("100"), Decimal("99.9"), Decimal("100.1"),
     )  # fmt: skip
-    assert [row["token"] for row in adapter.instruments()] == [TOKEN]  # F&O rows only
+    tokens = [row["token"] for row in adapter.instruments()]
+    assert TOKEN in tokens and "99926000" not in tokens  # F&O rows only, no index
 
 
 def test_rejections_and_faults_map_to_the_taxonomy(emulator, adapter):

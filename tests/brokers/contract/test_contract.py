@@ -21,6 +21,7 @@ from brokers.base import (
     PermanentError,
     RateLimitedError,
     RetryableError,
+    Side,
 )
 from brokers.models import AccountStatus
 from brokers.services import account_record_broker_error
@@ -76,6 +77,31 @@ def test_market_order_with_tag_is_found_by_tag_and_fills(live):
     assert done.status == OrderStatus.FILLED
     assert done.filled_quantity == done.quantity and done.average_price > 0
     assert adapter.find_order_by_tag(_tag()) is None
+
+
+def test_trade_book_lists_each_fill_with_its_trade_id_and_funds_show_margin_used(live):
+    if live.broker == "paper":
+        pytest.skip("the paper broker keeps no trade book: its fills are its own")
+    adapter = live.adapter()
+    before = adapter.funds()
+    # A LIMIT far through the ask fills at the ask whatever the simulated market's level.
+    ack = adapter.place_order(
+        live.order(tag=_tag(), order_type=OrderType.LIMIT, price=Decimal("5000"))
+    )
+    done = _wait(adapter, ack.broker_order_id, lambda o: o.status.is_terminal)
+    resting = adapter.place_order(
+        live.order(tag=_tag(), order_type=OrderType.LIMIT, price=Decimal("0.05"))
+    )
+    trades = adapter.trade_book()
+    assert [t.broker_order_id for t in trades] == [ack.broker_order_id]
+    [trade] = trades
+    assert trade.trade_id and trade.quantity == done.quantity and trade.price > 0
+    assert trade.side == Side.BUY and trade.filled_at is not None
+    assert adapter.trade_book(ack.broker_order_id) == trades
+    assert adapter.trade_book(resting.broker_order_id) == []
+    after = adapter.funds()
+    assert after.used == before.used + trade.price * trade.quantity
+    assert after.available == before.available - trade.price * trade.quantity
 
 
 def test_limit_order_rests_open_and_cancels(live):

@@ -192,3 +192,13 @@ def test_profile_never_sends_pan_or_mobile(owner, owner_api):
 def test_strategy_list_bad_flag_is_a_field_error(owner_api):
     answer = owner_api.get("/api/v1/strategies/", {"include_archived": "perhaps"})
     assert answer.status_code == 400 and list(answer.json()) == ["include_archived"]
+
+
+def test_kill_switch_body_must_be_a_json_object(owner_api, owner):
+    form = owner_api.post("/api/v1/kill-switch/engage/", {"reason": "x"})  # multipart
+    assert form.status_code == 415
+    not_object = owner_api.post(
+        "/api/v1/kill-switch/engage/", "false", content_type="application/json"
+    )
+    assert not_object.status_code == 400
+    assert not KillSwitch.objects.filter(user=owner, engaged=True).exists()

@@ -19,7 +19,8 @@ class ProfileSerializer(serializers.Serializer):
 class BrokerAccountSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     broker = serializers.CharField()
-    label = serializers.CharField()
+    # The metaclass moves declared fields off the class; the stubs see Field.label.
+    label = serializers.CharField()  # type: ignore[assignment]
     status = serializers.CharField()
     last_error = serializers.CharField(allow_blank=True)
     token_expires_at = serializers.DateTimeField(allow_null=True)
@@ -98,7 +99,7 @@ class RunSerializer(serializers.Serializer):
     fire_at = serializers.DateTimeField(allow_null=True)
     boundary = serializers.CharField()
     is_test = serializers.BooleanField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     state = serializers.CharField()
     note = serializers.CharField(allow_blank=True)
     exit_reason = serializers.CharField(allow_blank=True)

@@ -7,7 +7,7 @@ itself. Another user's object is a 404, as on the pages.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -30,7 +30,7 @@ from marketplace import selectors as marketplace_selectors
 from marketplace.forms import BrowseForm
 from marketplace.models import PlanKind, RiskLevel
 from trader.audit_context import audit_via_set
-from trader.models import Strategy
+from trader.models import Strategy, User
 from trader.selectors import profile_get_for_user
 from trader.strategies import selectors as strategy_selectors
 from trader.strategies import services as strategy_services
@@ -69,6 +69,11 @@ ERROR_EXAMPLES = {
     "404": {"detail": "No such object of yours."},
     "429": {"detail": "Request was throttled. Expected available in 21 seconds."},
 }
+
+
+def _me(request: Request) -> User:
+    """The authenticated user (every view requires one: IsAuthenticated)."""
+    return cast(User, request.user)
 
 
 def _example(name: str, value: Any) -> list[OpenApiExample]:
@@ -237,9 +242,9 @@ class ProfileView(ApiView):
         examples=_example("profile", PROFILE_EXAMPLE),
     )
     def get(self, request: Request) -> Response:
-        profile = profile_get_for_user(user=request.user)
+        profile = profile_get_for_user(user=_me(request))
         data = {
-            "email": request.user.email,
+            "email": _me(request).email,
             "full_name": getattr(profile, "full_name", ""),
             "state": getattr(profile, "state", ""),
             "city": getattr(profile, "city", ""),
@@ -256,7 +261,7 @@ class BrokerAccountListView(ApiView):
         examples=_example("accounts", [ACCOUNT_EXAMPLE]),
     )
     def get(self, request: Request) -> Response:
-        accounts = broker_selectors.broker_account_list_for_user(user=request.user)
+        accounts = broker_selectors.broker_account_list_for_user(user=_me(request))
         return Response(s.BrokerAccountSerializer(accounts, many=True).data)
 
 
@@ -269,7 +274,7 @@ class BrokerAccountDetailView(ApiView):
         examples=_example("account", ACCOUNT_EXAMPLE),
     )
     def get(self, request: Request, pk: int) -> Response:
-        account = broker_selectors.broker_account_get_for_user(user=request.user, account_id=pk)
+        account = broker_selectors.broker_account_get_for_user(user=_me(request), account_id=pk)
         return Response(s.BrokerAccountSerializer(account).data)
 
 
@@ -290,14 +295,14 @@ class StrategyListView(ApiView):
         query = StrategyListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         strategies = strategy_selectors.strategy_list_for_user(
-            user=request.user, include_archived=query.validated_data["include_archived"]
+            user=_me(request), include_archived=query.validated_data["include_archived"]
         )
         return Response(s.StrategySerializer(strategies, many=True).data)
 
 
 def _strategy(request: Request, pk: int) -> Strategy:
     try:
-        return strategy_selectors.strategy_get_for_user(user=request.user, pk=pk)
+        return strategy_selectors.strategy_get_for_user(user=_me(request), pk=pk)
     except Strategy.DoesNotExist:
         raise Http404("No such strategy of yours.") from None
 
@@ -343,7 +348,7 @@ def _strategy_action(service: Any, summary: str, description: str) -> type[ApiVi
         def post(self, request: Request, pk: int) -> Response:
             strategy = _strategy(request, pk)
             try:
-                service(user=request.user, strategy=strategy)
+                service(user=_me(request), strategy=strategy)
             except strategy_services.StrategyStateError as exc:
                 return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
             return Response(s.StrategyDetailSerializer(_strategy(request, pk)).data)
@@ -381,7 +386,7 @@ class RunListView(ApiView):
     )
     def get(self, request: Request) -> Response:
         rows = disclosure.runs_disclosed(
-            user=request.user, runs=execution_selectors.runs_for_user(user=request.user)
+            user=_me(request), runs=execution_selectors.runs_for_user(user=_me(request))
         )
         return Response(s.RunSerializer(rows, many=True).data)
 
@@ -400,9 +405,9 @@ class RunDetailView(ApiView):
         ),
     )
     def get(self, request: Request, pk: int) -> Response:
-        run = execution_selectors.run_get_for_user(user=request.user, pk=pk)
+        run = execution_selectors.run_get_for_user(user=_me(request), pk=pk)
         return Response(
-            s.RunDetailSerializer(disclosure.run_disclosed(user=request.user, run=run)).data
+            s.RunDetailSerializer(disclosure.run_disclosed(user=_me(request), run=run)).data
         )
 
 
@@ -432,8 +437,8 @@ class PositionsView(ApiView):
     )
     def get(self, request: Request) -> Response:
         rows, consolidated = disclosure.positions_disclosed(
-            user=request.user,
-            positions=execution_selectors.open_positions_for_user(user=request.user),
+            user=_me(request),
+            positions=execution_selectors.open_positions_for_user(user=_me(request)),
         )
         return Response(
             s.PositionsSerializer({"positions": rows, "consolidated": consolidated}).data
@@ -482,7 +487,7 @@ class KillSwitchEngageView(ApiView):
         body = s.KillSwitchEngageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         reason = body.validated_data["reason"] or "Engaged through the API."
-        kill_switch_engage(actor=request.user, user=request.user, reason=reason)
+        kill_switch_engage(actor=request.user, user=_me(request), reason=reason)
         return Response(_kill_state(request.user))
 
 
@@ -498,7 +503,7 @@ class KillSwitchRearmView(ApiView):
         examples=KILL_EXAMPLE,
     )
     def post(self, request: Request) -> Response:
-        kill_switch_rearm(actor=request.user, user=request.user)
+        kill_switch_rearm(actor=request.user, user=_me(request))
         return Response(_kill_state(request.user))
 
 

@@ -30,6 +30,7 @@ from brokers.base import (
 from brokers.models import AccountEvent, AccountStatus, Broker, BrokerAccount, LoginState
 from brokers.paper.models import PaperAccount
 from brokers.registry import adapter_class, get_adapter
+from trader.india import rupees
 from trader.models import User
 
 logger = logging.getLogger(__name__)
@@ -336,7 +337,7 @@ class ConnectionCheck:
 
 
 def _rupees(amount: Decimal) -> str:
-    return f"₹{amount:,.2f}"
+    return rupees(amount)
 
 
 def broker_account_test(*, account: BrokerAccount, actor: User) -> ConnectionCheck:

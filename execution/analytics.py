@@ -49,6 +49,25 @@ def mode_of(broker: str) -> str:
     return "paper" if broker == PAPER else "live"
 
 
+# Which runs an analytics page counts: the same choice on every page, shown as a filter.
+RUN_KINDS = {"live": "Live", "paper": "Paper", "test": "Paper tests (Test now)"}
+DEFAULT_KINDS = ("live", "paper")
+
+
+def kinds_q(kinds: Sequence[str], prefix: str = "") -> Q:
+    """Rows (orders, positions; fills with prefix "intent__") of runs of these kinds: live
+    (a real broker), paper (the paper broker, planned runs) and test (paper test runs)."""
+    is_test, broker = f"{prefix}run__is_test", f"{prefix}account__broker"
+    condition = Q(pk__in=[])
+    if "test" in kinds:
+        condition |= Q(**{is_test: True})
+    if "paper" in kinds:
+        condition |= Q(**{is_test: False, broker: PAPER})
+    if "live" in kinds:
+        condition |= Q(**{is_test: False}) & ~Q(**{broker: PAPER})
+    return condition
+
+
 # --- latency ---------------------------------------------------------------------------------
 def milliseconds(delta: datetime.timedelta) -> Decimal:
     """Exact milliseconds (to the microsecond) of a time difference; negative when early."""
@@ -129,10 +148,10 @@ def equity_curve(daily: Sequence[tuple[Any, Decimal]]) -> EquityCurve:
     return EquityCurve(points=points, winning_days=winning)
 
 
-def closed_position_rows(**filters: Any) -> list[dict[str, Any]]:
+def closed_position_rows(*conditions: Q, **filters: Any) -> list[dict[str, Any]]:
     """Positions the engine opened and closed (net zero), with their run, account and
     strategy, in one query. Open positions have no realised P&L yet and are left out."""
-    rows = Position.objects.filter(net_quantity=0, **filters).values(
+    rows = Position.objects.filter(*conditions, net_quantity=0, **filters).values(
         "run_id",
         "run__session_date",
         "run__multiplier",
@@ -211,13 +230,21 @@ def _account_label(label: str, broker: str) -> str:
 
 
 def timing_for_user(
-    *, user: Any, start: datetime.date, end: datetime.date, slowest: int = 10
+    *,
+    user: Any,
+    start: datetime.date,
+    end: datetime.date,
+    slowest: int = 10,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> TimingReport:
     """How late each sent order left after its intended instant T, and how late the broker's
     acknowledgement came (both measured from T), on the user's sessions start..end."""
     rows = _rows(
         OrderIntent.objects.filter(
-            run__owner=user, run__session_date__range=(start, end), sent_at__isnull=False
+            kinds_q(kinds),
+            run__owner=user,
+            run__session_date__range=(start, end),
+            sent_at__isnull=False,
         )
         .order_by("run__session_date", "intended_at", "id")
         .values(
@@ -321,14 +348,22 @@ def slippage_rupees(*, side: str, reference: Decimal, average: Decimal, quantity
 
 
 def broker_comparison_for_user(
-    *, user: Any, start: datetime.date, end: datetime.date, top_reasons: int = 3
+    *,
+    user: Any,
+    start: datetime.date,
+    end: datetime.date,
+    top_reasons: int = 3,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> list[BrokerRow]:
     """Per broker account, the orders sent on sessions start..end: acknowledgement latency (from
     the send to the broker's answer), rejections with their most frequent reasons, and orders
     whose outcome was unknown with how each was resolved, and the fills' slippage against the
     reference quote the engine resolved at T - ε. Two queries."""
     intents = OrderIntent.objects.filter(
-        run__owner=user, run__session_date__range=(start, end), sent_at__isnull=False
+        kinds_q(kinds),
+        run__owner=user,
+        run__session_date__range=(start, end),
+        sent_at__isnull=False,
     )
     rows = _rows(
         intents.order_by("account__label", "account_id").values(
@@ -435,14 +470,23 @@ def _month(day: datetime.date) -> datetime.date:
     return day.replace(day=1)
 
 
-def costs_for_user(*, user: Any, start: datetime.date, end: datetime.date) -> list[CostRow]:
+def costs_for_user(
+    *,
+    user: Any,
+    start: datetime.date,
+    end: datetime.date,
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    strategy_id: int | None = None,
+) -> list[CostRow]:
     """Brokerage, taxes and fees of the user's filled orders per strategy, paper or live, and
     month, beside the gross P&L of the positions closed in that month. Charges are computed per
     account and session day (a contract note's scope) from the rate rows in force that day.
-    Test runs are left out. Four queries."""
-    window = {"run__owner": user, "run__session_date__range": (start, end), "run__is_test": False}
+    Runs of `kinds` only (default: live and paper, tests left out). Four queries."""
+    window: dict[str, Any] = {"run__owner": user, "run__session_date__range": (start, end)}
+    if strategy_id is not None:
+        window["run__strategy_version__strategy_id"] = strategy_id
     fills = Fill.objects.filter(
-        **{f"intent__{key}": value for key, value in window.items()}
+        kinds_q(kinds, "intent__"), **{f"intent__{key}": value for key, value in window.items()}
     ).values(
         "intent_id",
         "quantity",
@@ -499,7 +543,7 @@ def costs_for_user(*, user: Any, start: datetime.date, end: datetime.date) -> li
             )
         except ChargeRateMissing:
             cost.orders_without_rate += len({fill.order_ref for fill in charge_fills})
-    for position in closed_position_rows(**window):
+    for position in closed_position_rows(kinds_q(kinds), **window):
         strategy_id = position["run__strategy_version__strategy_id"]
         names.setdefault(strategy_id, position["run__strategy_version__strategy__name"])
         cost = row_for(
@@ -529,15 +573,19 @@ class StrategyPerformance:
 
 
 def performance_for_user(
-    *, user: Any, start: datetime.date, end: datetime.date, strategy_id: int | None = None
+    *,
+    user: Any,
+    start: datetime.date,
+    end: datetime.date,
+    strategy_id: int | None = None,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> list[StrategyPerformance]:
     """Realised P&L per strategy, live and paper apart: daily and cumulative, maximum drawdown
     in rupees, win rate over traded days, runs that traded, and the charges of the period
-    (see `costs_for_user`). Test runs are left out. Five queries."""
+    (see `costs_for_user`). Runs of `kinds` only, as on every analytics page. Five queries."""
     window: dict[str, Any] = {
         "run__owner": user,
         "run__session_date__range": (start, end),
-        "run__is_test": False,
     }
     if strategy_id is not None:
         window["run__strategy_version__strategy_id"] = strategy_id
@@ -546,13 +594,15 @@ def performance_for_user(
     )
     runs: dict[tuple[int, str], set[int]] = defaultdict(set)
     names: dict[int, str] = {}
-    for row in closed_position_rows(**window):
+    for row in closed_position_rows(kinds_q(kinds), **window):
         key = (row["run__strategy_version__strategy_id"], mode_of(row["account__broker"]))
         names[key[0]] = row["run__strategy_version__strategy__name"]
         daily[key][row["run__session_date"]] += row["sell_value"] - row["buy_value"]
         runs[key].add(row["run_id"])
     charges: dict[tuple[int, str], CostRow] = {}
-    for cost in costs_for_user(user=user, start=start, end=end):
+    for cost in costs_for_user(
+        user=user, start=start, end=end, kinds=kinds, strategy_id=strategy_id
+    ):
         key = (cost.strategy_id, cost.mode)
         if key in charges:
             charges[key].charges += cost.charges

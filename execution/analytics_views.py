@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
 from execution import analytics, planning
@@ -17,8 +17,18 @@ from execution.analytics_forms import period_from_query
 
 
 def _period(request: HttpRequest) -> dict[str, Any]:
-    form, start, end = period_from_query(request.GET.dict(), today=planning.today_ist())
-    return {"form": form, "start": start, "end": end}
+    form, start, end, kinds = period_from_query(request.GET, today=planning.today_ist())
+    query = QueryDict(mutable=True)
+    query["start"], query["end"] = start.isoformat(), end.isoformat()
+    query.setlist("kinds", kinds)
+    return {
+        "form": form,
+        "start": start,
+        "end": end,
+        "kinds": kinds,
+        "kind_labels": [analytics.RUN_KINDS[k] for k in kinds],
+        "query": query.urlencode(),
+    }
 
 
 @login_required
@@ -29,7 +39,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 def _report(request: HttpRequest, template: str, name: str, selector: Any) -> HttpResponse:
     """Render `template` with the period form and `selector`'s report for the period."""
     context = _period(request)
-    context[name] = selector(user=request.user, start=context["start"], end=context["end"])
+    context[name] = selector(
+        user=request.user, start=context["start"], end=context["end"], kinds=context["kinds"]
+    )
     return render(request, f"execution/analytics/{template}", context)
 
 
@@ -86,7 +98,11 @@ def strategy_performance(request: HttpRequest, strategy_id: int) -> HttpResponse
     context["results"] = strategy_rows_disclosed(
         user=request.user,
         rows=analytics.performance_for_user(
-            user=request.user, start=context["start"], end=context["end"], strategy_id=strategy.pk
+            user=request.user,
+            start=context["start"],
+            end=context["end"],
+            strategy_id=strategy.pk,
+            kinds=context["kinds"],
         ),
     )
     return render(request, "execution/analytics/strategy_performance.html", context)

@@ -389,7 +389,7 @@ def boundary_dispatch(
         changed = [
             r
             for r in runs
-            if r.pk in skipped or r.pk not in sent_runs or getattr(r, "price_source", "")
+            if r.pk in skipped or r.pk not in sent_runs or r.price_source
         ]
         ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
         events_record(events)

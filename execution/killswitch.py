@@ -32,6 +32,11 @@ from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 logger = logging.getLogger(__name__)
 
 
+def can_operate_global_switch(user: Any) -> bool:
+    """For pages: whether to offer the platform-wide switch (trader.permissions decides)."""
+    return staff_may(user=user, permission=OPERATE_GLOBAL_KILL_SWITCH)
+
+
 def _switch_for(user: Any | None) -> KillSwitch:
     if user is None:
         switch, _ = KillSwitch.objects.select_for_update().get_or_create(
@@ -51,6 +56,8 @@ def kill_switch_engage(
     payloads of the closing orders (sent after the commit when `send`)."""
     if user is None and not staff_may(user=actor, permission=OPERATE_GLOBAL_KILL_SWITCH):
         raise PermissionError("Only an admin with that permission can engage the global switch.")
+    if user is None and not reason.strip():
+        raise ValueError("Say why the platform-wide kill switch is engaged (it is audited).")
     now = timezone.now()
     with transaction.atomic():
         switch = _switch_for(user)

@@ -114,6 +114,9 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
             )
         _outcome_fields_write(intents)
         events_record(events)
+    acknowledged = [o.intent_id for o in outcomes if o.state == IntentState.ACKNOWLEDGED]
+    if acknowledged:
+        paper_fills_report(intent_ids=acknowledged)
     failed_runs = {o.run_id for o in outcomes if o.state in ("rejected", "abandoned", "unknown")}
     if failed_runs:
         from execution.tasks import run_failures_task
@@ -123,6 +126,29 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
 
 
 _OUTCOME_FIELDS = ("state", "sent_at", "acked_at", "broker_order_id", "error", "attempts")
+
+
+def paper_fills_report(*, intent_ids: list[int]) -> int:
+    """The paper broker fills a marketable order as it accepts it: its fills reach the engine
+    at once (as a postback would), not on the reconciler's next pass. Only paper accounts'
+    orders are looked at (one query when there are none); returns how many were followed."""
+    from brokers.registry import get_adapter
+
+    intents = list(
+        OrderIntent.objects.select_related("account", "run").filter(
+            pk__in=intent_ids, account__broker="paper", state=IntentState.ACKNOWLEDGED
+        )
+    )
+    adapters: dict[int, Any] = {}
+    for intent in intents:
+        if intent.account_id not in adapters:
+            adapters[intent.account_id] = get_adapter(intent.account)
+        intent_poll(intent=intent, adapter=adapters[intent.account_id])
+    if intents:
+        from execution.runs import runs_settle
+
+        runs_settle(run_ids={i.run_id for i in intents})
+    return len(intents)
 
 
 def _outcome_fields_write(intents: list[OrderIntent]) -> None:
@@ -375,6 +401,9 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
         fill_apply(intent=intent, order=order)
     if not to_poll:
         return counts
+    from execution.runs import runs_settle
+
+    runs_settle(run_ids={i.run_id for i in to_poll})
     # Polled rows that did not change still count as looked at, so the next pass moves on.
     OrderIntent.objects.filter(pk__in=[i.pk for i in to_poll]).update(updated_at=timezone.now())
     return counts

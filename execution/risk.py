@@ -13,6 +13,7 @@ from typing import Any
 
 from brokers.models import AccountStatus, BrokerAccount
 from execution import calendar
+from trader.india import rupees
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ def strategy_checks(
         )
     if day_pnl <= -limits.max_daily_loss:
         problems.append(
-            f"Today's loss of ₹{-day_pnl:,.2f} has reached your daily limit of "
-            f"₹{limits.max_daily_loss:,.2f}."
+            f"Today's loss of {rupees(-day_pnl)} has reached your daily limit of "
+            f"{rupees(limits.max_daily_loss)}."
         )
     return problems
 
@@ -104,7 +105,7 @@ def source_limit_exit(*, limits: Mapping[str, str], mtm: Decimal) -> str | None:
     limit = limits.get("max_daily_loss")
     if limit in (None, "") or mtm > -Decimal(limit):
         return None
-    return f"daily loss limit of this deployment (MTM ₹{mtm}, limit ₹{Decimal(limit):,.2f})"
+    return f"daily loss limit of this deployment (MTM {rupees(mtm)}, limit {rupees(limit)})"
 
 
 def account_checks(*, account: BrokerAccount, day: date, is_test: bool) -> list[str]:

@@ -203,3 +203,26 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
             )
         results.append(readiness)
     return results
+
+
+FUNDS_CACHE_SECONDS = 15
+
+
+def funds_cache_key(account_id: int) -> str:
+    return f"desk:funds:{account_id}"
+
+
+def account_funds_read(*, account: Any, seconds: int = FUNDS_CACHE_SECONDS) -> tuple[Any, str]:
+    """Read one account's funds at its broker and keep them 15 s for the dashboard; a broker
+    error is kept as the problem to show (so a failing broker is not asked again at once)."""
+    from django.core.cache import cache
+
+    from brokers.base import BrokerError
+    from brokers.registry import get_adapter
+
+    try:
+        result: tuple[Any, str] = (get_adapter(account).funds(), "")
+    except BrokerError as exc:
+        result = (None, f"Funds could not be read: {exc.message}")
+    cache.set(funds_cache_key(account.pk), result, seconds)
+    return result

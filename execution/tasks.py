@@ -171,8 +171,10 @@ def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
     """Poll open orders and finish the sends of dead workers; repeats a few times after a
     worker start so claims of a killed worker (liveness key expired) are picked up."""
     from execution.orders import open_orders_reconcile
+    from execution.runs import runs_missed_mark
 
     counts = open_orders_reconcile()
+    counts["missed"] = runs_missed_mark()
     if (counts["skipped"] or counts["waiting"]) and repeat < 10:
         reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
     return counts
@@ -224,3 +226,15 @@ def accounts_ready_check_task() -> int:
     from execution.services import accounts_ready_check
 
     return len(accounts_ready_check())
+
+
+@shared_task(ignore_result=True)
+def account_funds_read_task(account_id: int) -> None:
+    """Refresh one account's funds for the dashboard (default queue; reads are retried by the
+    next page refresh, never here)."""
+    from brokers.models import BrokerAccount
+    from execution.services import account_funds_read
+
+    account = BrokerAccount.objects.filter(pk=account_id, status="connected").first()
+    if account is not None:
+        account_funds_read(account=account)

@@ -6,8 +6,12 @@ app_name = "execution"
 
 urlpatterns = [
     path("runs/", views.run_list, name="runs"),
+    path("runs/live/", views.run_list, name="runs-live"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/live/", views.run_detail, name="run-live"),
+    path("runs/<int:pk>/exit/", views.run_exit, name="run-exit"),
     path("positions/", views.positions, name="positions"),
+    path("positions/live/", views.positions, name="positions-live"),
     path("kill-switch/", views.kill_switch, name="kill-switch"),
     path("paper-test/<int:strategy_id>/", views.paper_test, name="paper-test"),
     path("postback/kite/", views.kite_postback, name="kite-postback"),

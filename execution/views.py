@@ -15,17 +15,22 @@ from execution import planning, selectors, services
 from execution.killswitch import kill_switch_engage, kill_switch_rearm
 from marketplace import disclosure
 
+# Each live page is a full page that includes a small fragment template; htmx re-requests the
+# fragment (`…/live/`) every few seconds while something of it can change. A fragment rendered
+# when nothing can change any more carries no trigger, so the polling stops by itself.
+
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
+    rows, live = selectors.run_rows_for_user(user=request.user)
+    context = {"rows": rows, "live": live}
+    if request.resolver_match and request.resolver_match.url_name == "runs-live":
+        return render(request, "execution/_run_rows.html", context)
     return render(
         request,
         "execution/run_list.html",
         {
-            "runs": disclosure.runs_disclosed(
-                user=request.user, runs=selectors.runs_for_user(user=request.user)
-            ),
-            "kill": selectors.kill_switch_state(user=request.user),
+            **context,
             "testable": selectors.strategies_to_test_for_user(user=request.user),
             "not_ready": selectors.readiness_problems_for_user(
                 user=request.user, day=planning.today_ist()
@@ -36,9 +41,11 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = selectors.run_get_for_user(user=request.user, pk=pk)
-    detail = disclosure.run_disclosed(user=request.user, run=run)
-    return render(request, "execution/run_detail.html", {"detail": detail, "run": detail.run})
+    page = selectors.run_page_get_for_user(user=request.user, pk=pk)
+    template = "execution/run_detail.html"
+    if request.resolver_match and request.resolver_match.url_name == "run-live":
+        template = "execution/_run_live.html"
+    return render(request, template, {"page": page, "run": page.run})
 
 
 @login_required
@@ -46,9 +53,43 @@ def positions(request: HttpRequest) -> HttpResponse:
     rows, consolidated = disclosure.positions_disclosed(
         user=request.user, positions=selectors.open_positions_for_user(user=request.user)
     )
-    return render(
-        request, "execution/positions.html", {"positions": rows, "consolidated": consolidated}
-    )
+    template = "execution/positions.html"
+    if request.resolver_match and request.resolver_match.url_name == "positions-live":
+        template = "execution/_positions_live.html"
+    return render(request, template, {"positions": rows, "consolidated": consolidated})
+
+
+@login_required
+@require_POST
+def run_exit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Exit the whole run, or one position (`position`), on every broker of the run."""
+    from execution.runs import ExitError
+    from execution.runs import run_exit as exit_write
+
+    run = selectors.run_get_for_user(user=request.user, pk=pk)
+    raw = request.POST.get("position", "")
+    position_ids = None
+    if raw:
+        if not raw.isdigit():
+            messages.error(request, "That position is not one of this run's.")
+            return redirect("execution:run-detail", pk=run.pk)
+        position_ids = [int(raw)]
+    try:
+        intents = exit_write(
+            actor=request.user,
+            run=run,
+            position_ids=position_ids,
+            reason=request.POST.get("reason", "")[:200],
+        )
+    except ExitError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Exit sent: {len(intents)} closing order{'s' if len(intents) != 1 else ''} "
+            "(shorts bought back first, then longs sold).",
+        )
+    return redirect("execution:run-detail", pk=run.pk)
 
 
 @login_required
@@ -56,19 +97,34 @@ def positions(request: HttpRequest) -> HttpResponse:
 def kill_switch(request: HttpRequest) -> HttpResponse:
     """Engage (default) or re-arm the user's own switch; staff may act on the global one."""
     action = request.POST.get("action", "engage")
-    target = None if request.POST.get("scope") == "global" else request.user
+    platform = request.POST.get("scope") == "global"
+    target = None if platform else request.user
+    reason = request.POST.get("reason", "").strip()[:200]
     try:
         if action == "rearm":
             kill_switch_rearm(actor=request.user, user=target)
-            messages.success(request, "Kill switch re-armed: new entries are allowed again.")
+            messages.success(
+                request,
+                ("Platform-wide kill switch" if platform else "Kill switch")
+                + " re-armed: new entries are allowed again.",
+            )
         else:
-            kill_switch_engage(actor=request.user, user=target, reason="Pressed in the web UI.")
+            kill_switch_engage(
+                actor=request.user,
+                user=target,
+                reason=reason if platform else (reason or "Pressed in the web UI."),
+            )
             messages.warning(
                 request,
-                "Kill switch engaged: open orders are being cancelled and every position "
-                "closed. No new entries until you re-arm it.",
+                (
+                    "Platform-wide kill switch engaged for every trader: "
+                    if platform
+                    else "Kill switch engaged: "
+                )
+                + "open orders are being cancelled and every position closed. No new entries "
+                "until it is re-armed.",
             )
-    except PermissionError as exc:
+    except (PermissionError, ValueError) as exc:
         messages.error(request, str(exc))
     next_url = request.POST.get("next", "")
     if next_url and url_has_allowed_host_and_scheme(
@@ -84,6 +140,9 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
     from trader.models import Strategy
 
     strategy = get_object_or_404(Strategy, pk=strategy_id, owner=request.user)
+    if selectors.kill_switches_engaged(user=request.user):
+        messages.error(request, "The kill switch is engaged: re-arm it before a test run.")
+        return redirect("execution:runs")
     try:
         run = services.paper_test_run(user=request.user, strategy=strategy)
     except services.PaperTestError as exc:

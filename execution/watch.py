@@ -29,6 +29,8 @@ from execution.models.engine import (
     Purpose,
     ScheduledRun,
 )
+from execution.runs import simulated_session
+from trader.india import rupees
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +69,11 @@ def _leg_exit(position: Position, ltp: Decimal) -> str | None:
 def _run_exit(run: ScheduledRun, mtm: Decimal, peak: Decimal) -> str | None:
     version = run.strategy_version
     if version.stop_loss_mtm is not None and mtm <= -version.stop_loss_mtm:
-        return f"combined stop-loss (MTM ₹{mtm})"
+        return f"combined stop-loss (MTM {rupees(mtm)})"
     if version.target_mtm is not None and mtm >= version.target_mtm:
-        return f"combined target (MTM ₹{mtm})"
+        return f"combined target (MTM {rupees(mtm)})"
     if version.trailing_stop_mtm is not None and peak - mtm >= version.trailing_stop_mtm:
-        return f"trailing stop (MTM ₹{mtm}, best ₹{peak})"
+        return f"trailing stop (MTM {rupees(mtm)}, best {rupees(peak)})"
     return None
 
 
@@ -134,6 +136,8 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
             reason = _source_limit_exit(run)
         if reason is None and not run.exit_reason and _square_off_due(run, now):
             reason = "intraday square-off before the close"
+            if run.is_test and simulated_session(run, now) is not None:
+                reason = "square-off at its exit time in the simulated session"
         if reason and open_positions:
             run.exit_reason = reason
             purpose = Purpose.SQUARE_OFF if "square-off" in reason else Purpose.STOP
@@ -220,6 +224,9 @@ def _freeze(position: Position) -> int:
 
 
 def _square_off_due(run: ScheduledRun, now: datetime) -> bool:
+    session = simulated_session(run, now) if run.is_test else None
+    if session is not None:  # a paper test after hours exits at its time in the session
+        return now >= session.exit_at
     strategy = run.strategy_version.strategy
     if strategy.kind != "intraday":
         return False

@@ -7,3 +7,6 @@ class TraderConfig(AppConfig):
 
     def ready(self) -> None:
         from trader import staff_auth  # noqa: F401 (connects the second-factor receivers)
+        from trader.constraint_messages import install
+
+        install()

@@ -33,6 +33,9 @@ def env_int(name: str, default: int) -> int:
 
 DEBUG = env_bool("DEBUG", True)
 TESTING = env_bool("TESTING", False)
+# Paper outside market hours trades in a simulated session this many times faster (0: prices
+# stay flat after hours). Tests pin their clocks and turn it on where they test it.
+os.environ.setdefault("PAPER_AFTER_HOURS_SPEED", "0" if TESTING else "60")
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -99,7 +102,10 @@ TEMPLATES = [
                 "trader.context_processors.market_clock",
                 "trader.context_processors.calendar_banner",
                 "brokers.context_processors.login_banner",
+                "execution.context_processors.kill_switch",
             ],
+            # Indian number and money filters in every template (pages, admin, emails).
+            "builtins": ["trader.templatetags.india"],
         },
     },
 ]

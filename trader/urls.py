@@ -8,6 +8,7 @@ from trader import staff_auth, views
 trader_patterns = (
     [
         path("", views.dashboard, name="dashboard"),
+        path("desk/live/", views.dashboard_live, name="dashboard-live"),
         path("account/profile/", views.profile_edit, name="profile"),
         path("account/api-tokens/", api_pages.token_list, name="api-tokens"),
         path(
@@ -22,6 +23,9 @@ trader_patterns = (
 urlpatterns = [
     path("", include(trader_patterns)),
     path("healthz", views.healthz, name="healthz"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
+    path("sw.js", views.service_worker, name="service-worker"),
+    path("offline/", views.offline, name="offline"),
     path("accounts/", include("allauth.urls")),
     path("strategies/", include("trader.strategy_urls")),
     path("brokers/", include("brokers.urls")),

@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from brokers.selectors import broker_account_list_for_user
-from execution.selectors import market_today_get
+from execution.selectors import desk_for_user, market_today_get
 from trader.forms import ProfileForm
 from trader.health import health_report
 from trader.http import AuthenticatedHttpRequest
@@ -38,9 +38,61 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "strategies": strategies,
         "active_strategies": active,
         "next_runs": next_runs,
+        "desk": desk_for_user(user=user),
         "market_today": market_today_get(now=timezone.now()),
     }
     return render(request, "trader/dashboard.html", context)
+
+
+@login_required
+def dashboard_live(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The dashboard's money fragment, re-requested by htmx while something is open."""
+    return render(request, "trader/_desk.html", {"desk": desk_for_user(user=request.user)})
+
+
+@require_GET
+def manifest(request: HttpRequest) -> JsonResponse:
+    """The web app manifest: the desk installs as an app on a phone or desktop."""
+    from django.templatetags.static import static
+
+    icons = [
+        {"src": static(f"icons/icon-{size}.png"), "sizes": f"{size}x{size}", "type": "image/png"}
+        for size in (192, 512)
+    ]
+    icons.append(
+        {
+            "src": static("icons/icon-512-maskable.png"),
+            "sizes": "512x512",
+            "type": "image/png",
+            "purpose": "maskable",
+        }
+    )
+    data = {
+        "name": "Trader: options desk",
+        "short_name": "Trader",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0f3d5e",
+        "icons": icons,
+    }
+    return JsonResponse(data, content_type="application/manifest+json")
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """Served from the root so it controls every page; it caches only the offline page and
+    static files, never a page with money on it (a stale P&L is worse than none)."""
+    response = render(request, "trader/sw.js", content_type="application/javascript")
+    response["Service-Worker-Allowed"] = "/"
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def offline(request: HttpRequest) -> HttpResponse:
+    return render(request, "trader/offline.html")
 
 
 @login_required

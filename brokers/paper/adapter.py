@@ -47,7 +47,7 @@ from brokers.base import (
 from brokers.paper import market as paper_market
 from brokers.paper.models import PaperAccount, PaperOrder, PaperPosition
 from brokers.ratelimit import OrderRateLimiter
-from trader.india import IST
+from trader.india import IST, rupees
 
 _REQUEST_TOKEN_SALT = "brokers.paper.request-token"  # noqa: S105 (a signing salt, not a secret)
 _REQUEST_TOKEN_MAX_AGE = 300  # seconds, like the brokers' few-minute request tokens
@@ -317,7 +317,8 @@ class PaperAdapter(BrokerAdapter):
         need = (premium if order.side == Side.BUY else Decimal("0")) + extra_margin
         credit = premium if order.side == Side.SELL else Decimal("0")
         if need > available + credit:
-            return f"Insufficient funds: ₹{need:,.2f} needed, ₹{available + credit:,.2f} available."
+            have = rupees(available + credit)
+            return f"Insufficient funds: {rupees(need)} needed, {have} available."
         return ""
 
     def _short_margin(self, book: PaperAccount, positions: list[PaperPosition]) -> Decimal:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from execution.pricing import IST
 # Share of a day's variance that arrives overnight (as the opening gap).
 OVERNIGHT_VARIANCE_SHARE = 0.2
 TRADING_DAYS_PER_YEAR = 252
+# The after-hours simulated session (paper at any hour): market minutes per real second.
+AFTER_HOURS_SPEED = 60
 # Days of path generated per random block; blocks are cached.
 BLOCK_DAYS = 366
 
@@ -103,8 +106,35 @@ def _stable_seed(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
+def in_session(moment: datetime, hours: SessionHours | None = None) -> bool:
+    """Whether `moment` falls in the simulated market's hours (weekdays, open to close IST)."""
+    local = moment.astimezone(IST)
+    opens, closes = (hours or reference_hours()).on(local.date())
+    return local.weekday() < 5 and opens <= local.time() < closes
+
+
+def after_hours_time(moment: datetime, speed: int, hours: SessionHours | None = None) -> datetime:
+    """The market instant that a moment outside market hours stands for in the after-hours
+    simulated session: the last weekday's session replayed `speed` times faster, round and
+    round. A pure function of `moment`, so every process (paper fills, marks, the run page)
+    sees the same price at the same instant."""
+    hours = hours or reference_hours()
+    local = moment.astimezone(IST)
+    day = local.date()
+    if local.time() < hours.on(day)[0]:
+        day -= timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    seconds = hours.minutes(day) * 60
+    into = (moment.timestamp() * speed) % seconds
+    return datetime.combine(day, hours.on(day)[0], tzinfo=IST) + timedelta(seconds=into)
+
+
 class SimulatedMarket:
-    """Seeded spot paths and option quotes. Thread-safe (the random blocks are immutable)."""
+    """Seeded spot paths and option quotes. Thread-safe (the random blocks are immutable).
+
+    With `after_hours_speed`, a moment outside market hours is priced in the after-hours
+    simulated session (`after_hours_time`) instead of flat: paper that moves at any hour."""
 
     def __init__(
         self,
@@ -115,8 +145,10 @@ class SimulatedMarket:
         rate: float = DEFAULT_RATE,
         anchor: date = ANCHOR_DATE,
         hours: SessionHours | None = None,
+        after_hours_speed: int = 0,
     ) -> None:
         self.seed = seed
+        self.after_hours_speed = after_hours_speed
         self.clock = clock or (lambda: datetime.now(UTC))
         self.params = dict(DEFAULT_PARAMS if params is None else params)
         self.rate = rate
@@ -310,6 +342,8 @@ class SimulatedMarket:
         moment = self.clock() if at is None else at
         if moment.tzinfo is None:
             raise ValueError("The simulated market needs aware datetimes")
+        if self.after_hours_speed and not in_session(moment, self.hours):
+            return after_hours_time(moment, self.after_hours_speed, self.hours)
         return moment
 
 
@@ -318,9 +352,11 @@ _default_lock = threading.Lock()
 
 
 def default_market() -> SimulatedMarket:
-    """The process-wide simulated market on the real clock (seed 7, default parameters)."""
+    """The process-wide simulated market on the real clock (seed 7, default parameters),
+    with the after-hours session at PAPER_AFTER_HOURS_SPEED times (0: flat after hours)."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = SimulatedMarket()
+            speed = int(os.environ.get("PAPER_AFTER_HOURS_SPEED", AFTER_HOURS_SPEED))
+            _default = SimulatedMarket(after_hours_speed=speed)
         return _default

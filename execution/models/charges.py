@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from execution.models.market import Exchange
+from trader.india import rupees
 
 
 def _percent_field(help_text: str) -> models.DecimalField:
@@ -87,7 +88,7 @@ class BrokerageRate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.broker} ₹{self.per_order}/order from {self.effective_from}"
+        return f"{self.broker} {rupees(self.per_order)}/order from {self.effective_from}"
 
     @property
     def is_simulated(self) -> bool:

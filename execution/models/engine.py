@@ -31,6 +31,12 @@ class RunState(models.TextChoices):
     FAILED = "failed", "Failed"  # nothing placed
     SKIPPED = "skipped", "Skipped"  # blocked before any order (risk, calendar, kill switch)
     HALTED = "halted", "Halted"  # leg failure policy stopped the strategy
+    # Final states of a run whose orders were placed: flat after an early exit (stop, target,
+    # square-off, the trader's exit, kill switch) or after its scheduled exit.
+    EXITED = "exited", "Exited early"
+    COMPLETED = "completed", "Completed"
+    # Its time passed without a dispatch (the platform was not running, or was too late).
+    MISSED = "missed", "Missed"
 
 
 class IntentState(models.TextChoices):
@@ -98,6 +104,7 @@ class Purpose(models.TextChoices):
     UNWIND = "unwind", "Unwind after a failed leg"
     FLATTEN = "flatten", "Kill switch"
     SQUARE_OFF = "square_off", "Intraday square-off"
+    MANUAL = "manual", "Exit by the trader"
 
 
 class ScheduledRun(models.Model):
@@ -186,6 +193,18 @@ class ScheduledRun(models.Model):
     @property
     def is_special_session(self) -> bool:
         return self.special_session_id is not None
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source.replace("_", " ").capitalize())
+
+
+# Run sources in words (execution.sources registers the sources themselves).
+SOURCE_LABELS = {
+    "allocation": "Your brokers",
+    "deployment": "Marketplace subscription",
+    "paper_test": "Paper test",
+}
 
 
 class OrderIntent(models.Model):
@@ -353,9 +372,35 @@ class Position(models.Model):
             return self.sell_value / self.sell_quantity
         return None
 
-    def pnl(self, last_price: Decimal | None = None) -> Decimal:
-        """Realised plus unrealised P&L in rupees at `last_price` (or the stored one)."""
+    @property
+    def is_marked(self) -> bool:
+        """Flat, or marked to market at least once: an open position without a mark has no
+        unrealised P&L to show (its premium is not a profit)."""
+        return self.net_quantity == 0 or self.last_price is not None
+
+    def realised(self) -> Decimal:
+        """P&L of the quantity closed so far (average buy against average sell)."""
+        closed = min(self.buy_quantity, self.sell_quantity)
+        if not closed:
+            return Decimal("0.00")
+        value = closed * (self.sell_value / self.sell_quantity - self.buy_value / self.buy_quantity)
+        return value.quantize(Decimal("0.01"))
+
+    def unrealised(self, last_price: Decimal | None = None) -> Decimal | None:
+        """P&L of the open quantity at `last_price` (or the stored mark); None if unmarked."""
         price = last_price if last_price is not None else self.last_price
+        if not self.net_quantity:
+            return Decimal("0.00")
+        if price is None:
+            return None
+        return (self.pnl(price) - self.realised()).quantize(Decimal("0.01"))
+
+    def pnl(self, last_price: Decimal | None = None) -> Decimal:
+        """Realised plus unrealised P&L in rupees at `last_price` (or the stored mark). An
+        open position never marked counts its realised part only."""
+        price = last_price if last_price is not None else self.last_price
+        if self.net_quantity and price is None:
+            return self.realised()
         value = self.sell_value - self.buy_value
         if self.net_quantity and price is not None:
             value += Decimal(self.net_quantity) * price
@@ -433,6 +478,7 @@ class KillSwitch(models.Model):
     reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        verbose_name_plural = "kill switches"
         constraints = [
             models.UniqueConstraint(
                 fields=["scope"], condition=Q(scope="global"), name="killswitch_one_global"

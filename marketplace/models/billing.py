@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from trader.india import rupees
+
 
 class InvoiceKind(models.TextChoices):
     FEE = "fee", "Monthly fee"
@@ -61,7 +63,7 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.period_start:%b %Y} ₹{self.amount}"
+        return f"{self.get_kind_display()} {self.period_start:%b %Y} {rupees(self.amount)}"
 
 
 class MonthlyLedger(models.Model):

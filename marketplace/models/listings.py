@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from marketplace.workflow import ListingState
+from trader.india import rupees
 
 # SEBI Research Analyst registration numbers are "INH" followed by nine digits.
 SEBI_RA_REGEX = r"^INH[0-9]{9}$"
@@ -183,7 +184,7 @@ class Plan(models.Model):
     def description(self) -> str:
         parts = []
         if self.monthly_fee:
-            parts.append(f"₹{self.monthly_fee:,.2f} a month")
+            parts.append(f"{rupees(self.monthly_fee)} a month")
         if self.profit_share_percent:
             parts.append(
                 f"{self.profit_share_percent.normalize():f} % of profit above the high-water mark"

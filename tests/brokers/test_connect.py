@@ -46,7 +46,7 @@ def test_paper_connects_in_one_click_and_shows_funds(owner_client, owner):
     assert account.broker == Broker.PAPER and account.status == AccountStatus.CONNECTED
     assert account.access_token and account.token_expires_at > timezone.now()
     response = owner_client.post(reverse("brokers:test", args=[account.pk]), follow=True)
-    assert "Connection works: ₹1,000,000.00 available, ₹0.00 in use." in (response.content.decode())
+    assert "Connection works: ₹10,00,000.00 available, ₹0.00 in use." in (response.content.decode())
 
 
 def test_reused_state_is_refused_and_stores_nothing(owner_client, owner):

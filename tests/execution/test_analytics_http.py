@@ -179,3 +179,35 @@ def test_page_query_counts_stay_flat(world, owner, owner_client, name):
         lost = sent(run, kite, state=IntentState.UNKNOWN, ack_ms=None)
         audit(lost, "unknown", previous="intent")
     assert count() == before
+
+
+def test_every_analytics_page_counts_the_same_kinds_of_run(owner_client, owner):
+    """Test runs are out by default on every page, in on every page when ticked."""
+    import datetime as dt
+
+    from execution.models import OrderIntent
+    from tests.execution.engine_factories import IntentFactory, RunFactory
+
+    day = dt.date(2026, 11, 19)
+    run = RunFactory(
+        strategy_version__strategy__owner=owner, owner=owner, session_date=day, is_test=True
+    )
+    intent = IntentFactory(run=run, tradingsymbol="NIFTYTESTONLY", account__broker="paper")
+    OrderIntent.objects.filter(pk=intent.pk).update(
+        state="acknowledged",
+        sent_at=run.fire_at + dt.timedelta(milliseconds=5),
+        acked_at=run.fire_at + dt.timedelta(milliseconds=9),
+    )
+    period = "start=2026-11-01&end=2026-11-30"
+    pages = ["analytics-timing", "analytics-brokers", "analytics-costs", "analytics-performance"]
+    for name in pages:
+        page = owner_client.get(f"{reverse(f'execution:{name}')}?{period}")
+        assert 'value="test"' in page.text and "counting Live, Paper runs" in page.text, name
+    timing = owner_client.get(f"{reverse('execution:analytics-timing')}?{period}")
+    assert "NIFTYTESTONLY" not in timing.text
+    included = owner_client.get(
+        f"{reverse('execution:analytics-timing')}?{period}&kinds=test&submitted=1"
+    )
+    assert "NIFTYTESTONLY" in included.text and "kinds=test" in included.text
+    none = owner_client.get(f"{reverse('execution:analytics-timing')}?{period}&submitted=1")
+    assert "Choose at least one" in none.text

@@ -48,11 +48,12 @@ def test_a_real_worker_dispatches_and_sends_a_paper_boundary(settings, calendar_
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             states = set(OrderIntent.objects.filter(run=run).values_list("state", flat=True))
-            if states == {IntentState.ACKNOWLEDGED}:
+            if states == {IntentState.FILLED}:
                 break
             time.sleep(0.2)
+    # The paper broker's fills are recorded with the outcomes, without a reconciliation pass.
     intents = list(OrderIntent.objects.filter(run=run))
-    assert {i.state for i in intents} == {IntentState.ACKNOWLEDGED}
+    assert {i.state for i in intents} == {IntentState.FILLED}
     assert all(i.sent_at >= fire_at for i in intents)
     run.refresh_from_db()
     assert run.state == RunState.DISPATCHED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -179,3 +181,50 @@ def test_pan_accepted(raw, expected):
 def test_pan_rejected(raw):
     with pytest.raises(ValidationError, match="5 letters, 4 digits, then 1 letter"):
         normalize_pan(raw)
+
+
+def test_money_is_grouped_in_lakhs_and_crores_with_a_real_minus():
+    from trader.india import number_in, rupees
+
+    assert rupees(1000000) == "₹10,00,000.00"
+    assert rupees(Decimal("-5583.5")) == "\u2212₹5,583.50"
+    assert rupees(Decimal("120000"), decimals=0) == "₹1,20,000"
+    assert rupees(Decimal("12.5"), plus=True) == "+₹12.50"
+    assert rupees(None) == ""
+    assert number_in(123456789) == "12,34,56,789"
+
+
+def test_templates_format_money_the_indian_way_without_loading_a_library():
+    from django.template import engines
+
+    template = engines["django"].from_string("{{ a|inr }} {{ b|inr_pnl }} {{ c|num_in }}")
+    assert template.render({"a": 1000000, "b": -56.55, "c": 150000}) == (
+        "₹10,00,000.00 \u2212₹56.55 1,50,000"
+    )
+
+
+def test_broken_database_rules_are_told_in_words():
+    from django.db.models import CheckConstraint, Q
+
+    named = CheckConstraint(condition=Q(lot_size__gt=0), name="lotsize_positive")
+    assert named.get_violation_error_message() == (
+        "The lot size must be a whole number above zero."
+    )
+    unnamed = CheckConstraint(condition=Q(x__gt=0), name="deployment_mult_gte_2")
+    assert unnamed.get_violation_error_message() == (
+        "Not allowed (Deployment: multiplier at least 2.)"
+    )
+    own = CheckConstraint(condition=Q(x__gt=0), name="x", violation_error_message="Mine.")
+    assert own.get_violation_error_message() == "Mine."
+
+
+@pytest.mark.django_db
+def test_admin_validation_of_a_rule_shows_the_sentence_not_the_constraint_name():
+    from tests.brokers.factories import PaperBookFactory
+
+    book = PaperBookFactory()
+    book.slippage_pct = Decimal("-1")
+    with pytest.raises(ValidationError) as caught:
+        book.full_clean()
+    text = str(caught.value)
+    assert "Slippage cannot be negative." in text and "paperaccount_" not in text

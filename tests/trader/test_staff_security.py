@@ -124,7 +124,10 @@ def test_staff_without_permission_cannot_engage_the_global_kill_switch():
 
 def test_staff_with_permission_engages_the_global_kill_switch():
     client = staff_client_for(_staff("operate_global_kill_switch"))
+    # The platform-wide switch is engaged with a reason (audited); without one it is refused.
     client.post(reverse("execution:kill-switch"), {"scope": "global"})
+    assert not KillSwitch.objects.filter(scope=KillSwitchScope.GLOBAL, engaged=True).exists()
+    client.post(reverse("execution:kill-switch"), {"scope": "global", "reason": "NSE outage"})
     assert KillSwitch.objects.filter(scope=KillSwitchScope.GLOBAL, engaged=True).exists()
 
 

@@ -595,3 +595,53 @@ def test_review_lists_the_ticked_account_even_when_strikes_cannot_resolve(owner,
     )
     assert "No account allocated" not in review
     assert account.label in review and "quantities show once the strikes resolve" in review
+
+
+def test_legs_step_shows_premiums_payoff_today_and_greeks_as_legs_change(owner_client):
+    walk_to(owner_client, "legs")
+    page = owner_client.get(url("legs")).content.decode()
+    assert "data-legs-preview" in page and 'class="curve today"' in page
+    assert "data-greek-delta" in page and "Margin (estimate)" in page
+    assert 'class="label strike"' in page  # strikes are labelled under the price axis
+    changed = owner_client.post(
+        url("legs"),
+        leg_post(
+            [
+                {"side": "SELL", "option_type": "CE", "strike_offset": "2"},
+                {"side": "BUY", "option_type": "CE", "strike_offset": "6"},
+            ]
+        )
+        | {"action": "preview"},
+    )
+    body = changed.content.decode()
+    assert changed.status_code == 200 and "Next: times and days" in body  # stays on the step
+    assert "data-preview-max-loss" in body and "Unlimited" not in body.split("Max loss")[1][:80]
+    assert "The loss is unlimited" not in body
+
+
+def test_legs_step_warns_of_far_out_of_the_money_legs_and_large_losses(owner_client):
+    walk_to(owner_client, "legs")
+    page = owner_client.post(
+        url("legs"),
+        leg_post([{"side": "SELL", "option_type": "PE", "strike_offset": "-500"}])
+        | {"action": "preview"},
+    ).content.decode()
+    assert "far out of the money" in page or "Strikes cannot be resolved" in page
+    naked = owner_client.post(
+        url("legs"),
+        leg_post([{"side": "SELL", "option_type": "CE", "strike_offset": "0"}])
+        | {"action": "preview"},
+    ).content.decode()
+    assert "The loss is unlimited" in naked and "of margin (estimate)" in naked
+
+
+def test_add_a_leg_stops_at_the_leg_limit(owner_client):
+    from trader.models.strategies import MAX_LEGS
+
+    walk_to(owner_client, "legs")
+    legs = [{"strike_offset": str(i)} for i in range(MAX_LEGS)]
+    page = owner_client.post(url("legs"), leg_post(legs) | {"action": "add"}).content.decode()
+    assert f"at most {MAX_LEGS} legs" in page
+    assert page.count('name="legs-TOTAL_FORMS" value="') == 1
+    assert f'name="legs-TOTAL_FORMS" value="{MAX_LEGS}"' in page
+    assert "disabled" in page.split('value="add"')[1][:80]

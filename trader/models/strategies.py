@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from trader.india import rupees
+
 # A strategy's times are checked against the session in force on the day it is saved
 # (execution.calendar.normal_timing: the F&O close moved from 15:30 to 15:40 on 3-Aug-2026), and
 # each day's runs against that day's window by the planner; no time of day is a constant here.
@@ -332,7 +334,7 @@ class Leg(models.Model):
         if self.strike_mode == StrikeMode.EXACT:
             return f"{self.strike_price:f}".rstrip("0").rstrip(".")
         if self.strike_mode == StrikeMode.PREMIUM:
-            return f"premium ≈ ₹{self.target_premium}"
+            return f"premium ≈ {rupees(self.target_premium)}"
         return f"delta ≈ {self.target_delta}"
 
 

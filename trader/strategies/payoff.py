@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 
 PAISE = Decimal("0.01")
@@ -95,6 +96,83 @@ def pnl_at(legs: Sequence[PayoffLeg], price: Decimal | float) -> Decimal:
             )
         total += leg.sign * (value - leg.premium) * leg.quantity
     return total
+
+
+def years_left(leg: PayoffLeg, now: datetime.datetime) -> float:
+    """Years from `now` to the close of the leg's expiry day (dated session hours)."""
+    if leg.expiry is None:
+        return 0.0
+    from execution.market.sessions import reference_hours
+    from execution.pricing import IST
+
+    close = datetime.datetime.combine(leg.expiry, reference_hours().on(leg.expiry)[1], tzinfo=IST)
+    return max(0.0, (close - now).total_seconds() / (DAYS_PER_YEAR * 86400))
+
+
+def pnl_today(
+    legs: Sequence[PayoffLeg], price: Decimal | float, *, now: datetime.datetime
+) -> Decimal:
+    """T+0: P&L in rupees if the underlying moved to `price` right `now`, each leg valued by
+    Black-76 with its implied volatility and the time it still has (the pricing model's view;
+    a leg without an IV is valued at expiry)."""
+    total = Decimal(0)
+    for leg in legs:
+        years = years_left(leg, now)
+        if years > 0 and leg.iv:
+            value = Decimal(
+                black76(
+                    forward=float(price),
+                    strike=float(leg.strike),
+                    years=years,
+                    vol=float(leg.iv),
+                    call=leg.option_type == "CE",
+                )
+            )
+        elif leg.option_type == "CE":
+            value = max(Decimal(price) - leg.strike, Decimal(0))
+        else:
+            value = max(leg.strike - Decimal(price), Decimal(0))
+        total += leg.sign * (value - leg.premium) * leg.quantity
+    return total
+
+
+@dataclass(frozen=True)
+class PositionGreeks:
+    """The whole position's Greeks in rupees-per-unit terms times quantity: delta in units of
+    the underlying, gamma per point, theta in rupees a day, vega in rupees per IV point."""
+
+    delta: Decimal
+    gamma: Decimal
+    theta: Decimal
+    vega: Decimal
+
+
+def position_greeks(
+    legs: Sequence[PayoffLeg], *, spot: Decimal, now: datetime.datetime
+) -> PositionGreeks:
+    from execution.pricing import greeks
+
+    totals = [0.0, 0.0, 0.0, 0.0]
+    for leg in legs:
+        years = years_left(leg, now)
+        g = greeks(
+            forward=float(spot),
+            strike=float(leg.strike),
+            t=years,
+            r=0.0,
+            sigma=float(leg.iv or 0),
+            option_type=leg.option_type,
+        )
+        weight = leg.sign * leg.quantity
+        for i, value in enumerate((g.delta, g.gamma, g.theta, g.vega)):
+            totals[i] += weight * value
+    d, gm, th, v = (Decimal(str(round(x, 4))) for x in totals)
+    return PositionGreeks(
+        delta=d.quantize(Decimal("0.01")),
+        gamma=gm,
+        theta=th.quantize(PAISE),
+        vega=v.quantize(PAISE),
+    )
 
 
 def upside_slope(legs: Sequence[PayoffLeg]) -> int:
@@ -183,6 +261,10 @@ class PayoffChart:
     top_value: Decimal
     bottom_value: Decimal
     breakeven_xs: list[float]
+    # T+0 (today, from the pricing model), the strikes and the price axis's ticks, labelled.
+    today_path: str = ""
+    strikes: list[tuple[float, str]] = dataclass_field(default_factory=list)
+    ticks: list[tuple[float, str]] = dataclass_field(default_factory=list)
 
 
 def chart(
@@ -193,6 +275,7 @@ def chart(
     width: int = 640,
     height: int = 240,
     samples: int = 160,
+    now: datetime.datetime | None = None,
 ) -> PayoffChart:
     marks = [leg.strike for leg in legs] + list(breakevens) + [spot]
     low = (min(marks) * Decimal("0.97")).quantize(Decimal(1))
@@ -200,7 +283,9 @@ def chart(
     xs = sorted({low + (high - low) * i / samples for i in range(samples + 1)} | set(marks))
     xs = [x for x in xs if low <= x <= high]
     ys = [pnl_at(legs, x) for x in xs]
-    top, bottom = max(max(ys), Decimal(0)), min(min(ys), Decimal(0))
+    today = [pnl_today(legs, x, now=now) for x in xs] if now is not None else []
+    top = max(max(ys), *today, Decimal(0))
+    bottom = min(min(ys), *today, Decimal(0))
     span_y = (top - bottom) or Decimal(1)
     pad = 8
 
@@ -210,10 +295,14 @@ def chart(
     def py(y: Decimal) -> float:
         return round(float((top - y) / span_y) * (height - 2 * pad) + pad, 1)
 
-    path = " ".join(
-        f"{'M' if i == 0 else 'L'}{px(x)},{py(y)}"
-        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
-    )
+    def line(values: list[Decimal]) -> str:
+        return " ".join(
+            f"{'M' if i == 0 else 'L'}{px(x)},{py(y)}"
+            for i, (x, y) in enumerate(zip(xs, values, strict=True))
+        )
+
+    path = line(ys)
+    ticks = [low + (high - low) * i / 4 for i in range(5)]
     return PayoffChart(
         width=width,
         height=height,
@@ -225,4 +314,9 @@ def chart(
         top_value=top.quantize(PAISE),
         bottom_value=bottom.quantize(PAISE),
         breakeven_xs=[px(b) for b in breakevens if low <= b <= high],
+        today_path=line(today) if today else "",
+        strikes=[
+            (px(k), f"{k:f}".rstrip("0").rstrip(".")) for k in sorted({g.strike for g in legs})
+        ],
+        ticks=[(px(t), f"{t.quantize(Decimal(1)):f}") for t in ticks],
     )

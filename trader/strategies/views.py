@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from execution.models import Underlying
 from trader.http import AuthenticatedHttpRequest
 from trader.models import Strategy
+from trader.models.strategies import MAX_LEGS
 from trader.strategies import selectors, services, wizard
 from trader.strategies.forms import (
     CUSTOM,
@@ -28,7 +29,7 @@ from trader.strategies.forms import (
     ScheduleForm,
     TemplateForm,
 )
-from trader.strategies.review import review_build
+from trader.strategies.review import legs_preview, review_build
 from trader.strategies.selectors import IST
 from trader.strategies.specs import Limits, describe_weekdays, fit_expiry_choice
 from trader.strategies.templates_catalog import TEMPLATES, template_get
@@ -238,12 +239,41 @@ def _leg_formset(request: AuthenticatedHttpRequest, draft: dict[str, Any], data:
     )
 
 
+def _legs_preview(draft: dict[str, Any], legs: list[Any]) -> Any:
+    """Premiums, payoff (expiry and today), Greeks and warnings for the legs as they stand."""
+    from execution.market import default_market
+
+    underlying = (draft.get("basics") or {}).get("underlying")
+    return legs_preview(underlying_id=underlying, legs=legs, market=default_market())
+
+
 def _step_legs(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:
+    context = _legs_step(request, draft)
+    if isinstance(context, dict):
+        context.setdefault("max_legs", MAX_LEGS)
+    return context
+
+
+def _legs_step(request: AuthenticatedHttpRequest, draft: dict[str, Any]) -> Any:
     if request.method != "POST":
-        return {"formset": _leg_formset(request, draft)}
+        formset = _leg_formset(request, draft)
+        return {"formset": formset, **_legs_context(draft, wizard.leg_specs(draft))}
     action = request.POST.get("action", "next")
     formset = _leg_formset(request, draft, request.POST)
+    if action == "preview":
+        # A change in the table: validate and show what the legs would do, stay on the step.
+        if formset.is_valid():
+            wizard.set_part(draft, "legs", [s.__dict__ for s in formset.specs()])
+            wizard.save(request, draft)
+            return {"formset": formset, **_legs_context(draft, formset.specs())}
+        return {"formset": formset}
     if action == "add":
+        if int(request.POST.get("legs-TOTAL_FORMS", 0) or 0) >= MAX_LEGS:
+            return {
+                "formset": formset,
+                "skip_errors": True,
+                "leg_limit": f"A strategy has at most {MAX_LEGS} legs: remove one to add another.",
+            }
         kinds = formset.form_kwargs.get("expiry_kinds")
         # Keep what was typed, add one blank leg; nothing is validated or saved yet.
         data = request.POST.copy()
@@ -266,6 +296,15 @@ def _step_legs(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing
         wizard.set_part(draft, "legs", [s.__dict__ for s in formset.specs()])
         return _advance(request, draft, "legs")
     return {"formset": formset}
+
+
+def _legs_context(draft: dict[str, Any], legs: list[Any]) -> dict[str, Any]:
+    underlying_id = (draft.get("basics") or {}).get("underlying")
+    underlying = Underlying.objects.filter(pk=underlying_id).first() if underlying_id else None
+    return {
+        "preview": _legs_preview(draft, legs) if legs else None,
+        "symbol": underlying.symbol if underlying else "",
+    }
 
 
 def _step_schedule(request: AuthenticatedHttpRequest, draft: dict[str, Any], editing: Any) -> Any:

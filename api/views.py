@@ -446,8 +446,8 @@ class PositionsView(ApiView):
 
 
 def _kill_state(user: Any) -> dict[str, bool]:
-    state = execution_selectors.kill_switch_state(user=user)
-    return {"user": state["user"], "platform": state["global"]}
+    engaged = execution_selectors.kill_switches_engaged(user=user)
+    return {"user": "user" in engaged, "platform": "global" in engaged}
 
 
 KILL_EXAMPLE = _example("state", {"user": False, "platform": False})

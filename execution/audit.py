@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from execution.models.engine import ExecutionEvent
+from trader.audit_context import audit_via
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def event_build(
         run_id=run_id,
         intent_id=intent_id,
         account_id=account_id,
-        data=data or {},
+        data={**(data or {}), **audit_via()},
     )
 
 

@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "brokers",
     "execution",
     "marketplace",
+    "api",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -211,8 +214,39 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A token (Authorization: Bearer trk_…) for programs; the session for the browser.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "api.authentication.HasScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["api.authentication.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies only: a form or multipart body is a 415, never read as an empty object.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# Requests per API token (per user for a browser session), counted in Redis.
+API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "120/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Trader API",
+    "DESCRIPTION": (
+        "What a trader does on the pages, for their programs. Authenticate with an API token "
+        "(Profile → API tokens) as `Authorization: Bearer trk_…`; each token holds scopes: "
+        "read, trade, marketplace. Another user's object answers 404."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
 # --- Security (on by default when DEBUG is off, each overridable) ---------------------------

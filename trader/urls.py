@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from api import pages as api_pages
 from trader import staff_auth, views
 
 trader_patterns = (
@@ -9,6 +10,12 @@ trader_patterns = (
         path("", views.dashboard, name="dashboard"),
         path("desk/live/", views.dashboard_live, name="dashboard-live"),
         path("account/profile/", views.profile_edit, name="profile"),
+        path("account/api-tokens/", api_pages.token_list, name="api-tokens"),
+        path(
+            "account/api-tokens/<int:pk>/revoke/",
+            api_pages.token_revoke_view,
+            name="api-token-revoke",
+        ),
     ],
     "trader",
 )
@@ -24,6 +31,7 @@ urlpatterns = [
     path("brokers/", include("brokers.urls")),
     path("execution/", include("execution.urls")),
     path("marketplace/", include("marketplace.urls")),
+    path("api/", include("api.urls")),
     # Before admin.site.urls: admin's own password-only login form is never served.
     path("admin/login/", staff_auth.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

@@ -15,6 +15,7 @@ from django.utils import timezone
 from brokers.models import AccountStatus, BrokerAccount
 from execution import contracts
 from execution.models import Underlying
+from trader.audit_context import audit_via
 from trader.models import (
     BrokerAllocation,
     Leg,
@@ -54,7 +55,9 @@ def _today() -> datetime.date:
 
 
 def _record(strategy: Strategy, *, actor: User | None, action: str, **detail: Any) -> None:
-    StrategyEvent.objects.create(strategy=strategy, actor=actor, action=action, detail=detail)
+    StrategyEvent.objects.create(
+        strategy=strategy, actor=actor, action=action, detail={**detail, **audit_via()}
+    )
 
 
 def _raise_if(errors: Errors) -> None:

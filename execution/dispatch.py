@@ -421,11 +421,7 @@ def boundary_dispatch(
                 )
         # Skipped or empty runs change state; the others (claimed as dispatched when loaded)
         # only record their price source: one update for both.
-        changed = [
-            r
-            for r in runs
-            if r.pk in skipped or r.pk not in sent_runs or r.price_source
-        ]
+        changed = [r for r in runs if r.pk in skipped or r.pk not in sent_runs or r.price_source]
         ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
         events_record(events)
         result.skipped = skipped

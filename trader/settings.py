@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "brokers",
     "execution",
     "marketplace",
-    "api",
+    "trader.api",
     "drf_spectacular",
     "drf_spectacular_sidecar",
 ]
@@ -216,14 +216,14 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@localhost")
 REST_FRAMEWORK = {
     # A token (Authorization: Bearer trk_…) for programs; the session for the browser.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.authentication.ApiTokenAuthentication",
+        "trader.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "api.authentication.HasScope",
+        "trader.api.authentication.HasScope",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["api.authentication.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["trader.api.authentication.TokenRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON bodies only: a form or multipart body is a 415, never read as an empty object.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

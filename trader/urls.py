@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from api import pages as api_pages
 from trader import staff_auth, views
+from trader.api import pages as api_pages
 
 trader_patterns = (
     [
@@ -31,7 +31,7 @@ urlpatterns = [
     path("brokers/", include("brokers.urls")),
     path("execution/", include("execution.urls")),
     path("marketplace/", include("marketplace.urls")),
-    path("api/", include("api.urls")),
+    path("api/", include("trader.api.urls")),
     # Before admin.site.urls: admin's own password-only login form is never served.
     path("admin/login/", staff_auth.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from api.tokens import token_create
+from trader.api.tokens import token_create
 
 ALL_SCOPES = ("read", "trade", "marketplace")
 

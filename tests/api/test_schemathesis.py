@@ -35,7 +35,7 @@ def _keep_connection():
 @pytest.fixture
 def token(_keep_connection, db, settings, calendar_loaded_today):
     """A user with a strategy, a run with an order, and a token of every scope."""
-    from api.tokens import token_create
+    from trader.api.tokens import token_create
 
     settings.API_THROTTLE_RATE = "100000/min"
     strategy, version, _ = strategy_with_accounts()

@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from api.models import ApiToken
-from api.tokens import token_create
 from tests.api.conftest import token_client
+from trader.api.models import ApiToken
+from trader.api.tokens import token_create
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from api.models import ApiToken, Scope
+from trader.api.models import ApiToken, Scope
 
 PREFIX = "trk"
 MAX_DAYS = 366

@@ -20,8 +20,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import serializers as s
-from api.models import ApiToken, Scope
 from brokers import selectors as broker_selectors
 from execution import selectors as execution_selectors
 from execution.killswitch import kill_switch_engage, kill_switch_rearm
@@ -29,6 +27,8 @@ from marketplace import disclosure
 from marketplace import selectors as marketplace_selectors
 from marketplace.forms import BrowseForm
 from marketplace.models import PlanKind, RiskLevel
+from trader.api import serializers as s
+from trader.api.models import ApiToken, Scope
 from trader.audit_context import audit_via_set
 from trader.models import Strategy, User
 from trader.selectors import profile_get_for_user

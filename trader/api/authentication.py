@@ -9,8 +9,8 @@ from django.conf import settings
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
-from api.models import ApiToken, Scope
-from api.tokens import token_check
+from trader.api.models import ApiToken, Scope
+from trader.api.tokens import token_check
 
 KEYWORD = "Bearer"
 

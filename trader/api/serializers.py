@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from api.models import Scope
+from trader.api.models import Scope
 
 
 class ProfileSerializer(serializers.Serializer):

@@ -11,8 +11,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from api.models import ApiToken, Scope
-from api.tokens import token_create, token_revoke, tokens_for_user
+from trader.api.models import ApiToken, Scope
+from trader.api.tokens import token_create, token_revoke, tokens_for_user
 
 EXPIRY_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year")]
 

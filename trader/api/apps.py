@@ -2,9 +2,10 @@ from django.apps import AppConfig
 
 
 class ApiConfig(AppConfig):
-    name = "api"
+    name = "trader.api"
+    label = "api"  # the app label its migrations and tables were made under
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Registers the token scheme with drf-spectacular (the schema's securitySchemes).
-        from api import schema  # noqa: F401
+        from trader.api import schema  # noqa: F401

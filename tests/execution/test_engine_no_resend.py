@@ -19,7 +19,7 @@ from tests.execution.engine_factories import IntentFactory
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.network,
-    pytest.mark.usefixtures("session_open"),
+    pytest.mark.usefixtures("session_open", "calendar_loaded_today"),
 ]
 
 

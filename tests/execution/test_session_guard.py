@@ -14,7 +14,9 @@ from execution import sender
 from tests.execution.engine_factories import IST
 from tests.execution.test_engine_sender import _lane_send, _orders
 
-pytestmark = [pytest.mark.django_db]
+# The orders are built on today's contracts: today's holiday year is loaded (the guard's own
+# moments are pinned and read the seeded calendar).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("calendar_loaded_today")]
 
 
 def _at(day: datetime.date, hh: int, mm: int) -> float:

@@ -47,7 +47,7 @@ def _orders(run_id: int = 1) -> list[sender.OutgoingOrder]:
 
 def test_orders_leave_at_t_never_before_and_hedges_first(kite):
     adapter = get_adapter(kite.account)
-    fire_at = time.time() + 0.4
+    fire_at = time.time() + 1.5
     report = sender.send_batch(
         account_id=kite.account.pk,
         adapter=adapter,
@@ -113,7 +113,7 @@ def _lane_send(venue, orders, fire_at):
 
 
 def test_lane_writes_at_t_never_before_and_hedges_first(kite):
-    fire_at = time.time() + 0.6
+    fire_at = time.time() + 1.5
     report = _lane_send(kite, _orders(), fire_at).result(10)
     assert [o.state for o in report.outcomes] == ["acknowledged"] * 4, report.outcomes[0].error
     log = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
@@ -196,7 +196,7 @@ def _without_waiting(orders):
 
 
 def test_lane_without_hedge_confirmation_sends_shorts_right_behind_the_hedges(kite):
-    fire_at = time.time() + 0.6
+    fire_at = time.time() + 1.5
     report = _lane_send(kite, _without_waiting(_orders()), fire_at).result(10)
     assert [o.state for o in report.outcomes] == ["acknowledged"] * 4, report.outcomes[0].error
     by_id = {o.intent_id: o for o in report.outcomes}
@@ -266,7 +266,7 @@ def test_every_http_broker_takes_the_lane_and_writes_its_legs_at_t(broker, setti
             adapter=venue.adapter(), version="test", ops_limit=10, broker=broker
         )
         assert cached.adapter.speaks_http, f"{broker} must take the lane"
-        fire_at = time.time() + 0.6
+        fire_at = time.time() + 1.5
         future = sender.send_batch_async(
             account_id=venue.account.pk, cached=cached, orders=orders, fire_at_epoch=fire_at
         )

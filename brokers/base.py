@@ -185,6 +185,7 @@ class Quote:
     last_price: Decimal
     bid: Decimal | None = None
     ask: Decimal | None = None
+    oi: int | None = None  # open interest, where the broker's quote carries it
 
 
 @dataclass(frozen=True)

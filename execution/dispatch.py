@@ -545,6 +545,9 @@ def _entry_intents(
                 row = strikes.pick_by_delta(rows, leg.option_type, Decimal(leg.target_delta))
             strike = Decimal(row.strike)
         resolved.append((leg, expiry, strike))
+    prefetch = getattr(market, "prefetch_options", None)
+    if prefetch is not None:  # a broker's quotes: every leg in one call, not one each
+        prefetch([(underlying.symbol, e, k, leg.option_type) for leg, e, k in resolved])
 
     limits = risk.limits_from(
         own=getattr(run.owner, "risk_limit", None),

@@ -9,8 +9,12 @@ with a freshness bound.
 - A quote older than `conf.quote_max_age_seconds()` raises `StalePriceError` ("no fresh price").
   Kite's quotes carry the exchange's timestamp; for the other brokers the moment our client
   received the answer stands in for it.
-- Option chains for premium or delta strike picks are not served from broker quotes yet:
-  `chain()` raises LookupError, and such a live run is held with that reason.
+- Every quote call takes a slot of the account's one budget shared with its orders (and of the
+  broker's own quote limit where it documents one: `brokers.ratelimit.quote_slot_take`); no
+  slot within a second counts as no fresh price.
+- `chain()` builds an option chain for an expiry from the instrument master's strikes around
+  the broker's spot, quoted in batches; IV and Greeks come from `execution.pricing` (Black-76
+  on the forward, vollib) with the broker's LTP, OI where the broker's quote carries it.
 """
 
 from __future__ import annotations
@@ -56,6 +60,33 @@ class BrokerQuote:
     bid: Decimal | None
     ask: Decimal | None
     at: datetime
+    oi: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokerOptionQuote:
+    """One side of a broker chain row: the quote, and the IV and Greeks implied by its LTP
+    (iv None where no volatility reproduces the LTP: at or below intrinsic; the Greeks are
+    then the payoff's)."""
+
+    tradingsymbol: str
+    ltp: Decimal
+    bid: Decimal | None
+    ask: Decimal | None
+    oi: int | None
+    at: datetime
+    iv: float | None
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokerChainRow:
+    strike: Decimal
+    ce: BrokerOptionQuote
+    pe: BrokerOptionQuote
 
 
 def contract_key(broker: str, exchange: str, tradingsymbol: str, token: str) -> str:
@@ -101,6 +132,19 @@ class BrokerMarket:
         return {k: self._quotes[k] for k in keys if k in self._quotes}
 
     def _read(self, keys: list[str]) -> dict[str, BrokerQuote]:
+        from brokers.ratelimit import quote_slot_take
+        from execution.pricing import IST
+
+        if not quote_slot_take(
+            account_id=self.account.pk,
+            broker=self.broker,
+            ops_limit=self.account.orders_per_second,
+            day=timezone.now().astimezone(IST).date(),
+        ):
+            raise StalePriceError(
+                f"no fresh price: no request slot came free for {self.name} (quotes share "
+                f"the account's requests per second with its orders)"
+            )
         received = timezone.now()
         if self.broker == "kite":
             from brokers.kite.market import quotes_with_time
@@ -109,7 +153,9 @@ class BrokerMarket:
         else:
             rows = {key: (quote, None) for key, quote in self.adapter.quote(keys).items()}
         return {
-            key: BrokerQuote(quote.last_price, quote.bid, quote.ask, at or received)
+            key: BrokerQuote(
+                quote.last_price, quote.bid, quote.ask, at or received, getattr(quote, "oi", None)
+            )
             for key, (quote, at) in rows.items()
             if quote.last_price and quote.last_price > 0
         }
@@ -170,11 +216,113 @@ class BrokerMarket:
     def symbol_key(self, tradingsymbol: str, token: str, exchange: str) -> str:
         return contract_key(self.broker, exchange, tradingsymbol, token)
 
-    def chain(self, *args: Any, **kwargs: Any) -> list[Any]:
-        raise LookupError(
-            f"premium and delta strike picks need an option chain, which is not read from "
-            f"{self.name} yet"
+    def prefetch_options(self, contracts: list[tuple[str, date, Decimal, str]]) -> None:
+        """Quote these (underlying, expiry, strike, CE/PE) contracts in as few calls as the
+        broker allows, so the per-leg `option_quote` calls that follow make none."""
+        keys = []
+        for contract in contracts:
+            try:
+                keys.append(self.key_for(*contract))
+            except StalePriceError:
+                continue  # option_quote says so, for that leg
+        self.fetch(keys)
+
+    def chain(
+        self,
+        symbol: str,
+        expiry: date,
+        *,
+        strike_step: Decimal,
+        strikes_each_side: int = 10,
+        at: datetime | None = None,
+    ) -> list[BrokerChainRow]:
+        """Strikes of `expiry` in the broker's master around the ATM strike (nearest multiple
+        of `strike_step` to the broker's spot), CE and PE each, quoted in batches. A strike
+        with a side unquoted or stale is left out; StalePriceError when the spot is not fresh,
+        LookupError when no strike is left."""
+        from execution import pricing
+        from execution.market.sessions import reference_hours
+        from execution.market.simulated import DEFAULT_RATE
+        from execution.models import BrokerSymbol
+
+        if strike_step <= 0 or strikes_each_side < 0:
+            raise ValueError("strike_step must be positive and strikes_each_side not negative")
+        now = timezone.now()
+        spot = self.spot(symbol)
+        step = Decimal(strike_step)
+        atm = (spot / step).quantize(Decimal(1)) * step
+        low, high = atm - strikes_each_side * step, atm + strikes_each_side * step
+        rows = (
+            BrokerSymbol.objects.select_related("instrument__underlying")
+            .filter(
+                broker=self.broker,
+                instrument__underlying__symbol=symbol,
+                instrument__expiry=expiry,
+                instrument__strike__gte=low,
+                instrument__strike__lte=high,
+                instrument__option_type__in=["CE", "PE"],
+            )
+            .order_by("instrument__strike")
         )
+        keys: dict[tuple[Decimal, str], tuple[str, str]] = {}
+        for row in rows:
+            instrument = row.instrument
+            keys[(instrument.strike, instrument.option_type)] = (
+                contract_key(
+                    self.broker, instrument.underlying.segment, row.tradingsymbol, row.token
+                ),
+                row.tradingsymbol,
+            )
+        quotes = self.fetch([key for key, _ in keys.values()])
+        t = pricing.year_fraction(now, expiry, expiry_close=reference_hours().on(expiry)[1])
+        forward = pricing.forward_price(spot=float(spot), t=t, r=DEFAULT_RATE)
+
+        def side(strike: Decimal, option_type: str) -> BrokerOptionQuote | None:
+            key, tradingsymbol = keys.get((strike, option_type), ("", ""))
+            quote = quotes.get(key)
+            if quote is None or now - quote.at > self.max_age:
+                return None
+            iv = pricing.implied_volatility(
+                price=float(quote.ltp),
+                forward=forward,
+                strike=float(strike),
+                t=t,
+                r=DEFAULT_RATE,
+                option_type=option_type,
+            )
+            greeks = pricing.greeks(
+                forward=forward,
+                strike=float(strike),
+                t=t if iv else 0.0,
+                r=DEFAULT_RATE,
+                sigma=iv or 0.0,
+                option_type=option_type,
+            )
+            return BrokerOptionQuote(
+                tradingsymbol=tradingsymbol,
+                ltp=quote.ltp,
+                bid=quote.bid,
+                ask=quote.ask,
+                oi=quote.oi,
+                at=quote.at,
+                iv=iv,
+                delta=greeks.delta,
+                gamma=greeks.gamma,
+                theta=greeks.theta,
+                vega=greeks.vega,
+            )
+
+        chain = []
+        for strike in sorted({strike for strike, _ in keys}):
+            ce, pe = side(strike, "CE"), side(strike, "PE")
+            if ce is not None and pe is not None:
+                chain.append(BrokerChainRow(strike=strike, ce=ce, pe=pe))
+        if not chain:
+            raise LookupError(
+                f"no option chain: {self.name} has no fresh quotes for {symbol} "
+                f"{expiry:%d-%b-%Y} strikes around {atm}"
+            )
+        return chain
 
 
 def live_market_for(account: Any, *, candidates: list[Any]) -> BrokerMarket | None:

@@ -3,6 +3,8 @@ switch (one POST from every page) and "test now on paper"."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -47,6 +49,46 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.resolver_match and request.resolver_match.url_name == "run-live":
         template = "execution/_run_live.html"
     return render(request, template, {"page": page, "run": page.run})
+
+
+@login_required
+def option_chain(request: HttpRequest) -> HttpResponse:
+    """An underlying's option chain for one expiry, from the simulator or one of the trader's
+    connected brokers (GET form; a source that cannot answer says why on the page)."""
+    from execution.chain import SIMULATOR, option_chain_get
+    from execution.forms import OptionChainForm
+
+    day = planning.today_ist()
+    data = request.GET.copy()
+    data.setdefault("source", SIMULATOR)
+    data.setdefault("strikes", "10")
+    form = OptionChainForm(data, user=request.user, day=day)
+    underlying_field: Any = form.fields["underlying"]
+    first = underlying_field.queryset.first()
+    if "underlying" not in data and first is not None:
+        data["underlying"] = first.symbol
+        form = OptionChainForm(data, user=request.user, day=day)
+    page = None
+    expiries: list[Any] = []
+    if form.is_valid():
+        underlying = form.cleaned_data["underlying"]
+        expiries = form.expiries(underlying)
+        page = option_chain_get(
+            user=request.user,
+            underlying=underlying,
+            expiry=form.cleaned_data["expiry"],
+            source=form.cleaned_data["source"],
+            strikes_each_side=form.cleaned_data["strikes"],
+        )
+    elif form.cleaned_data.get("underlying") is not None:
+        expiries = form.expiries(form.cleaned_data["underlying"])
+    status = 200 if form.is_valid() or not request.GET else 400
+    return render(
+        request,
+        "execution/option_chain.html",
+        {"form": form, "page": page, "expiries": expiries},
+        status=status,
+    )
 
 
 @login_required

@@ -14,7 +14,9 @@ from execution.chain import MAX_STRIKES_EACH_SIDE, SIMULATOR, chain_accounts_for
 class OptionChainForm(forms.Form):
     """Which chain to show. Expiries are the underlying's listed ones on `day`."""
 
-    underlying = forms.ModelChoiceField(queryset=None, to_field_name="symbol", empty_label=None)
+    underlying: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        queryset=None, to_field_name="symbol", empty_label=None
+    )
     expiry = forms.DateField(required=False)
     source = forms.ChoiceField(label="Prices from")
     strikes = forms.IntegerField(
@@ -59,7 +61,7 @@ class PaperPriceSourceForm(forms.Form):
     """A paper test's price source: the simulator, or one of the owner's connected live
     accounts ("paper on live prices")."""
 
-    price_account = forms.ModelChoiceField(
+    price_account: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
         queryset=None,
         required=False,
         empty_label="Simulated market",

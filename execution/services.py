@@ -57,15 +57,19 @@ class PaperTestError(ValueError):
     """The strategy cannot be test-run (no paper account, no version)."""
 
 
-def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
+def paper_test_run(*, user: Any, strategy: Any, price_account: Any = None) -> ScheduledRun:
     """Run `strategy` now on the user's paper account(s): at the next whole second, any time
-    of day, marked as a test. Real brokers are never used by a test run."""
+    of day, marked as a test. Real brokers are never sent an order by a test run; with
+    `price_account` (one of the user's connected live accounts) the run is priced by that
+    broker's quotes instead of the simulator ("paper on live prices")."""
     from brokers.models import Broker, BrokerAccount
     from execution.dispatch import boundary_dispatch
 
     version = strategy.current_version
     if version is None:
         raise PaperTestError("The strategy has no saved version yet.")
+    if price_account is not None and (price_account.owner_id != user.pk or price_account.is_paper):
+        raise PaperTestError("Prices can come only from one of your own live accounts.")
     paper = list(BrokerAccount.objects.filter(owner=user, broker=Broker.PAPER))
     if not paper:
         raise PaperTestError("Connect the paper broker first (Brokers → Paper).")
@@ -90,10 +94,12 @@ def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
             source_ref=f"{fire_at.timestamp():.0f}",
             is_test=True,
             allocations=allocations,
+            price_account=price_account,
         )
         event_record(
             kind="run.test_requested",
-            message=f"Paper test of {strategy} at {fire_at.astimezone(planning.IST):%H:%M:%S}.",
+            message=f"Paper test of {strategy} at {fire_at.astimezone(planning.IST):%H:%M:%S}"
+            + (f", priced by {price_account.label}'s quotes." if price_account else "."),
             user_id=user.pk,
             run_id=run.pk,
         )
@@ -226,3 +232,56 @@ def account_funds_read(*, account: Any, seconds: int = FUNDS_CACHE_SECONDS) -> t
         result = (None, f"Funds could not be read: {exc.message}")
     cache.set(funds_cache_key(account.pk), result, seconds)
     return result
+
+
+def runs_held_notify(*, run_ids: list[int]) -> int:
+    """Email the owner of each live run held at dispatch for want of a fresh price ("no fresh
+    price: not sent"), once per run (an audit event records it). Paper test runs are not
+    mailed. Returns the number of emails sent; a mail failure is logged, the run note and its
+    event remain."""
+
+    from django.core.mail import send_mail
+
+    from execution.models.engine import ExecutionEvent, RunState
+
+    already = {
+        pk
+        for pk in ExecutionEvent.objects.filter(
+            kind="run.held_mailed", run_id__in=run_ids
+        ).values_list("run_id", flat=True)
+        if pk is not None
+    }
+    runs = (
+        ScheduledRun.objects.filter(pk__in=run_ids, state=RunState.SKIPPED, is_test=False)
+        .exclude(pk__in=already)
+        .select_related("owner", "strategy_version__strategy")
+    )
+    sent = 0
+    for run in runs:
+        if "no fresh price" not in run.note.lower() or not run.owner.email:
+            continue
+        strategy = run.strategy_version.strategy
+        try:
+            send_mail(
+                subject=f"Not sent: no fresh price for {strategy}",
+                message=(
+                    f"Your strategy {strategy} was due at "
+                    f"{run.fire_at.astimezone(planning.IST):%H:%M:%S} IST on "
+                    f"{run.session_date:%d %b %Y}, and no order was sent:\n\n{run.note}\n\n"
+                    "A live run is never priced from an old quote or from the simulated "
+                    "market. Check that your broker account is connected (Brokers page)."
+                ),
+                from_email=None,
+                recipient_list=[run.owner.email],
+            )
+        except Exception:  # the run's note and its event remain on the runs page
+            logger.exception("could not email the owner of held run %s", run.pk)
+            continue
+        event_record(
+            kind="run.held_mailed",
+            message=f"Owner emailed: {run.note}",
+            user_id=run.owner_id,
+            run_id=run.pk,
+        )
+        sent += 1
+    return sent

@@ -246,3 +246,11 @@ def account_funds_read_task(account_id: int) -> None:
     account = BrokerAccount.objects.filter(pk=account_id, status="connected").first()
     if account is not None:
         account_funds_read(account=account)
+
+
+@shared_task(ignore_result=True)
+def runs_held_notify_task(run_ids: list[int]) -> int:
+    """Email the owners of live runs held for no fresh price (execution.services)."""
+    from execution.services import runs_held_notify
+
+    return runs_held_notify(run_ids=run_ids)

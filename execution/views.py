@@ -34,12 +34,23 @@ def run_list(request: HttpRequest) -> HttpResponse:
         {
             **context,
             "testable": selectors.strategies_to_test_for_user(user=request.user),
+            "price_choices": _price_choices(request),
             "not_ready": selectors.readiness_problems_for_user(
                 user=request.user, day=planning.today_ist()
             ),
             "attention": selectors.orders_needing_attention_for_user(user=request.user),
         },
     )
+
+
+def _price_choices(request: HttpRequest) -> list[tuple[str, str]]:
+    """A paper test's price sources, read once for every strategy's form: the simulator and
+    the trader's connected live accounts (only offered when there is one)."""
+    from execution.forms import PaperPriceSourceForm
+
+    field: Any = PaperPriceSourceForm(user=request.user).fields["price_account"]
+    choices = [(str(value), str(label)) for value, label in field.choices]
+    return choices if len(choices) > 1 else []
 
 
 @login_required
@@ -204,8 +215,16 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
     if selectors.kill_switches_engaged(user=request.user):
         messages.error(request, "The kill switch is engaged: re-arm it before a test run.")
         return redirect("execution:runs")
+    from execution.forms import PaperPriceSourceForm
+
+    form = PaperPriceSourceForm(request.POST, user=request.user)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("price_account", [])))
+        return redirect("execution:runs")
     try:
-        run = services.paper_test_run(user=request.user, strategy=strategy)
+        run = services.paper_test_run(
+            user=request.user, strategy=strategy, price_account=form.cleaned_data["price_account"]
+        )
     except services.PaperTestError as exc:
         messages.error(request, str(exc))
         return redirect("execution:runs")

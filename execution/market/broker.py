@@ -345,6 +345,96 @@ def live_market_for(account: Any, *, candidates: list[Any]) -> BrokerMarket | No
     return None
 
 
+class PaperLiveMarket:
+    """ "Paper on live prices": a paper run priced by the quotes of one of its owner's live
+    accounts. Spot, strikes and reference prices come from that broker (as for a live run);
+    each contract it quotes is also left as the paper books' live touch
+    (brokers.paper.market.live_touch_set), so the paper orders fill at the live price."""
+
+    def __init__(self, inner: BrokerMarket, paper_account_ids: list[int]) -> None:
+        self.inner = inner
+        self.paper_account_ids = paper_account_ids
+        self.name = f"{inner.name}, paper"
+
+    def spot(self, symbol: str, at: datetime | None = None) -> Decimal:
+        return self.inner.spot(symbol, at)
+
+    def prefetch_options(self, contracts: list[tuple[str, date, Decimal, str]]) -> None:
+        self.inner.prefetch_options(contracts)
+
+    def chain(self, *args: Any, **kwargs: Any) -> list[BrokerChainRow]:
+        return self.inner.chain(*args, **kwargs)
+
+    def option_quote(
+        self,
+        underlying: str,
+        expiry: date,
+        strike: Decimal,
+        option_type: str,
+        at: datetime | None = None,
+    ) -> BrokerQuote:
+        from brokers.paper.market import live_touch_set
+        from execution.models import BrokerSymbol
+
+        quote = self.inner.option_quote(underlying, expiry, strike, option_type, at)
+        # The paper broker speaks Kite's notation.
+        symbol = (
+            BrokerSymbol.objects.filter(
+                broker="kite",
+                instrument__underlying__symbol=underlying,
+                instrument__expiry=expiry,
+                instrument__strike=strike,
+                instrument__option_type=option_type,
+            )
+            .values_list("tradingsymbol", flat=True)
+            .first()
+        )
+        if symbol:
+            for account_id in self.paper_account_ids:
+                live_touch_set(
+                    account_id=account_id,
+                    tradingsymbol=symbol,
+                    ltp=quote.ltp,
+                    bid=quote.bid,
+                    ask=quote.ask,
+                )
+        return quote
+
+
+def paper_live_sources(runs: list[Any], skipped: dict[int, str]) -> dict[int, PaperLiveMarket]:
+    """run id → the live market pricing each paper run whose owner chose one of their live
+    accounts as its price source ("paper on live prices"). A chosen account that can no longer
+    quote (disconnected, token dead, not the owner's) holds the run: a paper run on live
+    prices is never priced by the simulator in their place."""
+    from brokers.models import BrokerAccount
+
+    wanted = [r for r in runs if r.pk not in skipped and r.price_account_id]
+    if not wanted:
+        return {}
+    accounts = {
+        a.pk: a for a in BrokerAccount.objects.filter(pk__in={r.price_account_id for r in wanted})
+    }
+    markets: dict[int, BrokerMarket] = {}
+    found: dict[int, PaperLiveMarket] = {}
+    for run in wanted:
+        account = accounts.get(run.price_account_id)
+        if account is None or account.owner_id != run.owner_id:
+            skipped[run.pk] = "No fresh price: the chosen price source is not yours: not sent."
+            continue
+        if account.pk not in markets:
+            market = live_market_for(account, candidates=[])
+            if market is None or market.account.pk != account.pk:
+                skipped[run.pk] = (
+                    f"No fresh price: {account.label}, chosen to price this paper run, is not "
+                    f"connected: not sent."
+                )
+                continue
+            markets[account.pk] = market
+        paper = [int(a["account_id"]) for a in run.allocations if a.get("broker") == "paper"]
+        found[run.pk] = PaperLiveMarket(markets[account.pk], paper)
+    return found
+
+
 class LivePrices:
     """Contract prices for the watch: each live broker's own quotes (one batch per broker
     and tick), the simulator for paper accounts. A stale or missing broker quote gives no
@@ -356,6 +446,10 @@ class LivePrices:
         self.now = now
         self.stale: dict[tuple[str, str], str] = {}
         self._keys: dict[tuple[str, str], tuple[str, Decimal] | None] = {}
+        # Paper on live prices: run id → (the live market, its paper accounts).
+        self.paper_live: dict[int, tuple[BrokerMarket, list[int]]] = {}
+        self.paper_held: set[int] = set()  # paper runs whose chosen price source cannot quote
+        self._at: dict[tuple[str, str], datetime] = {}
 
     def prefetch(self, contracts: list[tuple[str, str]]) -> None:
         """Read every (broker, trading symbol) of live brokers in as few calls as allowed."""
@@ -381,7 +475,18 @@ class LivePrices:
                 for symbol in symbols:
                     self.stale[(broker, symbol)] = str(exc)
 
-    def quote(self, *, broker: str, tradingsymbol: str) -> tuple[Decimal, Decimal] | None:
+    def quoted_at(self, *, broker: str, tradingsymbol: str) -> datetime:
+        """When the last price given for this contract was quoted (the broker's time where it
+        gives one; now for the simulator)."""
+        return self._at.get((broker, tradingsymbol), self.now)
+
+    def quote(
+        self, *, broker: str, tradingsymbol: str, run_id: int | None = None
+    ) -> tuple[Decimal, Decimal] | None:
+        if broker == "paper" and run_id in self.paper_held:
+            return None
+        if broker == "paper" and run_id in self.paper_live:
+            return self._paper_live_quote(run_id, tradingsymbol)
         if broker == "paper":
             return self.simulated.quote(broker=broker, tradingsymbol=tradingsymbol)
         market = self.markets.get(broker)
@@ -400,10 +505,44 @@ class LivePrices:
         except StalePriceError as exc:
             self.stale[(broker, tradingsymbol)] = str(exc)
             return None
+        self._at[(broker, tradingsymbol)] = quote.at
         return quote.ltp, tick
 
-    def ltp(self, *, broker: str, tradingsymbol: str) -> Decimal | None:
-        found = self.quote(broker=broker, tradingsymbol=tradingsymbol)
+    def _paper_live_quote(self, run_id: int, tradingsymbol: str) -> tuple[Decimal, Decimal] | None:
+        from brokers.paper.market import live_touch_set
+        from execution.instruments import instrument_from_broker_symbol
+        from execution.models import Instrument
+
+        market, paper_accounts = self.paper_live[run_id]
+        try:
+            instrument = instrument_from_broker_symbol("kite", tradingsymbol)
+        except Instrument.DoesNotExist:
+            self.stale[("paper", tradingsymbol)] = f"{tradingsymbol} is not in the master"
+            return None
+        try:
+            key = market.key_for(
+                instrument.underlying.symbol,
+                instrument.expiry,
+                instrument.strike,
+                instrument.option_type,
+            )
+            quote = market.fresh(key, tradingsymbol, now=self.now)
+        except StalePriceError as exc:
+            self.stale[("paper", tradingsymbol)] = str(exc)
+            return None
+        for account_id in paper_accounts:  # the paper book fills its exits at this price
+            live_touch_set(
+                account_id=account_id,
+                tradingsymbol=tradingsymbol,
+                ltp=quote.ltp,
+                bid=quote.bid,
+                ask=quote.ask,
+            )
+        self._at[("paper", tradingsymbol)] = quote.at
+        return quote.ltp, instrument.tick_size
+
+    def ltp(self, *, broker: str, tradingsymbol: str, run_id: int | None = None) -> Decimal | None:
+        found = self.quote(broker=broker, tradingsymbol=tradingsymbol, run_id=run_id)
         return None if found is None else found[0]
 
 
@@ -420,4 +559,55 @@ def live_prices(positions: list[Any], *, simulated: Any, now: datetime) -> LiveP
             markets[account.broker] = market
     prices = LivePrices(simulated, markets, now)
     prices.prefetch([(p.account.broker, p.tradingsymbol) for p in positions])
+    paper_live_watch(prices, positions)
     return prices
+
+
+def paper_live_watch(prices: LivePrices, positions: list[Any]) -> None:
+    """Paper positions of runs priced by a live account ("paper on live prices") are marked
+    with that account's quotes (one market per account, its contracts in one batch); a
+    chosen account that cannot quote leaves them unmarked (never the simulator's price)."""
+    from execution.instruments import instrument_from_broker_symbol
+    from execution.models import Instrument
+
+    by_account: dict[int, BrokerMarket | None] = {}
+    contracts: dict[int, list[tuple[str, date, Decimal, str]]] = {}
+    for position in positions:
+        run = position.run
+        account = run.price_account if run.price_account_id else None
+        if account is None or not position.account.is_paper:
+            continue
+        if account.pk not in by_account:
+            market = live_market_for(account, candidates=[])
+            usable = market is not None and market.account.pk == account.pk
+            by_account[account.pk] = market if usable else None
+        market = by_account[account.pk]
+        if market is None or account.owner_id != run.owner_id:
+            prices.stale[("paper", position.tradingsymbol)] = (
+                f"{account.label}, chosen to price this paper run, gives no quotes now"
+            )
+            prices.paper_held.add(run.pk)
+            continue
+        paper = prices.paper_live.setdefault(run.pk, (market, []))[1]
+        if position.account_id not in paper:
+            paper.append(position.account_id)
+        try:
+            instrument = instrument_from_broker_symbol("kite", position.tradingsymbol)
+        except Instrument.DoesNotExist:
+            continue
+        contracts.setdefault(account.pk, []).append(
+            (
+                instrument.underlying.symbol,
+                instrument.expiry,
+                instrument.strike,
+                instrument.option_type,
+            )
+        )
+    for account_id, wanted in contracts.items():
+        market = by_account[account_id]
+        if market is None:
+            continue
+        try:
+            market.prefetch_options(wanted)
+        except StalePriceError:
+            continue  # each position's quote says so

@@ -186,6 +186,8 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
                     problems.append(f"{account.label}: no funds available at the broker.")
             except BrokerError as exc:
                 problems.append(f"{account.label}: funds could not be read ({exc.message}).")
+        if not problems and not account.is_paper:
+            positions_differ_notify(account=account, day=day)
         readiness, _ = AccountReadiness.objects.update_or_create(
             session_date=day,
             account=account,
@@ -209,6 +211,48 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
             )
         results.append(readiness)
     return results
+
+
+def positions_differ_notify(*, account: Any, day: date) -> list[str]:
+    """Part of the ready check: the account's positions at its broker against ours. Each
+    difference (a position opened outside the platform, one the broker does not show, or
+    two quantities) is flagged to the owner, once a day per account, by email and as an
+    audit event; it does not stop the account from trading. Returns the differences."""
+    from django.core.mail import send_mail
+
+    from execution.broker_positions import broker_positions_compare
+    from execution.models.engine import ExecutionEvent
+
+    compared = broker_positions_compare(account=account)
+    lines = [d.words for d in compared.differences]
+    if compared.problem:
+        lines = [f"{account.label}: {compared.problem}"]
+    if not lines:
+        return []
+    already = ExecutionEvent.objects.filter(
+        kind="positions.differ", account_id=account.pk, data__day=day.isoformat()
+    ).exists()
+    if not already:
+        event_record(
+            kind="positions.differ",
+            message=f"{account.label}: " + "; ".join(lines),
+            user_id=account.owner_id,
+            account_id=account.pk,
+            data={"day": day.isoformat()},
+        )
+        try:
+            send_mail(
+                subject=f"Positions at your broker differ from ours: {account.label}",
+                message="Your broker shows positions that our records do not match:\n- "
+                + "\n- ".join(lines)
+                + "\n\nThe kill switch closes positions opened outside the platform only "
+                "when you choose 'Flatten everything' on the Positions page.",
+                from_email=None,
+                recipient_list=[account.owner.email],
+            )
+        except Exception:  # the audit event and the positions page still show it
+            logger.exception("could not email the owner of account %s", account.pk)
+    return lines
 
 
 FUNDS_CACHE_SECONDS = 15

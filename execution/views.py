@@ -107,10 +107,14 @@ def positions(request: HttpRequest) -> HttpResponse:
     rows, consolidated = disclosure.positions_disclosed(
         user=request.user, positions=selectors.open_positions_for_user(user=request.user)
     )
-    template = "execution/positions.html"
+    context: dict[str, Any] = {"positions": rows, "consolidated": consolidated}
     if request.resolver_match and request.resolver_match.url_name == "positions-live":
-        template = "execution/_positions_live.html"
-    return render(request, template, {"positions": rows, "consolidated": consolidated})
+        return render(request, "execution/_positions_live.html", context)
+    from execution.broker_positions import broker_positions_for_user
+
+    # The broker's own positions against ours, on the full page only (not every poll).
+    context["at_brokers"] = broker_positions_for_user(user=request.user)
+    return render(request, "execution/positions.html", context)
 
 
 @login_required
@@ -163,10 +167,12 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
                 + " re-armed: new entries are allowed again.",
             )
         else:
+            outside = not platform and request.POST.get("flatten_outside") == "1"
             kill_switch_engage(
                 actor=request.user,
                 user=target,
                 reason=reason if platform else (reason or "Pressed in the web UI."),
+                flatten_outside=outside,
             )
             messages.warning(
                 request,
@@ -175,8 +181,9 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
                     if platform
                     else "Kill switch engaged: "
                 )
-                + "open orders are being cancelled and every position closed. No new entries "
-                "until it is re-armed.",
+                + "open orders are being cancelled and every position closed"
+                + (", including those opened outside the platform" if outside else "")
+                + ". No new entries until it is re-armed.",
             )
     except (PermissionError, ValueError) as exc:
         messages.error(request, str(exc))

@@ -184,6 +184,8 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
                 funds = get_adapter(account).funds()
                 if funds.available <= 0:
                     problems.append(f"{account.label}: no funds available at the broker.")
+                else:
+                    problems += margin_ready_check(account=account, day=day, funds=funds)
             except BrokerError as exc:
                 problems.append(f"{account.label}: funds could not be read ({exc.message}).")
         if not problems and not account.is_paper:
@@ -211,6 +213,45 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
             )
         results.append(readiness)
     return results
+
+
+def margin_ready_check(*, account: Any, day: date, funds: Any) -> list[str]:
+    """Part of the ready check: the broker's basket margin estimate of each entry run planned
+    today on the account (where the broker offers one), summed, against the funds available.
+    Only an estimate that was made and exceeds the funds is a problem; no estimate is not."""
+    from brokers.models import BrokerAccount
+    from execution.dispatch import _lots
+    from execution.margin import strategy_margin_needed
+    from execution.models.engine import RunState
+    from execution.sources import AccountAllocation
+    from trader.india import rupees
+
+    if not isinstance(account, BrokerAccount) or account.is_paper:
+        return []
+    needed = Decimal(0)
+    runs = ScheduledRun.objects.filter(
+        session_date=day, state=RunState.PLANNED, boundary=Boundary.ENTRY, is_test=False
+    ).select_related("strategy_version__strategy__underlying")
+    for run in runs:
+        for data in run.allocations:
+            if data.get("account_id") != account.pk:
+                continue
+            allocation = AccountAllocation.from_json(data)
+            estimate = strategy_margin_needed(
+                version=run.strategy_version,
+                account=account,
+                lots_for=lambda leg, a=allocation, m=run.multiplier: _lots(a, leg.lots, m),
+            )
+            if estimate.amount is None:
+                logger.info("no margin estimate for run %s: %s", run.pk, estimate.problem)
+                return []
+            needed += estimate.amount
+    if needed > funds.available:
+        return [
+            f"{account.label}: margin needed for today's strategies, {rupees(needed)} "
+            f"(the broker's estimate), exceeds the {rupees(funds.available)} available."
+        ]
+    return []
 
 
 def positions_differ_notify(*, account: Any, day: date) -> list[str]:

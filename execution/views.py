@@ -63,6 +63,21 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def strategy_margin(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """ "Margin needed" of a strategy on each of its live accounts (the broker's basket
+    estimate), a fragment the strategy page loads after itself."""
+    from execution.margin import strategy_margins_for_page
+    from trader.models import Strategy
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id, owner=request.user)
+    return render(
+        request,
+        "execution/_margin_needed.html",
+        {"margins": strategy_margins_for_page(strategy=strategy), "strategy": strategy},
+    )
+
+
+@login_required
 def option_chain(request: HttpRequest) -> HttpResponse:
     """An underlying's option chain for one expiry, from the simulator or one of the trader's
     connected brokers (GET form; a source that cannot answer says why on the page)."""

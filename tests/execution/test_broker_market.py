@@ -137,3 +137,31 @@ def test_a_chain_with_no_fresh_quote_is_refused(quoting):
         market.chain("NIFTY", datetime.date(2026, 12, 8), strike_step=Decimal(50))
     with pytest.raises(ValueError):
         market.chain("NIFTY", datetime.date(2026, 12, 8), strike_step=Decimal(0))
+
+
+@pytest.mark.parametrize("quoting", ["kite", "upstox"], indirect=True)
+def test_basket_margin_estimate_from_the_brokers_emulator(quoting):
+    from brokers.base import OrderRequest, OrderType, Product, Side
+    from execution.models import BrokerSymbol
+
+    market, _emulator = quoting
+
+    def order(strike: int, side: Side) -> OrderRequest:
+        row = BrokerSymbol.objects.get(
+            broker=market.broker, instrument__underlying__symbol="NIFTY",
+            instrument__expiry=datetime.date(2026, 12, 8), instrument__strike=strike,
+            instrument__option_type="CE",
+        )  # fmt: skip
+        return OrderRequest(
+            exchange="NFO", tradingsymbol=row.tradingsymbol, side=side, quantity=75,
+            order_type=OrderType.MARKET, product=Product.NRML, tag="m",
+            instrument_token=row.token,
+        )  # fmt: skip
+
+    assert market.adapter.capabilities.basket_margin
+    with time_machine.travel(NOW, tick=False):
+        estimate = market.adapter.basket_margin([order(24000, Side.SELL), order(24200, Side.BUY)])
+    # The emulator's model: the long pays 100.1 x 75; the short blocks 12% of 24,000 x 75
+    # less 99.9 x 75 alone, at most the 200-point width x 75 with its wing.
+    assert estimate.initial == Decimal("7507.50") + Decimal("208507.50")
+    assert estimate.final == Decimal("7507.50") + Decimal("15000")

@@ -87,6 +87,6 @@ def test_strategy_page_shows_margin_needed_per_account(kite, live_strategy, clie
 
 def test_a_broker_without_an_estimate_says_so(live_strategy):  # noqa: F811
     strategy, _account = live_strategy
-    upstox = BrokerAccountFactory(owner=strategy.owner, broker="upstox")
-    needed = strategy_margin_needed(version=strategy.current_version, account=upstox)
-    assert needed.amount is None and "Upstox gives no basket margin estimate" in needed.problem
+    fyers = BrokerAccountFactory(owner=strategy.owner, broker="fyers")
+    needed = strategy_margin_needed(version=strategy.current_version, account=fyers)
+    assert needed.amount is None and "Fyers gives no basket margin estimate" in needed.problem

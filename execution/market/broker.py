@@ -48,6 +48,7 @@ INDEX_KEYS: dict[str, dict[str, str]] = {
 # and Fyers 50 per call; Dhan 1000 per marketfeed call).
 QUOTE_BATCH = {"kite": 500, "upstox": 500, "angelone": 50, "fyers": 50, "dhan": 1000}
 BROKERS_WITH_QUOTES = tuple(INDEX_KEYS)
+PRICE_SOURCE_LENGTH = 80
 
 
 class StalePriceError(LookupError):
@@ -115,7 +116,8 @@ class BrokerMarket:
         self.max_age = timedelta(
             seconds=conf.quote_max_age_seconds() if max_age is None else max_age
         )
-        self.name = f"{account.get_broker_display()} quotes ({account.label})"
+        # What a run records as its price source (ScheduledRun.price_source: 80 characters).
+        self.name = f"{account.get_broker_display()} quotes ({account.label})"[:PRICE_SOURCE_LENGTH]
         self._quotes: dict[str, BrokerQuote] = {}
 
     # --- fetching ---------------------------------------------------------------------------
@@ -354,7 +356,8 @@ class PaperLiveMarket:
     def __init__(self, inner: BrokerMarket, paper_account_ids: list[int]) -> None:
         self.inner = inner
         self.paper_account_ids = paper_account_ids
-        self.name = f"{inner.name}, paper"
+        label = inner.account.label[: PRICE_SOURCE_LENGTH - 40]
+        self.name = f"{inner.account.get_broker_display()} quotes ({label}), paper"
 
     def spot(self, symbol: str, at: datetime | None = None) -> Decimal:
         return self.inner.spot(symbol, at)

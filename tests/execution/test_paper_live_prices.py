@@ -146,3 +146,14 @@ def test_the_owner_is_emailed_once_when_a_live_run_is_held_for_no_fresh_price(
     assert message.to == [strategy.owner.email] and "no fresh price" in message.body
     assert "30 s old" in message.body
     assert runs_held_notify(run_ids=[run_id]) == 0 and len(mail.outbox) == 1
+
+
+def test_a_long_account_label_still_fits_the_runs_price_source(kite, paper):  # noqa: F811
+    strategy, kite_account, _paper = paper
+    BrokerAccount.objects.filter(pk=kite_account.pk).update(label="L" * 60)
+    kite_account.refresh_from_db()
+    with time_machine.travel(BEFORE_T, tick=False):
+        run = paper_test_run(user=strategy.owner, strategy=strategy, price_account=kite_account)
+    run.refresh_from_db()
+    assert run.state == RunState.DISPATCHED
+    assert run.price_source.endswith("), paper") and len(run.price_source) <= 80

@@ -370,3 +370,23 @@ def runs_held_notify(*, run_ids: list[int]) -> int:
         )
         sent += 1
     return sent
+
+
+def strategy_paper_price_set(*, user: Any, strategy: Any, account: Any) -> Any:
+    """Choose (or, with None, clear) the live account whose quotes price `strategy`'s runs on
+    paper accounts ("paper on live prices"). Only the owner's own live accounts; saving
+    re-plans today's runs (execution.replan). Audited."""
+    if strategy.owner_id != user.pk:
+        raise PermissionError("Only the strategy's owner can choose its price source.")
+    if account is not None and (account.owner_id != user.pk or account.is_paper):
+        raise ValueError("Prices can come only from one of your own live accounts.")
+    with transaction.atomic():
+        strategy.paper_price_account = account
+        strategy.save(update_fields=["paper_price_account", "updated_at"])
+        event_record(
+            kind="strategy.price_source",
+            message=f"{strategy}: paper runs priced by "
+            + (f"{account.label}'s quotes." if account else "the simulated market."),
+            user_id=user.pk,
+        )
+    return strategy

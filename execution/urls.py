@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<int:pk>/exit/", views.run_exit, name="run-exit"),
     path("option-chain/", views.option_chain, name="option-chain"),
     path("margin/<int:strategy_id>/", views.strategy_margin, name="strategy-margin"),
+    path("paper-price/<int:strategy_id>/", views.strategy_paper_price, name="strategy-paper-price"),
     path("positions/", views.positions, name="positions"),
     path("positions/live/", views.positions, name="positions-live"),
     path("orders/<int:pk>/dismiss/", views.order_attention_dismiss, name="order-attention-dismiss"),

@@ -63,6 +63,28 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def strategy_paper_price(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """Choose the live account whose quotes price the strategy's paper runs (or none)."""
+    from execution.forms import PaperPriceSourceForm
+    from trader.models import Strategy
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id, owner=request.user)
+    form = PaperPriceSourceForm(request.POST, user=request.user)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("price_account", [])))
+    else:
+        account = form.cleaned_data["price_account"]
+        services.strategy_paper_price_set(user=request.user, strategy=strategy, account=account)
+        messages.success(
+            request,
+            "Paper runs of this strategy are priced by "
+            + (f"{account.label}'s quotes." if account else "the simulated market."),
+        )
+    return redirect("strategies:detail", pk=strategy.pk)
+
+
+@login_required
 def strategy_margin(request: HttpRequest, strategy_id: int) -> HttpResponse:
     """ "Margin needed" of a strategy on each of its live accounts (the broker's basket
     estimate), a fragment the strategy page loads after itself."""
@@ -73,7 +95,11 @@ def strategy_margin(request: HttpRequest, strategy_id: int) -> HttpResponse:
     return render(
         request,
         "execution/_margin_needed.html",
-        {"margins": strategy_margins_for_page(strategy=strategy), "strategy": strategy},
+        {
+            "margins": strategy_margins_for_page(strategy=strategy),
+            "strategy": strategy,
+            "price_choices": _price_choices(request),
+        },
     )
 
 

@@ -411,7 +411,13 @@ def paper_live_sources(runs: list[Any], skipped: dict[int, str]) -> dict[int, Pa
     prices is never priced by the simulator in their place."""
     from brokers.models import BrokerAccount
 
-    wanted = [r for r in runs if r.pk not in skipped and r.price_account_id]
+    wanted = [
+        r
+        for r in runs
+        if r.pk not in skipped
+        and r.price_account_id
+        and all(a.get("broker") == "paper" for a in r.allocations)  # never a live run
+    ]
     if not wanted:
         return {}
     accounts = {

@@ -21,7 +21,14 @@ from execution.models import ExecutionEvent, OrderIntent, Position, RunState, Sc
 from execution.services import PaperTestError, paper_test_run, runs_held_notify
 from execution.watch import runs_watch
 from tests.brokers.factories import BrokerAccountFactory, PaperBookFactory
-from tests.execution.test_live_prices import API_KEY, T, dispatch, kite, live_strategy  # noqa: F401
+from tests.execution.test_live_prices import (  # noqa: F401
+    API_KEY,
+    DAY,
+    T,
+    dispatch,
+    kite,
+    live_strategy,
+)
 
 pytestmark = pytest.mark.django_db
 BEFORE_T = T - datetime.timedelta(seconds=4)
@@ -157,3 +164,38 @@ def test_a_long_account_label_still_fits_the_runs_price_source(kite, paper):  # 
     run.refresh_from_db()
     assert run.state == RunState.DISPATCHED
     assert run.price_source.endswith("), paper") and len(run.price_source) <= 80
+
+
+def test_a_paper_strategy_planned_on_live_prices(kite, paper, client):  # noqa: F811
+    from execution.planning import day_plan
+    from tests.execution.engine_factories import strategy_with_accounts
+    from trader.models import BrokerAllocation
+
+    live_strategy_, kite_account, paper_account = paper
+    owner = live_strategy_.owner
+    with time_machine.travel(T - datetime.timedelta(hours=1), tick=False):
+        strategy, _version, _ = strategy_with_accounts(brokers=(), owner=owner)
+        BrokerAllocation.objects.create(
+            strategy=strategy, broker_account=paper_account, multiplier=Decimal(1), priority=1
+        )
+        client.force_login(owner)
+        url = reverse("execution:strategy-paper-price", args=[strategy.pk])
+        refused = client.post(url, {"price_account": paper_account.pk}, follow=True)
+        assert "Choose one of your own live accounts" in refused.content.decode()
+        client.post(url, {"price_account": kite_account.pk})
+        strategy.refresh_from_db()
+        assert strategy.paper_price_account_id == kite_account.pk
+        fragment = client.get(reverse("execution:strategy-margin", args=[strategy.pk]))
+        assert f'<option value="{kite_account.pk}" selected>' in fragment.content.decode()
+        day_plan(day=DAY)
+    paper_run = ScheduledRun.objects.get(strategy_version__strategy=strategy, boundary="entry")
+    live_run = ScheduledRun.objects.get(strategy_version__strategy=live_strategy_, boundary="entry")
+    assert paper_run.price_account_id == kite_account.pk
+    assert live_run.price_account_id is None  # a live allocation is priced by its own broker
+    dispatch()
+    paper_run.refresh_from_db()
+    assert paper_run.state == RunState.DISPATCHED
+    assert paper_run.price_source.endswith(", paper")
+    symbols = set(OrderIntent.objects.filter(run=paper_run).values_list("tradingsymbol", flat=True))
+    assert symbols == {"NIFTY26D0821100CE", "NIFTY26D0821300CE", "NIFTY26D0820900PE",
+                       "NIFTY26D0820700PE"}  # fmt: skip

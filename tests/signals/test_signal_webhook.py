@@ -42,7 +42,7 @@ def sends(monkeypatch):
 
 @pytest.fixture
 def signal_strategy(owner, at_session):
-    strategy, version, accounts = strategy_with_accounts(brokers=(Broker.PAPER,), owner=owner)
+    strategy, _version, _accounts = strategy_with_accounts(brokers=(Broker.PAPER,), owner=owner)
     issued = services.webhook_enable(user=owner, strategy=strategy)
     return strategy, issued
 
@@ -166,7 +166,7 @@ def test_outside_the_session_is_refused_with_the_calendar_reason(client, signal_
 def test_kill_switch_refuses_entries_but_lets_an_exit_close(
     client, owner, signal_strategy, sends, django_capture_on_commit_callbacks
 ):
-    strategy, issued = signal_strategy
+    _strategy, issued = signal_strategy
     assert post(client, issued, signal(issued, signal_id="in")).status_code == 202
     run = ScheduledRun.objects.get(source="signal")
     intent = OrderIntent.objects.filter(run=run).first()
@@ -245,14 +245,14 @@ def test_the_secret_is_shown_once_stored_hashed_and_rotation_ends_the_old_one(
     client, owner_client, stranger_client, owner, at_session, sends
 ):
     strategy, _, _ = strategy_with_accounts(brokers=(Broker.PAPER,), owner=owner)
-    assert (
-        stranger_client.post(reverse("signals:enable", args=[strategy.pk])).status_code == 404
-    )
+    assert stranger_client.post(reverse("signals:enable", args=[strategy.pk])).status_code == 404
     page = owner_client.post(reverse("signals:enable", args=[strategy.pk]))
     assert page.status_code == 200 and page["Cache-Control"] == "no-store"
     secret = page.context["issued"].secret
     webhook = SignalWebhook.objects.get()
-    assert secret in page.text and webhook.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert (
+        secret in page.text and webhook.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    )
     assert secret not in json.dumps(list(SignalWebhook.objects.values()), default=str)
     old = page.context["issued"]
     owner_client.post(reverse("signals:enable", args=[strategy.pk]))

@@ -92,9 +92,7 @@ class AlertDelivery(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_deliveries"
     )
-    channel = models.ForeignKey(
-        AlertChannel, on_delete=models.CASCADE, related_name="deliveries"
-    )
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=20, choices=AlertEvent.choices, blank=True)
     # The execution.ExecutionEvent it reports (a plain id, like the audit trail); none for a
     # test message.

@@ -24,9 +24,7 @@ def alert_settings_for_user(*, user: Any) -> AlertSettings:
     return AlertSettings(
         channels=list(AlertChannel.objects.filter(user=user)),
         events=list(AlertEvent.choices),
-        chosen=set(
-            AlertRule.objects.filter(channel__user=user).values_list("event", "channel_id")
-        ),
+        chosen=set(AlertRule.objects.filter(channel__user=user).values_list("event", "channel_id")),
         deliveries=list(
             AlertDelivery.objects.filter(user=user).select_related("channel")[:RECENT_DELIVERIES]
         ),

@@ -64,7 +64,9 @@ def channel_telegram_add(*, user: Any, bot_token: str, label: str = "") -> tuple
     with Telegram (getMe) and stored encrypted."""
     bot_token = (bot_token or "").strip()
     if not _BOT_TOKEN.match(bot_token):
-        raise ValidationError({"bot_token": "That is not a bot token (123456:ABC… from BotFather)."})
+        raise ValidationError(
+            {"bot_token": "That is not a bot token (123456:ABC… from BotFather)."}
+        )
     _room_for_one_more(user)
     try:
         me = transports.telegram_call(bot_token, "getMe")

@@ -84,9 +84,7 @@ def telegram_call(token: str, method: str, payload: dict[str, Any] | None = None
     if response.status_code != 200 or not answer.get("ok"):
         error = _http_error(response, "Telegram")
         description = str(answer.get("description") or "")[:200]
-        raise TransportError(
-            f"{error.message} {description}".strip(), permanent=error.permanent
-        )
+        raise TransportError(f"{error.message} {description}".strip(), permanent=error.permanent)
     return answer.get("result")
 
 

@@ -240,10 +240,16 @@ def signal_receive(
         return _duplicate(Signal.objects.get(webhook=webhook, signal_id=signal_id))
     if reason:
         return _refuse(status, reason, signal_id=signal_id)
-    if action == SignalAction.ENTRY:
-        _entry_trade(webhook, signal, now)
-    else:
-        _exit_trade(webhook, signal, now)
+    try:
+        if action == SignalAction.ENTRY:
+            _entry_trade(webhook, signal, now)
+        else:
+            _exit_trade(webhook, signal, now)
+    except Exception:  # the sender gets an answer and the strategy page the outcome, not a 500
+        logger.exception("signal %s of webhook %s could not be traded", signal.pk, webhook.pk)
+        _settle(
+            signal, SignalOutcome.NOT_SENT, "Internal error while trading it: check the runs page."
+        )
     return SignalAnswer(
         202 if signal.outcome == SignalOutcome.ACCEPTED else 409,
         {
@@ -321,12 +327,12 @@ def _entry_trade(webhook: SignalWebhook, signal: Signal, now: datetime.datetime)
     day = now.astimezone(IST).date()
     version = strategy_version_for_day(strategy_id=strategy.pk, on=day)
     allocations = _allocations(strategy)
-    problem = ""
-    if version is None:
-        problem = "The strategy has no version in force today."
-    elif not allocations:
-        problem = "No enabled broker account is allocated to the strategy."
-    if problem:
+    if version is None or not allocations:
+        problem = (
+            "The strategy has no version in force today."
+            if version is None
+            else "No enabled broker account is allocated to the strategy."
+        )
         _settle(signal, SignalOutcome.NOT_SENT, problem)
         return
     special = None

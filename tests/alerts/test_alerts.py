@@ -260,3 +260,29 @@ def test_private_urls_are_refused_in_production(owner, settings):
     for url in ("http://127.0.0.1:9/x", "https://127.0.0.1/x", "ftp://example.com/"):
         with pytest.raises(ValidationError):
             services.channel_webhook_add(user=owner, url=url)
+
+
+def test_a_black_box_subscribers_alert_names_the_listing_and_hides_the_contract(
+    owner, stranger, eager, django_capture_on_commit_callbacks
+):
+    from marketplace.models import Visibility
+    from tests.marketplace.factories import ListingFactory
+
+    listing = ListingFactory(
+        visibility=Visibility.SUBSCRIBE_ONLY, title="Secret sauce", sebi_ra_number="INH000012345"
+    )
+    strategy = listing.strategy
+    run = RunFactory(strategy_version=strategy.current_version, owner=stranger)
+    email = services.channel_email_add(user=stranger, address="sub@example.com")
+    services.rules_set(user=stranger, chosen=[("fill", email.pk)])
+    with django_capture_on_commit_callbacks(execute=True):
+        event_record(
+            kind="order.filled",
+            message="SELL 75 NIFTY26N2626000CE filled at 10:15:02",
+            user_id=stranger.pk,
+            run_id=run.pk,
+        )
+    sent = mail.outbox[-1]
+    assert "Secret sauce" in sent.subject and strategy.name not in sent.subject
+    assert "NIFTY26N2626000CE" not in sent.body and "10:15:02" not in sent.body
+    assert "(contract hidden)" in sent.body

@@ -257,3 +257,16 @@ def test_the_secret_is_shown_once_stored_hashed_and_rotation_ends_the_old_one(
     old = page.context["issued"]
     owner_client.post(reverse("signals:enable", args=[strategy.pk]))
     assert post(client, old, signal(old)).status_code == 401
+
+
+def test_the_signal_hot_path_runs_a_fixed_number_of_queries(
+    client, signal_strategy, sends, django_assert_max_num_queries
+):
+    _, issued = signal_strategy
+    post(client, issued, signal(issued, signal_id="warm"))  # first-use caches (content types)
+    # The whole request, the dispatcher's three loads and its reference data included (48
+    # today; the bound leaves room for the dispatcher's own changes, not for a loop).
+    with django_assert_max_num_queries(60) as captured:
+        assert post(client, issued, signal(issued, signal_id="counted")).status_code == 202
+    mine = [q["sql"] for q in captured.captured_queries if '"signals_' in q["sql"]]
+    assert len(mine) == 4  # webhook, duplicate lookup, insert, outcome

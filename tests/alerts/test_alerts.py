@@ -286,3 +286,18 @@ def test_a_black_box_subscribers_alert_names_the_listing_and_hides_the_contract(
     assert "Secret sauce" in sent.subject and strategy.name not in sent.subject
     assert "NIFTY26N2626000CE" not in sent.body and "10:15:02" not in sent.body
     assert "(contract hidden)" in sent.body
+
+
+def test_the_page_subscribes_a_browser_for_web_push(owner, owner_client, vapid, receiver):
+    subscription, _, _ = browser_subscription(f"{receiver.url}/push/xyz")
+    url = reverse("alerts:webpush-subscribe")
+    answer = owner_client.post(url, data=json.dumps(subscription), content_type="application/json")
+    assert answer.status_code == 200
+    channel = AlertChannel.objects.get(pk=answer.json()["channel"])
+    assert channel.kind == "webpush" and channel.usable and channel.user == owner
+    assert subscription["keys"]["auth"] not in channel.secret_encrypted
+    again = owner_client.post(url, data=json.dumps(subscription), content_type="application/json")
+    assert again.json()["channel"] == channel.pk  # the same endpoint is one channel
+    for bad in (b"nope", b"[]", json.dumps({"endpoint": "x"}).encode()):
+        assert owner_client.post(url, data=bad, content_type="application/json").status_code == 400
+    assert "data-push-subscribe" in owner_client.get(reverse("alerts:settings")).text

@@ -174,7 +174,8 @@ def _rate_limited(webhook: SignalWebhook) -> bool:
     from brokers.ratelimit import OrderRateLimiter
 
     limiter = OrderRateLimiter(namespace="signals", window_seconds=60.0)
-    return limiter.take(webhook.pk, max(1, int(settings.SIGNAL_RATE_PER_MINUTE))) > 0
+    # Keyed by the random public id: a row id is reused by a fresh database, a budget is not.
+    return limiter.take(webhook.public_id, max(1, int(settings.SIGNAL_RATE_PER_MINUTE))) > 0
 
 
 def signal_receive(

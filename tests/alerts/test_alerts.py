@@ -301,3 +301,22 @@ def test_the_page_subscribes_a_browser_for_web_push(owner, owner_client, vapid, 
     for bad in (b"nope", b"[]", json.dumps({"endpoint": "x"}).encode()):
         assert owner_client.post(url, data=bad, content_type="application/json").status_code == 400
     assert "data-push-subscribe" in owner_client.get(reverse("alerts:settings")).text
+
+
+def test_telegram_is_linked_through_the_page(owner, owner_client, telegram):
+    added = owner_client.post(
+        reverse("alerts:channel-add"), {"kind": "telegram", "bot_token": BOT_TOKEN}
+    )
+    assert added.status_code == 302
+    channel = AlertChannel.objects.get(kind="telegram")
+    page = owner_client.get(reverse("alerts:settings"))
+    assert f"https://t.me/trader_alerts_bot?start={channel.link_code}" in page.text
+    assert BOT_TOKEN not in page.text
+    verify = reverse("alerts:telegram-verify", args=[channel.pk])
+    owner_client.post(verify)
+    assert not AlertChannel.objects.get(pk=channel.pk).usable
+    user_presses_start(telegram, BOT_TOKEN, 4242, f"/start {channel.link_code}")
+    owner_client.post(verify)
+    assert AlertChannel.objects.get(pk=channel.pk).target == "4242"
+    bad = owner_client.post(reverse("alerts:channel-add"), {"kind": "telegram", "bot_token": "x"})
+    assert bad.status_code == 302 and AlertChannel.objects.count() == 1

@@ -101,7 +101,7 @@ def test_a_fill_reaches_every_channel_it_is_routed_to(
 ):
     import http_ece
 
-    email = services.channel_email_add(user=owner, address="me@example.com")
+    email = services.channel_email_add(user=owner, address=owner.email)
     tg = telegram_channel(owner, telegram)
     hook, secret = services.channel_webhook_add(user=owner, url=f"{receiver.url}/hook")
     subscription, browser_key, auth = browser_subscription(f"{receiver.url}/push/abc")
@@ -117,7 +117,7 @@ def test_a_fill_reaches_every_channel_it_is_routed_to(
         )
     deliveries = AlertDelivery.objects.filter(source_event_id=event.pk)
     assert {d.state for d in deliveries} == {"sent"} and deliveries.count() == 4
-    assert mail.outbox[-1].to == ["me@example.com"] and "Fills" in mail.outbox[-1].subject
+    assert mail.outbox[-1].to == [owner.email] and "Fills" in mail.outbox[-1].subject
     assert telegram.sent[-1]["chat_id"] == "777" and "filled" in telegram.sent[-1]["text"]
     hook_requests = [r for r in receiver.requests if r[1].startswith(b"{")]
     headers, body = hook_requests[-1]
@@ -134,7 +134,7 @@ def test_a_fill_reaches_every_channel_it_is_routed_to(
 
 
 def test_events_nobody_asked_for_are_not_sent(owner, eager, django_capture_on_commit_callbacks):
-    email = services.channel_email_add(user=owner, address="me@example.com")
+    email = services.channel_email_add(user=owner, address=owner.email)
     services.rules_set(user=owner, chosen=[("rejection", email.pk)])
     with django_capture_on_commit_callbacks(execute=True):
         event_record(kind="order.filled", message="filled", user_id=owner.pk)
@@ -145,7 +145,7 @@ def test_events_nobody_asked_for_are_not_sent(owner, eager, django_capture_on_co
 def test_a_routed_event_is_delivered_once_even_if_routed_twice(
     owner, eager, django_capture_on_commit_callbacks
 ):
-    email = services.channel_email_add(user=owner, address="me@example.com")
+    email = services.channel_email_add(user=owner, address=owner.email)
     services.rules_set(user=owner, chosen=[("kill_switch", email.pk)])
     with django_capture_on_commit_callbacks(execute=True):
         event = event_record(kind="killswitch.engaged", message="engaged", user_id=owner.pk)
@@ -157,12 +157,12 @@ def test_a_routed_event_is_delivered_once_even_if_routed_twice(
 def test_the_platform_wide_kill_switch_tells_everyone_who_asked(
     owner, stranger, eager, django_capture_on_commit_callbacks
 ):
-    mine = services.channel_email_add(user=owner, address="owner@example.com")
-    services.channel_email_add(user=stranger, address="stranger@example.com")
+    mine = services.channel_email_add(user=owner, address=owner.email)
+    services.channel_email_add(user=stranger, address=stranger.email)
     services.rules_set(user=owner, chosen=[("kill_switch", mine.pk)])
     with django_capture_on_commit_callbacks(execute=True):
         event_record(kind="killswitch.engaged", message="platform-wide", user_id=None)
-    assert [m.to for m in mail.outbox] == [["owner@example.com"]]
+    assert [m.to for m in mail.outbox] == [[owner.email]]
 
 
 def test_webhook_failures_are_retried_with_backoff_then_delivered(owner, receiver, settings):
@@ -180,7 +180,7 @@ def test_a_failing_channel_is_recorded_and_never_blocks_the_others_or_trading(
     owner, telegram, receiver, settings, eager, monkeypatch, django_capture_on_commit_callbacks
 ):
     settings.ALERT_MAX_ATTEMPTS = 3
-    email = services.channel_email_add(user=owner, address="me@example.com")
+    email = services.channel_email_add(user=owner, address=owner.email)
     tg = telegram_channel(owner, telegram)
     telegram.chats.clear()  # the user deleted the chat: Telegram answers 400 chat not found
     hook, _ = services.channel_webhook_add(user=owner, url=f"{receiver.url}/hook")
@@ -223,7 +223,7 @@ def test_telegram_link_flow_verifies_the_chat_by_its_start_code(owner, telegram)
 
 
 def test_settings_page_saves_rules_and_shows_deliveries(owner, owner_client, stranger_client):
-    email = services.channel_email_add(user=owner, address="me@example.com")
+    email = services.channel_email_add(user=owner, address=owner.email)
     AlertDelivery.objects.create(
         user=owner,
         channel=email,
@@ -273,7 +273,7 @@ def test_a_black_box_subscribers_alert_names_the_listing_and_hides_the_contract(
     )
     strategy = listing.strategy
     run = RunFactory(strategy_version=strategy.current_version, owner=stranger)
-    email = services.channel_email_add(user=stranger, address="sub@example.com")
+    email = services.channel_email_add(user=stranger, address=stranger.email)
     services.rules_set(user=stranger, chosen=[("fill", email.pk)])
     with django_capture_on_commit_callbacks(execute=True):
         event_record(
@@ -320,3 +320,16 @@ def test_telegram_is_linked_through_the_page(owner, owner_client, telegram):
     assert AlertChannel.objects.get(pk=channel.pk).target == "4242"
     bad = owner_client.post(reverse("alerts:channel-add"), {"kind": "telegram", "bot_token": "x"})
     assert bad.status_code == 302 and AlertChannel.objects.count() == 1
+
+
+def test_email_alerts_go_only_to_the_users_own_verified_addresses(owner, stranger):
+    from allauth.account.models import EmailAddress
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="your own"):
+        services.channel_email_add(user=owner, address=stranger.email)
+    EmailAddress.objects.create(user=owner, email="second@example.com", verified=False)
+    with pytest.raises(ValidationError, match="your own"):
+        services.channel_email_add(user=owner, address="second@example.com")
+    EmailAddress.objects.filter(email="second@example.com").update(verified=True)
+    assert services.channel_email_add(user=owner, address="SECOND@example.com").usable

@@ -42,12 +42,25 @@ def _room_for_one_more(user: Any) -> None:
         raise ValidationError(f"At most {MAX_CHANNELS} channels: delete one first.")
 
 
+def _own_address(user: Any, address: str) -> bool:
+    from allauth.account.models import EmailAddress
+
+    if address.lower() == (user.email or "").lower():
+        return True
+    return EmailAddress.objects.filter(user=user, email__iexact=address, verified=True).exists()
+
+
 def channel_email_add(*, user: Any, address: str, label: str = "") -> AlertChannel:
     address = (address or user.email or "").strip()
     try:
         validate_email(address)
     except ValidationError:
         raise ValidationError({"address": "Give a valid email address."}) from None
+    if not _own_address(user, address):
+        # Alerts must not become a way to mail strangers from the platform.
+        raise ValidationError(
+            {"address": "Use your own address: your login's or one verified under Account."}
+        )
     _room_for_one_more(user)
     return AlertChannel.objects.create(
         user=user,

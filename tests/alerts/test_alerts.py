@@ -333,3 +333,16 @@ def test_email_alerts_go_only_to_the_users_own_verified_addresses(owner, strange
         services.channel_email_add(user=owner, address="second@example.com")
     EmailAddress.objects.filter(email="second@example.com").update(verified=True)
     assert services.channel_email_add(user=owner, address="SECOND@example.com").usable
+
+
+def test_vapid_keys_prints_a_pair_that_signs(capsys):
+    from django.core.management import call_command
+    from py_vapid import Vapid02
+
+    call_command("vapid_keys")
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    vapid = Vapid02.from_raw(lines["WEBPUSH_VAPID_PRIVATE_KEY"].encode())
+    headers = vapid.sign({"sub": "mailto:a@example.com", "aud": "https://push.example.com"})
+    assert headers["Authorization"].startswith("vapid t=")
+    public = base64.urlsafe_b64decode(lines["WEBPUSH_VAPID_PUBLIC_KEY"] + "==")
+    assert len(public) == 65 and public[0] == 4  # an uncompressed P-256 point

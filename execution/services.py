@@ -59,10 +59,15 @@ class PaperTestError(ValueError):
 
 def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
     """Run `strategy` now on the user's paper account(s): at the next whole second, any time
-    of day, marked as a test. Real brokers are never used by a test run."""
+    of day, marked as a test. Real brokers are never used by a test run. Raises
+    PaperTestError (nothing written) while a kill switch stops the user, without a version or
+    without a paper account."""
     from brokers.models import Broker, BrokerAccount
     from execution.dispatch import boundary_dispatch
+    from execution.selectors import kill_switches_engaged
 
+    if kill_switches_engaged(user=user):
+        raise PaperTestError("The kill switch is engaged: re-arm it before a test run.")
     version = strategy.current_version
     if version is None:
         raise PaperTestError("The strategy has no saved version yet.")

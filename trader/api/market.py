@@ -310,6 +310,12 @@ class DeploymentCreateView(ApiView):
                 "deployed", value=DEPLOYMENT_EXAMPLE, response_only=True, status_codes=["201"]
             ),
             OpenApiExample(
+                "cancelled",
+                value={"detail": "This subscription is cancelled."},
+                response_only=True,
+                status_codes=["409"],
+            ),
+            OpenApiExample(
                 "beyond your limits",
                 value={"multiplier": ["This listing needs a multiplier of at least 2."]},
                 response_only=True,
@@ -379,15 +385,10 @@ class DeploymentStopView(ApiView):
             "and trade scopes."
         ),
         request=None,
-        responses={200: DeploymentSerializer, **CONFLICT, **DENIED, **NOT_FOUND},
+        responses={200: DeploymentSerializer, **DENIED, **NOT_FOUND},
         examples=_example("stopped", {**DEPLOYMENT_EXAMPLE, "is_active": False}),
     )
     def post(self, request: Request, pk: int) -> Response:
         deployment = _deployment(request, pk)
-        try:
-            deployment = marketplace_services.deployment_stop(
-                deployment=deployment, user=_me(request)
-            )
-        except DjangoValidationError as exc:
-            return _refusal(exc)
+        deployment = marketplace_services.deployment_stop(deployment=deployment, user=_me(request))
         return Response(DeploymentSerializer(deployment).data)

@@ -66,6 +66,15 @@ def test_subscribe_in_two_steps_then_deploy_and_stop_audited(owner):
     assert deployed.status_code == 201, deployed.json()
     deployment = Deployment.objects.get(subscription=subscription)
     assert deployed.json()["id"] == deployment.pk and deployment.multiplier == 2
+    changed = deployer.put(
+        f"/api/v1/marketplace/deployments/{deployment.pk}/",
+        {"multiplier": 3, "max_daily_loss": "2500.00"},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["multiplier"] == 3 and changed.json()["max_daily_loss"] == "2500.00"
+    deployment.refresh_from_db()
+    assert deployment.multiplier == 3 and deployment.max_daily_loss == Decimal("2500")
     stopped = deployer.post(f"/api/v1/marketplace/deployments/{deployment.pk}/stop/")
     assert stopped.status_code == 200 and stopped.json()["is_active"] is False
     cancelled = shopper.post(f"{SUBSCRIPTIONS}{subscription.pk}/cancel/")
@@ -74,6 +83,7 @@ def test_subscribe_in_two_steps_then_deploy_and_stop_audited(owner):
     assert [(e.kind, e.data["api_token"]) for e in events] == [
         ("subscription.created", "Shopper"),
         ("deployment.created", "Deployer"),
+        ("deployment.updated", "Deployer"),
         ("deployment.stopped", "Deployer"),
         ("subscription.cancelled", "Shopper"),
     ]
@@ -143,7 +153,11 @@ def test_subscriptions_of_their_subscriber_only(owner, stranger):
     )
     both = token_client(stranger, "marketplace", "trade", name="s2")
     assert both.post(f"/api/v1/marketplace/deployments/{deployment.pk}/stop/").status_code == 404
+    put = both.put(f"/api/v1/marketplace/deployments/{deployment.pk}/", {"multiplier": 9}, "json")
+    assert put.status_code == 404
     assert Subscription.objects.get(pk=subscription.pk).status == SubscriptionStatus.ACTIVE
+    deployment.refresh_from_db()
+    assert deployment.is_active and deployment.multiplier == 1
     # The read scope alone does not reach the marketplace.
     assert token_client(owner, "read", name="r").get(SUBSCRIPTIONS).status_code == 403
 

@@ -41,6 +41,7 @@ OPERATIONS = {
     ("post", "/api/v1/marketplace/subscriptions/{id}/resume/"),
     ("post", "/api/v1/marketplace/subscriptions/{id}/cancel/"),
     ("post", "/api/v1/marketplace/subscriptions/{id}/deployments/"),
+    ("put", "/api/v1/marketplace/deployments/{id}/"),
     ("post", "/api/v1/marketplace/deployments/{id}/stop/"),
     ("get", "/api/v1/analytics/timing/"),
     ("get", "/api/v1/analytics/brokers/"),

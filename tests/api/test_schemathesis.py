@@ -20,6 +20,7 @@ RULED_BY_SERVICES = {
     "/api/v1/strategies/{id}/",
     "/api/v1/marketplace/listings/{id}/subscribe/",
     "/api/v1/marketplace/subscriptions/{id}/deployments/",
+    "/api/v1/marketplace/deployments/{id}/",
     "/api/v1/analytics/timing/",
     "/api/v1/analytics/brokers/",
     "/api/v1/analytics/costs/",

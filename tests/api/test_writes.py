@@ -7,7 +7,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
+from django.db import connection
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from brokers.base import AuthError
@@ -280,3 +283,34 @@ def test_session_client_may_write_too(owner):
     client = APIClient()
     client.force_login(owner)
     assert client.post(STRATEGIES, _body(account.pk), format="json").status_code == 201
+
+
+def test_versions_queries_do_not_grow_with_versions(owner):
+    account = BrokerAccountFactory(owner=owner)
+    client = APIClient()
+    client.force_login(owner)
+    created = client.post(STRATEGIES, _body(account.pk), format="json").json()
+    url = f"{STRATEGIES}{created['id']}/versions/"
+    with CaptureQueriesContext(connection) as one:
+        assert len(client.get(url).json()) == 1
+    for minute in range(3):
+        body = _body(account.pk, exit_time=f"15:0{minute}:00")
+        assert client.put(f"{STRATEGIES}{created['id']}/", body, format="json").status_code == 200
+    with CaptureQueriesContext(connection) as four:
+        assert len(client.get(url).json()) == 4
+    assert len(four) == len(one)
+
+
+def test_an_expired_token_writes_nothing():
+    from tests.trader.factories import ProfileFactory
+
+    start = datetime.datetime(2026, 6, 1, 10, 0, tzinfo=datetime.UTC)
+    with time_machine.travel(start, tick=False):
+        user = ProfileFactory().user
+        account = BrokerAccountFactory(owner=user)
+        client = token_client(user, "read", "trade", days=1)
+    with time_machine.travel(start + datetime.timedelta(days=1, seconds=1), tick=False):
+        answer = client.post(STRATEGIES, _body(account.pk), format="json")
+        assert answer.status_code == 401
+        assert answer.json() == {"detail": "Invalid, expired or revoked token."}
+    assert not Strategy.objects.filter(owner=user).exists()

@@ -19,7 +19,9 @@ from execution.analytics_forms import MAX_DAYS, period_from_query
 from marketplace.disclosure import strategy_rows_disclosed, timing_disclosed
 from trader.api.views import DENIED, FIELD_ERRORS, ApiView, _example, _me
 
-MONEY = {"max_digits": 16, "decimal_places": 2}
+
+def _money(**kwargs: Any) -> drf_serializers.DecimalField:
+    return drf_serializers.DecimalField(max_digits=16, decimal_places=2, **kwargs)
 
 
 class StatsSerializer(drf_serializers.Serializer):
@@ -31,7 +33,7 @@ class StatsSerializer(drf_serializers.Serializer):
 
 
 class TimingGroupSerializer(drf_serializers.Serializer):
-    label = drf_serializers.CharField()
+    label = drf_serializers.CharField()  # type: ignore[assignment]
     send = StatsSerializer(help_text="Milliseconds from the intended instant T to the send.")
     ack = StatsSerializer(help_text="Milliseconds from T to the broker's acknowledgement.")
     early = drf_serializers.IntegerField(help_text="Orders sent before T.")
@@ -87,7 +89,7 @@ class BrokerRowSerializer(drf_serializers.Serializer):
     unresolved = drf_serializers.IntegerField()
     filled = drf_serializers.IntegerField()
     slippage_orders = drf_serializers.IntegerField()
-    slippage_rupees = drf_serializers.DecimalField(**MONEY)
+    slippage_rupees = _money()
     slippage_percent = drf_serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True)
 
 
@@ -98,16 +100,16 @@ class BrokersSerializer(drf_serializers.Serializer):
 
 class ChargesSerializer(drf_serializers.Serializer):
     orders = drf_serializers.IntegerField()
-    buy_value = drf_serializers.DecimalField(**MONEY)
-    sell_value = drf_serializers.DecimalField(**MONEY)
-    brokerage = drf_serializers.DecimalField(**MONEY)
-    stt = drf_serializers.DecimalField(**MONEY)
-    exchange_txn = drf_serializers.DecimalField(**MONEY)
-    ipft = drf_serializers.DecimalField(**MONEY)
-    sebi_fee = drf_serializers.DecimalField(**MONEY)
-    stamp = drf_serializers.DecimalField(**MONEY)
-    gst = drf_serializers.DecimalField(**MONEY)
-    total = drf_serializers.DecimalField(**MONEY)
+    buy_value = _money()
+    sell_value = _money()
+    brokerage = _money()
+    stt = _money()
+    exchange_txn = _money()
+    ipft = _money()
+    sebi_fee = _money()
+    stamp = _money()
+    gst = _money()
+    total = _money()
     brokerage_simulated = drf_serializers.BooleanField(help_text="Paper brokerage.")
 
 
@@ -117,8 +119,8 @@ class CostRowSerializer(drf_serializers.Serializer):
     mode = drf_serializers.CharField()
     month = drf_serializers.DateField(help_text="First day of the month.")
     charges = ChargesSerializer()
-    gross_pnl = drf_serializers.DecimalField(**MONEY)
-    net_pnl = drf_serializers.DecimalField(**MONEY)
+    gross_pnl = _money()
+    net_pnl = _money()
     percent_of_gross = drf_serializers.DecimalField(
         max_digits=10, decimal_places=1, allow_null=True
     )
@@ -134,9 +136,9 @@ class CostsSerializer(drf_serializers.Serializer):
 
 class EquityPointSerializer(drf_serializers.Serializer):
     day = drf_serializers.DateField()
-    pnl = drf_serializers.DecimalField(**MONEY)
-    cumulative = drf_serializers.DecimalField(**MONEY)
-    drawdown = drf_serializers.DecimalField(**MONEY)
+    pnl = _money()
+    cumulative = _money()
+    drawdown = _money()
 
 
 class PerformanceRowSerializer(drf_serializers.Serializer):
@@ -144,13 +146,13 @@ class PerformanceRowSerializer(drf_serializers.Serializer):
     strategy = drf_serializers.CharField(help_text="A black box's: its listing's title.")
     mode = drf_serializers.CharField()
     runs = drf_serializers.IntegerField(help_text="Runs that traded.")
-    realised_pnl = drf_serializers.DecimalField(source="curve.total", **MONEY)
-    max_drawdown = drf_serializers.DecimalField(source="curve.max_drawdown", **MONEY)
+    realised_pnl = _money(source="curve.total")
+    max_drawdown = _money(source="curve.max_drawdown")
     win_rate_percent = drf_serializers.DecimalField(
         source="curve.win_rate_percent", max_digits=5, decimal_places=1
     )
-    charges = drf_serializers.DecimalField(**MONEY)
-    net_pnl = drf_serializers.DecimalField(**MONEY)
+    charges = _money()
+    net_pnl = _money()
     orders_without_rate = drf_serializers.IntegerField()
     brokerage_simulated = drf_serializers.BooleanField()
     daily = EquityPointSerializer(many=True, source="curve.points")

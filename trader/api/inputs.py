@@ -101,7 +101,7 @@ class StrategyInput(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=StrategyKind.choices, required=False, default=StrategyKind.INTRADAY
     )
-    legs = LegInput(many=True, max_length=MAX_ITEMS)
+    legs = LegInput(many=True, max_length=MAX_ITEMS)  # type: ignore[call-arg]
     entry_time = serializers.TimeField(help_text="IST, to the second, e.g. 09:20:00.")
     exit_time = serializers.TimeField(help_text="IST, to the second, e.g. 15:15:00.")
     trading_days = serializers.ListField(
@@ -120,7 +120,9 @@ class StrategyInput(serializers.Serializer):
     stop_loss_mtm = _decimal(12, 2, help_text="Combined stop-loss in rupees.")
     target_mtm = _decimal(12, 2, help_text="Combined target in rupees.")
     trailing_stop_mtm = _decimal(12, 2, help_text="Trailing stop in rupees.")
-    allocations = AllocationInput(many=True, max_length=MAX_ITEMS, required=False)
+    allocations = AllocationInput(  # type: ignore[call-arg]
+        many=True, max_length=MAX_ITEMS, required=False
+    )
 
     def spec(self) -> StrategySpec:
         data = self.validated_data
@@ -180,8 +182,7 @@ class SubscribeInput(serializers.Serializer):
     )
 
 
-class DeploymentInput(serializers.Serializer):
-    broker_account_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
+class DeploymentTermsInput(serializers.Serializer):
     multiplier = serializers.IntegerField(min_value=1, max_value=INT_MAX, default=1)
     max_daily_loss = serializers.DecimalField(
         max_digits=14,
@@ -191,6 +192,10 @@ class DeploymentInput(serializers.Serializer):
         allow_null=True,
         help_text="Stop this deployment for the day once its loss reaches this many rupees.",
     )
+
+
+class DeploymentInput(DeploymentTermsInput):
+    broker_account_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
 
 
 def flat_errors(detail: Any, path: str = "") -> dict[str, list[str]]:

@@ -22,7 +22,7 @@ from marketplace import services as marketplace_services
 from marketplace.models import Deployment, Listing, Plan
 from marketplace.services.billing import ist_today
 from trader.api import serializers as s
-from trader.api.inputs import DeploymentInput, SubscribeInput, service_errors
+from trader.api.inputs import DeploymentInput, DeploymentTermsInput, SubscribeInput, service_errors
 from trader.api.models import Scope
 from trader.api.views import DENIED, FIELD_ERRORS, NOT_FOUND, ApiView, _example, _me
 
@@ -392,3 +392,48 @@ class DeploymentStopView(ApiView):
         deployment = _deployment(request, pk)
         deployment = marketplace_services.deployment_stop(deployment=deployment, user=_me(request))
         return Response(DeploymentSerializer(deployment).data)
+
+
+class DeploymentView(ApiView):
+    scopes = {"PUT": DEPLOY_SCOPES}
+
+    @extend_schema(
+        tags=["marketplace"],
+        summary="Change a deployment's multiplier and loss limit",
+        description=(
+            "As on the subscription page: within the same limits as deploying; runs planned "
+            "from now on use them (positions already open exit as they were opened). Needs the "
+            "marketplace and trade scopes. 400 with field errors; 409 for a cancelled "
+            "subscription."
+        ),
+        request=DeploymentTermsInput,
+        responses={200: DeploymentSerializer, **FIELD_ERRORS, **CONFLICT, **DENIED, **NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "double it", value={"multiplier": 4, "max_daily_loss": "8000.00"}, request_only=True
+            ),
+            *_example(
+                "saved", {**DEPLOYMENT_EXAMPLE, "multiplier": 4, "max_daily_loss": "8000.00"}
+            ),
+            OpenApiExample(
+                "cancelled",
+                value={"detail": "This subscription is cancelled."},
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        deployment = _deployment(request, pk)
+        body = DeploymentTermsInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            deployment = marketplace_services.deployment_update(
+                deployment=deployment,
+                user=_me(request),
+                multiplier=body.validated_data["multiplier"],
+                max_daily_loss=body.validated_data.get("max_daily_loss"),
+            )
+        except DjangoValidationError as exc:
+            return _refusal(exc)
+        return Response(DeploymentSerializer(_deployment(request, pk)).data)

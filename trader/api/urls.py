@@ -90,6 +90,11 @@ v1 = [
         name="subscription-deploy",
     ),
     path(
+        "v1/marketplace/deployments/<int:pk>/",
+        market.DeploymentView.as_view(),
+        name="deployment",
+    ),
+    path(
         "v1/marketplace/deployments/<int:pk>/stop/",
         market.DeploymentStopView.as_view(),
         name="deployment-stop",

@@ -49,7 +49,8 @@ class ApiView(APIView):
     """Base of every endpoint: the scope each method needs, and audit rows written during a
     token's request name the token."""
 
-    scopes: dict[str, str] = {}
+    # One scope per method, or a tuple of scopes all needed.
+    scopes: dict[str, str | tuple[str, ...]] = {}
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         with audit_via_set() as via:

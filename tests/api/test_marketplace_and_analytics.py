@@ -230,6 +230,9 @@ def test_analytics_filter_by_kind_and_period_errors():
     tests_only = client.get("/api/v1/analytics/timing/", {**query, "kinds": ["test"]})
     assert with_live.json()["overall"]["send"]["count"] == 1
     assert tests_only.json()["overall"]["send"]["count"] == 0
+    # Kinds without dates: the default period, the kinds asked for.
+    period = client.get("/api/v1/analytics/brokers/", {"kinds": ["test"]}).json()["period"]
+    assert period["kinds"] == ["test"]
     bad = client.get("/api/v1/analytics/costs/", {"start": "2026-12-01", "end": "2026-11-01"})
     assert bad.status_code == 400 and bad.json() == {
         "end": ["The end date is before the start date."]

@@ -38,6 +38,7 @@ from trader.api.views import (
     StrategyListView,
     _example,
     _me,
+    _refusals,
     _strategy,
 )
 from trader.strategies import services as strategy_services
@@ -135,7 +136,7 @@ class StrategiesView(StrategyListView):
             OpenApiExample(
                 "created", value=STRATEGY_DETAIL_EXAMPLE, response_only=True, status_codes=["201"]
             ),
-            *_example("unused", None)[1:],
+            *_refusals(),
             OpenApiExample(
                 "broken rules",
                 value=STRATEGY_ERRORS_EXAMPLE,
@@ -238,7 +239,7 @@ class PaperTestView(ApiView):
                 response_only=True,
                 status_codes=["201"],
             ),
-            *_example("unused", None)[1:],
+            *_refusals(),
             _refused("no paper account", "Connect the paper broker first (Brokers → Paper)."),
         ],
     )

@@ -24,7 +24,7 @@ from marketplace.services.billing import ist_today
 from trader.api import serializers as s
 from trader.api.inputs import DeploymentInput, DeploymentTermsInput, SubscribeInput, service_errors
 from trader.api.models import Scope
-from trader.api.views import DENIED, FIELD_ERRORS, NOT_FOUND, ApiView, _example, _me
+from trader.api.views import DENIED, FIELD_ERRORS, NOT_FOUND, ApiView, _example, _me, _refusals
 
 CONFLICT = {409: s.ErrorSerializer}
 # Deploying puts a listing's orders on the trader's accounts: it needs both scopes.
@@ -321,7 +321,7 @@ class DeploymentCreateView(ApiView):
                 response_only=True,
                 status_codes=["400"],
             ),
-            *_example("unused", None)[1:],
+            *_refusals(),
         ],
     )
     def post(self, request: Request, pk: int) -> Response:

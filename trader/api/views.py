@@ -77,14 +77,19 @@ def _me(request: Request) -> User:
     return cast(User, request.user)
 
 
+def _refusals() -> list[OpenApiExample]:
+    """One example of each refusal (only those the operation lists are used)."""
+    return [
+        OpenApiExample(f"refused {code}", value=body, response_only=True, status_codes=[code])
+        for code, body in ERROR_EXAMPLES.items()
+    ]
+
+
 def _example(name: str, value: Any) -> list[OpenApiExample]:
-    """The success example, and one of each refusal (only those the operation lists are used)."""
+    """The success example, and one of each refusal."""
     return [
         OpenApiExample(name, value=value, response_only=True, status_codes=["200"]),
-        *(
-            OpenApiExample(f"refused {code}", value=body, response_only=True, status_codes=[code])
-            for code, body in ERROR_EXAMPLES.items()
-        ),
+        *_refusals(),
     ]
 
 

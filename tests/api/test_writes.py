@@ -139,6 +139,11 @@ def test_paper_test_is_the_pages_service(owner, monkeypatch):
     client = token_client(owner, "read", "trade", name="Phone")
     strategy, _, _ = strategy_with_accounts(brokers=(), owner=owner)
     url = f"{STRATEGIES}{strategy.pk}/paper-test/"
+    foreign = BrokerAccountFactory(broker=Broker.KITE)  # someone else's live account
+    wrong = client.post(url, {"price_account_id": foreign.pk}, format="json")
+    assert wrong.status_code == 400 and wrong.json() == {
+        "price_account_id": ["Choose one of your own live accounts that is connected now."]
+    }
     refused = client.post(url)
     assert refused.status_code == 409
     assert refused.json() == {"detail": "Connect the paper broker first (Brokers → Paper)."}

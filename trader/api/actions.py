@@ -22,10 +22,17 @@ from brokers import selectors as broker_selectors
 from brokers import services as broker_services
 from execution import selectors as execution_selectors
 from execution import services as execution_services
+from execution.forms import PaperPriceSourceForm
 from execution.runs import ExitError, run_exit
 from marketplace import disclosure
 from trader.api import serializers as s
-from trader.api.inputs import RunExitInput, StrategyInput, flat_errors, service_errors
+from trader.api.inputs import (
+    PaperTestInput,
+    RunExitInput,
+    StrategyInput,
+    flat_errors,
+    service_errors,
+)
 from trader.api.models import Scope
 from trader.api.views import (
     DENIED,
@@ -228,10 +235,13 @@ class PaperTestView(ApiView):
         description=(
             "The page's “Test now on paper”: runs the strategy's latest version at the next "
             "whole second on your paper account(s), marked as a test; real brokers are never "
-            "used. 409 while a kill switch is engaged, without a paper account or a version."
+            "sent an order. With `price_account_id`, one of your connected live accounts "
+            "prices it instead of the simulated market, as the page's “Prices from”. 400 for an "
+            "account that is not one of those; 409 while a kill switch is engaged, without a "
+            "paper account or a version."
         ),
-        request=None,
-        responses={201: s.RunSerializer, **CONFLICT, **DENIED, **NOT_FOUND},
+        request=PaperTestInput,
+        responses={201: s.RunSerializer, **FIELD_ERRORS, **CONFLICT, **DENIED, **NOT_FOUND},
         examples=[
             OpenApiExample(
                 "started",
@@ -240,13 +250,38 @@ class PaperTestView(ApiView):
                 status_codes=["201"],
             ),
             *_refusals(),
+            OpenApiExample("on the simulator", value={}, request_only=True),
+            OpenApiExample("on live prices", value={"price_account_id": 3}, request_only=True),
+            OpenApiExample(
+                "not a live account of yours",
+                value={
+                    "price_account_id": [
+                        "Choose one of your own live accounts that is connected now."
+                    ]
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
             _refused("no paper account", "Connect the paper broker first (Brokers → Paper)."),
         ],
     )
     def post(self, request: Request, pk: int) -> Response:
         strategy = _strategy(request, pk)
+        body = PaperTestInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        # The page's own choice of price source: the user's connected live accounts.
+        chosen = body.validated_data.get("price_account_id")
+        form = PaperPriceSourceForm({"price_account": chosen or ""}, user=_me(request))
+        if not form.is_valid():
+            return _field_errors(
+                {"price_account_id": [str(e) for e in form.errors["price_account"]]}
+            )
         try:
-            run = execution_services.paper_test_run(user=_me(request), strategy=strategy)
+            run = execution_services.paper_test_run(
+                user=_me(request),
+                strategy=strategy,
+                price_account=form.cleaned_data["price_account"],
+            )
         except execution_services.PaperTestError as exc:
             return _conflict(str(exc))
         fresh = execution_selectors.run_get_for_user(user=_me(request), pk=run.pk)

@@ -169,6 +169,17 @@ def _allocation(values: Mapping[str, Any]) -> AllocationSpec:
     )
 
 
+class PaperTestInput(serializers.Serializer):
+    price_account_id = serializers.IntegerField(
+        min_value=1,
+        max_value=BIGINT_MAX,
+        required=False,
+        allow_null=True,
+        help_text="One of your connected live accounts whose quotes price the test (“paper on "
+        "live prices”); left out or null, the simulated market. No order goes to it.",
+    )
+
+
 class RunExitInput(serializers.Serializer):
     reason = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 

@@ -29,7 +29,7 @@ from brokers.base import (
 )
 from brokers.models import AccountEvent, AccountStatus, Broker, BrokerAccount, LoginState
 from brokers.paper.models import PaperAccount
-from brokers.registry import adapter_class, get_adapter
+from brokers.registry import AdapterUnavailableError, adapter_class, get_adapter
 from trader.india import rupees
 from trader.models import User
 
@@ -346,6 +346,8 @@ def broker_account_test(*, account: BrokerAccount, actor: User) -> ConnectionChe
         return ConnectionCheck(False, "This account is not logged in. Log in to the broker first.")
     try:
         funds = get_adapter(account).funds()
+    except AdapterUnavailableError as exc:
+        return ConnectionCheck(False, f"This platform cannot reach {account.broker}: {exc}")
     except BrokerError as exc:
         account_record_broker_error(account=account, error=exc)
         message = f"{account.get_broker_display()} answered with an error: {exc.message}"

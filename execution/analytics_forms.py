@@ -44,7 +44,9 @@ def period_from_query(
     the defaults meanwhile."""
     default_start = today - datetime.timedelta(days=DEFAULT_DAYS - 1)
     if "start" not in query and "end" not in query:
-        data = {"start": default_start, "end": today, "kinds": list(DEFAULT_KINDS)}
+        # The default period, but the kinds asked for (a program may give only those).
+        kinds = query.getlist("kinds") if "kinds" in query else list(DEFAULT_KINDS)
+        data = {"start": default_start, "end": today, "kinds": kinds}
     else:
         kinds = query.getlist("kinds") if "kinds" in query else list(DEFAULT_KINDS)
         data = {"start": query.get("start", ""), "end": query.get("end", ""), "kinds": kinds}

@@ -309,6 +309,14 @@ def account_funds(account: Any) -> tuple[Any, str]:
     return None, "Reading funds from the broker…"
 
 
+def account_funds_shown(account: Any) -> tuple[Any, str]:
+    """(Funds or None, problem in words) of one account as the desk and the API show it: an
+    account that is not connected is not asked."""
+    if account.status != "connected":
+        return None, f"{account.get_status_display()}: connect it again to read funds."
+    return account_funds(account)
+
+
 def desk_for_user(*, user: Any, now: Any = None) -> Desk:
     """Money on the dashboard: funds and margin per account, today's realised and unrealised
     P&L across brokers, open positions, today's runs, each account's latest orders and trades.
@@ -326,10 +334,7 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
     accounts = list(BrokerAccount.objects.filter(owner=user).order_by("broker", "label"))
     money = {a.pk: AccountMoney(account=a) for a in accounts}
     for row in money.values():
-        if row.account.status != "connected":
-            row.problem = f"{row.account.get_status_display()}: connect it again to read funds."
-            continue
-        funds, row.problem = account_funds(row.account)
+        funds, row.problem = account_funds_shown(row.account)
         if funds is not None:
             row.available, row.used, row.total = funds.available, funds.used, funds.total
     today_positions = list(

@@ -61,10 +61,15 @@ def paper_test_run(*, user: Any, strategy: Any, price_account: Any = None) -> Sc
     """Run `strategy` now on the user's paper account(s): at the next whole second, any time
     of day, marked as a test. Real brokers are never sent an order by a test run; with
     `price_account` (one of the user's connected live accounts) the run is priced by that
-    broker's quotes instead of the simulator ("paper on live prices")."""
+    broker's quotes instead of the simulator ("paper on live prices"). Raises PaperTestError
+    (nothing written) while a kill switch stops the user, without a version, without a paper
+    account or for a price account that is not one of the user's live ones."""
     from brokers.models import Broker, BrokerAccount
     from execution.dispatch import boundary_dispatch
+    from execution.selectors import kill_switches_engaged
 
+    if kill_switches_engaged(user=user):
+        raise PaperTestError("The kill switch is engaged: re-arm it before a test run.")
     version = strategy.current_version
     if version is None:
         raise PaperTestError("The strategy has no saved version yet.")

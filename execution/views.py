@@ -260,9 +260,6 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
     from trader.models import Strategy
 
     strategy = get_object_or_404(Strategy, pk=strategy_id, owner=request.user)
-    if selectors.kill_switches_engaged(user=request.user):
-        messages.error(request, "The kill switch is engaged: re-arm it before a test run.")
-        return redirect("execution:runs")
     from execution.forms import PaperPriceSourceForm
 
     form = PaperPriceSourceForm(request.POST, user=request.user)

@@ -269,6 +269,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # A leg's stop-loss and target take the same units: one enum in the schema.
+    "ENUM_NAME_OVERRIDES": {"ExitUnitEnum": "trader.models.ExitUnit"},
 }
 
 # --- Security (on by default when DEBUG is off, each overridable) ---------------------------

@@ -29,6 +29,16 @@ from trader.models import User
 OPEN_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, SubscriptionStatus.LAPSED)
 
 
+def _audit(
+    kind: str, message: str, *, user: User, account_id: int | None = None, **data: Any
+) -> None:
+    """One row of the execution audit trail, in the caller's transaction: subscribing and
+    deploying decide what trades on a trader's accounts (the API adds the token's name)."""
+    from execution.audit import event_record
+
+    event_record(kind=kind, message=message, user_id=user.pk, account_id=account_id, data=data)
+
+
 @transaction.atomic
 def subscription_create(*, subscriber: User, listing: Listing, plan: Plan) -> Subscription:
     """Subscribe a trader to a published listing on one of its plans (the views ask for
@@ -59,6 +69,13 @@ def subscription_create(*, subscriber: User, listing: Listing, plan: Plan) -> Su
         raise MarketplaceError("You are already subscribed to this listing.") from exc
     if subscription.monthly_fee > 0:
         fee_invoice_issue(subscription=subscription, period_start=ist_today())
+    _audit(
+        "subscription.created",
+        f"Subscribed to {listing.title} ({plan.get_kind_display()}).",
+        user=subscriber,
+        subscription_id=subscription.pk,
+        listing_id=listing.pk,
+    )
     return subscription
 
 
@@ -71,6 +88,16 @@ def _own_open(subscription: Subscription, user: User) -> Subscription:
     if locked.status == SubscriptionStatus.CANCELLED:
         raise MarketplaceError("This subscription is cancelled.")
     return locked
+
+
+def _audit_status(subscription: Subscription, user: User, done: str) -> None:
+    _audit(
+        f"subscription.{done}",
+        f"Subscription to {subscription.listing.title} {done}.",
+        user=user,
+        subscription_id=subscription.pk,
+        listing_id=subscription.listing_id,
+    )
 
 
 def _set_status(subscription: Subscription, status: str, **extra: Any) -> Subscription:
@@ -88,6 +115,7 @@ def subscription_pause(*, subscription: Subscription, user: User) -> Subscriptio
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise MarketplaceError("Only an active subscription can be paused.")
     deployments_replan(strategy_ids=[subscription.listing.strategy_id])
+    _audit_status(subscription, user, "paused")
     return _set_status(subscription, SubscriptionStatus.PAUSED)
 
 
@@ -98,6 +126,7 @@ def subscription_resume(*, subscription: Subscription, user: User) -> Subscripti
     if subscription.status != SubscriptionStatus.PAUSED:
         raise MarketplaceError("Only a paused subscription can be resumed.")
     deployments_replan(strategy_ids=[subscription.listing.strategy_id])
+    _audit_status(subscription, user, "resumed")
     if subscription.monthly_fee > 0 and (
         subscription.paid_until is None or subscription.paid_until < ist_today()
     ):
@@ -112,6 +141,7 @@ def subscription_cancel(*, subscription: Subscription, user: User) -> Subscripti
     subscription = _own_open(subscription, user)
     subscription.deployments.update(is_active=False, updated_at=timezone.now())
     deployments_replan(strategy_ids=[subscription.listing.strategy_id])
+    _audit_status(subscription, user, "cancelled")
     return _set_status(subscription, SubscriptionStatus.CANCELLED, ended_at=timezone.now())
 
 
@@ -218,6 +248,14 @@ def deployment_create(
         deployment.is_active = True
         deployment.save()
     deployments_replan(strategy_ids=[subscription.listing.strategy_id])
+    _audit(
+        "deployment.created",
+        f"{subscription.listing.title} runs on {broker_account.label} at x{multiplier}.",
+        user=user,
+        account_id=broker_account.pk,
+        subscription_id=subscription.pk,
+        deployment_id=deployment.pk,
+    )
     return deployment
 
 
@@ -241,6 +279,14 @@ def deployment_update(
     deployment.max_daily_loss = max_daily_loss
     deployment.save(update_fields=["multiplier", "max_daily_loss", "updated_at"])
     deployments_replan(strategy_ids=[subscription.listing.strategy_id])
+    _audit(
+        "deployment.updated",
+        f"{subscription.listing.title} on account {deployment.broker_account_id}: x{multiplier}.",
+        user=user,
+        account_id=deployment.broker_account_id,
+        subscription_id=subscription.pk,
+        deployment_id=deployment.pk,
+    )
     return deployment
 
 
@@ -252,6 +298,15 @@ def deployment_stop(*, deployment: Deployment, user: User) -> Deployment:
     deployment.is_active = False
     deployment.save(update_fields=["is_active", "updated_at"])
     deployments_replan(strategy_ids=[deployment.subscription.listing.strategy_id])
+    _audit(
+        "deployment.stopped",
+        f"{deployment.subscription.listing.title} stopped on account "
+        f"{deployment.broker_account_id}.",
+        user=user,
+        account_id=deployment.broker_account_id,
+        subscription_id=deployment.subscription_id,
+        deployment_id=deployment.pk,
+    )
     return deployment
 
 

@@ -15,18 +15,38 @@ OPERATIONS = {
     ("get", "/api/v1/profile/"),
     ("get", "/api/v1/broker-accounts/"),
     ("get", "/api/v1/broker-accounts/{id}/"),
+    ("get", "/api/v1/broker-accounts/{id}/funds/"),
+    ("post", "/api/v1/broker-accounts/{id}/test/"),
     ("get", "/api/v1/strategies/"),
+    ("post", "/api/v1/strategies/"),
     ("get", "/api/v1/strategies/{id}/"),
+    ("put", "/api/v1/strategies/{id}/"),
+    ("get", "/api/v1/strategies/{id}/versions/"),
     ("post", "/api/v1/strategies/{id}/activate/"),
     ("post", "/api/v1/strategies/{id}/pause/"),
     ("post", "/api/v1/strategies/{id}/archive/"),
+    ("post", "/api/v1/strategies/{id}/paper-test/"),
     ("get", "/api/v1/runs/"),
     ("get", "/api/v1/runs/{id}/"),
+    ("post", "/api/v1/runs/{id}/exit/"),
     ("get", "/api/v1/positions/"),
     ("get", "/api/v1/kill-switch/"),
     ("post", "/api/v1/kill-switch/engage/"),
     ("post", "/api/v1/kill-switch/rearm/"),
     ("get", "/api/v1/marketplace/listings/"),
+    ("post", "/api/v1/marketplace/listings/{id}/subscribe/"),
+    ("get", "/api/v1/marketplace/subscriptions/"),
+    ("get", "/api/v1/marketplace/subscriptions/{id}/"),
+    ("post", "/api/v1/marketplace/subscriptions/{id}/pause/"),
+    ("post", "/api/v1/marketplace/subscriptions/{id}/resume/"),
+    ("post", "/api/v1/marketplace/subscriptions/{id}/cancel/"),
+    ("post", "/api/v1/marketplace/subscriptions/{id}/deployments/"),
+    ("put", "/api/v1/marketplace/deployments/{id}/"),
+    ("post", "/api/v1/marketplace/deployments/{id}/stop/"),
+    ("get", "/api/v1/analytics/timing/"),
+    ("get", "/api/v1/analytics/brokers/"),
+    ("get", "/api/v1/analytics/costs/"),
+    ("get", "/api/v1/analytics/performance/"),
 }
 
 
@@ -48,6 +68,9 @@ def test_schema_lists_every_operation_with_a_description_and_examples(schema):
                 examples = response["content"]["application/json"].get("examples")
                 assert examples, (method, path, code)
             assert {"ApiToken": []} in op["security"], (method, path)
+            if "requestBody" in op:
+                body = op["requestBody"]["content"]["application/json"]
+                assert body.get("examples"), (method, path, "request")
     bearer = schema["components"]["securitySchemes"]["ApiToken"]
     assert bearer == {**bearer, "type": "http", "scheme": "bearer"}
 

@@ -34,24 +34,27 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
 
 class HasScope(permissions.BasePermission):
-    """The token holds the scope the view asks for this method (`view.scopes[method]`).
-    A browser session holds every scope (its user is the one acting)."""
+    """The token holds every scope the view asks for this method (`view.scopes[method]`: one
+    scope, or a tuple of scopes all needed, e.g. marketplace and trade to deploy). A browser
+    session holds every scope (its user is the one acting)."""
 
     message = "This token lacks the scope for this request."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        scope = required_scope(request, view)
-        self.message = f"This token lacks the “{scope}” scope."
         auth = request.auth
         if not isinstance(auth, ApiToken):
             return True
-        return auth.has_scope(scope)
+        missing = [scope for scope in required_scopes(request, view) if not auth.has_scope(scope)]
+        if missing:
+            self.message = f"This token lacks the “{missing[0]}” scope."
+        return not missing
 
 
-def required_scope(request: Request, view: Any) -> str:
+def required_scopes(request: Request, view: Any) -> tuple[str, ...]:
     scopes = getattr(view, "scopes", {})
     default = Scope.READ if request.method in permissions.SAFE_METHODS else Scope.TRADE
-    return str(scopes.get(request.method, default))
+    wanted = scopes.get(request.method, default)
+    return tuple(str(s) for s in wanted) if isinstance(wanted, tuple) else (str(wanted),)
 
 
 class TokenRateThrottle(throttling.SimpleRateThrottle):

@@ -13,9 +13,10 @@ class Scope(models.TextChoices):
     READ = "read", "Read (profile, accounts, strategies, runs, positions, kill switch state)"
     TRADE = (
         "trade",
-        "Trade (activate, pause, archive strategies; engage and re-arm the kill switch)",
+        "Trade (strategies: create, edit, activate, pause, archive, test on paper; exit a run; "
+        "the kill switch; with marketplace: run subscriptions on your accounts)",
     )
-    MARKETPLACE = "marketplace", "Marketplace (browse listings)"
+    MARKETPLACE = "marketplace", "Marketplace (browse listings, subscribe, cancel)"
 
 
 class ApiToken(models.Model):

@@ -59,6 +59,9 @@ class VersionSerializer(serializers.Serializer):
     effective_from = serializers.DateField()
     entry_time = serializers.TimeField()
     exit_time = serializers.TimeField()
+    trading_days = serializers.ListField(
+        child=serializers.IntegerField(), source="weekdays", help_text="0 = Monday … 6 = Sunday."
+    )
     stop_loss_mtm = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     target_mtm = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     trailing_stop_mtm = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)

@@ -49,7 +49,8 @@ class ApiView(APIView):
     """Base of every endpoint: the scope each method needs, and audit rows written during a
     token's request name the token."""
 
-    scopes: dict[str, str] = {}
+    # One scope per method, or a tuple of scopes all needed.
+    scopes: dict[str, str | tuple[str, ...]] = {}
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         with audit_via_set() as via:
@@ -76,14 +77,19 @@ def _me(request: Request) -> User:
     return cast(User, request.user)
 
 
+def _refusals() -> list[OpenApiExample]:
+    """One example of each refusal (only those the operation lists are used)."""
+    return [
+        OpenApiExample(f"refused {code}", value=body, response_only=True, status_codes=[code])
+        for code, body in ERROR_EXAMPLES.items()
+    ]
+
+
 def _example(name: str, value: Any) -> list[OpenApiExample]:
-    """The success example, and one of each refusal (only those the operation lists are used)."""
+    """The success example, and one of each refusal."""
     return [
         OpenApiExample(name, value=value, response_only=True, status_codes=["200"]),
-        *(
-            OpenApiExample(f"refused {code}", value=body, response_only=True, status_codes=[code])
-            for code, body in ERROR_EXAMPLES.items()
-        ),
+        *_refusals(),
     ]
 
 

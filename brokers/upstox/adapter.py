@@ -52,6 +52,7 @@ class UpstoxAdapter(BrokerAdapter):
         needs_app_credentials=True,
         max_tag_length=20,
         algo_id_field="X-Algo-Name",
+        book_reads_per_second=2.0,  # non-order bucket undocumented (§2.6): assumed small
     )
 
     def __init__(

@@ -307,10 +307,10 @@ class KillSwitchForm(forms.ModelForm):
         fields = ["scope", "user", "engaged", "reason"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("engaged") and data.get("scope") == "global":
-            if not (data.get("reason") or "").strip():
-                self.add_error("reason", "Say why the platform-wide kill switch is engaged.")
+        data = super().clean() or {}
+        global_engaged = data.get("engaged") and data.get("scope") == "global"
+        if global_engaged and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why the platform-wide kill switch is engaged.")
         return data
 
 

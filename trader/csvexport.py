@@ -5,9 +5,9 @@ formula (CSV injection), and titles, names and references come from users. Such 
 prefixed with an apostrophe, which spreadsheets show as text; numbers are written as they are.
 
 Exports meant for people read as the pages do: headings in words, amounts in rupees with lakh
-and crore grouping and the sign before the rupee (trader.india.rupees: ₹10,00,000.00,
-−₹5,583.50), months by name. The file starts with a byte-order mark so that spreadsheets open
-it as UTF-8 (the rupee and minus signs) instead of the system's code page.
+and crore grouping and a real minus sign before the rupee (trader.india.rupees: ₹10,00,000.00),
+months by name. The file starts with a byte-order mark so that spreadsheets open it as UTF-8
+(the rupee and minus signs) instead of the system's code page.
 """
 
 from __future__ import annotations

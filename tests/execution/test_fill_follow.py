@@ -37,8 +37,10 @@ EMULATED = ["kite", "upstox", "angelone", "fyers", "dhan"]
 
 
 @pytest.fixture(autouse=True)
-def _follow_keys_cleared():
-    """Tests share one Redis: no follower key of an earlier test (account ids repeat)."""
+def _follow_keys_cleared(settings):
+    """Tests share one Redis: no follower key of an earlier test (account ids repeat). The
+    follow-up is off in tests unless turned on, as here, for its default two minutes."""
+    settings.EXECUTION_FOLLOW_MAX_SECONDS = 120
 
     def clear() -> None:
         client = engine_redis()

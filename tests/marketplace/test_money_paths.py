@@ -306,7 +306,7 @@ def _csv(response) -> list[dict[str, str]]:
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     text = response.content.decode("utf-8")
-    assert text.startswith("\ufeff")  # spreadsheets open it as UTF-8 (₹, −)
+    assert text.startswith("\ufeff")  # spreadsheets open it as UTF-8 (the rupee, the minus)
     return list(csv.DictReader(io.StringIO(text[1:])))
 
 

@@ -56,7 +56,7 @@ def clock_ms(value: Any) -> str:
 @register.filter
 def ms(value: Any) -> str:
     """A time from T in milliseconds, one decimal, Indian grouping, signed (+1,150.3 ms,
-    −3.2 ms for an order that left before T); '' for None."""
+    or minus 3.2 ms, a real minus, for an order that left before T); '' for None."""
     if value is None or value == "":
         return ""
     text = number_in(value, decimals=1)

@@ -256,3 +256,26 @@ def test_acknowledged_live_orders_start_the_follow_up_paper_ones_do_not(
 def test_follow_up_off_when_its_duration_is_zero(settings, monkeypatch):
     settings.EXECUTION_FOLLOW_MAX_SECONDS = 0
     assert orders_follow_start(account_ids=[_live_account().pk]) == []
+
+
+def test_task_runs_a_round_and_schedules_the_next_within_the_interval(monkeypatch, settings):
+    from execution.tasks import account_orders_follow_task
+
+    settings.EXECUTION_FOLLOW_INTERVAL_SECONDS = 1
+    account = BrokerAccountFactory(broker="angelone")
+    scheduled: list[dict] = []
+    monkeypatch.setattr(
+        account_orders_follow_task, "apply_async", lambda **kwargs: scheduled.append(kwargs)
+    )
+    monkeypatch.setattr(
+        fills, "account_orders_follow", lambda account_id: fills.FollowRound(2, read=True)
+    )
+    until = time.time() + 60
+    account_orders_follow_task(account.pk, until)
+    # Angel One documents 1 call/s for each book: half of that budget is a round every 2 s.
+    assert scheduled == [{"args": [account.pk, until], "countdown": 2.0}]
+    monkeypatch.setattr(
+        fills, "account_orders_follow", lambda account_id: fills.FollowRound(0, read=True)
+    )
+    account_orders_follow_task(account.pk, until)
+    assert len(scheduled) == 1  # every order final: the chain ends

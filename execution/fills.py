@@ -279,9 +279,13 @@ def orders_follow_start(*, account_ids: Any) -> list[int]:
     if started:
         from execution.tasks import account_orders_follow_task
 
+        # The default queue: these are reads, and the execution queue's workers must be free
+        # for the sends at the next boundary.
         for account_id in started:
             transaction.on_commit(
-                lambda a=account_id: account_orders_follow_task.delay(a, until)  # type: ignore[misc]
+                lambda a=account_id: account_orders_follow_task.apply_async(  # type: ignore[misc]
+                    args=[a, until], queue="default"
+                )
             )
     return started
 

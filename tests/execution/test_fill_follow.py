@@ -54,10 +54,9 @@ def _follow_keys_cleared(settings):
 
 
 @pytest.fixture
-def delayed_venue(request, settings, still_market):  # noqa: F811
+def live_venue(request, settings, still_market):  # noqa: F811
     venue = make_venue(request.param, settings)
     venue.login()
-    venue.emulator.configure(fill_delay_ms=400)
     yield venue
     venue.stop()
 
@@ -66,12 +65,14 @@ def _tag() -> str:
     return "F" + uuid.uuid4().hex[:12].upper()
 
 
-@pytest.mark.parametrize("delayed_venue", EMULATED, indirect=True)
-def test_open_order_is_followed_until_filled_and_counted_once(delayed_venue):
-    venue = delayed_venue
+@pytest.mark.parametrize("live_venue", EMULATED, indirect=True)
+def test_open_order_is_followed_until_filled_and_counted_once(live_venue):
+    venue = live_venue
     adapter = venue.adapter()
     tag = _tag()
-    request = venue.order(tag=tag, order_type=OrderType.LIMIT, price=Decimal("5000"))
+    # A LIMIT far below the market rests open; moved through the ask it fills at once. No
+    # timing decides what a round sees.
+    request = venue.order(tag=tag, order_type=OrderType.LIMIT, price=Decimal("0.05"))
     ack = adapter.place_order(request)
     intent = IntentFactory(
         run=RunFactory(owner=venue.account.owner),
@@ -83,15 +84,11 @@ def test_open_order_is_followed_until_filled_and_counted_once(delayed_venue):
         broker_order_id=ack.broker_order_id,
     )
     first = account_orders_follow(account_id=venue.account.pk)
-    # Read before the emulator's fill delay ran out: still open, nothing counted.
     assert first.read and first.open_orders == 1
     assert not Fill.objects.filter(intent=intent).exists()
-    deadline = time.monotonic() + 5
-    rounds = [first]
-    while rounds[-1].open_orders:
-        assert time.monotonic() < deadline, "the order was never seen filled"
-        time.sleep(0.1)
-        rounds.append(account_orders_follow(account_id=venue.account.pk))
+    adapter.modify_order(ack.broker_order_id, price=Decimal("5000"))
+    second = account_orders_follow(account_id=venue.account.pk)
+    assert second.read and second.open_orders == 0
     intent.refresh_from_db()
     assert intent.state == IntentState.FILLED and intent.filled_quantity == request.quantity
     [fill] = Fill.objects.filter(intent=intent)
@@ -111,7 +108,7 @@ def test_open_order_is_followed_until_filled_and_counted_once(delayed_venue):
 
 @pytest.fixture
 def kite_partial():
-    emulator = start_in_thread("kite", quotes=FixedQuotes(), partial_fills=True, fill_delay_ms=600)
+    emulator = start_in_thread("kite", quotes=FixedQuotes(), partial_fills=True, fill_delay_ms=800)
     emulator.add_account(api_key="followapp", api_secret="followsecret", user_id="ZF0002")
     yield emulator
     emulator.stop()
@@ -143,7 +140,7 @@ def test_partial_fills_are_followed_to_the_end_each_trade_once(kite_partial, set
     )  # fmt: skip
     OrderIntent.objects.filter(pk=intent.pk).update(broker_order_id=ack.broker_order_id)
     seen: list[str] = []
-    deadline = time.monotonic() + 6
+    deadline = time.monotonic() + 15
     while True:
         result = account_orders_follow(account_id=account.pk)
         state = OrderIntent.objects.values_list("state", flat=True).get(pk=intent.pk)
@@ -153,8 +150,13 @@ def test_partial_fills_are_followed_to_the_end_each_trade_once(kite_partial, set
             break
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    # The half fill was seen on its own before the rest: fills are recorded as they happen.
-    assert seen == [IntentState.ACKNOWLEDGED, IntentState.PARTIALLY_FILLED, IntentState.FILLED]
+    # The first half fills 0.8 s after the order, the rest 0.8 s later: a round between them
+    # sees it partly filled, and a round that meets both trades at once still counts each on
+    # its own (below), whichever the machine's pace gives.
+    assert seen[-1] == IntentState.FILLED
+    assert set(seen) <= {
+        IntentState.ACKNOWLEDGED, IntentState.PARTIALLY_FILLED, IntentState.FILLED,
+    }  # fmt: skip
     fills_made = list(Fill.objects.filter(intent=intent).order_by("cumulative_quantity"))
     assert [(f.cumulative_quantity, f.quantity) for f in fills_made] == [(37, 37), (75, 38)]
     assert all(f.trade_id for f in fills_made)
@@ -185,7 +187,8 @@ def test_one_chain_per_account_and_a_start_during_the_stop_is_not_lost(
 ):
     delays: list[tuple[int, float]] = []
     monkeypatch.setattr(
-        "execution.tasks.account_orders_follow_task.delay", lambda a, u: delays.append((a, u))
+        "execution.tasks.account_orders_follow_task.apply_async",
+        lambda args, queue: delays.append((*args, queue)),
     )
     account = _live_account()
     paper = BrokerAccountFactory(broker="paper")
@@ -193,7 +196,8 @@ def test_one_chain_per_account_and_a_start_during_the_stop_is_not_lost(
         assert orders_follow_start(account_ids=[account.pk, paper.pk]) == [account.pk]
         # A second start while the chain runs starts nothing (it leaves a note instead).
         assert orders_follow_start(account_ids=[account.pk]) == []
-    assert [a for a, _ in delays] == [account.pk]
+    # On the default queue: the execution queue's workers stay free for the sends.
+    assert [(a, q) for a, _, q in delays] == [(account.pk, "default")]
     until = delays[0][1]
     # No open order (the account has none): the chain would stop, but the note says an order
     # was sent meanwhile, so it runs one more round; the round after that ends it.
@@ -232,7 +236,8 @@ def test_acknowledged_live_orders_start_the_follow_up_paper_ones_do_not(
 ):
     started: list[int] = []
     monkeypatch.setattr(
-        "execution.tasks.account_orders_follow_task.delay", lambda a, u: started.append(a)
+        "execution.tasks.account_orders_follow_task.apply_async",
+        lambda args, queue: started.append(args[0]),
     )
     live = IntentFactory(account=_live_account(), state=IntentState.SENT)
     rejected = IntentFactory(account=_live_account(), state=IntentState.SENT)
@@ -273,7 +278,7 @@ def test_task_runs_a_round_and_schedules_the_next_within_the_interval(monkeypatc
     until = time.time() + 60
     account_orders_follow_task(account.pk, until)
     # Angel One documents 1 call/s for each book: half of that budget is a round every 2 s.
-    assert scheduled == [{"args": [account.pk, until], "countdown": 2.0}]
+    assert scheduled == [{"args": [account.pk, until], "countdown": 2.0, "queue": "default"}]
     monkeypatch.setattr(
         fills, "account_orders_follow", lambda account_id: fills.FollowRound(0, read=True)
     )

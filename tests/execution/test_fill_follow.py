@@ -54,7 +54,7 @@ def _follow_keys_cleared(settings):
 
 
 @pytest.fixture
-def live_venue(request, settings, still_market):  # noqa: F811
+def live_venue(request, settings, still_market, calendar_loaded_today):  # noqa: F811
     venue = make_venue(request.param, settings)
     venue.login()
     yield venue

@@ -425,6 +425,9 @@ def boundary_dispatch(
         ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
         events_record(events)
         result.skipped = skipped
+        held = [pk for pk, note in skipped.items() if "no fresh price" in note.lower()]
+        if held:  # the owners are told by email too (live runs; once each)
+            transaction.on_commit(lambda: _held_notify(held))
         result.intents = len(intents)
         result.batches = batches_for(intents, accounts=accounts, fire_at=fire_at)
         if start_sends and result.batches:
@@ -443,15 +446,17 @@ def price_sources(
     """run id → the market that prices it: for a live run, the quotes of the account that
     trades first (or another connected account of the same owner), never the simulator; a
     live run with no source is held (added to `skipped`). Paper and test runs: the simulator
-    (no entry)."""
-    from execution.market.broker import live_market_for
+    (no entry), or the live account their owner chose to price them ("paper on live prices",
+    execution.market.broker.paper_live_sources)."""
+    from execution.market.broker import live_market_for, paper_live_sources
 
     if explicit is not None:
         return {}
-    found: dict[int, Any] = {}
+    # Paper runs priced by one of their owner's live accounts ("paper on live prices").
+    found: dict[int, Any] = dict(paper_live_sources(runs, skipped))
     by_account: dict[int, Any] = {}
     for run in runs:
-        if run.pk in skipped or run.is_test:
+        if run.pk in skipped or run.is_test or run.pk in found:
             continue
         live = [
             accounts[a["account_id"]]
@@ -545,6 +550,9 @@ def _entry_intents(
                 row = strikes.pick_by_delta(rows, leg.option_type, Decimal(leg.target_delta))
             strike = Decimal(row.strike)
         resolved.append((leg, expiry, strike))
+    prefetch = getattr(market, "prefetch_options", None)
+    if prefetch is not None:  # a broker's quotes: every leg in one call, not one each
+        prefetch([(underlying.symbol, e, k, leg.option_type) for leg, e, k in resolved])
 
     limits = risk.limits_from(
         own=getattr(run.owner, "risk_limit", None),
@@ -766,6 +774,12 @@ def outgoing(intent: OrderIntent) -> dict[str, Any]:
             session_exempt="paper" if intent.account.is_paper else "",
         )
     )
+
+
+def _held_notify(run_ids: list[int]) -> None:
+    from execution.tasks import runs_held_notify_task
+
+    runs_held_notify_task.delay(run_ids)
 
 
 def _start_group(payloads: list[dict[str, Any]]) -> None:

@@ -139,6 +139,7 @@ class AllocationSource(RunSource):
             )
             if not allocations:
                 continue
+            price_account = strategy.paper_price_account_id
             yield RunTarget(
                 source=self.name,
                 source_ref="",
@@ -146,6 +147,8 @@ class AllocationSource(RunSource):
                 strategy_id=strategy.pk,
                 version_id=strategy.version_id,
                 allocations=allocations,
+                # Paper on live prices (a strategy on paper accounts only: see planning).
+                extra={"price_account_id": price_account} if price_account else {},
             )
 
 

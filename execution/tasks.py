@@ -253,8 +253,8 @@ def account_orders_follow_task(account_id: int, until: float) -> None:
     """Follow one account's open live orders (default queue: reads, never in the way of the
     execution queue's sends): read its trade and order books once and apply them, then run
     again after the broker's read interval until every order is final or `until` (epoch
-    seconds) passed. A failed read is retried by the next round; the
-    15-second reconcilers remain underneath."""
+    seconds) passed. A failed read is retried by the next round; the 15-second reconcilers
+    remain underneath."""
     from execution.fills import orders_follow_step
 
     delay, until = orders_follow_step(account_id=account_id, until=until)
@@ -262,3 +262,26 @@ def account_orders_follow_task(account_id: int, until: float) -> None:
         account_orders_follow_task.apply_async(
             args=[account_id, until], countdown=delay, queue="default"
         )
+
+
+@shared_task(ignore_result=True)
+def runs_held_notify_task(run_ids: list[int]) -> int:
+    """Email the owners of live runs held for no fresh price (execution.services)."""
+    from execution.services import runs_held_notify
+
+    return runs_held_notify(run_ids=run_ids)
+
+
+@shared_task(ignore_result=True)
+def kill_switch_flatten_outside_task(
+    user_id: int, to_cancel: list[int], payloads: list[dict[str, Any]]
+) -> int:
+    """The kill switch's "flatten everything": read each broker's positions, start the
+    engine's own cancels and closing orders, then close what was opened outside the
+    platform (execution.broker_positions.outside_positions_flatten)."""
+    from execution.broker_positions import outside_positions_flatten
+    from execution.killswitch import _execute
+
+    return outside_positions_flatten(
+        user_id=user_id, before_send=lambda: _execute(to_cancel, payloads)
+    )

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0020_intent_needs_attention'),
+        ('execution', '0021_run_price_account_position_price_at'),
     ]
 
     operations = [

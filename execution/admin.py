@@ -301,14 +301,48 @@ class PositionAdmin(admin.ModelAdmin):
     search_fields = ["tradingsymbol", "owner__email"]
 
 
+class KillSwitchForm(forms.ModelForm):
+    class Meta:
+        model = KillSwitch
+        fields = ["scope", "user", "engaged", "reason"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        global_engaged = data.get("engaged") and data.get("scope") == "global"
+        if global_engaged and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why the platform-wide kill switch is engaged.")
+        return data
+
+
 @admin.register(KillSwitch)
 class KillSwitchAdmin(admin.ModelAdmin):
     """Switch rows are changed here only by staff holding the kill-switch permission
-    (trader.permissions), the same as the engage/re-arm form; others may look."""
+    (trader.permissions), the same as the engage/re-arm form; others may look. Engaging or
+    re-arming here goes through the same services as that form: the actor, the time and the
+    reason are recorded and audited, and engaging cancels orders and flattens positions."""
 
-    list_display = ["scope", "user", "engaged", "engaged_at", "engaged_by", "rearmed_at"]
+    form = KillSwitchForm
+    list_display = [
+        "scope", "user", "engaged", "engaged_at", "engaged_by", "reason", "rearmed_at",
+    ]  # fmt: skip
     list_filter = ["scope", "engaged"]
     readonly_fields = ["engaged_at", "engaged_by", "rearmed_at"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        from execution.killswitch import kill_switch_engage, kill_switch_rearm
+
+        user = obj.user if obj.scope == "user" else None
+        turned = not change or "engaged" in form.changed_data
+        if obj.engaged and turned:
+            kill_switch_engage(actor=request.user, user=user, reason=obj.reason)
+        elif not obj.engaged and turned and change:
+            kill_switch_rearm(actor=request.user, user=user)
+        else:
+            obj.save()
+            return
+        saved = KillSwitch.objects.get(scope=obj.scope, user=user)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return staff_may(user=request.user, permission=OPERATE_GLOBAL_KILL_SWITCH)

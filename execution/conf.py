@@ -58,3 +58,22 @@ def unknown_settle_seconds() -> float:
     """How long an order whose outcome is unknown is looked up in the broker's books before it
     is marked "needs attention" (owner alerted, the strategy's entries halted)."""
     return float(getattr(settings, "EXECUTION_UNKNOWN_SETTLE_SECONDS", 120.0))
+
+
+def follow_interval_seconds() -> float:
+    """The shortest pause between two reads of one account's order and trade books while
+    its live orders are open (the broker's read budget may make it longer)."""
+    return float(getattr(settings, "EXECUTION_FOLLOW_INTERVAL_SECONDS", 1.0))
+
+
+def follow_budget_share() -> float:
+    """The share of a broker's documented book-read budget the fast follow-up may use; the
+    rest stays for the reconciler, the pages and the trader's own tools."""
+    return float(getattr(settings, "EXECUTION_FOLLOW_BUDGET_SHARE", 0.5))
+
+
+def follow_max_seconds() -> float:
+    """How long an account's open orders are followed fast after the last order was sent;
+    orders still open then (a resting LIMIT) are left to the 15-second reconcilers. 0 turns
+    the fast follow-up off."""
+    return float(getattr(settings, "EXECUTION_FOLLOW_MAX_SECONDS", 120.0))

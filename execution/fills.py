@@ -6,22 +6,38 @@ quantity is above what we already counted for the order (from a postback, a poll
 earlier read of the book), and it is stored under that cumulative quantity and its trade id.
 The same fill reported by a postback ("filled 65") and by the book (trade T1, 65) therefore
 lands on the same key and is counted once; the book's trade id is kept on it.
+
+Live orders that are still open after their send are followed fast (`orders_follow_start`,
+`orders_follow_step`): one chain of short-interval tasks per account reads the trade book and
+the order book (two calls, within a share of the broker's documented read budget) until every
+open order of the account is final, or for `EXECUTION_FOLLOW_MAX_SECONDS`; the 15-second
+reconcilers go on underneath. The paper broker reports its fills at once instead.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from brokers.base import BrokerError
+from brokers.base import BrokerError, BrokerOrder
 from brokers.trades import Trade
+from execution import conf
 from execution.models.engine import Fill, IntentState, OrderIntent
-from execution.orders import INTENT_TRANSITIONS, _position_add, intent_transition
+from execution.orders import (
+    INTENT_TRANSITIONS,
+    _position_add,
+    _unless_changed_meanwhile,
+    fill_apply,
+    intent_transition,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,3 +152,167 @@ def trade_books_reconcile() -> dict[str, int]:
         for key, value in result.items():
             totals[key] += value
     return totals
+
+
+# --- fast follow-up of live orders ------------------------------------------------------
+
+# One follower per account: the chain holds `follow:<id>` (refreshed every round). A start
+# that finds it taken leaves a note in `follow-more:<id>`, which the chain reads as it stops,
+# so an order acknowledged while the chain decides to stop is still followed. Both steps are
+# scripts: Redis runs each whole, so a start lands either before the stop (the note is read)
+# or after it (the key is free and a new chain starts).
+_FOLLOW_START = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+return 0
+"""
+_FOLLOW_STOP = """
+redis.call('DEL', KEYS[1])
+if redis.call('GETDEL', KEYS[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+FOLLOW_KEY_SLACK_SECONDS = 30  # a chain whose worker died frees its account after this
+
+
+def _follow_keys(account_id: int) -> list[str]:
+    return [f"follow:{account_id}", f"follow-more:{account_id}"]
+
+
+def follow_interval(capabilities: Any) -> float:
+    """Seconds between two rounds (each reads the trade book and the order book once): the
+    configured interval, or longer where the broker's read budget asks for it."""
+    budget = float(capabilities.book_reads_per_second) * conf.follow_budget_share()
+    return max(conf.follow_interval_seconds(), 2 / budget if budget > 0 else 60.0)
+
+
+@dataclass(frozen=True)
+class FollowRound:
+    open_orders: int  # the account's live orders still open after this round
+    read: bool  # both books were read and applied
+    followable: bool = True  # False: not a live account that can be read (paper, logged out)
+
+
+def _open_live_intents(account_id: int) -> list[OrderIntent]:
+    since = timezone.now() - timedelta(days=1)
+    return list(
+        OrderIntent.objects.filter(
+            account_id=account_id, state__in=OPEN_STATES, intended_at__gte=since
+        ).order_by("pk")
+    )
+
+
+def _order_by_tag(orders: list[BrokerOrder], tag: str) -> BrokerOrder | None:
+    # Some brokers prefix the tag they echo (the contract suite checks `endswith`).
+    return next((o for o in orders if o.tag and o.tag.endswith(tag)), None)
+
+
+def account_orders_follow(*, account_id: int) -> FollowRound:
+    """One round of the fast follow-up: the account's trade book, then its order book, each
+    read once, applied to its open orders (trades de-duplicated by trade id and cumulative
+    quantity; states from the order book, an unknown order found by its tag). A failed read
+    changes nothing and is retried next round. Runs touched are settled."""
+    from brokers.models import AccountStatus, BrokerAccount
+    from brokers.registry import get_adapter
+    from execution.runs import runs_settle
+
+    account = BrokerAccount.objects.filter(pk=account_id).first()
+    if account is None or account.is_paper or account.status != AccountStatus.CONNECTED:
+        return FollowRound(open_orders=0, read=False, followable=False)
+    intents = _open_live_intents(account_id)
+    if not intents:
+        return FollowRound(open_orders=0, read=False)
+    adapter = get_adapter(account)
+    try:
+        trades = adapter.trade_book() if hasattr(adapter, "trade_book") else []
+        orders = adapter.order_book()
+    except BrokerError as exc:
+        logger.info("books of account %s not read: %s", account_id, exc.message)
+        return FollowRound(open_orders=len(intents), read=False)
+    trades_by_order: dict[str, list[Trade]] = defaultdict(list)
+    for trade in trades:
+        trades_by_order[trade.broker_order_id].append(trade)
+    orders_by_id = {o.broker_order_id: o for o in orders}
+    for intent in intents:
+        with _unless_changed_meanwhile(intent):
+            if intent.broker_order_id in trades_by_order:
+                intent = trades_apply(intent=intent, trades=trades_by_order[intent.broker_order_id])
+            order = (
+                orders_by_id.get(intent.broker_order_id)
+                if intent.broker_order_id
+                else _order_by_tag(orders, intent.tag)
+            )
+            if order is not None:
+                fill_apply(intent=intent, order=order, source="poll")
+    runs_settle(run_ids={i.run_id for i in intents})
+    still_open = OrderIntent.objects.filter(
+        pk__in=[i.pk for i in intents], state__in=OPEN_STATES
+    ).count()
+    return FollowRound(open_orders=still_open, read=True)
+
+
+def orders_follow_start(*, account_ids: Any) -> list[int]:
+    """Start the fast follow-up of these accounts' open live orders (after the send's
+    outcomes are committed). Paper accounts and accounts already followed start nothing
+    (the running chain is told to look again). Returns the accounts whose chain started."""
+    from brokers.models import BrokerAccount
+    from execution.sender import engine_redis
+
+    if conf.follow_max_seconds() <= 0:
+        return []
+    live = list(
+        BrokerAccount.objects.filter(pk__in=list(account_ids))
+        .exclude(broker="paper")
+        .values_list("pk", flat=True)
+    )
+    if not live:
+        return []
+    start = engine_redis().register_script(_FOLLOW_START)
+    until = time.time() + conf.follow_max_seconds()
+    started = []
+    for account_id in sorted(live):
+        ttl = int(conf.follow_max_seconds()) + FOLLOW_KEY_SLACK_SECONDS
+        if start(keys=_follow_keys(account_id), args=[f"{until:.3f}", ttl]):
+            started.append(account_id)
+    if started:
+        from execution.tasks import account_orders_follow_task
+
+        # The default queue: these are reads, and the execution queue's workers must be free
+        # for the sends at the next boundary.
+        for account_id in started:
+            transaction.on_commit(
+                lambda a=account_id: account_orders_follow_task.apply_async(  # type: ignore[misc]
+                    args=[a, until], queue="default"
+                )
+            )
+    return started
+
+
+def orders_follow_step(*, account_id: int, until: float) -> tuple[float | None, float]:
+    """One round for the chain of `account_id`, and when to run the next one: (seconds to
+    wait, the chain's deadline), or (None, …) when the chain ends: every order final, the
+    account not readable any more, or `until` passed. A start that arrived meanwhile
+    extends the chain by a fresh `EXECUTION_FOLLOW_MAX_SECONDS`."""
+    from brokers.models import BrokerAccount
+    from brokers.registry import adapter_class
+    from execution.sender import engine_redis
+
+    result = account_orders_follow(account_id=account_id)
+    client = engine_redis()
+    keys = _follow_keys(account_id)
+    ttl = int(conf.follow_max_seconds()) + FOLLOW_KEY_SLACK_SECONDS
+    broker = BrokerAccount.objects.filter(pk=account_id).values_list("broker", flat=True).first()
+    interval = follow_interval(adapter_class(broker).capabilities) if broker else 0.0
+    if result.followable and result.open_orders and time.time() + interval < until:
+        client.set(keys[0], f"{until:.3f}", ex=ttl)
+        return interval, until
+    if not result.followable:
+        client.delete(*keys)
+        return None, until
+    until = time.time() + conf.follow_max_seconds()
+    stop = client.register_script(_FOLLOW_STOP)
+    if stop(keys=keys, args=[f"{until:.3f}", ttl]):
+        return interval, until
+    return None, until

@@ -135,6 +135,14 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
     acknowledged = [o.intent_id for o in outcomes if o.state == IntentState.ACKNOWLEDGED]
     if acknowledged:
         paper_fills_report(intent_ids=acknowledged)
+    in_flight = (IntentState.ACKNOWLEDGED, IntentState.UNKNOWN, IntentState.SENT)
+    followed = {o.account_id for o in outcomes if o.state in in_flight}
+    if followed:
+        # Live orders still open: read their books every second or so until they are final
+        # (paper accounts are left out: their fills were just reported).
+        from execution.fills import orders_follow_start
+
+        orders_follow_start(account_ids=followed)
     failed_runs = {o.run_id for o in outcomes if o.state in ("rejected", "abandoned", "unknown")}
     if failed_runs:
         from execution.tasks import run_failures_task

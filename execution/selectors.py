@@ -321,7 +321,7 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
     """Money on the dashboard: funds and margin per account, today's realised and unrealised
     P&L across brokers, open positions, today's runs, each account's latest orders and trades.
     A fixed number of queries whatever the number of orders (funds come from a short cache)."""
-    from django.db.models import F, Window
+    from django.db.models import F, Q, Window
     from django.db.models.functions import RowNumber
     from django.utils import timezone
 
@@ -337,19 +337,18 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
         funds, row.problem = account_funds_shown(row.account)
         if funds is not None:
             row.available, row.used, row.total = funds.available, funds.used, funds.total
-    today_positions = list(
-        Position.objects.filter(owner=user, run__session_date=today).select_related(
-            "account", "run__strategy_version__strategy"
-        )
-    )
-    pnl = runs.run_pnl(today_positions)
-    # Open positions of any day (a carried position is still open today).
-    open_positions = [p for p in today_positions if p.net_quantity] + list(
-        Position.objects.filter(owner=user)
-        .exclude(net_quantity=0)
-        .exclude(run__session_date=today)
+    # Today's positions, and open positions of any day (a carried position is still open
+    # today), in one query.
+    positions = list(
+        Position.objects.filter(Q(run__session_date=today) | ~Q(net_quantity=0), owner=user)
         .select_related("account", "run__strategy_version__strategy")
+        .order_by("pk")
     )
+    today_positions = [p for p in positions if p.run.session_date == today]
+    pnl = runs.run_pnl(today_positions)
+    open_positions = [p for p in today_positions if p.net_quantity] + [
+        p for p in positions if p.net_quantity and p.run.session_date != today
+    ]
     todays_runs = list(
         ScheduledRun.objects.filter(owner=user, session_date=today)
         .select_related("strategy_version__strategy")

@@ -249,6 +249,22 @@ def account_funds_read_task(account_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def account_orders_follow_task(account_id: int, until: float) -> None:
+    """Follow one account's open live orders (default queue: reads, never in the way of the
+    execution queue's sends): read its trade and order books once and apply them, then run
+    again after the broker's read interval until every order is final or `until` (epoch
+    seconds) passed. A failed read is retried by the next round; the 15-second reconcilers
+    remain underneath."""
+    from execution.fills import orders_follow_step
+
+    delay, until = orders_follow_step(account_id=account_id, until=until)
+    if delay is not None:
+        account_orders_follow_task.apply_async(
+            args=[account_id, until], countdown=delay, queue="default"
+        )
+
+
+@shared_task(ignore_result=True)
 def runs_held_notify_task(run_ids: list[int]) -> int:
     """Email the owners of live runs held for no fresh price (execution.services)."""
     from execution.services import runs_held_notify

@@ -35,7 +35,8 @@ from marketplace.models import (
 )
 from marketplace.workflow import TRANSITIONS, Actor, actions_available
 from trader.audit_admin import AuditAdmin
-from trader.csvexport import SafeCsvWriter
+from trader.csvexport import SafeCsvWriter, csv_response
+from trader.india import number_in, rupees
 from trader.models import User
 from trader.permissions import RECORD_PAYMENTS, REVIEW_LISTINGS, staff_may
 
@@ -471,16 +472,16 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 
 PAYOUT_CSV_HEADER = [
-    "month",
-    "listing_id",
-    "listing",
-    "creator_email",
-    "sebi_ra_number",
-    "subscriptions",
-    "fees_inr",
-    "profit_share_inr",
-    "platform_commission_inr",
-    "creator_payout_inr",
+    "Month",
+    "Listing ID",
+    "Listing",
+    "Creator's email",
+    "SEBI RA number",
+    "Subscriptions",
+    "Fees",
+    "Profit share",
+    "Platform commission",
+    "Creator payout",
 ]
 
 
@@ -510,23 +511,22 @@ class MonthlyLedgerAdmin(admin.ModelAdmin):
     @admin.action(description="Payout report (CSV) for the months of the selected rows")
     def payout_csv(self, request: HttpRequest, queryset: QuerySet[MonthlyLedger]) -> HttpResponse:
         months = set(queryset.values_list("month", flat=True))
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="marketplace-payouts.csv"'
+        response = csv_response("marketplace-payouts.csv")
         writer = SafeCsvWriter(response)
         writer.writerow(PAYOUT_CSV_HEADER)
         for row in selectors.payout_rows(months=months):
             writer.writerow(
                 [
-                    row["month"].strftime("%Y-%m"),
+                    row["month"].strftime("%b %Y"),
                     row["listing_id"],
                     row["listing__title"],
                     row["listing__creator__email"],
                     row["listing__sebi_ra_number"],
-                    row["subscriptions"],
-                    row["fee"],
-                    row["profit_share"],
-                    row["commission"],
-                    row["payout"],
+                    number_in(row["subscriptions"]),
+                    rupees(row["fee"]),
+                    rupees(row["profit_share"]),
+                    rupees(row["commission"]),
+                    rupees(row["payout"]),
                 ]
             )
         return response

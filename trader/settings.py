@@ -373,6 +373,15 @@ EXECUTION_ENTRY_LATE_CAP_SECONDS = float(os.environ.get("EXECUTION_ENTRY_LATE_CA
 # Engine: how long an order whose outcome is unknown is looked up in the broker's books before
 # it needs attention (owner alerted, the strategy's entries halted).
 EXECUTION_UNKNOWN_SETTLE_SECONDS = float(os.environ.get("EXECUTION_UNKNOWN_SETTLE_SECONDS", "120"))
+# Engine: live orders still open after their send are followed fast (trade and order books
+# read every second or so, within the broker's read budget) for this long. Off in tests unless
+# a test turns it on: a chain left queued by one test would read the books of a later test's
+# account that reuses the id.
+EXECUTION_FOLLOW_INTERVAL_SECONDS = float(os.environ.get("EXECUTION_FOLLOW_INTERVAL_SECONDS", "1"))
+EXECUTION_FOLLOW_BUDGET_SHARE = float(os.environ.get("EXECUTION_FOLLOW_BUDGET_SHARE", "0.5"))
+EXECUTION_FOLLOW_MAX_SECONDS = float(
+    os.environ.get("EXECUTION_FOLLOW_MAX_SECONDS", "0" if TESTING else "120")
+)
 
 # --- Logging: stdout, request ids, secrets redacted ------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

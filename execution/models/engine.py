@@ -540,6 +540,8 @@ class AccountReadiness(models.Model):
 
     class Meta:
         ordering = ["-session_date", "account_id"]
+        verbose_name = "account ready check"
+        verbose_name_plural = "account ready checks"
         constraints = [
             models.UniqueConstraint(
                 fields=["session_date", "account"], name="accountreadiness_unique_per_day"

@@ -24,6 +24,7 @@ from marketplace.performance import DEPLOYMENT_SOURCE
 from marketplace.services.billing import fee_invoice_issue, ist_today
 from marketplace.services.replan import deployments_replan
 from marketplace.workflow import SUBSCRIBABLE_STATES, ListingState
+from trader.india import rupees
 from trader.models import User
 
 OPEN_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, SubscriptionStatus.LAPSED)
@@ -191,7 +192,9 @@ def deployment_limits_check(
         if max_daily_loss <= 0:
             errors["max_daily_loss"] = ["A loss limit is a positive amount."]
         elif max_daily_loss > limits.max_daily_loss:
-            errors["max_daily_loss"] = [f"Above your daily loss limit of ₹{limits.max_daily_loss}."]
+            errors["max_daily_loss"] = [
+                f"Above your daily loss limit of {rupees(limits.max_daily_loss)}."
+            ]
     if errors:
         raise MarketplaceError(errors)
 

@@ -103,6 +103,7 @@ def _phone_reads_the_run_and_the_wizard(
     )
     assert label.strip('"') in {"Account", "Contract"}
     shot(phone, "run-live-phone", full_page=False)
+    shot(phone, "run-live-phone-full")
     _to_legs_step(phone, live_server)
     width = phone.evaluate("document.scrollingElement.scrollWidth")
     assert width <= 390, width  # the legs table becomes one card per leg
@@ -128,6 +129,16 @@ def test_paper_test_fills_appear_live_and_the_run_exits_from_its_page(
     assert OrderIntent.objects.filter(state="filled").count() == 4
     assert page.locator("#run-live").get_attribute("hx-trigger") == "every 2s"
     shot(page, "run-live-desktop")
+    # The positions and orders tables fit a 1366 and a 1280 px screen without scrolling.
+    for width in (1366, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('#run-live .table-wrap')]"
+            ".map((w) => w.scrollWidth - w.clientWidth))"
+        )
+        assert overflow <= 2, (width, overflow)
+    shot(page, "run-live-1280")
+    page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/")
     assert page.locator("#desk").get_attribute("hx-trigger") == "every 3s"  # positions open
     shot(page, "dashboard-desktop")

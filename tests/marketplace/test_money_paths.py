@@ -305,7 +305,9 @@ def test_month_close_task_on_the_first_bills_last_month_from_executed_pnl(settin
 def _csv(response) -> list[dict[str, str]]:
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    return list(csv.DictReader(io.StringIO(response.content.decode())))
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")  # spreadsheets open it as UTF-8 (the rupee, the minus)
+    return list(csv.DictReader(io.StringIO(text[1:])))
 
 
 def test_payout_csv_sums_each_listing_for_the_selected_months_only(admin_client_user, settings):
@@ -337,20 +339,20 @@ def test_payout_csv_sums_each_listing_for_the_selected_months_only(admin_client_
         changelist, {"action": "payout_csv", "_selected_action": [august.first().pk]}
     )
     rows = _csv(response)
-    assert [(r["month"], r["listing_id"]) for r in rows] == [
-        ("2026-08", str(a.pk)),
-        ("2026-08", str(b.pk)),
+    assert [(r["Month"], r["Listing ID"]) for r in rows] == [
+        ("Aug 2026", str(a.pk)),
+        ("Aug 2026", str(b.pk)),
     ]
     row_a, row_b = rows
-    assert (row_a["subscriptions"], row_a["fees_inr"], row_a["profit_share_inr"]) == (
+    assert (row_a["Subscriptions"], row_a["Fees"], row_a["Profit share"]) == (
         "2",
-        "800.00",
-        "0.00",
+        "₹800.00",
+        "₹0.00",
     )
-    assert (row_a["platform_commission_inr"], row_a["creator_payout_inr"]) == ("80.00", "720.00")
-    assert (row_a["sebi_ra_number"], row_a["creator_email"]) == ("INH000012345", a.creator.email)
-    assert (row_b["subscriptions"], row_b["profit_share_inr"]) == ("1", "3000.00")
-    assert (row_b["platform_commission_inr"], row_b["creator_payout_inr"]) == ("300.00", "2700.00")
+    assert (row_a["Platform commission"], row_a["Creator payout"]) == ("₹80.00", "₹720.00")
+    assert (row_a["SEBI RA number"], row_a["Creator's email"]) == ("INH000012345", a.creator.email)
+    assert (row_b["Subscriptions"], row_b["Profit share"]) == ("1", "₹3,000.00")
+    assert (row_b["Platform commission"], row_b["Creator payout"]) == ("₹300.00", "₹2,700.00")
     # Both months at once: September's share is only on the 2,000 above August's mark.
     both = _csv(
         client.post(
@@ -361,8 +363,8 @@ def test_payout_csv_sums_each_listing_for_the_selected_months_only(admin_client_
             },
         )
     )
-    assert [r["month"] for r in both] == ["2026-07"] * 2 + ["2026-08"] * 2 + ["2026-09"] * 2
-    assert both[-1]["profit_share_inr"] == "600.00"
+    assert [r["Month"] for r in both] == ["Jul 2026"] * 2 + ["Aug 2026"] * 2 + ["Sep 2026"] * 2
+    assert both[-1]["Profit share"] == "₹600.00"
     # Not for traders.
     stranger = client_for(ProfileFactory().user)
     refused = stranger.post(changelist, {"action": "payout_csv", "_selected_action": [1]})

@@ -54,8 +54,37 @@ def test_payout_csv_escapes_a_formula_title():
         reverse("admin:marketplace_monthlyledger_changelist"),
         {"action": "payout_csv", "_selected_action": [ledger.pk]},
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[1][2] == "'" + subscription.listing.title
+
+
+def test_payout_csv_reads_in_lakhs_with_headings_in_words():
+    subscription = fee_subscription(title="Theta harvester")
+    ledger = MonthlyLedger.objects.create(
+        subscription=subscription,
+        listing=subscription.listing,
+        month=datetime.date(2026, 11, 1),
+        fee=Decimal("1234567.5"),
+        pnl=Decimal("0"),
+        cumulative_pnl=Decimal("0"),
+        high_water_mark=Decimal("0"),
+        profit_share=Decimal("0"),
+        commission_percent=Decimal("20"),
+        commission=Decimal("246913.50"),
+        creator_payout=Decimal("987654.00"),
+    )
+    client = staff_client_for(SuperuserFactory())
+    response = client.post(
+        reverse("admin:marketplace_monthlyledger_changelist"),
+        {"action": "payout_csv", "_selected_action": [ledger.pk]},
+    )
+    [row] = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
+    assert row["Month"] == "Nov 2026"
+    assert (row["Fees"], row["Platform commission"], row["Creator payout"]) == (
+        "₹12,34,567.50",
+        "₹2,46,913.50",
+        "₹9,87,654.00",
+    )
 
 
 @pytest.mark.parametrize("body", [b"[]", b'"x"', b"1", b"null", b"{", b"", b"\xff"])

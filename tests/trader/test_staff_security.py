@@ -194,3 +194,28 @@ def test_kill_switch_rows_in_admin_need_the_permission_too():
     assert not switch.engaged
     operator = staff_client_for(_staff("view_killswitch", "operate_global_kill_switch"))
     assert 'name="_save"' in operator.get(change).text
+
+
+def test_kill_switch_engaged_in_admin_goes_through_the_audited_service():
+    from execution.models import ExecutionEvent
+
+    operator_user = _staff("view_killswitch", "operate_global_kill_switch")
+    operator = staff_client_for(operator_user)
+    add = reverse("admin:execution_killswitch_add")
+    refused = operator.post(add, {"scope": "global", "engaged": "on", "reason": " "})
+    assert refused.status_code == 200 and "Say why" in refused.text
+    assert not KillSwitch.objects.filter(engaged=True).exists()
+    operator.post(add, {"scope": "global", "engaged": "on", "reason": "exchange outage"})
+    switch = KillSwitch.objects.get(scope=KillSwitchScope.GLOBAL)
+    assert switch.engaged and switch.engaged_by == operator_user and switch.engaged_at
+    assert switch.reason == "exchange outage"
+    assert ExecutionEvent.objects.filter(kind="killswitch.engaged").exists()
+    # Every admin page says so, with who and when.
+    page = operator.get(reverse("admin:index")).text
+    assert "PLATFORM-WIDE KILL SWITCH ENGAGED" in page and "exchange outage" in page
+    change = reverse("admin:execution_killswitch_change", args=[switch.pk])
+    operator.post(change, {"scope": "global", "engaged": "", "reason": "exchange outage"})
+    switch.refresh_from_db()
+    assert not switch.engaged and switch.rearmed_at
+    assert ExecutionEvent.objects.filter(kind="killswitch.rearmed").exists()
+    assert "KILL SWITCH ENGAGED" not in operator.get(reverse("admin:index")).text

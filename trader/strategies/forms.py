@@ -71,7 +71,16 @@ class LegForm(forms.Form):
     option_type = forms.ChoiceField(choices=OptionType.choices)
     lots = forms.IntegerField(initial=1, max_value=INT_MAX)
     expiry_choice = forms.ChoiceField(choices=ExpiryChoice.choices)
-    strike_mode = forms.ChoiceField(choices=StrikeMode.choices)
+    # Short words in the legs table, whose next columns name the parameter (Steps, Strike,
+    # Premium, Delta): the model's longer labels were cut off at 1366 px.
+    strike_mode = forms.ChoiceField(
+        choices=[
+            (StrikeMode.ATM_OFFSET, "ATM ± steps"),
+            (StrikeMode.EXACT, "Exact strike"),
+            (StrikeMode.PREMIUM, "Premium ≈ ₹X"),
+            (StrikeMode.DELTA, "Delta ≈ D"),
+        ]
+    )
     strike_offset = forms.IntegerField(
         required=False, min_value=-SMALLINT_MAX, max_value=SMALLINT_MAX, label="Steps from ATM"
     )

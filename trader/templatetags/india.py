@@ -3,6 +3,8 @@
 {{ amount|inr }}       ₹10,00,000.00 / \u2212₹5,583.50 (a real minus)
 {{ pnl|inr_pnl }}      +₹120.00 / \u2212₹56.55 (P&L: the sign of a gain shown too)
 {{ count|num_in }}     12,34,567
+{{ moment|clock_ms }}  11:00:15.712 (IST, to the millisecond)
+{{ lag|ms }}           +1,150.3 ms (after T; a real minus before it)
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from django import template
 
-from trader.india import number_in, rupees
+from trader.india import MINUS, number_in, rupees
 
 register = template.Library()
 
@@ -38,6 +40,27 @@ def inr_abs(value: Any) -> str:
 @register.filter
 def num_in(value: Any, decimals: int | None = None) -> str:
     return number_in(value, decimals=None if decimals is None else int(decimals))
+
+
+@register.filter
+def clock_ms(value: Any) -> str:
+    """An instant as an IST clock time to the millisecond (order timings); '' for None."""
+    if value is None:
+        return ""
+    from django.utils import timezone
+
+    local = timezone.localtime(value)
+    return f"{local:%H:%M:%S}.{local.microsecond // 1000:03d}"
+
+
+@register.filter
+def ms(value: Any) -> str:
+    """A time from T in milliseconds, one decimal, Indian grouping, signed (+1,150.3 ms,
+    or minus 3.2 ms, a real minus, for an order that left before T); '' for None."""
+    if value is None or value == "":
+        return ""
+    text = number_in(value, decimals=1)
+    return f"{'' if text.startswith(MINUS) else '+'}{text} ms"
 
 
 @register.filter

@@ -81,7 +81,8 @@ def test_off_the_main_thread_the_batch_goes_to_the_lane_and_the_writer_records_i
         _order(1, broker_symbol("kite", 26000)),
         _order(2, broker_symbol("kite", 25000), "SELL"),
     ]
-    payload = _payload(kite.account.pk, orders, fire_at=time.time() + 0.5)
+    # T far enough ahead that a slow thread start on a loaded machine is never "late".
+    payload = _payload(kite.account.pk, orders, fire_at=time.time() + 3)
     # The worker loads the boundary's accounts itself; here they are loaded first in the
     # test's own database connection (the task's thread could not see the test's rows).
     sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])

@@ -312,3 +312,49 @@ def test_an_acknowledgement_without_an_order_id_is_looked_up(broker):
     body = {"status": "success", "data": {}}
     with pytest.raises(AmbiguousError, match="may exist"):
         _adapter(broker).order_answer(WireAnswer.of(200, {}, json.dumps(body).encode()))
+
+
+# --- refused before anything leaves, or acknowledged without an id -------------------------
+def _limit_without_token():
+    from decimal import Decimal
+
+    from brokers.base import OrderRequest, OrderType, Product, Side
+
+    return OrderRequest(
+        exchange="NFO",
+        tradingsymbol="NIFTY26D0825000CE",
+        side=Side.BUY,
+        quantity=75,
+        order_type=OrderType.LIMIT,
+        product=Product.NRML,
+        tag="NOTOKEN1",
+        price=Decimal("100"),
+        instrument_token="",
+    )
+
+
+@pytest.mark.parametrize("broker", ["dhan", "angelone"])
+def test_brokers_that_name_contracts_by_id_refuse_an_order_without_one_before_sending(broker):
+    """Dhan and Angel One name a contract by its id: without it the request is never built
+    (nothing reaches the broker, so the send path may report it rejected at once)."""
+    from brokers.base import InputRejectedError
+
+    with pytest.raises(InputRejectedError, match="needs the contract's"):
+        _adapter(broker).order_request(_limit_without_token())
+
+
+@pytest.mark.parametrize(
+    ("broker", "body"),
+    [
+        ("dhan", {"orderStatus": "TRANSIT"}),
+        ("angelone", {"status": True, "message": "SUCCESS", "data": {}}),
+    ],
+)
+def test_an_acknowledgement_without_an_order_id_is_looked_up_at_every_broker(broker, body):
+    with pytest.raises(AmbiguousError, match="look it up by tag"):
+        _adapter(broker).order_answer(WireAnswer.of(200, {}, json.dumps(body).encode()))
+
+
+def test_angel_one_login_needs_the_pin_and_the_current_totp():
+    with pytest.raises(PermanentError, match="PIN and the current TOTP"):
+        _adapter("angelone").exchange_token(params={"pin": "1234"}, redirect_uri="")

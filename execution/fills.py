@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -21,7 +20,7 @@ from django.utils import timezone
 from brokers.base import BrokerError
 from brokers.trades import Trade
 from execution.models.engine import Fill, IntentState, OrderIntent
-from execution.orders import INTENT_TRANSITIONS, _position_add, intent_transition
+from execution.orders import INTENT_TRANSITIONS, PAISA, _position_add, intent_transition
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +62,14 @@ def trades_apply(*, intent: OrderIntent, trades: list[Trade]) -> OrderIntent:
             except IntegrityError:
                 continue  # the same trade id under another figure: counted already
             increment = cumulative - intent.filled_quantity
-            _position_add(intent, increment, trade.price)
-            value = (intent.average_price or Decimal(0)) * intent.filled_quantity
-            intent.average_price = ((value + trade.price * increment) / cumulative).quantize(
-                Decimal("0.01")
-            )
+            value = (trade.price * increment).quantize(PAISA)
+            _position_add(intent, increment, trade.price, value=value)
+            intent.filled_value += value
+            intent.average_price = (intent.filled_value / cumulative).quantize(PAISA)
             intent.filled_quantity = cumulative
-            intent.save(update_fields=["filled_quantity", "average_price", "updated_at"])
+            intent.save(
+                update_fields=["filled_quantity", "filled_value", "average_price", "updated_at"]
+            )
         target = (
             IntentState.FILLED
             if intent.filled_quantity >= intent.quantity

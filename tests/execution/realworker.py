@@ -166,6 +166,7 @@ class Platform:
         """SIGKILL: no shutdown, no acknowledgement, no outcome written."""
         self.workers[index].send_signal(signal.SIGKILL)
         self.workers[index].wait(timeout=10)
+        self.workers.pop(index)
 
     def worker_logs(self) -> str:
         return "".join(

@@ -223,12 +223,13 @@ class Session:
         from execution.orders import outcomes_apply
 
         accounts = BrokerAccount.objects.in_bulk([p["account_id"] for p in payloads])
-        # The sender judges lateness on the wall clock: each order's time is moved onto it,
-        # keeping how late it is on the session's clock (an entry at its minute is on time).
-        shift = time.time() - self.clock().timestamp()
         sent = 0
         for payload in payloads:
             account = accounts[payload["account_id"]]
+            # The sender judges lateness on the wall clock: each order's time is moved onto it
+            # as the batch goes out, keeping how late it is on the session's clock (an entry
+            # sent at its minute is on time; in production the accounts send side by side).
+            shift = time.time() - self.clock().timestamp()
             orders = []
             for o in payload["orders"]:
                 if o.get("intended_at") is not None:
@@ -348,13 +349,22 @@ def simulate_day(
     summary.orders = dict(Counter(intents.values_list("purpose", flat=True)))
     summary.orders["total"] = intents.count()
     summary.fills = Fill.objects.filter(intent__run_id__in=run_ids).count()
-    entry_runs = runs.filter(boundary="entry")
-    reasons = Counter(_reason_kind(r) for r in entry_runs.values_list("exit_reason", flat=True))
-    exit_closed = set(
+    # How each entry run's position was closed: the watch's reason (MTM limits, a stop, the
+    # square-off), else its scheduled exit run, else not at all.
+    closed_by_exit = set(
         intents.filter(purpose="exit").values_list("run__entry_run_id", flat=True).distinct()
     )
-    reasons["scheduled exit"] = len(exit_closed)
-    summary.exits = {k: v for k, v in reasons.items() if v}
+    reasons: Counter[str] = Counter()
+    for run_id, reason in runs.filter(boundary="entry").values_list("pk", "exit_reason"):
+        if reason:
+            reasons[_reason_kind(reason)] += 1
+        elif run_id in closed_by_exit:
+            reasons["scheduled exit"] += 1
+        elif Position.objects.filter(run_id=run_id).exists():
+            reasons["not closed"] += 1
+        else:
+            reasons["never entered"] += 1
+    summary.exits = dict(reasons)
     summary.skipped_runs = dict(
         Counter(
             n.split(":")[0][:60]
@@ -382,9 +392,7 @@ def _reconcile(reconcile: Any, now: datetime, totals: dict[str, int]) -> None:
 
 
 def _reason_kind(reason: str) -> str:
-    """`combined target (MTM ₹1,234)` → `combined target`; empty: no exit fired by the watch."""
-    if not reason:
-        return ""
+    """`combined target (MTM ₹1,234)` → `combined target`."""
     return reason.split(" (")[0]
 
 

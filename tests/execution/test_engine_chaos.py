@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from datetime import timedelta
 
@@ -215,18 +216,12 @@ def test_a_refused_static_ip_fails_over_and_writes_nothing_there(make_platform):
     assert {i.account_id for i in moved} == {by_priority[2]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Found by this test: the asynchronous lane's session guard reads the calendar on "
-    "its own thread's database connection; once that connection is terminated the batch "
-    "raises (OperationalError) before any write, its orders stay claimed by a worker that "
-    "is alive, and no reconciler pass sends or reports them (they wait for the claim's "
-    "15-minute expiry). Remove this mark when the lane reconnects or releases the claims.",
-)
 def test_postgres_connections_dropped_between_the_intent_commit_and_the_send(make_platform):
     """After the dispatch committed the intents and handed the batches over, and before T,
     every connection the worker holds is terminated (pg_terminate_backend): the sends still
-    go out at T and the outcomes are recorded on fresh connections, or found by tag."""
+    go out at T and the outcomes are recorded on fresh connections, or found by tag. (This
+    test found the lane's session guard failing the whole batch on its dead connection, its
+    orders left claimed by a live worker: execution.sender.reconnecting.)"""
     platform = make_platform()
     _started(platform)
     fire_at, run_ids = _boundary(platform)
@@ -280,9 +275,7 @@ def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
 
     previous = (app.conf.broker_url, app.conf.result_backend)
     settings.REDIS_URL = url
-    app.conf.broker_url, app.conf.result_backend = url, url
-    app.pool.force_close_all()
-    app._pool = None
+    _point_celery(app, url, url)
     sender._redis_for.cache_clear()
     try:
         platform = make_platform(redis_url=url)
@@ -303,7 +296,14 @@ def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
     finally:
         process.terminate()
         process.wait(timeout=10)
-        app.conf.broker_url, app.conf.result_backend = previous
-        app.pool.force_close_all()
-        app._pool = None
+        _point_celery(app, *previous)
         sender._redis_for.cache_clear()
+
+
+def _point_celery(app, broker_url: str, backend_url: str) -> None:
+    """This process's Celery app talks to another Redis: new connection and producer pools
+    and result backend (what Celery itself resets after a fork), the old ones left open."""
+    app.conf.broker_url, app.conf.result_backend = broker_url, backend_url
+    app._pool = None
+    app.amqp._producer_pool = None
+    app._local = threading.local()

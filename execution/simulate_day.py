@@ -275,8 +275,11 @@ def simulate_day(
     seed: int = 1,
     today: date | None = None,
     sleep: Any = time.sleep,
+    watch_every: int = 1,
 ) -> Summary:
-    """Run one compressed session and return its summary (see the module docstring)."""
+    """Run one compressed session and return its summary (see the module docstring).
+    `watch_every`: minutes between two passes of the watch (1: every minute, as the beat's
+    MTM pass at most; more makes a large simulation cheaper and its exits coarser)."""
     from execution import planning, services
     from execution.dispatch import boundary_dispatch
     from execution.models import Fill, OrderIntent, Position, RunState, ScheduledRun
@@ -287,6 +290,8 @@ def simulate_day(
         raise ValueError("simulate at least one strategy")
     if speed <= 0:
         raise ValueError("the speed is simulated seconds per real second: more than 0")
+    if watch_every < 1:
+        raise ValueError("watch at least once a minute apart: --watch-every 1 or more")
     started = time.monotonic()
     today = today or timezone.now().astimezone(calendar.IST).date()
     day = session_day_for(day, today=today)
@@ -338,8 +343,9 @@ def simulate_day(
                 now=minute,
             )
             session.send([b.to_json() for b in result.batches])
-        runs_watch(now=minute, market=session.market, send=False)
-        session.send_unsent(since=minute)
+        if int((minute - begin).total_seconds() // 60) % watch_every == 0:
+            runs_watch(now=minute, market=session.market, send=False)
+            session.send_unsent(since=minute)
         if minute.minute % 15 == 0:
             _reconcile(open_orders_reconcile, minute, summary.reconciliation)
         minute += timedelta(minutes=1)

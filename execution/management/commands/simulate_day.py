@@ -31,6 +31,12 @@ class Command(BaseCommand):
             help="The session day (YYYY-MM-DD); default: the last session before today.",
         )
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--watch-every",
+            type=int,
+            default=1,
+            help="Minutes between two passes of the MTM watch (default 1).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from execution.simulate_day import simulate_day
@@ -41,6 +47,7 @@ class Command(BaseCommand):
                 speed=options["speed"],
                 day=options["date"],
                 seed=options["seed"],
+                watch_every=options["watch_every"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

@@ -246,8 +246,8 @@ def test_postgres_connections_dropped_between_the_intent_commit_and_the_send(mak
 def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
     """A private Redis (never the machine's) serves as the Celery broker and the engine's
     claims and marks. It is restarted between the dispatch and T, losing everything it held
-    (no persistence): the batches already handed to the worker go out at T, nothing is sent
-    twice, and whatever could not be sent is reported."""
+    (no persistence): nothing is sent twice, and whatever was not sent is reported (an entry
+    found unsent after its lateness cap is "missed", never sent late)."""
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("redis-server is not installed: the Redis restart scenario needs its own")
@@ -285,6 +285,14 @@ def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
         process.terminate()
         process.wait(timeout=10)
         process = start()
+        # The Celery 5.7 worker may stop on the lost broker connection ("Unrecoverable error:
+        # AttributeError ... 'hostname'"): its supervisor (systemd, `make run`'s parent)
+        # starts it again, and so does this test. Either way the batch is recovered or
+        # reported by the worker that runs after the restart.
+        time.sleep(2)
+        if all(worker.poll() is not None for worker in platform.workers):
+            platform.workers.clear()
+            _started(platform)
         platform.settle(run_ids, timeout=120)
         audit = platform.audit(run_ids)
         _clean(audit)

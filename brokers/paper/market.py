@@ -117,22 +117,21 @@ def lot_size(underlying: str, expiry: date) -> int:
     return int(contract_lot_size(underlying, expiry))
 
 
-def _market(market: Any = None) -> Any:
-    """The market that prices the paper broker: the one passed in (a simulated session runs
-    on its own clock), else the process-wide simulated market on the wall clock."""
-    if market is not None:
-        return market
+def _market() -> Any:
+    """The process-wide simulated market on the wall clock (tests replace it)."""
     from execution.market import default_market
 
     return default_market()
 
 
 def spot(underlying: str, market: Any = None) -> Decimal:
-    return Decimal(str(_market(market).spot(underlying)))
+    """`market`: the one passed in (a simulated session runs on its own clock), else
+    the process-wide one."""
+    return Decimal(str((market if market is not None else _market()).spot(underlying)))
 
 
 def option_quote(contract: _Contract, market: Any = None) -> Touch:
-    quote = _market(market).option_quote(
+    quote = (market if market is not None else _market()).option_quote(
         contract.underlying, contract.expiry, contract.strike, contract.option_type
     )
     return Touch(

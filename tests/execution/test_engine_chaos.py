@@ -281,7 +281,15 @@ def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
         platform = make_platform(redis_url=url)
         _started(platform)
         fire_at, run_ids = _boundary(platform)
-        platform.dispatch(fire_at).get(timeout=LEAD + 30)
+        # No result is awaited here: this process never subscribes to the private Redis
+        # (a result listener would retry against it long after the test).
+        platform.dispatch(fire_at)
+        platform.wait_for(
+            lambda: OrderIntent.objects.filter(run_id__in=run_ids).count() == 4,
+            timeout=LEAD + 30,
+            what="the dispatch",
+            run_ids=run_ids,
+        )
         process.terminate()
         process.wait(timeout=10)
         process = start()

@@ -298,6 +298,7 @@ def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
         # starts it again, and so does this test. Either way the batch is recovered or
         # reported by the worker that runs after the restart.
         time.sleep(2)
+        _point_celery(app, url, url)  # this process's pooled connections died with it too
         if all(worker.poll() is not None for worker in platform.workers):
             platform.workers.clear()
             _started(platform)

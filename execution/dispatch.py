@@ -295,6 +295,7 @@ def boundary_dispatch(
     start_sends: bool = True,
     run_ids: list[int] | None = None,
     late_cap: bool | None = None,
+    now: datetime | None = None,
 ) -> DispatchResult:
     """Dispatch every planned run of instant `fire_at` (see the module docstring).
 
@@ -353,7 +354,8 @@ def boundary_dispatch(
                     f"Missed: {late:.1f} s late (entries are not sent more than "
                     f"{conf.entry_late_cap_seconds():g} s after T)."
                 )
-    spot_at = min(timezone.now(), fire_at)
+    # The spot is read at T - epsilon, or now if later (`now`: a simulated session's clock).
+    spot_at = min(now or timezone.now(), fire_at)
     spots: dict[int, dict[str, Decimal]] = defaultdict(dict)
     intents: list[OrderIntent] = []
     for run in runs:

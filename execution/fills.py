@@ -21,7 +21,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -33,6 +32,7 @@ from execution import conf
 from execution.models.engine import Fill, IntentState, OrderIntent
 from execution.orders import (
     INTENT_TRANSITIONS,
+    PAISA,
     _position_add,
     _unless_changed_meanwhile,
     fill_apply,
@@ -79,13 +79,14 @@ def trades_apply(*, intent: OrderIntent, trades: list[Trade]) -> OrderIntent:
             except IntegrityError:
                 continue  # the same trade id under another figure: counted already
             increment = cumulative - intent.filled_quantity
-            _position_add(intent, increment, trade.price)
-            value = (intent.average_price or Decimal(0)) * intent.filled_quantity
-            intent.average_price = ((value + trade.price * increment) / cumulative).quantize(
-                Decimal("0.01")
-            )
+            value = (trade.price * increment).quantize(PAISA)
+            _position_add(intent, increment, trade.price, value=value)
+            intent.filled_value += value
+            intent.average_price = (intent.filled_value / cumulative).quantize(PAISA)
             intent.filled_quantity = cumulative
-            intent.save(update_fields=["filled_quantity", "average_price", "updated_at"])
+            intent.save(
+                update_fields=["filled_quantity", "filled_value", "average_price", "updated_at"]
+            )
         target = (
             IntentState.FILLED
             if intent.filled_quantity >= intent.quantity

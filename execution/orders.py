@@ -240,9 +240,12 @@ def fill_apply(*, intent: OrderIntent, order: BrokerOrder, source: str = "poll")
         intent = OrderIntent.objects.select_for_update().select_related("run").get(pk=intent.pk)
         if order.filled_quantity > intent.filled_quantity:
             increment = order.filled_quantity - intent.filled_quantity
-            total_value = (order.average_price or Decimal(0)) * order.filled_quantity
-            previous_value = (intent.average_price or Decimal(0)) * intent.filled_quantity
-            price = ((total_value - previous_value) / increment).quantize(Decimal("0.01"))
+            # The broker reports the cumulative quantity and its average: their product is the
+            # traded value so far. The new fill is worth that minus what is booked already
+            # (a stored figure, not an average in paise times a quantity, which drifts).
+            total_value = fill_value(order.average_price, order.filled_quantity)
+            value = total_value - intent.filled_value
+            price = (value / increment).quantize(PAISA)
             try:
                 with transaction.atomic():
                     Fill.objects.create(
@@ -255,10 +258,13 @@ def fill_apply(*, intent: OrderIntent, order: BrokerOrder, source: str = "poll")
                     )
             except IntegrityError:
                 return intent  # this fill was applied already (duplicate postback)
-            _position_add(intent, increment, price)
+            _position_add(intent, increment, price, value=value)
             intent.filled_quantity = order.filled_quantity
-            intent.average_price = order.average_price
-            intent.save(update_fields=["filled_quantity", "average_price", "updated_at"])
+            intent.filled_value = total_value
+            intent.average_price = (total_value / order.filled_quantity).quantize(PAISA)
+            intent.save(
+                update_fields=["filled_quantity", "filled_value", "average_price", "updated_at"]
+            )
         target = {
             OrderStatus.FILLED: IntentState.FILLED,
             OrderStatus.PARTIALLY_FILLED: IntentState.PARTIALLY_FILLED,
@@ -281,8 +287,21 @@ def fill_apply(*, intent: OrderIntent, order: BrokerOrder, source: str = "poll")
     return intent
 
 
-def _position_add(intent: OrderIntent, quantity: int, price: Decimal) -> None:
-    """Book a fill on the position of the run it belongs to (an exit books on its entry)."""
+PAISA = Decimal("0.01")
+
+
+def fill_value(average_price: Decimal | None, quantity: int) -> Decimal:
+    """The traded value of `quantity` at the broker's average, to the paisa (prices are in
+    ticks of paise, so the exact value of whole units has two decimals; the average a broker
+    reports may carry more digits, or fewer, which this rounding absorbs once per order)."""
+    return ((average_price or Decimal(0)) * quantity).quantize(PAISA)
+
+
+def _position_add(
+    intent: OrderIntent, quantity: int, price: Decimal, *, value: Decimal | None = None
+) -> None:
+    """Book a fill on the position of the run it belongs to (an exit books on its entry).
+    `value` is the fill's traded value when known (else price times quantity)."""
     run = intent.run
     position_run_id = run.pk
     if intent.purpose != Purpose.ENTRY and run.entry_run_id:
@@ -300,7 +319,8 @@ def _position_add(intent: OrderIntent, quantity: int, price: Decimal) -> None:
             "lot_size": intent.lot_size,
         },
     )
-    value = price * quantity
+    if value is None:
+        value = price * quantity
     if intent.side == "BUY":
         Position.objects.filter(pk=position.pk).update(
             net_quantity=F("net_quantity") + quantity,

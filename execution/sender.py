@@ -526,9 +526,29 @@ def _closed_reason(exchange: str, second: int, minute_now: int) -> str | None:
     from execution import calendar
 
     try:
-        return calendar.closed_reason(datetime.fromtimestamp(second, tz=UTC), exchange)
+        return reconnecting(
+            calendar.closed_reason, datetime.fromtimestamp(second, tz=UTC), exchange
+        )
     except (LookupError, ValueError) as exc:  # no calendar for that date: fail closed
         return f"no session known ({exc})"
+
+
+def reconnecting(call: Callable[..., Any], *args: Any) -> Any:
+    """`call(*args)` on this thread's database connection, once more on a fresh one if the
+    connection turned out dead (the server restarted, an administrator terminated it). The
+    lane's and the writer's threads live as long as the worker: a connection that died
+    between two boundaries must not fail the next batch before its writes, or lose its
+    outcomes, while the worker holding their claims is alive."""
+    from django.db import InterfaceError, OperationalError, connection
+
+    try:
+        return call(*args)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        logger.warning("database connection lost on %s: retrying on a fresh one", call)
+        connection.close()
+        return call(*args)
 
 
 def session_refusals(orders: Iterable[OutgoingOrder], *, at: dict[str, float]) -> dict[str, str]:
@@ -794,7 +814,7 @@ class OutcomeWriter:
             self._idle.wait(timeout=self.MAX_HOLD)
             batch = [first, *self._drain()]
             try:
-                self.apply(batch)
+                reconnecting(self.apply, batch)
             except Exception:
                 # The intents stay as they were; the reconciler finds them by tag.
                 logger.exception("could not record %d order outcomes", len(batch))

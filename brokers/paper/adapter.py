@@ -93,8 +93,13 @@ class PaperAdapter(BrokerAdapter):
         max_tag_length=20,
     )
 
-    def __init__(self, credentials: Credentials, *, base_url: str | None = None) -> None:
+    def __init__(
+        self, credentials: Credentials, *, base_url: str | None = None, market: Any = None
+    ) -> None:
         super().__init__(credentials, base_url=base_url)
+        # The market that fills and marks this book: None is the process-wide simulated market
+        # on the wall clock; a simulated session passes its own (execution.simulate_day).
+        self.market = market
         try:
             self.account_id = int(credentials.extra["account_id"])
         except (KeyError, ValueError) as exc:
@@ -242,7 +247,7 @@ class PaperAdapter(BrokerAdapter):
     def _contract(self, tradingsymbol: str, *, exchange: str) -> _Contract:
         # Resolving against the expiry calendar costs tens of milliseconds; an adapter lives
         # for one call site, so a calendar edit still reaches the next adapter at once.
-        key = (tradingsymbol.upper(), exchange, timezone.now().astimezone(IST).date())
+        key = (tradingsymbol.upper(), exchange, paper_market._today(self.market))
         if key not in self._contracts:
             self._contracts[key] = self._resolve_contract(tradingsymbol, exchange=exchange)
         return self._contracts[key]
@@ -251,7 +256,9 @@ class PaperAdapter(BrokerAdapter):
         try:
             parsed = paper_market.parse(tradingsymbol)
             expiry = paper_market.resolve_expiry(parsed)
-            paper_market.check_listed(parsed.underlying, exchange=exchange, expiry=expiry)
+            paper_market.check_listed(
+                parsed.underlying, exchange=exchange, expiry=expiry, market=self.market
+            )
         except paper_market.UnknownContractError as exc:
             raise InputRejectedError(str(exc), code="symbol") from exc
         return _Contract(parsed.underlying, expiry, parsed.strike, parsed.option_type)
@@ -273,7 +280,9 @@ class PaperAdapter(BrokerAdapter):
         if problem:
             self._reject(order, problem)
             return
-        quote = paper_market.touch_for(self.account_id, order.tradingsymbol, contract)
+        quote = paper_market.touch_for(
+            self.account_id, order.tradingsymbol, contract, self.market
+        )
         buy = order.side == Side.BUY
         touch = quote.ask if buy else quote.bid
         if order.order_type == OrderType.LIMIT:
@@ -312,7 +321,7 @@ class PaperAdapter(BrokerAdapter):
         extra_short = max(-after, 0) - max(-current, 0)
         extra_margin = Decimal("0")
         if extra_short > 0:
-            spot = paper_market.spot(contract.underlying)
+            spot = paper_market.spot(contract.underlying, self.market)
             extra_margin = spot * extra_short * book.short_margin_pct / 100
         need = (premium if order.side == Side.BUY else Decimal("0")) + extra_margin
         credit = premium if order.side == Side.SELL else Decimal("0")
@@ -326,7 +335,7 @@ class PaperAdapter(BrokerAdapter):
         for position in positions:
             if position.quantity < 0:
                 parsed = paper_market.parse(position.tradingsymbol)
-                spot = paper_market.spot(parsed.underlying)
+                spot = paper_market.spot(parsed.underlying, self.market)
                 total += spot * -position.quantity * book.short_margin_pct / 100
         return total.quantize(_PAISA, ROUND_HALF_UP)
 
@@ -481,7 +490,9 @@ class PaperAdapter(BrokerAdapter):
         result = []
         for row in PaperPosition.objects.filter(account_id=self.account_id):
             contract = self._contract(row.tradingsymbol, exchange=row.exchange)
-            last = paper_market.touch_for(self.account_id, row.tradingsymbol, contract).ltp
+            last = paper_market.touch_for(
+                self.account_id, row.tradingsymbol, contract, self.market
+            ).ltp
             unrealised = (last - row.average_price) * row.quantity if row.quantity else Decimal("0")
             result.append(
                 Position(
@@ -519,10 +530,12 @@ class PaperAdapter(BrokerAdapter):
         for instrument in instruments:
             name = instrument.strip().upper()
             if paper_market.is_underlying(name):
-                result[instrument] = Quote(tradingsymbol=name, last_price=paper_market.spot(name))
+                result[instrument] = Quote(
+                    tradingsymbol=name, last_price=paper_market.spot(name, self.market)
+                )
                 continue
             contract = self._contract(name, exchange=paper_market.exchange_of(name))
-            quote = paper_market.option_quote(contract)
+            quote = paper_market.option_quote(contract, self.market)
             result[instrument] = Quote(
                 tradingsymbol=name, last_price=quote.ltp, bid=quote.bid, ask=quote.ask
             )

@@ -37,8 +37,11 @@ class Touch:
     ltp: Decimal
 
 
-def _today() -> date:
-    return timezone.now().astimezone(IST).date()
+def _today(market: Any = None) -> date:
+    """Today in IST: the wall clock's, or the clock of the market passed in (a simulated
+    session, execution.simulate_day)."""
+    now = market.clock() if market is not None else timezone.now()
+    return now.astimezone(IST).date()  # type: ignore[no-any-return]
 
 
 def _underlying(symbol: str) -> Any:
@@ -73,10 +76,10 @@ def exchange_of(tradingsymbol: str) -> str:
     return str(underlying.segment)
 
 
-def _listed(underlying: str) -> list[date]:
+def _listed(underlying: str, market: Any = None) -> list[date]:
     from execution.contracts import expiries
 
-    return list(expiries(underlying, _today()))
+    return list(expiries(underlying, _today(market)))
 
 
 def resolve_expiry(parsed: Any) -> date:
@@ -96,13 +99,13 @@ def resolve_expiry(parsed: Any) -> date:
     return expiry
 
 
-def check_listed(underlying: str, *, exchange: str, expiry: date) -> None:
+def check_listed(underlying: str, *, exchange: str, expiry: date, market: Any = None) -> None:
     row = _underlying(underlying)
     if row is None:
         raise UnknownContractError(f"{underlying} is not an index we trade.")
     if row.segment != exchange:
         raise UnknownContractError(f"{underlying} options trade on {row.segment}, not {exchange}.")
-    if expiry not in _listed(underlying):
+    if expiry not in _listed(underlying, market):
         raise UnknownContractError(
             f"{underlying} has no contract expiring on {expiry:%d %b %Y} listed today."
         )
@@ -115,17 +118,20 @@ def lot_size(underlying: str, expiry: date) -> int:
 
 
 def _market() -> Any:
+    """The process-wide simulated market on the wall clock (tests replace it)."""
     from execution.market import default_market
 
     return default_market()
 
 
-def spot(underlying: str) -> Decimal:
-    return Decimal(str(_market().spot(underlying)))
+def spot(underlying: str, market: Any = None) -> Decimal:
+    """`market`: the one passed in (a simulated session runs on its own clock), else
+    the process-wide one."""
+    return Decimal(str((market if market is not None else _market()).spot(underlying)))
 
 
-def option_quote(contract: _Contract) -> Touch:
-    quote = _market().option_quote(
+def option_quote(contract: _Contract, market: Any = None) -> Touch:
+    quote = (market if market is not None else _market()).option_quote(
         contract.underlying, contract.expiry, contract.strike, contract.option_type
     )
     return Touch(
@@ -160,12 +166,15 @@ def live_touch_set(
     cache.set(_live_key(account_id, tradingsymbol), touch, LIVE_TOUCH_SECONDS)
 
 
-def touch_for(account_id: int, tradingsymbol: str, contract: _Contract) -> Touch:
-    """The live touch left for this paper book and contract, else the simulator's."""
+def touch_for(
+    account_id: int, tradingsymbol: str, contract: _Contract, market: Any = None
+) -> Touch:
+    """The live touch left for this paper book and contract, else the simulator's (`market`
+    when one is given, e.g. simulate_day's clocked market)."""
     from django.core.cache import cache
 
     found = cache.get(_live_key(account_id, tradingsymbol))
-    return found if isinstance(found, Touch) else option_quote(contract)
+    return found if isinstance(found, Touch) else option_quote(contract, market)
 
 
 def instrument_rows() -> list[dict[str, Any]]:

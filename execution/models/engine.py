@@ -276,6 +276,10 @@ class OrderIntent(models.Model):
     broker_order_id = models.CharField(max_length=64, blank=True)
     filled_quantity = models.PositiveIntegerField(default=0)
     average_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # The traded value of `filled_quantity` as booked on the position (the broker's cumulative
+    # value, or the sum of its trade prices): each new fill books the difference, so the
+    # position's value is the traded value to the paisa, never an average times a quantity.
+    filled_value = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
     error = models.TextField(blank=True, help_text="The broker's or our reason, in words.")
     attempts = models.PositiveSmallIntegerField(default=0)
     # When the outcome became unknown: the clock of the bounded wait before "needs attention".

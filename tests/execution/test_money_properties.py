@@ -43,6 +43,22 @@ def test_slices_add_up_to_the_order_and_each_is_whole_lots_within_the_freeze(
 
 
 @FAST
+@given(
+    lots=st.integers(min_value=1, max_value=5000),
+    lot_size=st.integers(min_value=2, max_value=1800),
+    data=st.data(),
+)
+def test_a_freeze_below_one_lot_sends_one_lot_per_order(lots, lot_size, data):
+    """A freeze quantity below the lot (a bad or stale master row) cannot be met by any whole
+    lot: the order still goes out whole, one lot per order (the smallest order an exchange
+    takes), never a fraction of a lot and never zero orders (an exit must not vanish)."""
+    freeze = data.draw(st.integers(min_value=0, max_value=lot_size - 1))
+    slices = slice_lots(lots=lots, lot_size=lot_size, freeze_quantity=freeze)
+    assert slices == [1] * lots
+    assert sum(slices) * lot_size == lots * lot_size
+
+
+@FAST
 @given(lots=st.integers(max_value=0), lot_size=st.integers(1, 1800))
 def test_nothing_to_slice_gives_no_orders(lots, lot_size):
     assert slice_lots(lots=lots, lot_size=lot_size, freeze_quantity=1800) == []

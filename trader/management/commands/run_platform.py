@@ -31,6 +31,33 @@ def redis_answers(host: str, port: int) -> bool:
         return False
 
 
+def worker_argv(python: str, *, name: str, loglevel: str = "info") -> list[str]:
+    """How the platform starts its Celery worker: both queues, the threads pool of 16 (the
+    execution engine's recommended pool, README "Execution engine", Send; its sends run on the
+    process's asynchronous lane, off the main thread) prefetching 4 each. The suite's
+    real-worker tests start theirs with this same list."""
+    return [
+        python,
+        "-m",
+        "celery",
+        "-A",
+        "trader",
+        "worker",
+        "-Q",
+        "execution,default",
+        "-P",
+        "threads",
+        "-c",
+        "16",
+        "--prefetch-multiplier",
+        "4",
+        "-l",
+        loglevel,
+        "-n",
+        name,
+    ]
+
+
 class Command(BaseCommand):
     help = "Set up and run the whole platform locally (web, worker, beat) with demo data."
 
@@ -64,23 +91,7 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "trader"]
         commands = {
             "web": [python, manage, "runserver", options["addr"], "--noreload"],
-            "worker": [
-                *celery,
-                "worker",
-                "-Q",
-                "execution,default",
-                "-P",
-                "threads",
-                # The execution engine's recommended pool (README "Execution engine", Send).
-                "-c",
-                "16",
-                "--prefetch-multiplier",
-                "4",
-                "-l",
-                "info",
-                "-n",
-                "local@%h",
-            ],
+            "worker": worker_argv(python, name="local@%h"),
             "beat": [*celery, "beat", "-l", "info", "--schedule", str(base_dir / "var" / "beat")],
         }
         (base_dir / "var").mkdir(exist_ok=True)

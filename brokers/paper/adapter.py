@@ -280,9 +280,7 @@ class PaperAdapter(BrokerAdapter):
         if problem:
             self._reject(order, problem)
             return
-        quote = paper_market.touch_for(
-            self.account_id, order.tradingsymbol, contract, self.market
-        )
+        quote = paper_market.touch_for(self.account_id, order.tradingsymbol, contract, self.market)
         buy = order.side == Side.BUY
         touch = quote.ask if buy else quote.bid
         if order.order_type == OrderType.LIMIT:

@@ -196,7 +196,7 @@ class Capabilities:
     needs_app_credentials: bool = True  # the trader enters an API key and secret
     max_tag_length: int = 20
     # False: MARKET orders from algos are refused (Angel One since 1-Apr-2026); the engine
-    # sends a marketable LIMIT priced from its quote instead (execution/marketable.py).
+    # sends a marketable LIMIT priced from its quote instead (execution/intents/marketable.py).
     market_orders_allowed: bool = True
     # Where an order carries the exchange algo ID (SEBI retail-algo framework): the broker's
     # documented field or header, "" where the broker documents none (README broker table).

@@ -11,11 +11,6 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from execution.holidays import (
-    HolidayFileError,
-    holiday_calendar_load,
-    holiday_file_parse,
-)
 from execution.models import (
     BrokerSymbol,
     ExpiryRule,
@@ -30,6 +25,7 @@ from execution.models import (
     TradingHoliday,
     Underlying,
 )
+from execution.reference.holidays import HolidayFileError, holiday_calendar_load, holiday_file_parse
 from trader.audit_admin import AuditAdmin
 from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 

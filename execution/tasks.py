@@ -11,7 +11,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from execution import sender
+from execution.send import sender
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ _writer: sender.OutcomeWriter | None = None
 def writer() -> sender.OutcomeWriter:
     global _writer
     if _writer is None:
-        from execution.orders import outcomes_apply
+        from execution.orders.lifecycle import outcomes_apply
 
         _writer = sender.OutcomeWriter(outcomes_apply)
     return _writer
@@ -29,12 +29,13 @@ def writer() -> sender.OutcomeWriter:
 
 @shared_task(acks_late=True, ignore_result=True)
 def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
-    """Send one account's orders of a boundary at T (see execution.sender).
+    """Send one account's orders of a boundary at T (see execution.send.sender).
 
     Orders another worker already claimed are left to it. With an HTTP adapter the task
     prepares everything, hands the batch to the process's asynchronous lane and returns; the
     outcomes are written by one writer thread per process after the sends. Should the worker
-    die meanwhile, the reconciler finds the claimed orders by tag (execution.orders). Called
+    die meanwhile, the reconciler finds the claimed orders by tag (execution.orders.lifecycle).
+    Called
     directly (main thread: tests, a solo worker), it waits and writes the outcomes itself."""
     sender.heartbeat_start()
     orders = [sender.OutgoingOrder(**o) for o in payload["orders"]]
@@ -161,7 +162,7 @@ def day_plan_task(day: str | None = None, strategy_id: int | None = None) -> dic
 @shared_task
 def run_failures_task(run_id: int) -> int:
     """Fail over a run's failed orders, or apply its leg-failure policy; send what results."""
-    from execution.failover import run_failures_handle
+    from execution.protection.failover import run_failures_handle
 
     payloads = run_failures_handle(run_id=run_id)
     for payload in payloads:
@@ -173,8 +174,8 @@ def run_failures_task(run_id: int) -> int:
 def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
     """Poll open orders and finish the sends of dead workers; repeats a few times after a
     worker start so claims of a killed worker (liveness key expired) are picked up."""
-    from execution.orders import open_orders_reconcile
-    from execution.runs import runs_missed_mark
+    from execution.orders.lifecycle import open_orders_reconcile
+    from execution.orders.runs import runs_missed_mark
 
     counts: dict[str, int] = {"skipped": 1}
     try:
@@ -197,7 +198,7 @@ def _reconcile_on_start(sender: Any = None, **kwargs: Any) -> None:
 @shared_task
 def orders_cancel_task(intent_ids: list[int]) -> int:
     """Cancel open orders at their brokers (kill switch)."""
-    from execution.killswitch import open_orders_cancel
+    from execution.protection.killswitch import open_orders_cancel
 
     return open_orders_cancel(intent_ids=intent_ids)
 
@@ -205,7 +206,7 @@ def orders_cancel_task(intent_ids: list[int]) -> int:
 @shared_task
 def mtm_watch_task() -> int:
     """Mark open runs to market and fire the exits due (beat: every second)."""
-    from execution.watch import runs_watch
+    from execution.protection.watch import runs_watch
 
     return runs_watch()
 
@@ -213,7 +214,7 @@ def mtm_watch_task() -> int:
 @shared_task
 def trade_books_reconcile_task() -> dict[str, int]:
     """Apply the trade books of accounts with open orders (beat: every 15 s)."""
-    from execution.fills import trade_books_reconcile
+    from execution.orders.fills import trade_books_reconcile
 
     return trade_books_reconcile()
 
@@ -222,8 +223,8 @@ def trade_books_reconcile_task() -> dict[str, int]:
 def instrument_masters_refresh_task() -> int:
     """Download, validate and map the five brokers' instrument masters (beat: 08:00 IST on
     weekdays); returns how many loaded. A failed one keeps yesterday's and alerts admins."""
-    from execution.masters import masters_refresh
-    from execution.planning import today_ist
+    from execution.planning.plan import today_ist
+    from execution.reference.masters import masters_refresh
 
     return sum(record.ok for record in masters_refresh(day=today_ist()))
 

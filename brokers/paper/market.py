@@ -74,7 +74,7 @@ def exchange_of(tradingsymbol: str) -> str:
 
 
 def _listed(underlying: str) -> list[date]:
-    from execution.contracts import expiries
+    from execution.reference.contracts import expiries
 
     return list(expiries(underlying, _today()))
 
@@ -84,7 +84,7 @@ def resolve_expiry(parsed: Any) -> date:
     any holiday shift (from the expiry calendar)."""
     if parsed.expiry is not None:
         return parsed.expiry  # type: ignore[no-any-return]
-    from execution.contracts import monthly_expiry
+    from execution.reference.contracts import monthly_expiry
 
     if not is_underlying(parsed.underlying):
         raise UnknownContractError(f"{parsed.underlying} is not an index we trade.")
@@ -109,7 +109,7 @@ def check_listed(underlying: str, *, exchange: str, expiry: date) -> None:
 
 
 def lot_size(underlying: str, expiry: date) -> int:
-    from execution.contracts import lot_size as contract_lot_size
+    from execution.reference.contracts import lot_size as contract_lot_size
 
     return int(contract_lot_size(underlying, expiry))
 
@@ -135,8 +135,8 @@ def option_quote(contract: _Contract) -> Touch:
 
 def instrument_rows() -> list[dict[str, Any]]:
     """Listed option contracts in Kite's instrument-master columns."""
-    from execution.contracts import kite_symbol
     from execution.models import Instrument
+    from execution.reference.contracts import kite_symbol
 
     rows = []
     for instrument in Instrument.objects.select_related("underlying").filter(expiry__gte=_today()):

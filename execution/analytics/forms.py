@@ -8,7 +8,7 @@ import datetime
 from django import forms
 from django.http import QueryDict
 
-from execution.analytics import DEFAULT_KINDS, RUN_KINDS
+from execution.analytics.reports import DEFAULT_KINDS, RUN_KINDS
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366

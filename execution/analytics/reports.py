@@ -21,13 +21,6 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
 from brokers.models import Broker
-from execution.charges import (
-    SEGMENT_EXCHANGE,
-    ChargeBreakdown,
-    ChargeFill,
-    ChargeRateMissing,
-    charges_compute,
-)
 from execution.models import (
     BrokerageRate,
     ChargeRate,
@@ -36,6 +29,13 @@ from execution.models import (
     IntentState,
     OrderIntent,
     Position,
+)
+from execution.reference.charges import (
+    SEGMENT_EXCHANGE,
+    ChargeBreakdown,
+    ChargeFill,
+    ChargeRateMissing,
+    charges_compute,
 )
 
 PAPER = Broker.PAPER.value

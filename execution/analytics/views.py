@@ -1,6 +1,7 @@
 """Analytics pages: execution timing, broker comparison, cost and performance per strategy.
 
-Thin: parse the period, call one selector of `execution.analytics`, render. Every page shows only
+Thin: parse the period, call one selector of `execution.analytics.reports`, render. Every page
+shows only
 the logged-in user's own runs.
 """
 
@@ -12,8 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
-from execution import analytics, planning
-from execution.analytics_forms import period_from_query
+from execution.analytics import reports as analytics
+from execution.analytics.forms import period_from_query
+from execution.planning import plan as planning
 
 
 def _period(request: HttpRequest) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from execution import conf, pricing
+from execution import conf
+from execution.market import pricing
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class ContractQuotes:
         return None if found is None else found[0]
 
     def _lookup(self, broker: str, tradingsymbol: str) -> tuple[Decimal, Decimal] | None:
-        from execution.instruments import instrument_from_broker_symbol
+        from execution.reference.instruments import instrument_from_broker_symbol
 
         try:
             # The paper broker speaks Kite's notation.

@@ -11,7 +11,8 @@ pure function of (seed, symbol, time), so answers do not depend on the order of 
 comes from an injectable clock.
 
 Options: Black-76 on the forward with a volatility smile, Greeks and quoted IV from vollib, a
-bid/ask around the model price on the ₹0.05 tick (execution.pricing explains the conventions).
+bid/ask around the model price on the ₹0.05 tick (execution.market.pricing explains the
+conventions).
 
 The default parameters are SIMULATION PARAMETERS, not market facts: levels near late-2026
 index levels and annual volatilities typical of each index.
@@ -31,9 +32,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from execution import pricing
+from execution.market import pricing
+from execution.market.pricing import IST
 from execution.market.sessions import SessionHours, reference_hours
-from execution.pricing import IST
 
 # Share of a day's variance that arrives overnight (as the opening gap).
 OVERNIGHT_VARIANCE_SHARE = 0.2

@@ -120,7 +120,7 @@ class ParsedKiteSymbol(NamedTuple):
         """The exact weekly date, or the month's last `monthly_weekday` for a monthly symbol.
 
         Without the holiday calendar a monthly date due on a holiday is not moved to the
-        previous session; callers with database access should use execution.contracts.
+        previous session; callers with database access should use execution.reference.contracts.
         """
         if self.expiry is not None:
             return self.expiry

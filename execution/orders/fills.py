@@ -21,7 +21,7 @@ from django.utils import timezone
 from brokers.base import BrokerError
 from brokers.trades import Trade
 from execution.models.engine import Fill, IntentState, OrderIntent
-from execution.orders import INTENT_TRANSITIONS, _position_add, intent_transition
+from execution.orders.lifecycle import INTENT_TRANSITIONS, _position_add, intent_transition
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ audit event in the same transaction). An unknown outcome is resolved by looking 
 the broker's books, never by sending again: absent there for longer than the settle time it
 "needs attention" (owner told in the UI and by email, the strategy's entries halt). An intent
 nobody is sending any more (its worker died) is sent only when no sender ever marked it "about
-to write" (execution.sender.wire_marks_set); a marked one is looked up like an unknown one.
+to write" (execution.send.sender.wire_marks_set); a marked one is looked up like an unknown one.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from brokers.base import BrokerError, BrokerOrder, OrderStatus
-from execution import conf, sender
+from brokers.kite import postback
+from execution import conf, enqueue
 from execution.audit import event_build, events_record
 from execution.models.engine import (
     INTENT_TRANSITIONS,
@@ -36,6 +37,7 @@ from execution.models.engine import (
     Purpose,
     ScheduledRun,
 )
+from execution.send import sender
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +139,10 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
         paper_fills_report(intent_ids=acknowledged)
     failed_runs = {o.run_id for o in outcomes if o.state in ("rejected", "abandoned", "unknown")}
     if failed_runs:
-        from execution.tasks import run_failures_task
-
         for run_id in failed_runs:
-            transaction.on_commit(functools.partial(run_failures_task.delay, run_id))
+            transaction.on_commit(
+                functools.partial(enqueue.task_enqueue, enqueue.RUN_FAILURES, args=[run_id])
+            )
 
 
 def _runs_lock(run_ids: Any) -> None:
@@ -186,7 +188,7 @@ def paper_fills_report(*, intent_ids: list[int]) -> int:
             adapters[intent.account_id] = get_adapter(intent.account)
         intent_poll(intent=intent, adapter=adapters[intent.account_id])
     if intents:
-        from execution.runs import runs_settle
+        from execution.orders.runs import runs_settle
 
         runs_settle(run_ids={i.run_id for i in intents})
     return len(intents)
@@ -519,7 +521,7 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
                 fill_apply(intent=intent, order=order)
     if not to_poll:
         return counts
-    from execution.runs import runs_settle
+    from execution.orders.runs import runs_settle
 
     runs_settle(run_ids={i.run_id for i in to_poll})
     # Polled rows that did not change still count as looked at, so the next pass moves on.
@@ -552,25 +554,18 @@ def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:
 
 
 def _outgoing_fields(intent: OrderIntent) -> dict[str, Any]:
-    from execution.dispatch import outgoing
+    from execution.intents.build import outgoing
 
     return outgoing(intent)
-
-
-class PostbackRefusedError(ValueError):
-    """A postback that is not for one of our orders or whose checksum does not verify."""
 
 
 def kite_postback_apply(*, payload: dict[str, Any]) -> OrderIntent:
     """Apply a Kite order postback: the checksum (hex SHA-256 of order_id + order_timestamp +
     the app's api_secret) must verify for the account that placed the order, else nothing is
-    applied. Duplicates count once (fills are keyed by cumulative quantity)."""
-    import hashlib
-    import hmac
-
-    from brokers.kite.parsing import to_broker_order
-
-    order_id = str(payload.get("order_id") or "")
+    applied (the Kite-specific reading and checking is brokers.kite.postback). Raises
+    PostbackRefusedError for a refused one. Duplicates count once (fills are keyed by cumulative
+    quantity)."""
+    order_id = postback.postback_order_id(payload)
     intent = (
         OrderIntent.objects.select_related("account", "run")
         .filter(broker_order_id=order_id, account__broker="kite")
@@ -579,11 +574,8 @@ def kite_postback_apply(*, payload: dict[str, Any]) -> OrderIntent:
         else None
     )
     if intent is None:
-        raise PostbackRefusedError("No order of ours has this order id.")
-    expected = hashlib.sha256(
-        (order_id + str(payload.get("order_timestamp") or "") + intent.account.api_secret).encode()
-    ).hexdigest()
-    if not hmac.compare_digest(expected, str(payload.get("checksum") or "")):
+        raise postback.PostbackRefusedError("No order of ours has this order id.")
+    if not postback.postback_checksum_ok(payload, api_secret=intent.account.api_secret):
         events_record(
             [
                 event_build(
@@ -595,5 +587,5 @@ def kite_postback_apply(*, payload: dict[str, Any]) -> OrderIntent:
                 )
             ]
         )
-        raise PostbackRefusedError("The checksum does not verify.")
-    return fill_apply(intent=intent, order=to_broker_order(payload), source="postback")
+        raise postback.PostbackRefusedError("The checksum does not verify.")
+    return fill_apply(intent=intent, order=postback.postback_order(payload), source="postback")

@@ -5,8 +5,10 @@ was never marked counts its realised part only and is flagged); charges are comp
 the fills and never folded into the MTM. State: a dispatched run moves to a final state when it
 is flat and nothing of it is open at a broker (`run_settle`), and a planned run whose time
 passed without a dispatch becomes missed, with the reason (`runs_missed_mark`). The trader's
-own exit (`run_exit`) writes closing orders the way the engine's exits do (execution.watch,
-execution.killswitch): `close_intents`, shorts bought back first, one account task per broker.
+own exit (`run_exit`) writes closing orders the way the engine's exits do
+(execution.protection.watch,
+execution.protection.killswitch): `close_intents`, shorts bought back first, one account task per
+broker.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from execution import conf
+from execution import conf, enqueue
 from execution.audit import event_build, events_record
+from execution.intents.build import batches_for, close_intents, position_freeze
+from execution.intents.marketable import ContractQuotes
+from execution.market import default_market
+from execution.market.simulated import after_hours_time, in_session
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -217,11 +223,6 @@ def run_exit(
     sliced by the freeze quantity), one audit event naming the trader, sent after the commit
     by the account tasks. Positions that already have a closing order in flight are left to
     it. Raises ExitError when nothing is left to close."""
-    from execution.dispatch import batches_for, close_intents
-    from execution.market import default_market
-    from execution.marketable import ContractQuotes
-    from execution.watch import _freeze, _send
-
     now = now or timezone.now()
     entry = run.entry_run if run.boundary == Boundary.EXIT and run.entry_run is not None else run
     with transaction.atomic():
@@ -253,7 +254,7 @@ def run_exit(
             accounts=accounts,
             purpose=Purpose.MANUAL,
             intended_at=now,
-            freeze=_freeze,
+            freeze=position_freeze,
             lot_size=lambda p: p.lot_size,
             quotes=ContractQuotes(default_market(), now),
         )
@@ -283,7 +284,7 @@ def run_exit(
             payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
             for payload in payloads:
                 payload["fire_at"] = None
-            transaction.on_commit(lambda: _send(payloads))
+            transaction.on_commit(lambda: enqueue.account_sends_enqueue(payloads))
     return intents
 
 
@@ -306,9 +307,6 @@ class SimulatedSession:
 
 def simulated_session(run: ScheduledRun, now: datetime | None = None) -> SimulatedSession | None:
     """The simulated session of a paper test run fired outside market hours, or None."""
-    from execution.market import default_market
-    from execution.market.simulated import after_hours_time, in_session
-
     speed = default_market().after_hours_speed
     if not run.is_test or not speed or in_session(run.fire_at):
         return None

@@ -18,11 +18,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from execution import calendar
 from execution.audit import event_build, events_record
 from execution.models import SpecialSession
 from execution.models.engine import Boundary, RunState, ScheduledRun
-from execution.sources import RunTarget, registered
+from execution.planning.sources import RunTarget, registered
+from execution.reference import calendar
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def _positional_expires(entry: ScheduledRun, day: date) -> bool:
     )
     if not expiries:
         return False
-    from execution import contracts
+    from execution.reference import contracts
 
     underlying = entry.strategy_version.strategy.underlying
     earliest = min(contracts.pick_expiry(underlying, entry.session_date, c) for c in expiries)

@@ -11,21 +11,21 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from execution import enqueue
+
 logger = logging.getLogger(__name__)
 
 
 def strategy_replan(*, strategy_id: int) -> None:
     """Re-plan today's runs of one strategy once the current transaction commits."""
 
-    def enqueue() -> None:
-        from execution.tasks import day_plan_task
-
+    def start() -> None:
         try:
-            day_plan_task.delay(strategy_id=strategy_id)
+            enqueue.task_enqueue(enqueue.DAY_PLAN, kwargs={"strategy_id": strategy_id})
         except Exception:  # the broker is down: the 09:00 re-plan still catches the change
             logger.warning("could not enqueue the re-plan of strategy %s", strategy_id)
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(start)
 
 
 def _on_change(sender: Any, instance: Any, **kwargs: Any) -> None:

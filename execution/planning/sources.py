@@ -4,7 +4,7 @@ The planner asks every registered source for its targets of the day. The trader'
 strategies (their BrokerAllocations) are one source; the marketplace registers another for
 deployments of a listing onto a subscriber's accounts with a multiplier:
 
-    from execution.sources import RunSource, RunTarget, register
+    from execution.planning.sources import RunSource, RunTarget, register
     class DeploymentSource(RunSource):
         name = "deployment"
         def targets(self, *, day, strategy_id=None): ...
@@ -38,7 +38,7 @@ class AccountAllocation:
     algo_id: str = ""  # the strategy's own exchange algo ID at this broker, if registered
     # Risk limits the run source sets for this account on top of the owner's own and the
     # admins' ceiling (e.g. a marketplace deployment's daily loss), as text by limit name:
-    # see execution.risk.source_limit_checks.
+    # see execution.protection.risk.source_limit_checks.
     limits: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

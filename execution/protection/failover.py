@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from brokers.models import BrokerAccount
-from execution import marketable
 from execution.audit import event_build, events_record
-from execution.dispatch import algo_id_for, batches_for, close_intents, new_tag
+from execution.intents import marketable
+from execution.intents.build import algo_id_for, batches_for, close_intents, new_tag
 from execution.models.engine import (
     UNSETTLED_INTENT_STATES,
     IntentState,
@@ -25,8 +25,8 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
-from execution.sender import MISSED_PREFIX
-from execution.sources import AccountAllocation
+from execution.planning.sources import AccountAllocation
+from execution.send.sender import MISSED_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _notation(broker: str) -> str:
 def _symbol_at(intent: OrderIntent, broker: str) -> tuple[str, str]:
     """The intent's contract in `broker`'s own symbol and token: every broker names a contract
     its own way, so an order moved to another broker must be renamed."""
-    from execution import instruments
+    from execution.reference import instruments
 
     source = _notation(intent.account.broker)
     if source == _notation(broker):

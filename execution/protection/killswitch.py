@@ -15,8 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from brokers.base import BrokerError, RateLimitedError
+from brokers.registry import get_adapter
+from execution import enqueue
 from execution.audit import event_build, event_record, events_record
-from execution.dispatch import batches_for, close_intents
+from execution.intents.build import batches_for, close_intents
 from execution.models.engine import (
     IntentState,
     KillSwitch,
@@ -27,7 +29,8 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
-from execution.sender import slot_take
+from execution.orders.lifecycle import intent_transition
+from execution.send.sender import slot_take
 from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
 logger = logging.getLogger(__name__)
@@ -118,9 +121,6 @@ def kill_switch_engage(
 
 def open_orders_cancel(*, intent_ids: list[int]) -> int:
     """Cancel these orders at their brokers; returns how many the brokers accepted."""
-    from brokers.registry import get_adapter
-    from execution.orders import intent_transition
-
     cancelled = 0
     for intent in OrderIntent.objects.filter(pk__in=intent_ids).select_related("account", "run"):
         try:
@@ -142,12 +142,9 @@ def open_orders_cancel(*, intent_ids: list[int]) -> int:
 
 
 def _execute(to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
-    from execution.tasks import account_send_task, orders_cancel_task
-
     if to_cancel:
-        orders_cancel_task.delay(to_cancel)
-    for payload in payloads:
-        account_send_task.delay(payload)
+        enqueue.task_enqueue(enqueue.ORDERS_CANCEL, args=[to_cancel])
+    enqueue.account_sends_enqueue(payloads)
 
 
 def kill_switch_rearm(*, actor: Any, user: Any | None) -> KillSwitch:

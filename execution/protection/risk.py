@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from brokers.models import AccountStatus, BrokerAccount
-from execution import calendar
+from execution.reference import calendar
 from trader.india import rupees
 
 
@@ -122,12 +122,3 @@ def account_checks(*, account: BrokerAccount, day: date, is_test: bool) -> list[
     if not account.static_ip_primary:
         problems.append(f"{account.label}: no static IP registered (SEBI requires one).")
     return problems
-
-
-def slice_lots(*, lots: int, lot_size: int, freeze_quantity: int) -> list[int]:
-    """Split an order of `lots` into orders of at most the freeze quantity (in whole lots)."""
-    if lots <= 0:
-        return []
-    per_slice = max(freeze_quantity // lot_size, 1)
-    full, rest = divmod(lots, per_slice)
-    return [per_slice] * full + ([rest] if rest else [])

@@ -17,10 +17,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from execution import calendar, conf, risk
+from execution import conf, enqueue
 from execution.audit import event_build, events_record
-from execution.dispatch import batches_for, close_intents
-from execution.marketable import ContractQuotes
+from execution.intents.build import batches_for, close_intents, position_freeze
+from execution.intents.marketable import ContractQuotes
+from execution.market import default_market
+from execution.market.broker import live_prices
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -29,7 +31,9 @@ from execution.models.engine import (
     Purpose,
     ScheduledRun,
 )
-from execution.runs import simulated_session
+from execution.orders.runs import simulated_session
+from execution.protection import risk
+from execution.reference import calendar
 from trader.india import rupees
 
 logger = logging.getLogger(__name__)
@@ -81,9 +85,6 @@ def _run_exit(run: ScheduledRun, mtm: Decimal, peak: Decimal) -> str | None:
 def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = True) -> int:
     """Mark every run with open positions to market and fire the exits due; returns the number
     of runs watched. Closing orders are committed, then sent at once by account tasks."""
-    from execution.market import default_market
-    from execution.market.broker import live_prices
-
     now = now or timezone.now()
     positions = list(
         Position.objects.exclude(net_quantity=0)
@@ -160,7 +161,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 accounts=accounts,
                 purpose=purpose,
                 intended_at=now,
-                freeze=lambda p: _freeze(p),
+                freeze=position_freeze,
                 lot_size=lambda p: p.lot_size,
                 quotes=prices,
             )
@@ -180,7 +181,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
             payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
             for payload in payloads:
                 payload["fire_at"] = None
-            transaction.on_commit(lambda: _send(payloads))
+            transaction.on_commit(lambda: enqueue.account_sends_enqueue(payloads))
     return len(runs)
 
 
@@ -217,13 +218,6 @@ def _source_limit_exit(run: ScheduledRun) -> str | None:
     return None
 
 
-def _freeze(position: Position) -> int:
-    from execution import contracts
-
-    underlying = position.run.strategy_version.strategy.underlying
-    return int(contracts.freeze_quantity(underlying, position.run.session_date))
-
-
 def _square_off_due(run: ScheduledRun, now: datetime) -> bool:
     session = simulated_session(run, now) if run.is_test else None
     if session is not None:  # a paper test after hours exits at its time in the session
@@ -237,10 +231,3 @@ def _square_off_due(run: ScheduledRun, now: datetime) -> bool:
     if window is None:
         return False
     return now >= window[1] - timedelta(minutes=conf.square_off_minutes_before_close())
-
-
-def _send(payloads: list[dict[str, Any]]) -> None:
-    from execution.tasks import account_send_task
-
-    for payload in payloads:
-        account_send_task.delay(payload)

@@ -18,14 +18,6 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils import timezone
 
-from execution.calendar import (
-    _MAX_EXPIRY_SHIFT_DAYS,
-    IST,
-    CalendarNotLoadedError,
-    CalendarSlice,
-    ReferenceDataMissingError,
-    expiry_day_on_or_before,
-)
 from execution.market.symbols import kite_tradingsymbol, last_weekday_of_month
 from execution.models import (
     ExpiryKind,
@@ -34,6 +26,14 @@ from execution.models import (
     LotSize,
     StrikeStep,
     Underlying,
+)
+from execution.reference.calendar import (
+    _MAX_EXPIRY_SHIFT_DAYS,
+    IST,
+    CalendarNotLoadedError,
+    CalendarSlice,
+    ReferenceDataMissingError,
+    expiry_day_on_or_before,
 )
 
 EXPIRY_CHOICES = ("current_week", "next_week", "current_month", "next_month")

@@ -18,16 +18,16 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 
-from execution.calendar import ReferenceDataMissingError
-from execution.contracts import (
+from execution.market import symbols
+from execution.models import BrokerSymbol, Instrument, InstrumentSource, Underlying
+from execution.reference.calendar import ReferenceDataMissingError
+from execution.reference.contracts import (
     NoSuchExpiryError,
     expiry_schedule,
     lot_size,
     resolve_underlying,
     strike_step,
 )
-from execution.market import symbols
-from execution.models import BrokerSymbol, Instrument, InstrumentSource, Underlying
 
 logger = logging.getLogger(__name__)
 

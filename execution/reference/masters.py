@@ -30,8 +30,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from execution.contracts import expiry_schedule, lot_size
-from execution.instruments import KITE_COLUMNS
 from execution.models import (
     BrokerSymbol,
     Instrument,
@@ -39,6 +37,8 @@ from execution.models import (
     InstrumentSource,
     Underlying,
 )
+from execution.reference.contracts import expiry_schedule, lot_size
+from execution.reference.instruments import KITE_COLUMNS
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ chose not to wait: then they follow right behind the BUYs and are never held bac
 to an in-memory buffer that one writer per process flushes to the database after the sends.
 
 Orders of HTTP adapters take the asynchronous lane (`AsyncLane`, `send_batch_async`): requests
-prepared as bytes before T and written by the gate of T in one pass (see `execution.wire`).
+prepared as bytes before T and written by the gate of T in one pass (see `execution.send.wire`).
 
 The database is never touched by the per-account greenlets: each would open its own
 connection (Django's connections are per greenlet under gevent).
@@ -508,7 +508,7 @@ NOT_IN_SESSION = "Not sent: the exchange is closed at the write"
 
 def session_refusal(order: OutgoingOrder, *, at: float) -> str:
     """Words refusing a live order written at epoch `at` outside that date's session window
-    (execution.calendar's public closed_reason, which the dispatcher's layer uses too); ""
+    (execution.reference.calendar's public closed_reason, which the dispatcher's layer uses too); ""
     when open or when the order is exempt (paper). Reads the calendar: called before T for
     orders written at a planned instant, or off the hot path for late writes."""
     if order.session_exempt:
@@ -523,7 +523,7 @@ def _closed_reason(exchange: str, second: int, minute_now: int) -> str | None:
     """calendar.closed_reason for one whole second, asked once per process and minute (a
     burst of account tasks asks the same question hundreds of times before T; an admin's
     change of the calendar is seen within a minute)."""
-    from execution import calendar
+    from execution.reference import calendar
 
     try:
         return calendar.closed_reason(datetime.fromtimestamp(second, tz=UTC), exchange)
@@ -813,7 +813,7 @@ def epoch_to_datetime(value: float | None) -> datetime | None:
 # --- the asynchronous lane --------------------------------------------------------------------
 # Each adapter stays the one place that knows its broker's wire format and error taxonomy, in
 # two plain methods (brokers.base): before T it builds each order's HTTP request
-# (`order_request`), serialized to bytes here (execution.wire); at T one asyncio loop per
+# (`order_request`), serialized to bytes here (execution.send.wire); at T one asyncio loop per
 # process writes them on keep-alive connections opened before T (no thread or greenlet per
 # order, nothing encoded at T); each answer is read by the same adapter (`order_answer`): the
 # acknowledgement or the classified BrokerError exactly as its synchronous place_order gives.
@@ -821,7 +821,7 @@ def epoch_to_datetime(value: float | None) -> datetime | None:
 
 class AsyncLane:
     """One asyncio loop thread per process with a pool of keep-alive connections
-    (execution.wire): the orders are written at T as bytes prepared before T."""
+    (execution.send.wire): the orders are written at T as bytes prepared before T."""
 
     READ_TIMEOUT = 7.0
 
@@ -850,7 +850,7 @@ class AsyncLane:
         started.wait(5)
 
     def _pool_get(self) -> Any:
-        from execution.wire import WirePool
+        from execution.send.wire import WirePool
 
         if self._pool is None:
             self._pool = WirePool(read_timeout=self.READ_TIMEOUT)
@@ -863,7 +863,7 @@ class AsyncLane:
 
     def warm_soon(self, origin: Any, connections: int) -> None:
         """Make sure about `connections` keep-alive connections to `origin` (an
-        execution.wire.Origin) are open before T (HTTP/1.1 carries one order at a time per
+        execution.send.wire.Origin) are open before T (HTTP/1.1 carries one order at a time per
         connection, so a burst of n orders needs n connections to leave together). Runs on the
         loop; the caller does not wait."""
         import asyncio
@@ -975,7 +975,7 @@ class AsyncLane:
         return await _as_wire_answer(self._pool_get().answer_of(armed.flight), armed.flight.sent)
 
     async def _send(self, wire: Any) -> tuple[float, WireAnswer, float]:
-        """Write one prepared request (execution.wire.Prepared) and read its answer."""
+        """Write one prepared request (execution.send.wire.Prepared) and read its answer."""
         return await _as_wire_answer(self._pool_get().send(wire), time.time())
 
     async def marks(self, tags: list[str]) -> set[str]:
@@ -1152,9 +1152,9 @@ class AsyncLane:
 
 
 async def _as_wire_answer(pending: Any, sent: float) -> tuple[float, WireAnswer, float]:
-    """(time written, answer, time answered) of an execution.wire exchange; a failure becomes a
+    """(time written, answer, time answered) of an execution.send.wire exchange; a failure becomes a
     WireAnswer of its kind, for the adapter to classify."""
-    from execution.wire import WireFailure
+    from execution.send.wire import WireFailure
 
     try:
         sent, answer, answered = await pending
@@ -1214,7 +1214,7 @@ def send_batch_async(
     BatchReport at once (the sends happen at T on the lane's loop), or None when the adapter
     does not speak HTTP (the caller then uses send_batch). Everything slow (writing the
     requests, the budget reservations, warming connections) is done here, before T."""
-    from execution import wire
+    from execution.send import wire
 
     if not cached.adapter.speaks_http:
         return None

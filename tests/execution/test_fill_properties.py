@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from brokers.base import BrokerOrder, OrderStatus, Side
 from execution.models import Fill, IntentState, OrderIntent, Position, Purpose
-from execution.orders import fill_apply
+from execution.orders.lifecycle import fill_apply
 from tests.execution.engine_factories import IntentFactory, RunFactory
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from brokers import selectors as broker_selectors
 from execution import selectors as execution_selectors
-from execution.killswitch import kill_switch_engage, kill_switch_rearm
+from execution.protection.killswitch import kill_switch_engage, kill_switch_rearm
 from marketplace import disclosure
 from marketplace import selectors as marketplace_selectors
 from marketplace.forms import BrowseForm

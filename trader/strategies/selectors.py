@@ -12,7 +12,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from brokers.models import AccountStatus, BrokerAccount
-from execution import calendar, contracts
+from execution.reference import calendar, contracts
 from trader.models import (
     BrokerAllocation,
     Leg,

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from brokers.base import Side
 from brokers.httpclient import parse_ist_timestamp, to_decimal, to_int
-
-IST = ZoneInfo("Asia/Kolkata")
+from trader.india import IST
 
 
 @dataclass(frozen=True)

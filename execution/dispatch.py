@@ -45,11 +45,10 @@ from execution.models.engine import (
 from execution.planning.sources import AccountAllocation
 from execution.protection import risk
 from execution.reference import calendar, contracts, instruments
+from trader.india import IST
 from trader.models import HedgeConfirmation
 
 logger = logging.getLogger(__name__)
-
-IST = calendar.IST
 
 
 @dataclass

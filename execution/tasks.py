@@ -35,8 +35,7 @@ def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
     prepares everything, hands the batch to the process's asynchronous lane and returns; the
     outcomes are written by one writer thread per process after the sends. Should the worker
     die meanwhile, the reconciler finds the claimed orders by tag (execution.orders.lifecycle).
-    Called
-    directly (main thread: tests, a solo worker), it waits and writes the outcomes itself."""
+    Called directly (main thread: tests, a solo worker), it waits and writes the outcomes itself."""
     sender.heartbeat_start()
     orders = [sender.OutgoingOrder(**o) for o in payload["orders"]]
     mine = sender.claims_take(o.tag for o in orders)

@@ -82,8 +82,7 @@ def listing_track_records(*, listing: Listing) -> list[TrackRecord]:
 
 def _with_costs(record: TrackRecord, *, listing: Listing) -> TrackRecord:
     """The record with the charges of its executions (execution.analytics.reports.costs_for_user,
-    the
-    trader's own cost report) over its period, for the listing's strategy and mode."""
+    the trader's own cost report) over its period, for the listing's strategy and mode."""
     from dataclasses import replace
 
     from execution.analytics.reports import costs_for_user

@@ -1,8 +1,7 @@
 """Analytics pages: execution timing, broker comparison, cost and performance per strategy.
 
 Thin: parse the period, call one selector of `execution.analytics.reports`, render. Every page
-shows only
-the logged-in user's own runs.
+shows only the logged-in user's own runs.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Black-76 option pricing on the forward, with Greeks and implied volatility from vollib.
 
-Pure Python (no Django). Conventions (india-market.md §7, [DERIVED]): European options priced
-on the forward F = S·e^(rT) with no dividend term; T = calendar minutes to the close of the
-expiry day (15:30 IST until 31-Jul-2026, 15:40 from 3-Aug-2026: the caller passes the close in
-force on that date) / (365 * 1440), the India VIX convention; theta per calendar day and vega
+Pure Python (no database, no settings). Conventions (india-market.md §7, [DERIVED]): European
+options priced on the forward F = S·e^(rT) with no dividend term; T = calendar minutes to the close
+of the expiry day (15:30 IST until 31-Jul-2026, 15:40 from 3-Aug-2026: the caller passes the close
+in force on that date) / (365 * 1440), the India VIX convention; theta per calendar day and vega
 per one volatility point, as vollib returns them. IVs will differ from NSE's and Sensibull's.
 """
 
@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from py_lets_be_rational.exceptions import AboveMaximumException, BelowIntrinsicException
 from vollib.black import black as vollib_black
@@ -21,7 +20,8 @@ from vollib.black.greeks import analytical as vollib_greeks
 from vollib.black.implied_volatility import implied_volatility as vollib_iv
 from vollib.helpers.exceptions import PriceIsAboveMaximum, PriceIsBelowIntrinsic
 
-IST = ZoneInfo("Asia/Kolkata")
+from trader.india import IST
+
 MINUTES_PER_YEAR = 365 * 1440
 
 

@@ -1,6 +1,6 @@
 """A simulated index-options market for paper trading, demos, tests and emulators.
 
-Pure Python: no Django, no database (broker emulators run it in a process of their own).
+Pure Python: no database, no Django settings (broker emulators run it in a process of their own).
 
 Spot: a seeded, reproducible random walk per underlying. Each weekday moves in one-minute steps
 through the normal session in force on that date (09:15-15:30 IST until 31-Jul-2026, 375 steps;

@@ -6,9 +6,8 @@ the fills and never folded into the MTM. State: a dispatched run moves to a fina
 is flat and nothing of it is open at a broker (`run_settle`), and a planned run whose time
 passed without a dispatch becomes missed, with the reason (`runs_missed_mark`). The trader's
 own exit (`run_exit`) writes closing orders the way the engine's exits do
-(execution.protection.watch,
-execution.protection.killswitch): `close_intents`, shorts bought back first, one account task per
-broker.
+(execution.protection.watch, execution.protection.killswitch): `close_intents`, shorts bought
+back first, one account task per broker.
 """
 
 from __future__ import annotations

@@ -23,10 +23,9 @@ from execution.models import SpecialSession
 from execution.models.engine import Boundary, RunState, ScheduledRun
 from execution.planning.sources import RunTarget, registered
 from execution.reference import calendar
+from trader.india import IST
 
 logger = logging.getLogger(__name__)
-
-IST = calendar.IST
 
 
 @dataclass

@@ -15,7 +15,6 @@ itself is dated (`SessionTiming`: F&O closes at 15:30 until 31-Jul-2026, 15:40 f
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -27,8 +26,7 @@ from execution.models import (
     SpecialSession,
     TradingHoliday,
 )
-
-IST = zoneinfo.ZoneInfo("Asia/Kolkata")
+from trader.india import IST
 
 # Bounds how far back an expiry may move (a run of holidays and a weekend is a few days).
 _MAX_EXPIRY_SHIFT_DAYS = 15

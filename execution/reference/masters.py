@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
@@ -39,10 +38,10 @@ from execution.models import (
 )
 from execution.reference.contracts import expiry_schedule, lot_size
 from execution.reference.instruments import KITE_COLUMNS
+from trader.india import IST
 
 logger = logging.getLogger(__name__)
 
-IST = ZoneInfo("Asia/Kolkata")
 BROKERS = ("kite", "upstox", "angelone", "fyers", "dhan")
 DOWNLOAD_TIMEOUT = 60.0
 # How far ahead the next expiry of an expected underlying is looked for.

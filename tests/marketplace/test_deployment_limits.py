@@ -1,8 +1,8 @@
 """A deployment's own risk limits (the subscriber's daily loss for it) reach the engine: the
 run source puts them on the run's account allocation (snapshotted into the run), where the
 engine's risk step finds them: execution.protection.risk.source_limit_checks before orders (against
-that
-target's own P&L of the day) and execution.protection.risk.source_limit_exit for the MTM watch."""
+that target's own P&L of the day) and execution.protection.risk.source_limit_exit for the MTM
+watch."""
 
 from __future__ import annotations
 

@@ -6,8 +6,7 @@ ledger is right.
 Runs the engine's own path: execution.planning.plan.day_plan, execution.dispatch.boundary_dispatch,
 execution.tasks.account_send_task (the sender, on the paper broker adapter) and
 execution.orders.lifecycle.open_orders_reconcile (which polls the fills, as the beat does). The
-paper
-accounts are made by the brokers service and logged in through the paper broker's own login.
+paper accounts are made by the brokers service and logged in through the paper broker's own login.
 
 The session traded is in a month that is over (so the month can be closed), but the paper
 broker, like any broker, only takes contracts listed on the wall-clock day and quotes the

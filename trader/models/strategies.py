@@ -18,8 +18,8 @@ from trader.india import rupees
 
 # A strategy's times are checked against the session in force on the day it is saved
 # (execution.reference.calendar.normal_timing: the F&O close moved from 15:30 to 15:40 on
-# 3-Aug-2026), and
-# each day's runs against that day's window by the planner; no time of day is a constant here.
+# 3-Aug-2026), and each day's runs against that day's window by the planner; no time of day is a
+# constant here.
 
 MAX_LEGS = 8
 

@@ -64,11 +64,13 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "trader"]
         commands = {
             "web": [python, manage, "runserver", options["addr"], "--noreload"],
+            # The hot path has a worker of its own (trader/celery.py: queue `execution`), so a
+            # send at T never waits behind the watch, a reconciliation, planning or mail.
             "worker": [
                 *celery,
                 "worker",
                 "-Q",
-                "execution,default",
+                "execution",
                 "-P",
                 "threads",
                 # The execution engine's recommended pool (README "Execution engine", Send).
@@ -79,7 +81,21 @@ class Command(BaseCommand):
                 "-l",
                 "info",
                 "-n",
-                "local@%h",
+                "sends@%h",
+            ],
+            "worker-background": [
+                *celery,
+                "worker",
+                "-Q",
+                "engine,default",
+                "-P",
+                "threads",
+                "-c",
+                "4",
+                "-l",
+                "info",
+                "-n",
+                "background@%h",
             ],
             "beat": [*celery, "beat", "-l", "info", "--schedule", str(base_dir / "var" / "beat")],
         }

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from brokers.base import BrokerError, RateLimitedError
-from brokers.registry import get_adapter
+from brokers import registry
 from execution import enqueue
 from execution.audit import event_build, event_record, events_record
 from execution.intents.build import batches_for, close_intents
@@ -127,7 +127,7 @@ def open_orders_cancel(*, intent_ids: list[int]) -> int:
             # A cancel is an order write: it takes a slot of the account's one budget.
             if not slot_take(intent.account_id, intent.account.orders_per_second):
                 raise RateLimitedError("No orders-per-second slot came free for the cancel.")
-            get_adapter(intent.account).cancel_order(intent.broker_order_id)
+            registry.get_adapter(intent.account).cancel_order(intent.broker_order_id)
         except BrokerError as exc:
             event_record(
                 kind="killswitch.cancel_failed",

@@ -96,19 +96,19 @@ def test_a_failed_lookup_hands_the_claim_back_so_a_later_pass_retries(monkeypatc
 def test_a_late_redelivered_account_task_never_sends_what_was_sent(monkeypatch):
     """The broker hands a killed worker's unacknowledged task out again, maybe after its
     claims expired: only orders still unsent in the database go out."""
-    from execution import tasks
     from execution.intents.build import outgoing
+    from execution.orders import sending
 
     fire_at = timezone.now() - datetime.timedelta(minutes=20)
     sent = IntentFactory(intended_at=fire_at, state=IntentState.ACKNOWLEDGED)
     unsent = IntentFactory(intended_at=fire_at, account=sent.account, run=sent.run)
-    kept = tasks._still_unsent(
+    kept = sending._still_unsent(
         [sender.OutgoingOrder(**outgoing(sent)), sender.OutgoingOrder(**outgoing(unsent))]
     )
     assert [o.tag for o in kept] == [unsent.tag]
-    assert tasks._late({"fire_at": fire_at.timestamp()})
-    assert tasks._late({"fire_at": None})
-    assert not tasks._late({"fire_at": time.time() + 5})
+    assert sending._late({"fire_at": fire_at.timestamp()})
+    assert sending._late({"fire_at": None})
+    assert not sending._late({"fire_at": time.time() + 5})
 
 
 def test_an_orphan_send_takes_a_slot_of_the_accounts_one_budget(monkeypatch, settings):

@@ -14,8 +14,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from brokers.base import BrokerError, RateLimitedError
 from brokers import registry
+from brokers.base import BrokerError, RateLimitedError
 from execution import enqueue
 from execution.audit import event_build, event_record, events_record
 from execution.intents.build import batches_for, close_intents

@@ -90,7 +90,3 @@ class BrokerageRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broker} {rupees(self.per_order)}/order from {self.effective_from}"
-
-    @property
-    def is_simulated(self) -> bool:
-        return self.broker == "paper"

@@ -383,10 +383,6 @@ def intent_attention_dismiss(*, intent: OrderIntent, user: Any) -> OrderIntent:
     )
 
 
-def _older_than(moment: datetime | None, age: timedelta) -> bool:
-    return moment is None or timezone.now() - moment > age
-
-
 def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200) -> dict[str, int]:
     """Bring open orders up to date with their brokers, and finish the sends of dead workers.
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -243,11 +242,6 @@ def _planned_event(run: ScheduledRun, kind: str):  # type: ignore[no-untyped-def
         run_id=run.pk,
         data={"state": run.state, "accounts": [a["account_id"] for a in run.allocations]},
     )
-
-
-def dispatch_lead() -> timedelta:
-    """How long before T the dispatch task starts (loading, resolution, intents, group)."""
-    return timedelta(seconds=float(getattr(settings, "EXECUTION_DISPATCH_LEAD_SECONDS", 4.0)))
 
 
 def today_ist(now: datetime | None = None) -> date:

@@ -229,12 +229,6 @@ def sessions_between(start: date, end: date, exchange: str = Exchange.NSE) -> li
     return [day for day in calendar.days() if calendar.is_session(day)]
 
 
-def previous_expiry_day(day: date, exchange: str = Exchange.NSE) -> date:
-    """`day` if a contract may expire on it, else the nearest earlier such session."""
-    calendar = CalendarSlice(exchange, day - timedelta(days=_MAX_EXPIRY_SHIFT_DAYS), day)
-    return expiry_day_on_or_before(calendar, day)
-
-
 def expiry_day_on_or_before(calendar: CalendarSlice, day: date) -> date:
     """Within a loaded slice: the expiry day a contract due on `day` actually expires on."""
     candidate = day

@@ -7,15 +7,18 @@ task here instead. The names are the tasks' registered names (their dotted paths
 checks that each one is a registered task. The queue comes from the Celery routes
 (`trader/celery.py`), as it would for `.delay`.
 
-Callers inside a transaction wrap these calls in `transaction.on_commit`: a task must never see
-a row its sender has not committed yet.
+A task must never see a row its sender has not committed yet: inside a transaction, use the
+`…_on_commit` forms (outside one they start the task at once, as Django's `on_commit` does).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+from django.db import transaction
 
 ACCOUNT_SEND = "execution.tasks.account_send_task"
 BOUNDARY_DISPATCH = "execution.tasks.boundary_dispatch_task"
@@ -70,3 +73,13 @@ def account_sends_enqueue(payloads: list[dict[str, Any]]) -> None:
     group(
         current_app.signature(ACCOUNT_SEND, args=(payload,)) for payload in payloads
     ).apply_async()
+
+
+def task_enqueue_on_commit(name: str, **options: Any) -> None:
+    """`task_enqueue(name, **options)` once the current transaction commits."""
+    transaction.on_commit(functools.partial(task_enqueue, name, **options))
+
+
+def account_sends_enqueue_on_commit(payloads: list[dict[str, Any]]) -> None:
+    """`account_sends_enqueue(payloads)` once the current transaction commits."""
+    transaction.on_commit(lambda: account_sends_enqueue(payloads))

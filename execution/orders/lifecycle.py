@@ -11,7 +11,6 @@ to write" (execution.send.sender.wire_marks_set); a marked one is looked up like
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -140,9 +139,7 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
     failed_runs = {o.run_id for o in outcomes if o.state in ("rejected", "abandoned", "unknown")}
     if failed_runs:
         for run_id in failed_runs:
-            transaction.on_commit(
-                functools.partial(enqueue.task_enqueue, enqueue.RUN_FAILURES, args=[run_id])
-            )
+            enqueue.task_enqueue_on_commit(enqueue.RUN_FAILURES, args=[run_id])
 
 
 def _runs_lock(run_ids: Any) -> None:

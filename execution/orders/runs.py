@@ -283,7 +283,7 @@ def run_exit(
             payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
             for payload in payloads:
                 payload["fire_at"] = None
-            transaction.on_commit(lambda: enqueue.account_sends_enqueue(payloads))
+            enqueue.account_sends_enqueue_on_commit(payloads)
     return intents
 
 

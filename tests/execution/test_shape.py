@@ -83,3 +83,30 @@ def test_beat_writes_the_schedule_from_code_at_start():
     assert (watch.interval.every, watch.interval.period) == (1, "seconds")
     DatabaseScheduler(app=app)  # a second start takes the rows over, never duplicates them
     assert PeriodicTask.objects.filter(name__in=names).count() == len(names)
+
+
+def test_a_task_is_enqueued_by_name_only_after_the_commit(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    started = []
+    monkeypatch.setattr(
+        "execution.enqueue.task_enqueue", lambda name, **options: started.append((name, options))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue.task_enqueue_on_commit(enqueue.RUN_FAILURES, args=[7])
+        assert started == []  # nothing leaves before the rows it names are committed
+    assert started == [(enqueue.RUN_FAILURES, {"args": [7]})]
+
+
+@pytest.mark.django_db
+def test_enqueue_by_name_runs_the_registered_task_when_eager(monkeypatch):
+    """Under CELERY_TASK_ALWAYS_EAGER a task started by name runs in place, as `.delay` would:
+    the name reaches the task that is registered under it."""
+    calls = []
+    monkeypatch.setattr(
+        "execution.protection.killswitch.open_orders_cancel",
+        lambda *, intent_ids: calls.append(intent_ids) or 0,
+    )
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    enqueue.task_enqueue(enqueue.ORDERS_CANCEL, args=[[11, 12]])
+    assert calls == [[11, 12]]

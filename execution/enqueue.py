@@ -53,6 +53,9 @@ def task_enqueue(
     the broker (an unreachable broker raises, the caller's transaction is already committed)."""
     from celery import current_app
 
+    if current_app.conf.task_always_eager:
+        # Only a registered task runs in place; an unregistered name would go to the broker.
+        current_app.loader.import_default_modules()
     options: dict[str, Any] = {}
     if eta is not None:
         options["eta"] = eta

@@ -84,7 +84,7 @@ from aiohttp import web
 from brokers.base import next_ist_cutoff
 from brokers.emulator.master import INDICES, Contract, IndexRow, Master
 from brokers.emulator.pricing import MarketQuote, QuoteSource
-from trader.india import IST
+from execution.markettime import IST
 
 logger = logging.getLogger(__name__)
 

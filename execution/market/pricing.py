@@ -20,7 +20,7 @@ from vollib.black.greeks import analytical as vollib_greeks
 from vollib.black.implied_volatility import implied_volatility as vollib_iv
 from vollib.helpers.exceptions import PriceIsAboveMaximum, PriceIsBelowIntrinsic
 
-from trader.india import IST
+from execution.markettime import IST
 
 MINUTES_PER_YEAR = 365 * 1440
 

@@ -66,9 +66,12 @@ def test_the_schedule_is_in_market_time_on_weekdays():
 
 
 @pytest.mark.django_db
-def test_beat_writes_the_schedule_from_code_at_start():
+def test_beat_writes_the_schedule_from_code_at_start(monkeypatch):
     """The data migrations' rows are gone (migrations 0021 and 0004); beat's database scheduler
     writes one row per declared entry, with no queue of its own (the routes decide)."""
+    # The scheduler closes "old" connections on each look at its schedule, which inside a test's
+    # transaction would close the test's own.
+    monkeypatch.setattr("django_celery_beat.schedulers.close_old_connections", lambda: None)
     names = set(EXECUTION_SCHEDULE) | set(MARKETPLACE_SCHEDULE)
     assert not PeriodicTask.objects.filter(name__in=names).exists()
     DatabaseScheduler(app=app)
@@ -85,6 +88,7 @@ def test_beat_writes_the_schedule_from_code_at_start():
     assert PeriodicTask.objects.filter(name__in=names).count() == len(names)
 
 
+@pytest.mark.django_db
 def test_a_task_is_enqueued_by_name_only_after_the_commit(
     monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -107,6 +111,6 @@ def test_enqueue_by_name_runs_the_registered_task_when_eager(monkeypatch):
         "execution.protection.killswitch.open_orders_cancel",
         lambda *, intent_ids: calls.append(intent_ids) or 0,
     )
-    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
     enqueue.task_enqueue(enqueue.ORDERS_CANCEL, args=[[11, 12]])
     assert calls == [[11, 12]]

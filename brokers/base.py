@@ -206,14 +206,14 @@ class Capabilities:
     needs_app_credentials: bool = True  # the trader enters an API key and secret
     max_tag_length: int = 20
     # False: MARKET orders from algos are refused (Angel One since 1-Apr-2026); the engine
-    # sends a marketable LIMIT priced from its quote instead (execution/marketable.py).
+    # sends a marketable LIMIT priced from its quote instead (execution/intents/marketable.py).
     market_orders_allowed: bool = True
     # Where an order carries the exchange algo ID (SEBI retail-algo framework): the broker's
     # documented field or header, "" where the broker documents none (README broker table).
     algo_id_field: str = ""
     # What the broker documents for reading its order and trade books, calls per second for
     # the two together (shared/reference/broker-apis.md, §N.6 per broker). The engine's fast
-    # follow-up of open orders keeps to a share of it (execution.fills.follow_interval).
+    # follow-up of open orders keeps to a share of it (execution.orders.fills.follow_interval).
     book_reads_per_second: float = 1.0
     # The broker estimates the margin of a basket of orders (BrokerAdapter.basket_margin).
     basket_margin: bool = False

@@ -22,7 +22,6 @@ import logging
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -37,10 +36,10 @@ from brokers.base import (
     WireAnswer,
     WireRequest,
 )
+from trader.india import IST
 
 logger = logging.getLogger(__name__)
 
-IST = ZoneInfo("Asia/Kolkata")
 
 # Seconds. The connect timeout is short (a broker that does not accept a TCP connection within
 # it is down); the read timeout bounds how long an order may stay unanswered before we treat

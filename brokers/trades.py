@@ -1,6 +1,6 @@
 """Trade books: every fill of the day with the broker's trade id (reference §1.4, §2.4, §3.4,
 §4.4, §5.4). Fills counted from the trade book are de-duplicated by trade id, and against
-postbacks and order polling by cumulative quantity (execution/fills.py).
+postbacks and order polling by cumulative quantity (execution/orders/fills.py).
 
 Each reader takes an adapter of its broker and returns `Trade`s; the adapters expose them as
 `trade_book()`. Angel One and Fyers have no per-order trade call, so the day's book is read and
@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from brokers.base import Side
 from brokers.httpclient import parse_ist_timestamp, to_decimal, to_int
-
-IST = ZoneInfo("Asia/Kolkata")
+from trader.india import IST
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,6 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from execution.holidays import (
-    HolidayFileError,
-    holiday_calendar_load,
-    holiday_file_parse,
-)
 from execution.models import (
     BrokerSymbol,
     ExpiryRule,
@@ -30,6 +25,7 @@ from execution.models import (
     TradingHoliday,
     Underlying,
 )
+from execution.reference.holidays import HolidayFileError, holiday_calendar_load, holiday_file_parse
 from trader.audit_admin import AuditAdmin
 from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
@@ -329,7 +325,7 @@ class KillSwitchAdmin(admin.ModelAdmin):
     readonly_fields = ["engaged_at", "engaged_by", "rearmed_at"]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        from execution.killswitch import kill_switch_engage, kill_switch_rearm
+        from execution.protection.killswitch import kill_switch_engage, kill_switch_rearm
 
         user = obj.user if obj.scope == "user" else None
         turned = not change or "engaged" in form.changed_data

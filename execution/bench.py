@@ -45,10 +45,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def naive_order_send_task(intent_id: int) -> str:
     """Baseline for the benchmark only: one ETA task per order (load, build adapter, send)."""
     from brokers.registry import get_adapter
-    from execution import sender
-    from execution.dispatch import outgoing
+    from execution.intents.build import outgoing
     from execution.models.engine import OrderIntent
-    from execution.orders import outcomes_apply
+    from execution.orders.lifecycle import outcomes_apply
+    from execution.send import sender
 
     intent = OrderIntent.objects.select_related("account").get(pk=intent_id)
     order = sender.OutgoingOrder(**outgoing(intent))
@@ -159,8 +159,8 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 # --- data ----------------------------------------------------------------------------------
 def declare_session(now: datetime) -> None:
     """A special session around now (bench database only), so the guard lets the run pass."""
-    from execution import calendar
     from execution.models import SpecialSession
+    from execution.reference import calendar
 
     local = now.astimezone(calendar.IST)
     opens = (local - timedelta(minutes=5)).time().replace(microsecond=0)
@@ -177,8 +177,8 @@ def declare_session(now: datetime) -> None:
 
 def register_contracts(emulators: dict[str, Any], day: Any) -> None:
     """Contracts around ATM, registered with emulators whose orders name instruments by id."""
-    from execution import contracts, instruments
     from execution.market import default_market
+    from execution.reference import contracts, instruments
 
     spot = default_market().spot("NIFTY")
     step = contracts.strike_step("NIFTY", day)
@@ -215,8 +215,8 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     """N traders, each with one account per broker (round robin) and one strategy of L legs,
     and their entry runs at `fire_at`."""
     from brokers.models import AccountStatus, BrokerAccount
-    from execution import calendar
     from execution.models import ScheduledRun, SpecialSession, Underlying
+    from execution.reference import calendar
     from trader.models import Leg, Strategy, StrategyStatus, StrategyVersion, User
 
     stamp = f"{int(time.time())}"
@@ -322,7 +322,7 @@ def capture_requests(batches: list[Any]) -> list[tuple[str, str, dict[str, str],
     """Each account's adapter builds its order requests (its order_request), nothing sent."""
     from brokers.models import BrokerAccount
     from brokers.registry import get_adapter
-    from execution import sender
+    from execution.send import sender
 
     captured: list[tuple[str, str, dict[str, str], bytes]] = []
     accounts = {
@@ -338,10 +338,10 @@ def capture_requests(batches: list[Any]) -> list[tuple[str, str, dict[str, str],
 
 async def _fire(requests_: list[tuple[str, str, dict[str, str], bytes]], fire_at: float) -> None:
     """Write every request at T, each whole on its own keep-alive connection opened before T
-    (execution.wire, the engine's own client: the floor is what that client can do with no
+    (execution.send.wire, the engine's own client: the floor is what that client can do with no
     database, no Celery and nothing else to do)."""
-    from execution.sender import wait_until
-    from execution.wire import WirePool, serialize
+    from execution.send.sender import wait_until
+    from execution.send.wire import WirePool, serialize
 
     prepared = [serialize(*request) for request in requests_]
     pool = WirePool()

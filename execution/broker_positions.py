@@ -143,11 +143,12 @@ def outside_positions_flatten(
     number of orders the brokers accepted; each order and each refusal is an audit event."""
     from brokers.models import AccountStatus, BrokerAccount
     from brokers.registry import get_adapter
-    from execution import conf, marketable
+    from execution import conf
     from execution.audit import event_record
-    from execution.dispatch import new_tag
+    from execution.intents import marketable
+    from execution.intents.build import new_tag
     from execution.models.engine import Purpose
-    from execution.sender import slot_take
+    from execution.send.sender import slot_take
 
     accepted = 0
     accounts = BrokerAccount.objects.filter(owner_id=user_id, status=AccountStatus.CONNECTED)

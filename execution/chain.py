@@ -5,7 +5,7 @@ with a quote API) or from the simulated market, labelled with the source and the
 Broker chains come from `BrokerMarket.chain` (the instrument master's strikes, quoted in
 batches within the broker's per-call limit, from the account's one request budget); the
 simulator's from `SimulatedMarket.chain`. IV and Greeks are ours in both cases (Black-76 on
-the forward, vollib: `execution.pricing`), so they differ from the brokers' own figures.
+the forward, vollib: `execution.market.pricing`), so they differ from the brokers' own figures.
 """
 
 from __future__ import annotations
@@ -89,10 +89,10 @@ def option_chain_get(
     """The chain of `underlying` at `expiry` from `source` ("sim", or the id of one of the
     user's quoting accounts). A source that cannot answer (no fresh quote, no master row,
     a broker error) gives a page with `problem` in words, never an exception."""
-    from execution import contracts
     from execution.market import default_market
     from execution.market.broker import BrokerMarket
-    from execution.pricing import IST
+    from execution.market.pricing import IST
+    from execution.reference import contracts
 
     now = now or timezone.now()
     step = Decimal(contracts.strike_step(underlying, now.astimezone(IST).date()))

@@ -33,10 +33,6 @@ def market_protection() -> Decimal:
     return Decimal(str(getattr(settings, "EXECUTION_MARKET_PROTECTION", "2")))
 
 
-def mtm_interval_seconds() -> float:
-    return float(getattr(settings, "EXECUTION_MTM_INTERVAL_SECONDS", 1.0))
-
-
 def square_off_minutes_before_close() -> int:
     """Intraday positions still open this many minutes before the close are squared off."""
     return int(getattr(settings, "EXECUTION_SQUARE_OFF_MINUTES", 10))

@@ -11,8 +11,7 @@ def kill_switch(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from execution.killswitch import can_operate_global_switch
-    from execution.selectors import kill_switches_engaged
+    from execution.protection.killswitch import can_operate_global_switch, kill_switches_engaged
 
     switches = kill_switches_engaged(user=user)
     return {

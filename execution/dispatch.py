@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
-import string
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -27,9 +25,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from brokers.models import BrokerAccount
-from execution import calendar, conf, contracts, marketable, risk
+from execution import conf, enqueue
 from execution.audit import event_build, events_record
-from execution.market.broker import StalePriceError
+from execution.intents import build, marketable
+from execution.intents.build import AccountBatch, algo_id_for, batches_for, close_intents, new_tag
+from execution.market import default_market
+from execution.market.broker import StalePriceError, live_market_for, paper_live_sources
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -41,57 +42,13 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
-from execution.sender import OutgoingOrder
-from execution.sources import AccountAllocation
+from execution.planning.sources import AccountAllocation
+from execution.protection import risk
+from execution.reference import calendar, contracts, instruments
+from trader.india import IST
 from trader.models import HedgeConfirmation
 
 logger = logging.getLogger(__name__)
-
-IST = calendar.IST
-_TAG_ALPHABET = string.ascii_uppercase + string.digits
-_PURPOSE_LETTER = {
-    Purpose.ENTRY: "E",
-    Purpose.EXIT: "X",
-    Purpose.STOP: "S",
-    Purpose.UNWIND: "U",
-    Purpose.FLATTEN: "K",
-    Purpose.SQUARE_OFF: "Q",
-}
-
-
-def algo_id_for(*, run: ScheduledRun, account: BrokerAccount) -> str:
-    """The exchange algo ID an order of `run` on `account` carries (SEBI retail-algo
-    framework): the strategy's own ID registered at the account's broker, as the planner put
-    it in the run's allocations, else the account's generic one. The one place that decides,
-    for entries, exits, stops, failover, unwind and the kill switch's closing orders (a
-    closing order carries the ID of the strategy whose position it closes)."""
-    for allocation in run.allocations or []:
-        if allocation.get("account_id") == account.pk and allocation.get("algo_id"):
-            return str(allocation["algo_id"])
-    return account.algo_id
-
-
-def new_tag(purpose: str) -> str:
-    """A client tag: a purpose letter and 15 random alphanumerics (≤ 20, unique by the
-    database; 77 random bits make a collision practically impossible)."""
-    return _PURPOSE_LETTER.get(Purpose(purpose), "O") + "".join(
-        secrets.choice(_TAG_ALPHABET) for _ in range(15)
-    )
-
-
-@dataclass
-class AccountBatch:
-    """The JSON payload of one account task."""
-
-    account_id: int
-    fire_at: float  # epoch seconds
-    boundary_key: str
-    account_ids: list[int]  # every account of the boundary, so one load serves the process
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    burst: dict[str, int] = field(default_factory=dict)  # orders per broker at this boundary
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -142,8 +99,6 @@ class _Reference:
         )
 
     def instrument(self, underlying: Any, expiry: date, strike: Decimal, option_type: str) -> Any:
-        from execution import instruments
-
         return self._get(
             ("instrument", underlying.pk, expiry, strike, option_type),
             functools.partial(instruments.instrument_for, underlying, expiry, strike, option_type),
@@ -152,8 +107,6 @@ class _Reference:
     def symbol(
         self, underlying: Any, expiry: date, strike: Decimal, option_type: str, broker: str
     ) -> tuple[str, str]:
-        from execution import instruments
-
         def compute() -> tuple[str, str]:
             instrument = self.instrument(underlying, expiry, strike, option_type)
             # The paper broker speaks Kite's notation.
@@ -307,7 +260,6 @@ def boundary_dispatch(
     ready, strike resolution failed) are marked skipped with the reason in words and an audit
     event; the others get their intents and are sent by one task per account at T.
     """
-    from execution.market import default_market
     from trader.models import Leg
     from trader.strategies import strikes
 
@@ -450,8 +402,6 @@ def price_sources(
     live run with no source is held (added to `skipped`). Paper and test runs: the simulator
     (no entry), or the live account their owner chose to price them ("paper on live prices",
     execution.market.broker.paper_live_sources)."""
-    from execution.market.broker import live_market_for, paper_live_sources
-
     if explicit is not None:
         return {}
     # Paper runs priced by one of their owner's live accounts ("paper on live prices").
@@ -600,7 +550,7 @@ def _entry_intents(
             symbol, token = reference.symbol(
                 underlying, expiry, strike, leg.option_type, account.broker
             )
-            slices = risk.slice_lots(
+            slices = build.slice_lots(
                 lots=lots, lot_size=lot_size, freeze_quantity=reference.freeze(underlying)
             )
             last_price = reference.last_price(
@@ -643,68 +593,6 @@ def _entry_intents(
     return intents
 
 
-def close_intents(
-    *,
-    run: ScheduledRun,
-    positions: list[Position],
-    accounts: dict[int, BrokerAccount],
-    purpose: str,
-    intended_at: datetime,
-    freeze: Callable[[Position], int],
-    lot_size: Callable[[Position], int],
-    quotes: marketable.ContractQuotes | None = None,
-) -> list[OrderIntent]:
-    """Orders that bring `positions` to zero: shorts bought back first (phase 0), then longs
-    sold (phase 1), each sliced by the freeze quantity. Each records the contract's last price
-    from `quotes` (default: the simulated market at `intended_at`) as its reference, and is a
-    marketable LIMIT at brokers that refuse MARKET orders from algos."""
-    intents: list[OrderIntent] = []
-    for position in positions:
-        if position.net_quantity == 0:
-            continue
-        account = accounts[position.account_id]
-        side = "BUY" if position.net_quantity < 0 else "SELL"
-        size = lot_size(position)
-        lots = abs(position.net_quantity) // size
-        remainder = abs(position.net_quantity) % size
-        quantities = [
-            q * size
-            for q in risk.slice_lots(lots=lots, lot_size=size, freeze_quantity=freeze(position))
-        ]
-        if remainder:
-            quantities.append(remainder)
-        for slice_no, quantity in enumerate(quantities):
-            intents.append(
-                OrderIntent(
-                    run=run,
-                    leg_id=position.leg_id,
-                    account=account,
-                    purpose=purpose,
-                    slice_no=slice_no,
-                    phase=0 if side == "BUY" else 1,
-                    side=side,
-                    exchange=position.exchange,
-                    tradingsymbol=position.tradingsymbol,
-                    instrument_token=position.instrument_token,
-                    product=position.product,
-                    order_type="MARKET",
-                    quantity=quantity,
-                    lot_size=size,
-                    algo_id=algo_id_for(run=run, account=account),
-                    tag=new_tag(purpose),
-                    intended_at=intended_at,
-                )
-            )
-    if intents:
-        if quotes is None:
-            from execution.market import default_market
-
-            quotes = marketable.ContractQuotes(default_market(), intended_at)
-        for problem in marketable.closing_terms_apply(intents, accounts=accounts, quotes=quotes):
-            logger.warning("closing order left as MARKET: %s", problem)
-    return intents
-
-
 def _exit_intents(
     run: ScheduledRun,
     positions: list[Position],
@@ -725,72 +613,9 @@ def _exit_intents(
     )
 
 
-def batches_for(
-    intents: list[OrderIntent], *, accounts: dict[int, BrokerAccount], fire_at: datetime
-) -> list[AccountBatch]:
-    """Group intents per account into the account tasks' payloads."""
-    by_account: dict[int, list[OrderIntent]] = defaultdict(list)
-    for intent in intents:
-        by_account[intent.account_id].append(intent)
-    key = fire_at.isoformat()
-    all_ids = sorted(by_account)
-    burst: dict[str, int] = defaultdict(int)
-    for intent in intents:
-        burst[accounts[intent.account_id].broker] += 1
-    batches = []
-    for account_id in all_ids:
-        batch = AccountBatch(
-            account_id=account_id,
-            fire_at=fire_at.timestamp(),
-            boundary_key=key,
-            # Small batches name their accounts; a big boundary lets the worker find them by T
-            # (keeps each message small: hundreds of them are published just before T).
-            account_ids=all_ids if len(all_ids) <= 20 else [],
-            burst=dict(burst),
-        )
-        for intent in sorted(by_account[account_id], key=lambda i: (i.phase, i.pk or 0)):
-            batch.orders.append(outgoing(intent))
-        batches.append(batch)
-    return batches
-
-
-def outgoing(intent: OrderIntent) -> dict[str, Any]:
-    return asdict(
-        OutgoingOrder(
-            intent_id=intent.pk,
-            run_id=intent.run_id,
-            tag=intent.tag,
-            phase=intent.phase,
-            waits_for_hedges=intent.waits_for_hedges,
-            exchange=intent.exchange,
-            tradingsymbol=intent.tradingsymbol,
-            instrument_token=intent.instrument_token,
-            side=intent.side,
-            quantity=intent.quantity,
-            product=intent.product,
-            order_type=intent.order_type,
-            price=None if intent.price is None else str(intent.price),
-            algo_id=intent.algo_id,
-            purpose=intent.purpose,
-            intended_at=intent.intended_at.timestamp(),
-            session_exempt="paper" if intent.account.is_paper else "",
-        )
-    )
-
-
 def _held_notify(run_ids: list[int]) -> None:
-    from execution.tasks import runs_held_notify_task
-
-    runs_held_notify_task.delay(run_ids)
+    enqueue.task_enqueue(enqueue.RUNS_HELD_NOTIFY, args=(run_ids,))
 
 
 def _start_group(payloads: list[dict[str, Any]]) -> None:
-    from celery import group
-
-    from execution.tasks import account_send_task
-
-    group(account_send_task.s(payload) for payload in payloads).apply_async()
-
-
-def open_intent_states() -> tuple[str, ...]:
-    return (IntentState.SENT, IntentState.ACKNOWLEDGED, IntentState.PARTIALLY_FILLED)
+    enqueue.account_sends_enqueue(payloads)

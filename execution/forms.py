@@ -37,7 +37,7 @@ class OptionChainForm(forms.Form):
         ]
 
     def expiries(self, underlying: Any) -> list[date]:
-        from execution import contracts
+        from execution.reference import contracts
 
         return contracts.expiries(underlying, self.day)
 

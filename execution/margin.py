@@ -35,9 +35,9 @@ def strategy_margin_needed(
     """The broker's margin estimate for `version`'s entry legs on `account`, or the reason
     there is none, in words. `lots_for(leg)` sizes each leg (default: its own lots)."""
     from brokers.registry import get_adapter
-    from execution import instruments
     from execution.market.broker import BrokerMarket, StalePriceError
-    from execution.pricing import IST
+    from execution.market.pricing import IST
+    from execution.reference import instruments
     from trader.strategies.strikes import StrikeResolutionError, resolve_legs
 
     if account.is_paper:
@@ -91,7 +91,7 @@ def strategy_margins_for_page(*, strategy: Any) -> list[MarginNeeded]:
     from django.core.cache import cache
 
     from execution.dispatch import _lots
-    from execution.sources import AccountAllocation
+    from execution.planning.sources import AccountAllocation
 
     version = strategy.current_version
     if version is None:

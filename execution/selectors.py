@@ -10,7 +10,8 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
-from execution.models.engine import KillSwitch, KillSwitchScope, OrderIntent, Position, ScheduledRun
+from execution import enqueue
+from execution.models.engine import OrderIntent, Position, ScheduledRun
 
 
 def runs_for_user(*, user: Any, limit: int = 50) -> QuerySet[ScheduledRun]:
@@ -120,15 +121,15 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     Five queries, two more (the rate rows) once something is filled."""
     from django.utils import timezone
 
-    from execution import runs
-    from execution.charges import (
+    from execution.models.charges import BrokerageRate, ChargeRate
+    from execution.orders import runs
+    from execution.reference.charges import (
         SEGMENT_EXCHANGE,
         ChargeBreakdown,
         ChargeFill,
         ChargeRateMissing,
         charges_compute,
     )
-    from execution.models.charges import BrokerageRate, ChargeRate
     from marketplace import disclosure
 
     run = get_object_or_404(
@@ -221,7 +222,7 @@ class RunRow:
 def run_rows_for_user(*, user: Any, limit: int = 50, now: Any = None) -> tuple[list[RunRow], bool]:
     """The runs list with each run's MTM from its positions, and whether any of them can still
     change (the list keeps polling only then). Two queries."""
-    from execution import runs
+    from execution.orders import runs
 
     recent = list(
         ScheduledRun.objects.filter(owner=user)
@@ -241,19 +242,6 @@ def run_rows_for_user(*, user: Any, limit: int = 50, now: Any = None) -> tuple[l
         rows.append(RunRow(run, state, label, pnl.mtm if positions else None, disclosed))
         live = live or state in ("planned", "dispatched") or bool(pnl.open_positions)
     return rows, live
-
-
-def kill_switches_engaged(*, user: Any) -> dict[str, KillSwitch]:
-    """The engaged switches that stop `user`: their own and the platform-wide one, with who
-    engaged them (one query)."""
-    from django.db.models import Q
-
-    found = {}
-    for switch in KillSwitch.objects.filter(
-        Q(scope=KillSwitchScope.GLOBAL) | Q(user=user), engaged=True
-    ).select_related("engaged_by"):
-        found["global" if switch.scope == KillSwitchScope.GLOBAL else "user"] = switch
-    return found
 
 
 # --- the dashboard ------------------------------------------------------------------------------
@@ -303,9 +291,7 @@ def account_funds(account: Any) -> tuple[Any, str]:
     if account.is_paper:  # our own database: kept only as long as a poll interval
         return account_funds_read(account=account, seconds=PAPER_FUNDS_SECONDS)
     if cache.add(f"{funds_cache_key(account.pk)}:asked", 1, FUNDS_CACHE_SECONDS):
-        from execution.tasks import account_funds_read_task
-
-        account_funds_read_task.apply_async(args=[account.pk], queue="default")
+        enqueue.task_enqueue(enqueue.ACCOUNT_FUNDS_READ, args=[account.pk])
     return None, "Reading funds from the broker…"
 
 
@@ -326,8 +312,9 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
     from django.utils import timezone
 
     from brokers.models import BrokerAccount
-    from execution import planning, runs
     from execution.models.engine import Fill
+    from execution.orders import runs
+    from execution.planning import plan as planning
 
     now = now or timezone.now()
     today = planning.today_ist()
@@ -425,7 +412,7 @@ class MarketToday:
 
 def market_today_get(*, now: Any, exchange: str = "NSE") -> MarketToday:
     """Today's session (or why there is none) and the holiday-calendar coverage warning."""
-    from execution import calendar
+    from execution.reference import calendar
 
     today = now.astimezone(calendar.IST).date()
     try:

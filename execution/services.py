@@ -10,10 +10,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from execution import conf, planning
+from execution import conf, enqueue
 from execution.audit import event_record
 from execution.models.engine import Boundary, ScheduledRun
-from execution.sources import AccountAllocation
+from execution.planning import plan as planning
+from execution.planning.sources import AccountAllocation
+from execution.send.sender import engine_redis
 
 logger = logging.getLogger(__name__)
 
@@ -21,14 +23,13 @@ logger = logging.getLogger(__name__)
 def dispatch_schedule(*, fire_at: datetime) -> bool:
     """Enqueue the dispatch of instant `fire_at` once (Redis SET NX), to start `lead` seconds
     before it. A duplicate dispatch is harmless anyway: it finds no planned run to claim."""
-    from execution.sender import engine_redis
-    from execution.tasks import boundary_dispatch_task
-
     key = f"execution:dispatch:{fire_at.isoformat()}"
     if not engine_redis().set(key, "1", nx=True, ex=86400):
         return False
     start = fire_at - timedelta(seconds=conf.dispatch_lead_seconds())
-    boundary_dispatch_task.apply_async(args=[fire_at.isoformat()], eta=max(start, timezone.now()))
+    enqueue.task_enqueue(
+        enqueue.BOUNDARY_DISPATCH, args=[fire_at.isoformat()], eta=max(start, timezone.now())
+    )
     return True
 
 
@@ -66,7 +67,7 @@ def paper_test_run(*, user: Any, strategy: Any, price_account: Any = None) -> Sc
     account or for a price account that is not one of the user's live ones."""
     from brokers.models import Broker, BrokerAccount
     from execution.dispatch import boundary_dispatch
-    from execution.selectors import kill_switches_engaged
+    from execution.protection.killswitch import kill_switches_engaged
 
     if kill_switches_engaged(user=user):
         raise PaperTestError("The kill switch is engaged: re-arm it before a test run.")
@@ -118,8 +119,8 @@ def calendar_ready_check(*, day: date) -> list[str]:
     exchange's holiday calendar is not loaded for today or runs out within 30 days."""
     from django.core.mail import mail_admins
 
-    from execution.calendar import coverage_warnings
     from execution.models.engine import ExecutionEvent
+    from execution.reference.calendar import coverage_warnings
 
     warnings = coverage_warnings(day)
     if not warnings:
@@ -140,8 +141,8 @@ def masters_ready_check_notify(*, day: date, brokers: set[str]) -> list[str]:
     has no master loaded today; its last good master (if any) stays in use."""
     from django.core.mail import mail_admins
 
-    from execution.masters import masters_ready_check
     from execution.models.engine import ExecutionEvent
+    from execution.reference.masters import masters_ready_check
 
     warnings = masters_ready_check(day=day, brokers=sorted(brokers))
     for broker, warning in warnings.items():
@@ -167,8 +168,8 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
     from brokers.base import BrokerError
     from brokers.models import BrokerAccount
     from brokers.registry import get_adapter
-    from execution import risk
     from execution.models.engine import AccountReadiness, RunState
+    from execution.protection import risk
 
     day = day or planning.today_ist()
     calendar_ready_check(day=day)
@@ -228,7 +229,7 @@ def margin_ready_check(*, account: Any, day: date, funds: Any) -> list[str]:
     from execution.dispatch import _lots
     from execution.margin import strategy_margin_needed
     from execution.models.engine import RunState
-    from execution.sources import AccountAllocation
+    from execution.planning.sources import AccountAllocation
     from trader.india import rupees
 
     if not isinstance(account, BrokerAccount) or account.is_paper:
@@ -380,7 +381,7 @@ def runs_held_notify(*, run_ids: list[int]) -> int:
 def strategy_paper_price_set(*, user: Any, strategy: Any, account: Any) -> Any:
     """Choose (or, with None, clear) the live account whose quotes price `strategy`'s runs on
     paper accounts ("paper on live prices"). Only the owner's own live accounts; saving
-    re-plans today's runs (execution.replan). Audited."""
+    re-plans today's runs (execution.planning.replan). Audited."""
     if strategy.owner_id != user.pk:
         raise PermissionError("Only the strategy's owner can choose its price source.")
     if account is not None and (account.owner_id != user.pk or account.is_paper):

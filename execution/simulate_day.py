@@ -35,7 +35,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from execution import calendar
+from execution.reference import calendar
 
 SESSION_START = dtime(9, 15)
 SESSION_END = dtime(15, 40)
@@ -219,8 +219,8 @@ class Session:
     def send(self, payloads: list[dict[str, Any]]) -> int:
         """Send account batches now (simulated T has come) and record their outcomes."""
         from brokers.models import BrokerAccount
-        from execution import sender
-        from execution.orders import outcomes_apply
+        from execution.orders.lifecycle import outcomes_apply
+        from execution.send import sender
 
         accounts = BrokerAccount.objects.in_bulk([p["account_id"] for p in payloads])
         sent = 0
@@ -252,7 +252,7 @@ class Session:
     def send_unsent(self, *, since: datetime) -> int:
         """Closing orders the watch committed at this minute (it does not send them here)."""
         from brokers.models import BrokerAccount
-        from execution.dispatch import batches_for
+        from execution.intents.build import batches_for
         from execution.models import IntentState, OrderIntent
 
         intents = list(
@@ -280,11 +280,12 @@ def simulate_day(
     """Run one compressed session and return its summary (see the module docstring).
     `watch_every`: minutes between two passes of the watch (1: every minute, as the beat's
     MTM pass at most; more makes a large simulation cheaper and its exits coarser)."""
-    from execution import planning, services
+    from execution import services
     from execution.dispatch import boundary_dispatch
     from execution.models import Fill, OrderIntent, Position, RunState, ScheduledRun
-    from execution.orders import open_orders_reconcile
-    from execution.watch import runs_watch
+    from execution.orders.lifecycle import open_orders_reconcile
+    from execution.planning import plan as planning
+    from execution.protection.watch import runs_watch
 
     if strategies < 1:
         raise ValueError("simulate at least one strategy")

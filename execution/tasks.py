@@ -3,128 +3,23 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from datetime import datetime
 from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
 
-from execution import sender
+from execution.orders import sending
 
 logger = logging.getLogger(__name__)
-
-_writer: sender.OutcomeWriter | None = None
-
-
-def writer() -> sender.OutcomeWriter:
-    global _writer
-    if _writer is None:
-        from execution.orders import outcomes_apply
-
-        _writer = sender.OutcomeWriter(outcomes_apply)
-    return _writer
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
-    """Send one account's orders of a boundary at T (see execution.sender).
-
-    Orders another worker already claimed are left to it. With an HTTP adapter the task
-    prepares everything, hands the batch to the process's asynchronous lane and returns; the
-    outcomes are written by one writer thread per process after the sends. Should the worker
-    die meanwhile, the reconciler finds the claimed orders by tag (execution.orders). Called
-    directly (main thread: tests, a solo worker), it waits and writes the outcomes itself."""
-    sender.heartbeat_start()
-    orders = [sender.OutgoingOrder(**o) for o in payload["orders"]]
-    mine = sender.claims_take(o.tag for o in orders)
-    orders = [o for o in orders if o.tag in mine]
-    if orders and _late(payload):
-        orders = _still_unsent(orders)
-    if not orders:
-        return {"account_id": payload["account_id"], "sent": 0}
-    sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
-    cached = sender.ADAPTERS.get(payload["account_id"])
-    out = writer()
-    alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()
-    out.begin()
-    future = None
-    if not sender.gevent_active():
-        try:
-            future = sender.send_batch_async(
-                account_id=payload["account_id"],
-                cached=cached,
-                orders=orders,
-                fire_at_epoch=payload.get("fire_at"),
-                burst=payload.get("burst"),
-            )
-        except BaseException:
-            out.end([], background=not alone)
-            raise
-    if future is not None and not alone:
-        future.add_done_callback(lambda done: _hand_over(out, done))
-        return {"account_id": payload["account_id"], "scheduled": len(orders)}
-    report = sender.BatchReport(account_id=payload["account_id"])
-    try:
-        if future is not None:
-            report = future.result(timeout=3600)
-        else:
-            sender.warm(cached)
-            report = sender.send_batch(
-                account_id=payload["account_id"],
-                adapter=cached.adapter,
-                ops_limit=cached.ops_limit,
-                orders=orders,
-                fire_at_epoch=payload.get("fire_at"),
-            )
-    finally:
-        out.end(report.outcomes, background=not alone)
-    if alone:
-        out.flush_now()
-    return {
-        "account_id": payload["account_id"],
-        "sent": len(report.outcomes),
-        "first_send_lag_ms": report.first_send_lag_ms,
-    }
-
-
-# A task that starts this long after its T is late: redelivered after its worker died (the
-# broker hands unacknowledged tasks out again, possibly after the claims have expired), or a
-# failover or kill-switch batch sent at once.
-LATE_AFTER_SECONDS = 1.0
-
-
-def _late(payload: dict[str, Any]) -> bool:
-    fire_at = payload.get("fire_at")
-    return fire_at is None or time.time() > float(fire_at) + LATE_AFTER_SECONDS
-
-
-def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrder]:
-    """The orders the database still has as unsent intents (one query) and that no sender
-    marked "about to write": a late task never sends an order that was sent, found by its
-    tag, abandoned, or maybe written by a worker that died before recording it (those are
-    the reconciler's: looked up, never resent)."""
-    from execution.models.engine import IntentState, OrderIntent
-
-    unsent = set(
-        OrderIntent.objects.filter(
-            tag__in=[o.tag for o in orders], state=IntentState.INTENT
-        ).values_list("tag", flat=True)
-    )
-    unsent -= sender.wire_marked(unsent)
-    return [o for o in orders if o.tag in unsent]
-
-
-def _hand_over(out: sender.OutcomeWriter, done: Any) -> None:
-    try:
-        report = done.result()
-    except BaseException:
-        # The orders stay claimed and unrecorded: the reconciler looks them up by tag.
-        logger.exception("an account batch failed on the asynchronous lane")
-        out.end([], background=True)
-        return
-    out.end(report.outcomes, background=True)
+    """Send one account's orders of a boundary at T (execution.orders.sending): orders another
+    worker claimed are left to it; should this worker die, the reconciler finds the claimed
+    orders by tag. Returns what was sent or scheduled."""
+    return sending.account_batch_send(payload)
 
 
 @shared_task
@@ -161,7 +56,7 @@ def day_plan_task(day: str | None = None, strategy_id: int | None = None) -> dic
 @shared_task
 def run_failures_task(run_id: int) -> int:
     """Fail over a run's failed orders, or apply its leg-failure policy; send what results."""
-    from execution.failover import run_failures_handle
+    from execution.protection.failover import run_failures_handle
 
     payloads = run_failures_handle(run_id=run_id)
     for payload in payloads:
@@ -173,8 +68,8 @@ def run_failures_task(run_id: int) -> int:
 def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
     """Poll open orders and finish the sends of dead workers; repeats a few times after a
     worker start so claims of a killed worker (liveness key expired) are picked up."""
-    from execution.orders import open_orders_reconcile
-    from execution.runs import runs_missed_mark
+    from execution.orders.lifecycle import open_orders_reconcile
+    from execution.orders.runs import runs_missed_mark
 
     counts: dict[str, int] = {"skipped": 1}
     try:
@@ -197,7 +92,7 @@ def _reconcile_on_start(sender: Any = None, **kwargs: Any) -> None:
 @shared_task
 def orders_cancel_task(intent_ids: list[int]) -> int:
     """Cancel open orders at their brokers (kill switch)."""
-    from execution.killswitch import open_orders_cancel
+    from execution.protection.killswitch import open_orders_cancel
 
     return open_orders_cancel(intent_ids=intent_ids)
 
@@ -205,7 +100,7 @@ def orders_cancel_task(intent_ids: list[int]) -> int:
 @shared_task
 def mtm_watch_task() -> int:
     """Mark open runs to market and fire the exits due (beat: every second)."""
-    from execution.watch import runs_watch
+    from execution.protection.watch import runs_watch
 
     return runs_watch()
 
@@ -213,7 +108,7 @@ def mtm_watch_task() -> int:
 @shared_task
 def trade_books_reconcile_task() -> dict[str, int]:
     """Apply the trade books of accounts with open orders (beat: every 15 s)."""
-    from execution.fills import trade_books_reconcile
+    from execution.orders.fills import trade_books_reconcile
 
     return trade_books_reconcile()
 
@@ -222,8 +117,8 @@ def trade_books_reconcile_task() -> dict[str, int]:
 def instrument_masters_refresh_task() -> int:
     """Download, validate and map the five brokers' instrument masters (beat: 08:00 IST on
     weekdays); returns how many loaded. A failed one keeps yesterday's and alerts admins."""
-    from execution.masters import masters_refresh
-    from execution.planning import today_ist
+    from execution.planning.plan import today_ist
+    from execution.reference.masters import masters_refresh
 
     return sum(record.ok for record in masters_refresh(day=today_ist()))
 
@@ -255,7 +150,7 @@ def account_orders_follow_task(account_id: int, until: float) -> None:
     again after the broker's read interval until every order is final or `until` (epoch
     seconds) passed. A failed read is retried by the next round; the 15-second reconcilers
     remain underneath."""
-    from execution.fills import orders_follow_step
+    from execution.orders.fills import orders_follow_step
 
     delay, until = orders_follow_step(account_id=account_id, until=until)
     if delay is not None:
@@ -280,7 +175,7 @@ def kill_switch_flatten_outside_task(
     engine's own cancels and closing orders, then close what was opened outside the
     platform (execution.broker_positions.outside_positions_flatten)."""
     from execution.broker_positions import outside_positions_flatten
-    from execution.killswitch import _execute
+    from execution.protection.killswitch import _execute
 
     return outside_positions_flatten(
         user_id=user_id, before_send=lambda: _execute(to_cancel, payloads)

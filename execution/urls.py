@@ -1,6 +1,7 @@
 from django.urls import path
 
-from execution import analytics_views, views
+from execution import views
+from execution.analytics import views as analytics_views
 
 app_name = "execution"
 

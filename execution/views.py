@@ -13,8 +13,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from execution import planning, selectors, services
-from execution.killswitch import kill_switch_engage, kill_switch_rearm
+from brokers.kite.postback import PostbackMalformedError, PostbackRefusedError, postback_read
+from execution import selectors, services
+from execution.orders.lifecycle import kite_postback_apply
+from execution.planning import plan as planning
+from execution.protection.killswitch import kill_switch_engage, kill_switch_rearm
 from marketplace import disclosure
 
 # Each live page is a full page that includes a small fragment template; htmx re-requests the
@@ -162,8 +165,8 @@ def positions(request: HttpRequest) -> HttpResponse:
 @require_POST
 def run_exit(request: HttpRequest, pk: int) -> HttpResponse:
     """Exit the whole run, or one position (`position`), on every broker of the run."""
-    from execution.runs import ExitError
-    from execution.runs import run_exit as exit_write
+    from execution.orders.runs import ExitError
+    from execution.orders.runs import run_exit as exit_write
 
     run = selectors.run_get_for_user(user=request.user, pk=pk)
     raw = request.POST.get("position", "")
@@ -241,7 +244,7 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
 def order_attention_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner confirms an order needing attention is absent at the broker."""
     from execution.models.engine import IntentState, OrderIntent
-    from execution.orders import intent_attention_dismiss
+    from execution.orders.lifecycle import intent_attention_dismiss
 
     intent = get_object_or_404(
         OrderIntent.objects.select_related("run"),
@@ -287,15 +290,9 @@ POSTBACK_REFUSED = "Postback refused."
 def kite_postback(request: HttpRequest) -> HttpResponse:
     """Kite's order postbacks (the app's postback URL). Verified by checksum, not by session.
     400 for a body that is not a JSON object, 403 for a refused one; both read the same."""
-    import json
-
-    from execution.orders import PostbackRefusedError, kite_postback_apply
-
     try:
-        payload = json.loads(request.body)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
+        payload = postback_read(request.body)
+    except PostbackMalformedError:
         return HttpResponse(POSTBACK_REFUSED, status=400, content_type="text/plain")
     try:
         kite_postback_apply(payload=payload)

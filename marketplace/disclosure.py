@@ -242,7 +242,7 @@ def positions_disclosed(
 
 
 def timing_disclosed(*, user: Any, report: Any) -> Any:
-    """The timing report (execution.analytics.TimingReport) with black-box orders named
+    """The timing report (execution.analytics.reports.TimingReport) with black-box orders named
     "listing · leg SIDE" and without their clock times; latencies stay."""
     from execution.models.engine import ScheduledRun
     from trader.models import Strategy

@@ -40,7 +40,7 @@ def _scale(row: dict[str, Any]) -> Decimal:
 
 def _closed_positions(**filters: Any) -> list[dict[str, Any]]:
     # The same closed-position rows the trader's own analytics read (one query).
-    from execution.analytics import closed_position_rows
+    from execution.analytics.reports import closed_position_rows
 
     return closed_position_rows(**filters)
 
@@ -81,11 +81,11 @@ def listing_track_records(*, listing: Listing) -> list[TrackRecord]:
 
 
 def _with_costs(record: TrackRecord, *, listing: Listing) -> TrackRecord:
-    """The record with the charges of its executions (execution.analytics.costs_for_user, the
-    trader's own cost report) over its period, for the listing's strategy and mode."""
+    """The record with the charges of its executions (execution.analytics.reports.costs_for_user,
+    the trader's own cost report) over its period, for the listing's strategy and mode."""
     from dataclasses import replace
 
-    from execution.analytics import costs_for_user
+    from execution.analytics.reports import costs_for_user
 
     rows = [
         row

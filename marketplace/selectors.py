@@ -270,8 +270,8 @@ def track_record_from_daily(
     *, mode: str, daily: list[tuple[Any, Decimal]], executions: int, capital: Decimal
 ) -> TrackRecord:
     """Cumulative return and drawdown (in % of the listing's capital) from daily P&L; the curve
-    itself is the one the trader's analytics draw (execution.analytics.equity_curve)."""
-    from execution.analytics import equity_curve
+    itself is the one the trader's analytics draw (execution.analytics.reports.equity_curve)."""
+    from execution.analytics.reports import equity_curve
 
     curve = equity_curve(daily)
     days = [

@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from execution.models import ScheduledRun
 from execution.models.engine import Boundary, RunState
-from execution.sources import AccountAllocation, RunSource, RunTarget, register
+from execution.planning.sources import AccountAllocation, RunSource, RunTarget, register
 from marketplace.models import Deployment, SubscriptionStatus
 from marketplace.performance import DEPLOYMENT_SOURCE
 from marketplace.services import deployment_may_enter

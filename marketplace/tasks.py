@@ -1,4 +1,5 @@
-"""Scheduled marketplace work (beat rows in migration 0002). Thin: each calls one service."""
+"""Scheduled marketplace work (beat entries in marketplace/schedule.py). Thin: each calls one
+service."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ import django, datetime
 django.setup()
 from django.core.management import call_command
 from django.utils import timezone
-from execution import planning
-from execution.calendar import IST, day_status, is_session
+from execution.planning import plan as planning
+from execution.reference.calendar import IST, day_status, is_session
 from execution.models import HolidayCalendarYear, ScheduledRun
 today = timezone.now().astimezone(IST).date()
 print("TODAY", today, day_status(today).closed_reason)

@@ -21,7 +21,7 @@ def calendar_banner(request: HttpRequest) -> dict[str, Any]:
         return {}
 
     def warnings() -> list[str]:
-        from execution.calendar import coverage_warnings
+        from execution.reference.calendar import coverage_warnings
 
         return coverage_warnings(timezone.now().astimezone(IST).date())
 

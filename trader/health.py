@@ -97,10 +97,10 @@ def check_worker() -> dict[str, Any]:
 
 def check_calendar() -> dict[str, Any]:
     """Raises when an exchange's holiday calendar is not loaded for today or runs out within
-    30 days (`execution.calendar.coverage_warnings`)."""
+    30 days (`execution.reference.calendar.coverage_warnings`)."""
     from django.utils import timezone
 
-    from execution.calendar import IST, coverage_warnings
+    from execution.reference.calendar import IST, coverage_warnings
 
     warnings = coverage_warnings(timezone.now().astimezone(IST).date())
     if warnings:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 import re
-import zoneinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ValidationError
 
-IST = zoneinfo.ZoneInfo("Asia/Kolkata")
+from execution.markettime import IST as IST  # market time, defined once
 
 # (ISO code without the "IN-" prefix, name, is_union_territory)
 STATES_AND_UTS: tuple[tuple[str, str, bool], ...] = (

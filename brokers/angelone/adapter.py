@@ -39,7 +39,7 @@ from brokers.trades import Trade, angelone_trade, read_trades
 MIDNIGHT = dtime(0, 0)
 
 
-# The day's trade book (reference broker-apis.md; read by execution/fills.py).
+# The day's trade book (reference broker-apis.md; read by execution/orders/fills.py).
 TRADE_BOOK = "/rest/secure/angelbroking/order/v1/getTradeBook"
 
 

@@ -38,7 +38,7 @@ from brokers.trades import Trade, dhan_trade, read_trades
 TOKEN_LIFETIME = timedelta(hours=24)
 
 
-# The day's trade book (reference broker-apis.md; read by execution/fills.py).
+# The day's trade book (reference broker-apis.md; read by execution/orders/fills.py).
 TRADE_BOOK = "/v2/trades"
 
 

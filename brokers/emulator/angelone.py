@@ -527,7 +527,7 @@ INDEX_ROWS = {
 
 
 def angel_symbol(contract: Contract) -> str:
-    from execution.market.symbols import angelone_tradingsymbol
+    from execution.reference.symbols import angelone_tradingsymbol
 
     return angelone_tradingsymbol(
         contract.underlying, contract.expiry, contract.strike, contract.option_type

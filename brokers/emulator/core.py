@@ -78,17 +78,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from brokers.base import next_ist_cutoff
 from brokers.emulator.master import INDICES, Contract, IndexRow, Master
 from brokers.emulator.pricing import MarketQuote, QuoteSource
+from execution.markettime import IST
 
 logger = logging.getLogger(__name__)
 
-IST = ZoneInfo("Asia/Kolkata")
 ARRIVAL_NS = web.RequestKey("arrival_ns", int)
 FAULT_MODES = ("5xx", "5xx-after", "reject", "reject-later", "drop", "hang")
 DEFAULT_RANDOM_FAULTS = ("5xx", "reject", "drop")

@@ -483,7 +483,7 @@ INDEX_IDS = {"NIFTY 50": "13", "NIFTY BANK": "25", "SENSEX": "51"}
 
 
 def dhan_symbol(contract: Contract) -> str:
-    from execution.market.symbols import dhan_tradingsymbol
+    from execution.reference.symbols import dhan_tradingsymbol
 
     return dhan_tradingsymbol(
         contract.underlying,
@@ -495,7 +495,7 @@ def dhan_symbol(contract: Contract) -> str:
 
 
 def scrip_row(contract: Contract) -> dict[str, Any]:
-    from execution.market.symbols import MONTH_ABBR, strike_text
+    from execution.reference.symbols import MONTH_ABBR, strike_text
 
     kind = {"CE": "CALL", "PE": "PUT"}[contract.option_type]
     custom = (

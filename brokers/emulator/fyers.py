@@ -384,7 +384,7 @@ UNDERLYING_TICKERS = {"NIFTY": "NIFTY50", "BANKNIFTY": "NIFTYBANK", "SENSEX": "S
 
 def symbol_row(contract: Contract, now: datetime) -> list[Any]:
     """One row of Fyers' headerless symbol CSV (reference §4.5), 21 columns."""
-    from execution.market.symbols import strike_text
+    from execution.reference.symbols import strike_text
 
     expiry = datetime.combine(contract.expiry, dtime(15, 30), tzinfo=IST)
     strike = strike_text(contract.strike)

@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 from brokers.emulator.core import IST
 from brokers.emulator.handle import start_subprocess
 from brokers.emulator.registry import BROKERS, emulator_class
-from execution.market.symbols import kite_tradingsymbol
+from execution.reference.symbols import kite_tradingsymbol
 
 
 async def drive(

@@ -6,7 +6,7 @@ One list per emulator, as one exchange lists one set of contracts: each contract
 exchange's own token (``exchange_token``), from which each emulator derives its broker's id
 (Kite ``instrument_token`` = token * 256 + a segment number, an emulator convention; Upstox
 ``NSE_FO|<token>``, Angel ``symboltoken`` and Dhan ``securityId`` = the token, Fyers
-``fyToken`` = a segment prefix + the token). Trading symbols come from execution.market.symbols.
+``fyToken`` = a segment prefix + the token). Trading symbols come from execution.reference.symbols.
 
 By default the list is made from the emulator's clock and market when a master is first asked
 for on a day: the next two weekly and next two monthly expiries of NIFTY and SENSEX, the next
@@ -70,7 +70,7 @@ class Contract:
     @property
     def kite_symbol(self) -> str:
         """The emulators' canonical name (the simulated market prices Kite symbols)."""
-        from execution.market.symbols import kite_tradingsymbol
+        from execution.reference.symbols import kite_tradingsymbol
 
         return kite_tradingsymbol(
             self.underlying, self.expiry, self.strike, self.option_type, monthly=self.monthly
@@ -109,7 +109,7 @@ class Contract:
 
 
 def _last_weekday(year: int, month: int, weekday: int) -> date:
-    from execution.market.symbols import last_weekday_of_month
+    from execution.reference.symbols import last_weekday_of_month
 
     return last_weekday_of_month(year, month, weekday)
 

@@ -613,7 +613,7 @@ def instrument_key(contract: Contract) -> str:
 
 
 def upstox_symbol(contract: Contract) -> str:
-    from execution.market.symbols import upstox_tradingsymbol
+    from execution.reference.symbols import upstox_tradingsymbol
 
     return upstox_tradingsymbol(
         contract.underlying, contract.expiry, contract.strike, contract.option_type

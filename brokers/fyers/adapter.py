@@ -69,7 +69,7 @@ def app_id_hash(app_id: str, app_secret: str) -> str:
 MIDNIGHT = dtime(0, 0)
 
 
-# The day's trade book (reference broker-apis.md; read by execution/fills.py).
+# The day's trade book (reference broker-apis.md; read by execution/orders/fills.py).
 TRADE_BOOK = "/api/v3/tradebook"
 
 

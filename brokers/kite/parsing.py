@@ -13,7 +13,6 @@ import logging
 import re
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from brokers.base import (
     AuthError,
@@ -39,7 +38,6 @@ from brokers.httpclient import (
 from brokers.httpclient import parse_ist_timestamp as parse_timestamp
 
 logger = logging.getLogger(__name__)
-IST = ZoneInfo("Asia/Kolkata")
 
 # 502 is "the backend OMS is down" (shared/reference/broker-apis.md §1.3, from Kite's
 # exceptions page): the API could not hand the order to the OMS, so it was not accepted. Kite's

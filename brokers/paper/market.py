@@ -77,7 +77,7 @@ def exchange_of(tradingsymbol: str) -> str:
 
 
 def _listed(underlying: str, market: Any = None) -> list[date]:
-    from execution.contracts import expiries
+    from execution.reference.contracts import expiries
 
     return list(expiries(underlying, _today(market)))
 
@@ -87,7 +87,7 @@ def resolve_expiry(parsed: Any) -> date:
     any holiday shift (from the expiry calendar)."""
     if parsed.expiry is not None:
         return parsed.expiry  # type: ignore[no-any-return]
-    from execution.contracts import monthly_expiry
+    from execution.reference.contracts import monthly_expiry
 
     if not is_underlying(parsed.underlying):
         raise UnknownContractError(f"{parsed.underlying} is not an index we trade.")
@@ -112,7 +112,7 @@ def check_listed(underlying: str, *, exchange: str, expiry: date, market: Any = 
 
 
 def lot_size(underlying: str, expiry: date) -> int:
-    from execution.contracts import lot_size as contract_lot_size
+    from execution.reference.contracts import lot_size as contract_lot_size
 
     return int(contract_lot_size(underlying, expiry))
 
@@ -179,8 +179,8 @@ def touch_for(
 
 def instrument_rows() -> list[dict[str, Any]]:
     """Listed option contracts in Kite's instrument-master columns."""
-    from execution.contracts import kite_symbol
     from execution.models import Instrument
+    from execution.reference.contracts import kite_symbol
 
     rows = []
     for instrument in Instrument.objects.select_related("underlying").filter(expiry__gte=_today()):

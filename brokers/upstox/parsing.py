@@ -13,7 +13,6 @@ import logging
 import re
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from brokers.base import (
     AuthError,
@@ -39,7 +38,6 @@ from brokers.httpclient import (
 from brokers.httpclient import parse_ist_timestamp as parse_timestamp
 
 logger = logging.getLogger(__name__)
-IST = ZoneInfo("Asia/Kolkata")
 
 AUTH_CODES = {"UDAPI100050", "UDAPI100016", "UDAPI100067"}
 NOT_FOUND = "UDAPI100010"

@@ -15,7 +15,7 @@ from execution.market.simulated import (
     UnderlyingParams,
     default_market,
 )
-from execution.market.symbols import ParsedKiteSymbol, last_weekday_of_month, parse_kite_symbol
+from execution.reference.symbols import ParsedKiteSymbol, last_weekday_of_month, parse_kite_symbol
 
 __all__ = [
     "ANCHOR_DATE",

@@ -13,7 +13,7 @@ with a freshness bound.
   broker's own quote limit where it documents one: `brokers.ratelimit.quote_slot_take`); no
   slot within a second counts as no fresh price.
 - `chain()` builds an option chain for an expiry from the instrument master's strikes around
-  the broker's spot, quoted in batches; IV and Greeks come from `execution.pricing` (Black-76
+  the broker's spot, quoted in batches; IV and Greeks come from `execution.market.pricing` (Black-76
   on the forward, vollib) with the broker's LTP, OI where the broker's quote carries it.
 """
 
@@ -135,7 +135,7 @@ class BrokerMarket:
 
     def _read(self, keys: list[str]) -> dict[str, BrokerQuote]:
         from brokers.ratelimit import quote_slot_take
-        from execution.pricing import IST
+        from execution.market.pricing import IST
 
         if not quote_slot_take(
             account_id=self.account.pk,
@@ -242,7 +242,7 @@ class BrokerMarket:
         of `strike_step` to the broker's spot), CE and PE each, quoted in batches. A strike
         with a side unquoted or stale is left out; StalePriceError when the spot is not fresh,
         LookupError when no strike is left."""
-        from execution import pricing
+        from execution.market import pricing
         from execution.market.sessions import reference_hours
         from execution.market.simulated import DEFAULT_RATE
         from execution.models import BrokerSymbol
@@ -519,8 +519,8 @@ class LivePrices:
 
     def _paper_live_quote(self, run_id: int, tradingsymbol: str) -> tuple[Decimal, Decimal] | None:
         from brokers.paper.market import live_touch_set
-        from execution.instruments import instrument_from_broker_symbol
         from execution.models import Instrument
+        from execution.reference.instruments import instrument_from_broker_symbol
 
         market, paper_accounts = self.paper_live[run_id]
         try:
@@ -576,8 +576,8 @@ def paper_live_watch(prices: LivePrices, positions: list[Any]) -> None:
     """Paper positions of runs priced by a live account ("paper on live prices") are marked
     with that account's quotes (one market per account, its contracts in one batch); a
     chosen account that cannot quote leaves them unmarked (never the simulator's price)."""
-    from execution.instruments import instrument_from_broker_symbol
     from execution.models import Instrument
+    from execution.reference.instruments import instrument_from_broker_symbol
 
     by_account: dict[int, BrokerMarket | None] = {}
     contracts: dict[int, list[tuple[str, date, Decimal, str]]] = {}

@@ -3,7 +3,7 @@
 The simulated market and the broker emulators run without Django's database, yet their
 session must close when the exchange's does on that date (15:30 until 31-Jul-2026, 15:40 from
 3-Aug-2026). They read `session_hours.json`, a copy of the seeded `SessionTiming` rows that a
-test keeps in step; the platform itself always reads the rows (execution.calendar).
+test keeps in step; the platform itself always reads the rows (execution.reference.calendar).
 """
 
 from __future__ import annotations

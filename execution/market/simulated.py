@@ -1,6 +1,6 @@
 """A simulated index-options market for paper trading, demos, tests and emulators.
 
-Pure Python: no Django, no database (broker emulators run it in a process of their own).
+Pure Python: no database, no Django settings (broker emulators run it in a process of their own).
 
 Spot: a seeded, reproducible random walk per underlying. Each weekday moves in one-minute steps
 through the normal session in force on that date (09:15-15:30 IST until 31-Jul-2026, 375 steps;
@@ -11,7 +11,8 @@ pure function of (seed, symbol, time), so answers do not depend on the order of 
 comes from an injectable clock.
 
 Options: Black-76 on the forward with a volatility smile, Greeks and quoted IV from vollib, a
-bid/ask around the model price on the ₹0.05 tick (execution.pricing explains the conventions).
+bid/ask around the model price on the ₹0.05 tick (execution.market.pricing explains the
+conventions).
 
 The default parameters are SIMULATION PARAMETERS, not market facts: levels near late-2026
 index levels and annual volatilities typical of each index.
@@ -31,9 +32,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from execution import pricing
+from execution.market import pricing
+from execution.market.pricing import IST
 from execution.market.sessions import SessionHours, reference_hours
-from execution.pricing import IST
 
 # Share of a day's variance that arrives overnight (as the opening gap).
 OVERNIGHT_VARIANCE_SHARE = 0.2

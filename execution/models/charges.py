@@ -3,7 +3,8 @@
 A rate changes on a date (STT went from 0.1% to 0.15% of the sell premium on 1-Apr-2026), so
 each row holds every rate in force from `effective_from` until the next row of the same exchange
 (or broker). Seeded from shared/reference/india-market.md §4 by a data migration; admins add a
-row when a rate changes. Charges are computed by `execution.charges`, never from constants.
+row when a rate changes. Charges are computed by `execution.reference.charges`, never from
+constants.
 """
 
 from __future__ import annotations
@@ -89,7 +90,3 @@ class BrokerageRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broker} {rupees(self.per_order)}/order from {self.effective_from}"
-
-    @property
-    def is_simulated(self) -> bool:
-        return self.broker == "paper"

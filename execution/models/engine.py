@@ -82,7 +82,7 @@ INTENT_TRANSITIONS: dict[str, set[str]] = {
         IntentState.PARTIALLY_FILLED,
         IntentState.FILLED,
         IntentState.CANCELLED,
-        # The owner checked at the broker that it does not exist (execution.orders).
+        # The owner checked at the broker that it does not exist (execution.orders.lifecycle).
         IntentState.ABANDONED,
     },
     IntentState.ACKNOWLEDGED: {
@@ -142,7 +142,8 @@ class ScheduledRun(models.Model):
     source_ref = models.CharField(max_length=40, blank=True)
     multiplier = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("1"))
     # The accounts, sizes, failover priorities and algo IDs of the run, snapshotted by the
-    # planner (execution.sources.AccountAllocation.to_json), so dispatch never asks the source.
+    # planner (execution.planning.sources.AccountAllocation.to_json), so dispatch never asks the
+    # source.
     allocations = models.JSONField(default=list, blank=True)
     # The declared special session this run trades in (a Budget Sunday, Muhurat), set by the
     # planner from the calendar. A weekend run needs one: the database checks the reference,
@@ -225,7 +226,7 @@ class ScheduledRun(models.Model):
         return SOURCE_LABELS.get(self.source, self.source.replace("_", " ").capitalize())
 
 
-# Run sources in words (execution.sources registers the sources themselves).
+# Run sources in words (execution.planning.sources registers the sources themselves).
 SOURCE_LABELS = {
     "allocation": "Your brokers",
     "deployment": "Marketplace subscription",

@@ -13,7 +13,6 @@ import datetime
 import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -32,11 +31,11 @@ from marketplace.models import (
 from marketplace.revenue import MonthInput, month_charges
 from marketplace.services.notify import notify_users
 from marketplace.services.replan import deployments_replan
+from trader.india import IST
 from trader.models import User
 from trader.permissions import RECORD_PAYMENTS, staff_may
 
 logger = logging.getLogger(__name__)
-IST = ZoneInfo("Asia/Kolkata")
 
 # subscription id -> net realised P&L of its deployments in the month
 OPEN_STATUSES = [SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, SubscriptionStatus.LAPSED]

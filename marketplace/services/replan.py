@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 def deployments_replan(*, strategy_ids: Iterable[int]) -> None:
     """Re-plan today's runs of these strategies after the current transaction commits."""
-    from execution.replan import strategy_replan
+    from execution.planning.replan import strategy_replan
 
     for strategy_id in sorted(set(strategy_ids)):
         strategy_replan(strategy_id=strategy_id)

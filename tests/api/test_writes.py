@@ -195,7 +195,9 @@ def _open_run(owner):
 
 def test_exit_a_run_through_the_closing_path_audited(owner, stranger_api, monkeypatch):
     sent = []
-    monkeypatch.setattr("execution.watch._send", lambda payloads: sent.extend(payloads))
+    monkeypatch.setattr(
+        "execution.enqueue.account_sends_enqueue", lambda payloads: sent.extend(payloads)
+    )
     run = _open_run(owner)
     client = token_client(owner, "read", "trade", name="Phone")
     assert stranger_api.post(f"/api/v1/runs/{run.pk}/exit/", {}, format="json").status_code == 404

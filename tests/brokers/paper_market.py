@@ -49,7 +49,7 @@ def today_ist() -> date:
 
 def nifty_contract(strike: int = 25000, option_type: str = "CE") -> tuple[str, int]:
     """A listed NIFTY option's Kite symbol and its lot size, from the reference data."""
-    from execution.contracts import expiries, kite_symbol, lot_size
+    from execution.reference.contracts import expiries, kite_symbol, lot_size
 
     expiry = expiries("NIFTY", today_ist())[0]
     return kite_symbol("NIFTY", expiry, strike, option_type), lot_size("NIFTY", expiry)

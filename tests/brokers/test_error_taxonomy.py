@@ -21,7 +21,7 @@ from brokers.base import (
     WireAnswer,
 )
 from brokers.dhan import parsing as dhan
-from execution.sender import error_class
+from execution.send.sender import error_class
 
 
 def _answer(status: int, body) -> WireAnswer:

@@ -38,7 +38,7 @@ from brokers.httpclient import (
     unreadable_answer,
 )
 from brokers.registry import adapter_class
-from execution.sender import error_class
+from execution.send.sender import error_class
 
 
 @contextmanager

@@ -102,8 +102,8 @@ def test_altered_token_is_refused(paper):
 
 
 def test_instrument_master_names_listed_contracts_in_kite_notation(paper):
-    from execution.contracts import expiries, lot_size
     from execution.models import Instrument, Underlying
+    from execution.reference.contracts import expiries, lot_size
     from tests.brokers.paper_market import today_ist
 
     nifty = Underlying.objects.get(symbol="NIFTY")

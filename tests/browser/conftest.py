@@ -111,9 +111,9 @@ def _in_thread(payloads: list[dict[str, Any]]) -> None:
 def sends_on_a_thread(monkeypatch: Any) -> None:
     """Dispatch groups and closing orders go to a thread, as a worker would take them."""
     monkeypatch.setattr("execution.dispatch._start_group", _in_thread)
-    monkeypatch.setattr("execution.watch._send", _in_thread)
+    monkeypatch.setattr("execution.enqueue.account_sends_enqueue", _in_thread)
     monkeypatch.setattr(
-        "execution.killswitch._execute", lambda cancel, payloads: _in_thread(payloads)
+        "execution.protection.killswitch._execute", lambda cancel, payloads: _in_thread(payloads)
     )
 
 

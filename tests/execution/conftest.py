@@ -8,7 +8,9 @@ def session_open(monkeypatch):
     """Pin the send path's session guard to "open", whatever the wall clock says: tests that
     send live orders to the emulators now must not depend on the hour they run at. The guard
     itself is tested with pinned moments (test_session_guard.py)."""
-    monkeypatch.setattr("execution.calendar.closed_reason", lambda moment, exchange="NSE": None)
+    monkeypatch.setattr(
+        "execution.reference.calendar.closed_reason", lambda moment, exchange="NSE": None
+    )
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def kite(settings):
 @pytest.fixture(autouse=True)
 def _fresh_session_answers():
     """The send path caches the calendar's answer per second; each test asks afresh."""
-    from execution import sender
+    from execution.send import sender
 
     sender._closed_reason.cache_clear()
     yield

@@ -32,8 +32,9 @@ from django.db import connection
 from django.utils import timezone
 
 from brokers.emulator import start_subprocess
-from execution import bench, calendar
+from execution import bench
 from execution.models import IntentState, OrderIntent
+from execution.reference import calendar
 from trader.management.commands.run_platform import worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,7 +145,14 @@ class Platform:
     def start_worker(self) -> subprocess.Popen[bytes]:
         index = len(self.workers)
         log = open(self.tmp_path / f"worker{index}.log", "ab")  # noqa: SIM115
-        argv = worker_argv(sys.executable, name=f"t{index}-{os.getpid()}@%h", loglevel="WARNING")
+        # make run's sends worker, taking the background queues too (make run gives those a
+        # second worker): one process per test worker keeps kill and restart scenarios exact.
+        argv = worker_argv(
+            sys.executable,
+            name=f"t{index}-{os.getpid()}@%h",
+            queues=("execution", "engine", "default"),
+            loglevel="WARNING",
+        )
         process = subprocess.Popen(
             argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from brokers.models import Broker
-from execution import analytics
+from execution.analytics import reports as analytics
 from execution.models import Boundary, IntentState
 from tests.brokers.factories import BrokerAccountFactory
 from tests.execution.analytics_helpers import audit, closed_trade, filled, run_on, sent

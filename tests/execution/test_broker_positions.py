@@ -110,7 +110,7 @@ def test_a_broker_that_cannot_be_read_is_said_so_and_nothing_is_sent(mixed, kite
 
 
 def test_positions_page_and_ready_check_flag_the_differences(mixed, client):
-    from execution.planning import today_ist
+    from execution.planning.plan import today_ist
 
     client.force_login(mixed.owner)
     page = client.get(reverse("execution:positions")).content.decode()
@@ -126,7 +126,7 @@ def test_positions_page_and_ready_check_flag_the_differences(mixed, client):
 def test_the_kill_switch_form_asks_for_the_outside_flatten(
     mixed, client, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from execution import killswitch
+    from execution.protection import killswitch
 
     called = []
     monkeypatch.setattr(killswitch, "_execute_all", lambda *args: called.append(args))

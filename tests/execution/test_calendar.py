@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from execution import calendar
-from execution.calendar import IST, TradingClosedError
 from execution.models import SpecialSession, TradingHoliday
+from execution.reference import calendar
+from execution.reference.calendar import IST, TradingClosedError
 
 pytestmark = pytest.mark.django_db
 

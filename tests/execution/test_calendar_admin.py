@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from execution import calendar, contracts
 from execution.models import TradingHoliday
+from execution.reference import calendar, contracts
 from tests.conftest import staff_client_for
 from tests.execution.factories import SuperuserFactory
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pandas_market_calendars as pmc
 import pytest
 
-from execution import calendar
+from execution.reference import calendar
 
 pytestmark = pytest.mark.django_db
 

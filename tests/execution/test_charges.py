@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from execution.charges import ChargeFill, ChargeRateMissing, charges_compute
 from execution.models import BrokerageRate, ChargeRate
+from execution.reference.charges import ChargeFill, ChargeRateMissing, charges_compute
 from tests.conftest import staff_client_for
 
 D = Decimal

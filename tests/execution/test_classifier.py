@@ -13,7 +13,7 @@ import pytest
 
 from brokers.base import BrokerError, Credentials, WireAnswer
 from brokers.registry import adapter_class
-from execution import sender
+from execution.send import sender
 
 BROKERS = ["kite", "upstox", "angelone", "fyers", "dhan"]
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from execution import contracts
-from execution.calendar import ReferenceDataMissingError
-from execution.contracts import NoSuchExpiryError
 from execution.models import Underlying
+from execution.reference import contracts
+from execution.reference.calendar import ReferenceDataMissingError
+from execution.reference.contracts import NoSuchExpiryError
 
 pytestmark = pytest.mark.django_db
 D = date.fromisoformat

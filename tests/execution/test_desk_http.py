@@ -26,7 +26,7 @@ from execution.models.engine import (
     Purpose,
     RunState,
 )
-from execution.runs import run_settle, runs_missed_mark
+from execution.orders.runs import run_settle, runs_missed_mark
 from tests.brokers.factories import BrokerAccountFactory, PaperBookFactory
 from tests.execution.engine_factories import IntentFactory, RunFactory, strategy_with_accounts
 from tests.trader.factories import ProfileFactory
@@ -192,7 +192,9 @@ def test_exit_run_closes_every_broker_shorts_first_and_is_audited(
 ):
     run, short, long_ = live_run
     sent = []
-    monkeypatch.setattr("execution.watch._send", lambda payloads: sent.extend(payloads))
+    monkeypatch.setattr(
+        "execution.enqueue.account_sends_enqueue", lambda payloads: sent.extend(payloads)
+    )
     with TestCase.captureOnCommitCallbacks(execute=True):
         response = owner_client.post(reverse("execution:run-exit", args=[run.pk]))
     assert response.status_code == 302
@@ -213,7 +215,7 @@ def test_exit_run_closes_every_broker_shorts_first_and_is_audited(
 
 def test_exit_one_position_only(owner_client, live_run, monkeypatch):
     run, short, _ = live_run
-    monkeypatch.setattr("execution.watch._send", lambda payloads: None)
+    monkeypatch.setattr("execution.enqueue.account_sends_enqueue", lambda payloads: None)
     owner_client.post(reverse("execution:run-exit", args=[run.pk]), {"position": short.pk})
     intents = list(OrderIntent.objects.filter(run=run, purpose=Purpose.MANUAL))
     assert [(i.side, i.tradingsymbol) for i in intents] == [("BUY", short.tradingsymbol)]

@@ -12,8 +12,8 @@ from django.urls import reverse
 from execution.market import simulated
 from execution.market.simulated import SimulatedMarket, after_hours_time, in_session
 from execution.models.engine import RunState
-from execution.runs import simulated_session
-from execution.watch import _square_off_due
+from execution.orders.runs import simulated_session
+from execution.protection.watch import _square_off_due
 from tests.execution.engine_factories import RunFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from brokers.models import Broker
 from execution.dispatch import boundary_dispatch
 from execution.models import IntentState, OrderIntent, RunState, ScheduledRun
-from execution.planning import day_plan
+from execution.planning.plan import day_plan
 from tests.execution.engine_factories import IST, strategy_with_accounts
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,7 @@ def test_intents_are_hedge_first_with_unique_tags_and_algo_ids():
 
 
 def test_freeze_quantity_slices_big_legs():
-    from execution import contracts
+    from execution.reference import contracts
 
     _, _, accounts = strategy_with_accounts(brokers=(Broker.KITE,), lots=40)
     _accounts_ready(accounts)
@@ -150,7 +150,7 @@ def test_dispatch_of_chosen_runs_leaves_the_others_of_the_same_instant_planned()
 def test_a_targets_own_daily_loss_refuses_its_next_entry(other_ref, refused):
     """Source limits (a deployment's own max daily loss) are checked against the P&L of that
     target's runs of the day, not another target's of the same strategy."""
-    from execution.sources import AccountAllocation
+    from execution.planning.sources import AccountAllocation
     from tests.execution.engine_factories import RunFactory, VersionFactory
 
     strategy, version, accounts = strategy_with_accounts(brokers=(Broker.KITE,))
@@ -288,7 +288,7 @@ def test_an_entry_boundary_past_the_lateness_cap_is_missed_and_reported(settings
 def test_closing_orders_carry_the_strategys_algo_id_not_the_accounts_generic_one():
     """One function decides the algo ID: entries, exits, the kill switch's and the unwind's
     closing orders of a strategy all carry its own ID at that broker."""
-    from execution.dispatch import algo_id_for, close_intents
+    from execution.intents.build import algo_id_for, close_intents
     from execution.models import Position, Purpose
 
     strategy, _version, accounts = strategy_with_accounts(brokers=(Broker.KITE, Broker.UPSTOX))

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 DAY = datetime.date(2026, 11, 19)  # Thursday, a session
 T = datetime.datetime.combine(DAY, datetime.time(9, 20), tzinfo=IST)
-QUEUE = "execution"  # trader/celery.py routes execution.tasks.* here
+QUEUE = "execution"  # trader/celery.py routes the dispatch task (the hot path) here
 
 
 @pytest.fixture

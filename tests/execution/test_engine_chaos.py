@@ -221,7 +221,7 @@ def test_postgres_connections_dropped_between_the_intent_commit_and_the_send(mak
     every connection the worker holds is terminated (pg_terminate_backend): the sends still
     go out at T and the outcomes are recorded on fresh connections, or found by tag. (This
     test found the lane's session guard failing the whole batch on its dead connection, its
-    orders left claimed by a live worker: execution.sender.reconnecting.)"""
+    orders left claimed by a live worker: execution.send.sender.reconnecting.)"""
     platform = make_platform()
     _started(platform)
     fire_at, run_ids = _boundary(platform)
@@ -270,7 +270,7 @@ def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
 
     process = start()
     url = f"redis://127.0.0.1:{port}/0"
-    from execution import sender
+    from execution.send import sender
     from trader.celery import app
 
     previous = (app.conf.broker_url, app.conf.result_backend)

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from brokers.models import Broker
-from execution.failover import run_failures_handle
 from execution.models import (
     ExecutionEvent,
     IntentState,
@@ -16,6 +15,7 @@ from execution.models import (
     RunState,
     ScheduledRun,
 )
+from execution.protection.failover import run_failures_handle
 from tests.execution.engine_factories import IntentFactory, RunFactory, strategy_with_accounts
 from trader.models import LegFailurePolicy, StrategyStatus
 
@@ -142,7 +142,7 @@ def test_halt_policy_closes_only_naked_shorts_and_pauses_the_strategy():
 def test_an_order_moved_to_another_broker_is_renamed_in_its_notation():
     import datetime
 
-    from execution import contracts, instruments
+    from execution.reference import contracts, instruments
 
     expiry = contracts.pick_expiry("NIFTY", datetime.date(2026, 11, 19), "current_week")
     instrument = instruments.instrument_for("NIFTY", expiry, Decimal("24000"), "CE")

@@ -42,7 +42,7 @@ def test_run_pages_show_orders_and_timings_to_their_owner_only(
 
 def test_runs_page_tells_what_the_ready_check_found_missing(owner_client, owner):
     account = BrokerAccountFactory(owner=owner)
-    from execution.planning import today_ist
+    from execution.planning.plan import today_ist
 
     AccountReadiness.objects.create(
         session_date=today_ist(),

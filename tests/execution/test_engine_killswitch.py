@@ -12,9 +12,7 @@ from django.urls import reverse
 
 from brokers.base import OrderRequest, OrderType, Product, Side
 from brokers.registry import get_adapter
-from execution import sender
 from execution.dispatch import boundary_dispatch
-from execution.killswitch import kill_switch_engage, kill_switch_rearm, open_orders_cancel
 from execution.models import (
     ExecutionEvent,
     IntentState,
@@ -23,7 +21,13 @@ from execution.models import (
     Position,
     RunState,
 )
-from execution.planning import day_plan
+from execution.planning.plan import day_plan
+from execution.protection.killswitch import (
+    kill_switch_engage,
+    kill_switch_rearm,
+    open_orders_cancel,
+)
+from execution.send import sender
 from execution.tasks import account_send_task
 from tests.brokers.contract.venues import broker_symbol, make_venue
 from tests.execution.engine_factories import IntentFactory, RunFactory, VersionFactory

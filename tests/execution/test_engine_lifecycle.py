@@ -14,7 +14,6 @@ from brokers.base import BrokerOrder, OrderStatus, Side
 from brokers.models import Broker
 from brokers.registry import get_adapter
 from brokers.services import paper_account_log_in
-from execution import sender
 from execution.dispatch import boundary_dispatch
 from execution.models import (
     ExecutionEvent,
@@ -25,13 +24,14 @@ from execution.models import (
     ScheduledRun,
 )
 from execution.models.engine import INTENT_TRANSITIONS
-from execution.orders import (
+from execution.orders.lifecycle import (
     TransitionError,
     fill_apply,
     intent_poll,
     intent_transition,
     open_orders_reconcile,
 )
+from execution.send import sender
 from execution.tasks import account_send_task
 from tests.brokers.factories import PaperBookFactory
 from tests.execution.engine_factories import IntentFactory, strategy_with_accounts
@@ -389,7 +389,7 @@ def test_outcomes_and_transitions_lock_the_run_before_its_intents():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from execution.orders import outcomes_apply
+    from execution.orders.lifecycle import outcomes_apply
 
     intent = IntentFactory(state=IntentState.INTENT)
     outcome = sender.Outcome(

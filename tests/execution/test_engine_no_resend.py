@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from brokers.registry import get_adapter
-from execution import sender
 from execution.models import ExecutionEvent, IntentState, OrderIntent
-from execution.orders import open_orders_reconcile, outcomes_apply
+from execution.orders.lifecycle import open_orders_reconcile, outcomes_apply
+from execution.send import sender
 from tests.brokers.contract.venues import broker_symbol
 from tests.execution.engine_factories import IntentFactory
 
@@ -40,7 +40,7 @@ def _posts(venue, tag):
 
 
 def _send(venue, intent):
-    from execution.dispatch import outgoing
+    from execution.intents.build import outgoing
 
     order = sender.OutgoingOrder(**outgoing(intent))
     sender.claims_take([order.tag])
@@ -96,7 +96,7 @@ def test_a_dead_workers_marked_order_is_found_in_the_book_not_resent(kite):
     sender.claims_take([intent.tag], owner=dead)
     sender.wire_marks_set([intent.tag], owner=dead)
     # The dead worker wrote it (the emulator has it), but never recorded the answer.
-    from execution.dispatch import outgoing
+    from execution.intents.build import outgoing
 
     get_adapter(kite.account).place_order(sender.OutgoingOrder(**outgoing(intent)).request())
     kite.emulator.configure(book_lag_ms=60_000)

@@ -7,8 +7,9 @@ import datetime
 import pytest
 
 from brokers.models import Broker
+from execution.enqueue import DAY_PLAN
 from execution.models import AccountReadiness, ExecutionEvent, RunState, ScheduledRun
-from execution.planning import day_plan
+from execution.planning.plan import day_plan
 from execution.services import accounts_ready_check
 from tests.execution.engine_factories import strategy_with_accounts
 from trader.models import StrategyStatus
@@ -86,7 +87,8 @@ def test_a_changed_allocation_re_plans_the_strategy_after_commit(
 ):
     calls = []
     monkeypatch.setattr(
-        "execution.tasks.day_plan_task.delay", lambda **kwargs: calls.append(kwargs)
+        "execution.enqueue.task_enqueue",
+        lambda name, **options: calls.append(options["kwargs"]) if name == DAY_PLAN else None,
     )
     strategy, _, _ = strategy_with_accounts()
     allocation = strategy.allocations.get()

@@ -115,7 +115,7 @@ def test_entries_then_exits_each_written_once_through_the_worker(make_platform):
 
 
 def test_kill_switch_flattens_through_the_worker_once(make_platform):
-    from execution.killswitch import kill_switch_engage
+    from execution.protection.killswitch import kill_switch_engage
 
     platform = make_platform()
     platform.start_worker()

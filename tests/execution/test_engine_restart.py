@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from brokers.base import BrokerError, OrderAck
-from execution import sender
 from execution.models import IntentState, OrderIntent
-from execution.orders import ORPHAN_AFTER, open_orders_reconcile
+from execution.orders.lifecycle import ORPHAN_AFTER, open_orders_reconcile
+from execution.send import sender
 from tests.execution.engine_factories import IntentFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
@@ -63,13 +63,13 @@ def test_the_startup_task_repeats_while_orders_wait(monkeypatch):
         lambda **kwargs: scheduled.append(kwargs),
     )
     monkeypatch.setattr(
-        "execution.orders.open_orders_reconcile",
+        "execution.orders.lifecycle.open_orders_reconcile",
         lambda: {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 3},
     )
     tasks.reconcile_open_orders_task(repeat=2)
     assert scheduled == [{"kwargs": {"repeat": 3}, "countdown": 2}]
     monkeypatch.setattr(
-        "execution.orders.open_orders_reconcile",
+        "execution.orders.lifecycle.open_orders_reconcile",
         lambda: {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0},
     )
     tasks.reconcile_open_orders_task(repeat=3)
@@ -96,19 +96,19 @@ def test_a_failed_lookup_hands_the_claim_back_so_a_later_pass_retries(monkeypatc
 def test_a_late_redelivered_account_task_never_sends_what_was_sent(monkeypatch):
     """The broker hands a killed worker's unacknowledged task out again, maybe after its
     claims expired: only orders still unsent in the database go out."""
-    from execution import tasks
-    from execution.dispatch import outgoing
+    from execution.intents.build import outgoing
+    from execution.orders import sending
 
     fire_at = timezone.now() - datetime.timedelta(minutes=20)
     sent = IntentFactory(intended_at=fire_at, state=IntentState.ACKNOWLEDGED)
     unsent = IntentFactory(intended_at=fire_at, account=sent.account, run=sent.run)
-    kept = tasks._still_unsent(
+    kept = sending._still_unsent(
         [sender.OutgoingOrder(**outgoing(sent)), sender.OutgoingOrder(**outgoing(unsent))]
     )
     assert [o.tag for o in kept] == [unsent.tag]
-    assert tasks._late({"fire_at": fire_at.timestamp()})
-    assert tasks._late({"fire_at": None})
-    assert not tasks._late({"fire_at": time.time() + 5})
+    assert sending._late({"fire_at": fire_at.timestamp()})
+    assert sending._late({"fire_at": None})
+    assert not sending._late({"fire_at": time.time() + 5})
 
 
 def test_an_orphan_send_takes_a_slot_of_the_accounts_one_budget(monkeypatch, settings):
@@ -125,8 +125,8 @@ def test_an_orphan_send_takes_a_slot_of_the_accounts_one_budget(monkeypatch, set
 
 @pytest.mark.parametrize("free", [True, False])
 def test_a_kill_switch_cancel_takes_a_slot_and_waits_for_none_it_cannot_get(monkeypatch, free):
-    from execution import killswitch
     from execution.models import ExecutionEvent
+    from execution.protection import killswitch
 
     intent = IntentFactory(state=IntentState.ACKNOWLEDGED, broker_order_id="B9")
     cancelled, taken = [], []

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from brokers.registry import get_adapter
-from execution import sender
+from execution.send import sender
 from tests.brokers.contract.venues import broker_symbol, make_venue
 
 # These trade contracts of today's date: today's holiday year is loaded, as on a live platform.

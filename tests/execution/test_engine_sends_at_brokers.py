@@ -15,9 +15,7 @@ from django.utils import timezone
 
 from brokers.base import OrderRequest, OrderType, Product, Side
 from brokers.registry import get_adapter
-from execution import contracts, instruments, sender
-from execution.dispatch import batches_for
-from execution.killswitch import kill_switch_engage
+from execution.intents.build import batches_for
 from execution.models import (
     ExecutionEvent,
     IntentState,
@@ -26,8 +24,11 @@ from execution.models import (
     Position,
     RunState,
 )
+from execution.protection.killswitch import kill_switch_engage
+from execution.protection.watch import runs_watch
+from execution.reference import contracts, instruments
+from execution.send import sender
 from execution.tasks import account_send_task
-from execution.watch import runs_watch
 from tests.brokers.contract.venues import atm_strike, make_venue
 from tests.brokers.paper_market import today_ist
 from tests.execution.engine_factories import IntentFactory, LegFactory, RunFactory, VersionFactory
@@ -218,7 +219,7 @@ def test_an_unknown_outcome_triggers_the_failover_task_which_waits_for_the_looku
 
     monkeypatch.setattr(KiteAdapter, "find_order_by_tag", book_unreadable)
     handled = []
-    from execution import failover
+    from execution.protection import failover
 
     real = failover.run_failures_handle
     monkeypatch.setattr(

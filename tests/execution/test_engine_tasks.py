@@ -13,7 +13,9 @@ import pytest
 from django.core.cache import cache
 
 from brokers.models import AccountStatus
-from execution import sender, tasks
+from execution import tasks
+from execution.orders import sending
+from execution.send import sender
 from execution.services import funds_cache_key
 from tests.brokers.contract.venues import broker_symbol
 from tests.brokers.factories import BrokerAccountFactory, PaperBookFactory
@@ -38,7 +40,7 @@ class RecordingWriter(sender.OutcomeWriter):
 @pytest.fixture
 def recording_writer(monkeypatch):
     writer = RecordingWriter()
-    monkeypatch.setattr(tasks, "_writer", writer)
+    monkeypatch.setattr(sending, "_writer", writer)
     return writer
 
 
@@ -109,7 +111,7 @@ def test_a_batch_that_failed_on_the_lane_leaves_its_orders_to_the_reconciler(rec
     recording_writer.begin()
     failed: Future = Future()
     failed.set_exception(RuntimeError("the loop died"))
-    tasks._hand_over(recording_writer, failed)
+    sending._hand_over(recording_writer, failed)
     # Nothing recorded (the orders stay claimed, found later by tag), and the writer is not
     # left waiting for a sender that will never end.
     assert recording_writer.applied == []
@@ -122,7 +124,7 @@ def test_a_batch_handed_over_from_the_lane_is_written_in_the_background(recordin
     report.outcomes.append(sender.Outcome.of(_order(3), 1, state="acknowledged"))
     done: Future = Future()
     done.set_result(report)
-    tasks._hand_over(recording_writer, done)
+    sending._hand_over(recording_writer, done)
     assert recording_writer.done.wait(5)
     assert [o.state for o in recording_writer.applied] == ["acknowledged"]
 
@@ -173,7 +175,7 @@ def test_a_failing_reconcile_pass_still_schedules_the_next_start_up_repeat(monke
     def deadlock():
         raise RuntimeError("deadlock detected")
 
-    monkeypatch.setattr("execution.orders.open_orders_reconcile", deadlock)
+    monkeypatch.setattr("execution.orders.lifecycle.open_orders_reconcile", deadlock)
     with pytest.raises(RuntimeError):
         tasks.reconcile_open_orders_task(repeat=4)
     assert scheduled == [{"kwargs": {"repeat": 5}, "countdown": 2}]
@@ -198,11 +200,11 @@ def test_the_masters_task_counts_the_masters_that_loaded(monkeypatch):
 
     asked = []
     monkeypatch.setattr(
-        "execution.masters.masters_refresh",
+        "execution.reference.masters.masters_refresh",
         lambda day: asked.append(day) or [Record(True), Record(False), Record(True)],
     )
     assert tasks.instrument_masters_refresh_task() == 2
-    from execution.planning import today_ist
+    from execution.planning.plan import today_ist
 
     assert asked == [today_ist()]
 

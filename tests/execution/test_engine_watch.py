@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from execution import contracts, instruments
 from execution.models import OrderIntent, Position, ScheduledRun
-from execution.watch import runs_watch
+from execution.protection.watch import runs_watch
+from execution.reference import contracts, instruments
 from tests.brokers.factories import BrokerAccountFactory
 from tests.execution.engine_factories import IST, LegFactory, RunFactory, VersionFactory
 

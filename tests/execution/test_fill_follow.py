@@ -14,17 +14,17 @@ from brokers.base import OrderType
 from brokers.emulator import start_in_thread
 from brokers.kite import KiteAdapter
 from brokers.registry import adapter_class
-from execution import fills
-from execution.fills import (
+from execution.models.engine import Fill, IntentState, OrderIntent, Position
+from execution.orders import fills
+from execution.orders.fills import (
     account_orders_follow,
     follow_interval,
-    orders_follow_start,
     orders_follow_step,
     trade_book_reconcile,
 )
-from execution.models.engine import Fill, IntentState, OrderIntent, Position
-from execution.orders import fill_apply, outcomes_apply
-from execution.sender import Outcome, engine_redis
+from execution.orders.follow import orders_follow_start
+from execution.orders.lifecycle import fill_apply, outcomes_apply
+from execution.send.sender import Outcome, engine_redis
 from tests.brokers.contract.venues import make_venue
 from tests.brokers.factories import BrokerAccountFactory
 from tests.brokers.fixed_market import CONTRACT, FixedQuotes
@@ -187,8 +187,8 @@ def test_one_chain_per_account_and_a_start_during_the_stop_is_not_lost(
 ):
     delays: list[tuple[int, float]] = []
     monkeypatch.setattr(
-        "execution.tasks.account_orders_follow_task.apply_async",
-        lambda args, queue: delays.append((*args, queue)),
+        "execution.enqueue.task_enqueue",
+        lambda name, args, queue: delays.append((*args, queue)),
     )
     account = _live_account()
     paper = BrokerAccountFactory(broker="paper")
@@ -236,8 +236,8 @@ def test_acknowledged_live_orders_start_the_follow_up_paper_ones_do_not(
 ):
     started: list[int] = []
     monkeypatch.setattr(
-        "execution.tasks.account_orders_follow_task.apply_async",
-        lambda args, queue: started.append(args[0]),
+        "execution.enqueue.task_enqueue",
+        lambda name, args, queue: started.append(args[0]),
     )
     live = IntentFactory(account=_live_account(), state=IntentState.SENT)
     rejected = IntentFactory(account=_live_account(), state=IntentState.SENT)

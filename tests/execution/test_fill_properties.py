@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from brokers.base import BrokerOrder, OrderStatus, Side
 from brokers.trades import Trade
-from execution.fills import trades_apply
 from execution.models import Fill, IntentState, OrderIntent, Position, Purpose
-from execution.orders import fill_apply
+from execution.orders.fills import trades_apply
+from execution.orders.lifecycle import fill_apply
 from tests.execution.engine_factories import IntentFactory, RunFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,9 @@ import pytest
 from brokers.base import Credentials, OrderRequest, OrderType, Product, Side
 from brokers.emulator import start_in_thread
 from brokers.kite import KiteAdapter
-from execution.fills import trade_book_reconcile, trades_apply
 from execution.models.engine import Fill, IntentState, Position
-from execution.orders import kite_postback_apply
+from execution.orders.fills import trade_book_reconcile, trades_apply
+from execution.orders.lifecycle import kite_postback_apply
 from tests.brokers.factories import BrokerAccountFactory
 from tests.brokers.fixed_market import CONTRACT, FixedQuotes
 from tests.execution.engine_factories import IntentFactory, RunFactory

@@ -8,14 +8,14 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from execution.contracts import NoSuchExpiryError
-from execution.instruments import (
+from execution.models import BrokerSymbol, Instrument, Underlying
+from execution.reference.contracts import NoSuchExpiryError
+from execution.reference.instruments import (
     broker_symbol,
     instrument_for,
     instrument_from_broker_symbol,
     sim_token,
 )
-from execution.models import BrokerSymbol, Instrument, Underlying
 
 pytestmark = pytest.mark.django_db
 D = date.fromisoformat

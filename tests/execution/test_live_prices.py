@@ -22,7 +22,6 @@ from brokers.models import Broker
 from execution.dispatch import boundary_dispatch
 from execution.market import default_market
 from execution.market.simulated import UnderlyingParams
-from execution.masters import master_refresh
 from execution.models import (
     BrokerSymbol,
     ExecutionEvent,
@@ -31,8 +30,9 @@ from execution.models import (
     RunState,
     ScheduledRun,
 )
-from execution.planning import day_plan
-from execution.watch import runs_watch
+from execution.planning.plan import day_plan
+from execution.protection.watch import runs_watch
+from execution.reference.masters import master_refresh
 from tests.execution.engine_factories import IST, strategy_with_accounts
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution import pricing
-from execution.market import SimulatedMarket, default_market, parse_kite_symbol
-from execution.pricing import IST
+from execution.market import SimulatedMarket, default_market, parse_kite_symbol, pricing
+from execution.market.pricing import IST
 
 option_types = st.sampled_from(["CE", "PE"])
 inputs = st.fixed_dictionaries(
@@ -254,7 +253,7 @@ def test_default_market_is_one_per_process():
 
 def test_market_imports_without_django():
     code = (
-        "import sys, execution.market, execution.pricing; "
+        "import sys, execution.market, execution.market.pricing; "
         "sys.exit(1 if any(m.startswith('django') for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

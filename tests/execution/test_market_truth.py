@@ -13,9 +13,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from brokers.models import Broker
-from execution import calendar, contracts
 from execution.dispatch import boundary_dispatch
-from execution.holidays import HolidayFileError, holiday_file_parse
 from execution.models import (
     ExecutionEvent,
     HolidayCalendarYear,
@@ -24,7 +22,9 @@ from execution.models import (
     SpecialSession,
     TradingHoliday,
 )
-from execution.planning import day_plan
+from execution.planning.plan import day_plan
+from execution.reference import calendar, contracts
+from execution.reference.holidays import HolidayFileError, holiday_file_parse
 from tests.execution.engine_factories import IST, strategy_with_accounts
 
 pytestmark = pytest.mark.django_db

@@ -12,11 +12,11 @@ from django.test import override_settings
 from brokers.angelone.adapter import AngelOneAdapter
 from brokers.kite.adapter import KiteAdapter
 from brokers.models import Broker
-from execution import marketable
 from execution.dispatch import boundary_dispatch
+from execution.intents import marketable
 from execution.market import SimulatedMarket
 from execution.models import OrderIntent
-from execution.planning import day_plan
+from execution.planning.plan import day_plan
 from tests.execution.engine_factories import IST, strategy_with_accounts
 
 DAY = datetime.date(2026, 11, 19)  # Thursday, a session
@@ -107,7 +107,7 @@ def test_without_a_quote_a_limit_only_account_is_refused_in_words():
 
 @pytest.mark.django_db
 def test_an_order_moved_to_an_angel_one_account_becomes_a_limit_and_back():
-    from execution.failover import _moved_intent
+    from execution.protection.failover import _moved_intent
     from tests.brokers.factories import BrokerAccountFactory
     from tests.execution.engine_factories import IntentFactory
 

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 
 from brokers.emulator import start_in_thread
 from brokers.emulator.core import Clock
-from execution.masters import BROKERS, master_refresh, masters_ready_check
 from execution.models import BrokerSymbol, Instrument, InstrumentMasterImport
+from execution.reference.masters import BROKERS, master_refresh, masters_ready_check
 from tests.brokers.factories import BrokerAccountFactory
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -177,7 +177,7 @@ def test_ready_check_mails_admins_once_per_broker_and_day(masters):
     ],
 )
 def test_files_that_are_not_the_format_are_refused_with_a_reason(broker, payload, reason):
-    from execution.masters import MasterError, master_parse
+    from execution.reference.masters import MasterError, master_parse
 
     with pytest.raises(MasterError, match=reason):
         master_parse(broker, [payload])

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution.charges import ChargeFill, ChargeRateMissing, charges_compute
+from execution.intents.build import slice_lots
 from execution.models import BrokerageRate, ChargeRate
-from execution.risk import slice_lots
+from execution.reference.charges import ChargeFill, ChargeRateMissing, charges_compute
 
 FAST = settings(max_examples=150, deadline=None)
 

@@ -18,8 +18,8 @@ from brokers.models import BrokerAccount
 from brokers.registry import get_adapter
 from brokers.services import paper_account_log_in
 from execution.models import ExecutionEvent, OrderIntent, Position, RunState, ScheduledRun
+from execution.protection.watch import runs_watch
 from execution.services import PaperTestError, paper_test_run, runs_held_notify
-from execution.watch import runs_watch
 from tests.brokers.factories import BrokerAccountFactory, PaperBookFactory
 from tests.execution.test_live_prices import (  # noqa: F401
     API_KEY,
@@ -167,7 +167,7 @@ def test_a_long_account_label_still_fits_the_runs_price_source(kite, paper):  # 
 
 
 def test_a_paper_strategy_planned_on_live_prices(kite, paper, client):  # noqa: F811
-    from execution.planning import day_plan
+    from execution.planning.plan import day_plan
     from tests.execution.engine_factories import strategy_with_accounts
     from trader.models import BrokerAllocation
 

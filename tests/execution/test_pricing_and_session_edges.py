@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from execution import pricing
+from execution.market import pricing
 from execution.market.sessions import SessionHours, reference_hours
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))

@@ -18,7 +18,7 @@ from execution.models import (
     RunState,
     ScheduledRun,
 )
-from execution.runs import ExitError, run_exit, run_settle
+from execution.orders.runs import ExitError, run_exit, run_settle
 from tests.execution.engine_factories import IntentFactory, RunFactory, VersionFactory
 from tests.execution.test_engine_sends_at_brokers import (  # noqa: F401 (fixtures)
     _posts,

@@ -9,9 +9,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from execution import sender
 from execution.models import ExecutionEvent
-from execution.orders import outcomes_apply
+from execution.orders.lifecycle import outcomes_apply
+from execution.send import sender
 from tests.brokers.factories import BrokerAccountFactory
 from tests.execution.engine_factories import IntentFactory
 

@@ -24,7 +24,7 @@ from brokers.base import (
 )
 from brokers.ratelimit import order_rate_limiter
 from brokers.registry import get_adapter
-from execution import sender
+from execution.send import sender
 from tests.brokers.contract.venues import broker_symbol
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
@@ -185,7 +185,7 @@ def test_an_order_not_found_after_every_look_is_left_unknown_for_the_reconciler(
     outcome = sender.send_one(broker, _order(), _account(), ops_limit=10)
     assert outcome.state == "unknown" and outcome.broker_order_id == ""
     assert broker.looked_up == sender.LOOKUP_TRIES and len(broker.placed) == 1
-    # Recorded as such: the reconciler finds it by tag later (execution.orders).
+    # Recorded as such: the reconciler finds it by tag later (execution.orders.lifecycle).
     assert outcome.to_json()["state"] == "unknown"
 
 
@@ -231,7 +231,7 @@ def test_a_retry_after_the_close_is_refused_by_the_session_guard(monkeypatch):
 
 
 def test_a_date_with_no_known_session_fails_closed(monkeypatch):
-    from execution import calendar
+    from execution.reference import calendar
 
     def unknown(moment, exchange="NSE"):
         raise LookupError("no calendar for 2031")

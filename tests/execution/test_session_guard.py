@@ -10,7 +10,7 @@ import datetime
 import pytest
 
 from brokers.registry import get_adapter
-from execution import sender
+from execution.send import sender
 from tests.execution.engine_factories import IST
 from tests.execution.test_engine_sender import _lane_send, _orders
 
@@ -62,7 +62,8 @@ def test_bfo_orders_are_guarded_by_the_bse_calendar():
 @pytest.mark.parametrize("path", ["sync", "lane"])
 def test_the_send_path_refuses_a_live_order_when_closed_and_writes_nothing(kite, path, monkeypatch):
     monkeypatch.setattr(
-        "execution.calendar.closed_reason", lambda moment, exchange="NSE": "holiday: Test day"
+        "execution.reference.calendar.closed_reason",
+        lambda moment, exchange="NSE": "holiday: Test day",
     )
     live, paper = (dataclasses.replace(o, session_exempt="") for o in _orders()[:2])
     paper = dataclasses.replace(paper, session_exempt="paper")

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from execution.calendar import IST, day_status
 from execution.models import Fill, OrderIntent, Position, ScheduledRun
+from execution.reference.calendar import IST, day_status
 from execution.simulate_day import SessionClock, simulate_day
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from brokers.registry import get_adapter
 from execution.models import ExecutionEvent, OrderIntent, Position
-from execution.watch import runs_watch
+from execution.protection.watch import runs_watch
 from tests.execution.test_engine_sends_at_brokers import _watched_run
 
 pytestmark = [

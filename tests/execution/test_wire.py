@@ -1,4 +1,4 @@
-"""The engine's HTTP/1.1 client (execution.wire): framing, keep-alive and failure kinds,
+"""The engine's HTTP/1.1 client (execution.send.wire): framing, keep-alive and failure kinds,
 against scripted loopback servers and a broker emulator."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from brokers.base import WireAnswer
-from execution.wire import Origin, WireFailure, WirePool, _Response, serialize
+from execution.send.wire import Origin, WireFailure, WirePool, _Response, serialize
 
 
 # --- serializing -----------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_garbage_is_a_dropped_answer() -> None:
 
 
 def _kite_order(tag: str, *, side: str, price: str):
-    from execution import sender
+    from execution.send import sender
 
     return sender.OutgoingOrder(
         intent_id=1,

@@ -1,7 +1,8 @@
 """A deployment's own risk limits (the subscriber's daily loss for it) reach the engine: the
 run source puts them on the run's account allocation (snapshotted into the run), where the
-engine's risk step finds them: execution.risk.source_limit_checks before orders (against that
-target's own P&L of the day) and execution.risk.source_limit_exit for the MTM watch."""
+engine's risk step finds them: execution.protection.risk.source_limit_checks before orders (against
+that target's own P&L of the day) and execution.protection.risk.source_limit_exit for the MTM
+watch."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from decimal import Decimal
 import pytest
 
 from brokers.models import Broker
-from execution import risk
 from execution.models import OrderIntent, ScheduledRun
-from execution.planning import day_plan
-from execution.sources import AccountAllocation
-from execution.watch import runs_watch
+from execution.planning.plan import day_plan
+from execution.planning.sources import AccountAllocation
+from execution.protection import risk
+from execution.protection.watch import runs_watch
 from marketplace import services
 from tests.execution.engine_factories import strategy_with_accounts
 from tests.execution.test_engine_watch import NOON, PricedMarket, _open_run

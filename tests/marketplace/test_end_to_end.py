@@ -3,10 +3,10 @@ trader subscribes → deploys on paper with multiplier 2 → one boundary execut
 subscriber (subscriber's quantities doubled) → the track record includes it → the month's
 ledger is right.
 
-Runs the engine's own path: execution.planning.day_plan, execution.dispatch.boundary_dispatch,
+Runs the engine's own path: execution.planning.plan.day_plan, execution.dispatch.boundary_dispatch,
 execution.tasks.account_send_task (the sender, on the paper broker adapter) and
-execution.orders.open_orders_reconcile (which polls the fills, as the beat does). The paper
-accounts are made by the brokers service and logged in through the paper broker's own login.
+execution.orders.lifecycle.open_orders_reconcile (which polls the fills, as the beat does). The
+paper accounts are made by the brokers service and logged in through the paper broker's own login.
 
 The session traded is in a month that is over (so the month can be closed), but the paper
 broker, like any broker, only takes contracts listed on the wall-clock day and quotes the
@@ -31,8 +31,8 @@ from brokers.services import broker_account_create, paper_account_log_in
 from execution.dispatch import boundary_dispatch
 from execution.market import SimulatedMarket
 from execution.models import IntentState, OrderIntent, Position, ScheduledRun
-from execution.orders import open_orders_reconcile
-from execution.planning import day_plan
+from execution.orders.lifecycle import open_orders_reconcile
+from execution.planning.plan import day_plan
 from execution.tasks import account_send_task
 from marketplace import services
 from marketplace.models import Invoice, Listing, MonthlyLedger, Subscription
@@ -84,7 +84,7 @@ def _session_exchange(monkeypatch, settings):
     # connection, which cannot see this test's uncommitted rows; here the legs of a phase go
     # one after the other (hedges still first). Concurrency: tests/execution/test_engine_sender.
     monkeypatch.setattr(
-        "execution.sender.run_concurrently", lambda calls: [call() for call in calls]
+        "execution.send.sender.run_concurrently", lambda calls: [call() for call in calls]
     )
     return clock, market
 

@@ -14,9 +14,10 @@ import pytest
 from django.utils import timezone
 
 from brokers.models import Broker
-from execution import calendar
+from execution.enqueue import DAY_PLAN
 from execution.models import ScheduledRun
-from execution.planning import day_plan
+from execution.planning.plan import day_plan
+from execution.reference import calendar
 from marketplace import services
 from marketplace.exceptions import MarketplaceError
 from marketplace.models import InvoiceKind, ListingVersion, SubscriptionStatus
@@ -47,7 +48,8 @@ def _deployed(*, plan=None):
 def replans(monkeypatch):
     calls: list[dict] = []
     monkeypatch.setattr(
-        "execution.tasks.day_plan_task.delay", lambda **kwargs: calls.append(kwargs)
+        "execution.enqueue.task_enqueue",
+        lambda name, **options: calls.append(options["kwargs"]) if name == DAY_PLAN else None,
     )
     return calls
 
@@ -150,8 +152,10 @@ def ahead(monkeypatch, calendar_loaded_today):
         today + datetime.timedelta(days=7), today + datetime.timedelta(days=21)
     )[0]
     monkeypatch.setattr(
-        "execution.tasks.day_plan_task.delay",
-        lambda **kwargs: day_plan(day=day, **kwargs),
+        "execution.enqueue.task_enqueue",
+        lambda name, **options: (
+            day_plan(day=day, **options["kwargs"]) if name == DAY_PLAN else None
+        ),
     )
     return day
 

@@ -8,7 +8,7 @@ import pytest
 
 from brokers.models import Broker
 from execution.models import ScheduledRun
-from execution.planning import day_plan
+from execution.planning.plan import day_plan
 from marketplace import services
 from marketplace.models import SubscriptionStatus
 from tests.execution.engine_factories import strategy_with_accounts

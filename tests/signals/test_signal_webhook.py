@@ -13,8 +13,8 @@ import time_machine
 from django.urls import reverse
 
 from brokers.models import Broker
-from execution.killswitch import kill_switch_engage
 from execution.models import OrderIntent, Position, ScheduledRun
+from execution.protection.killswitch import kill_switch_engage
 from tests.execution.engine_factories import strategy_with_accounts
 from trader.signals import services
 from trader.signals.models import Signal, SignalWebhook
@@ -36,7 +36,9 @@ def at_session():
 def sends(monkeypatch):
     sent: list[dict] = []
     monkeypatch.setattr("execution.dispatch._start_group", lambda payloads: sent.extend(payloads))
-    monkeypatch.setattr("execution.watch._send", lambda payloads: sent.extend(payloads))
+    monkeypatch.setattr(
+        "execution.enqueue.account_sends_enqueue", lambda payloads: sent.extend(payloads)
+    )
     return sent
 
 
@@ -231,7 +233,7 @@ def test_unknown_or_disabled_webhook_is_404(client, owner, signal_strategy):
 
 
 def test_a_signal_strategy_is_not_planned_at_its_times(owner, signal_strategy):
-    from execution.planning import day_plan
+    from execution.planning.plan import day_plan
 
     strategy, _ = signal_strategy
     day_plan(day=SESSION.date())

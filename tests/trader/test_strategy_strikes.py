@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution import contracts
 from execution.market import SimulatedMarket
+from execution.reference import contracts
 from tests.trader.factories import LegFactory, StrategyVersionFactory
 from trader.models import AllocationSizing, BrokerAllocation
 from trader.strategies.specs import LegSpec

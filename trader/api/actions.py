@@ -23,7 +23,7 @@ from brokers import services as broker_services
 from execution import selectors as execution_selectors
 from execution import services as execution_services
 from execution.forms import PaperPriceSourceForm
-from execution.runs import ExitError, run_exit
+from execution.orders.runs import ExitError, run_exit
 from marketplace import disclosure
 from trader.api import serializers as s
 from trader.api.inputs import (

@@ -14,8 +14,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from execution import analytics, planning
-from execution.analytics_forms import MAX_DAYS, period_from_query
+from execution.analytics import reports as analytics
+from execution.analytics.forms import MAX_DAYS, period_from_query
+from execution.planning import plan as planning
 from marketplace.disclosure import strategy_rows_disclosed, timing_disclosed
 from trader.api.views import DENIED, FIELD_ERRORS, ApiView, _example, _me
 

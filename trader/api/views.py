@@ -22,7 +22,11 @@ from rest_framework.views import APIView
 
 from brokers import selectors as broker_selectors
 from execution import selectors as execution_selectors
-from execution.killswitch import kill_switch_engage, kill_switch_rearm
+from execution.protection.killswitch import (
+    kill_switch_engage,
+    kill_switch_rearm,
+    kill_switches_engaged,
+)
 from marketplace import disclosure
 from marketplace import selectors as marketplace_selectors
 from marketplace.forms import BrowseForm
@@ -452,7 +456,7 @@ class PositionsView(ApiView):
 
 
 def _kill_state(user: Any) -> dict[str, bool]:
-    engaged = execution_selectors.kill_switches_engaged(user=user)
+    engaged = kill_switches_engaged(user=user)
     return {"user": "user" in engaged, "platform": "global" in engaged}
 
 

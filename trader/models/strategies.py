@@ -17,8 +17,9 @@ from django.db.models import Q
 from trader.india import rupees
 
 # A strategy's times are checked against the session in force on the day it is saved
-# (execution.calendar.normal_timing: the F&O close moved from 15:30 to 15:40 on 3-Aug-2026), and
-# each day's runs against that day's window by the planner; no time of day is a constant here.
+# (execution.reference.calendar.normal_timing: the F&O close moved from 15:30 to 15:40 on
+# 3-Aug-2026), and each day's runs against that day's window by the planner; no time of day is a
+# constant here.
 
 MAX_LEGS = 8
 
@@ -63,7 +64,7 @@ class OptionType(models.TextChoices):
 
 
 class ExpiryChoice(models.TextChoices):
-    # Values are the `choice` argument of execution.contracts.pick_expiry.
+    # Values are the `choice` argument of execution.reference.contracts.pick_expiry.
     CURRENT_WEEK = "current_week", "Current week"
     NEXT_WEEK = "next_week", "Next week"
     CURRENT_MONTH = "current_month", "Current month"

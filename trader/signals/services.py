@@ -59,7 +59,7 @@ def webhook_enable(*, user: Any, strategy: Any) -> IssuedSecret:
     """Make `strategy` a signal strategy with a new secret (shown once); an existing webhook
     is switched on and gets a new secret (the old one stops working at once). Today's planned
     runs of the strategy are re-planned (a signal strategy has none)."""
-    from execution.replan import strategy_replan
+    from execution.planning.replan import strategy_replan
 
     if strategy.owner_id != user.pk:
         raise PermissionError("Only the strategy's owner can change its webhook.")
@@ -87,7 +87,7 @@ def webhook_enable(*, user: Any, strategy: Any) -> IssuedSecret:
 def webhook_disable(*, user: Any, strategy: Any) -> None:
     """Back to a scheduled strategy: signals are refused (404) and the planner schedules its
     entry and exit times again."""
-    from execution.replan import strategy_replan
+    from execution.planning.replan import strategy_replan
 
     if strategy.owner_id != user.pk:
         raise PermissionError("Only the strategy's owner can change its webhook.")
@@ -280,8 +280,8 @@ def _refusal(
     webhook: SignalWebhook, action: str, sent_at: datetime.datetime, now: datetime.datetime
 ) -> tuple[str, int]:
     """Why this signal is refused, with the HTTP status, or ("", 0)."""
-    from execution import calendar
-    from execution.selectors import kill_switches_engaged
+    from execution.protection.killswitch import kill_switches_engaged
+    from execution.reference import calendar
     from trader.models import StrategyStatus
 
     strategy = webhook.strategy
@@ -309,7 +309,7 @@ def _refusal(
 def _allocations(strategy: Any) -> list[dict[str, Any]]:
     from django.db.models import prefetch_related_objects
 
-    from execution.sources import strategy_allocations
+    from execution.planning.sources import strategy_allocations
 
     prefetch_related_objects([strategy], "allocations__broker_account", "algo_ids")
     return [a.to_json() for a in strategy_allocations(strategy)]
@@ -319,9 +319,9 @@ def _entry_trade(webhook: SignalWebhook, signal: Signal, now: datetime.datetime)
     """One entry run at `now`, dispatched at once through the boundary dispatcher (risk
     checks, strikes, intents, then one send task per account after the commit)."""
     from execution.audit import event_record
-    from execution.calendar import IST
     from execution.dispatch import boundary_dispatch
     from execution.models import Boundary, ScheduledRun, SpecialSession
+    from execution.reference.calendar import IST
     from trader.strategies.selectors import strategy_version_for_day
 
     strategy = webhook.strategy
@@ -373,7 +373,7 @@ def _exit_trade(webhook: SignalWebhook, signal: Signal, now: datetime.datetime) 
     """Close what the strategy's signal entries hold, like the trader's own exit (positions
     whose closing orders are already working are left to them: never closed twice)."""
     from execution.models import Boundary, ScheduledRun
-    from execution.runs import ExitError, run_exit
+    from execution.orders.runs import ExitError, run_exit
 
     entries = list(
         ScheduledRun.objects.filter(

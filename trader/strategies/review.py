@@ -117,7 +117,7 @@ def legs_preview(
 
 
 def _warnings(review: Review, legs: list[payoff.PayoffLeg]) -> list[str]:
-    from execution.pricing import greeks
+    from execution.market.pricing import greeks
     from trader.india import rupees
 
     assert review.spot is not None and review.summary is not None

@@ -12,7 +12,8 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from brokers.models import AccountStatus, BrokerAccount
-from execution import calendar, contracts
+from execution.reference import calendar, contracts
+from trader.india import IST
 from trader.models import (
     BrokerAllocation,
     Leg,
@@ -25,7 +26,6 @@ from trader.models import (
 )
 from trader.strategies.specs import Limits
 
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "IST")
 # How far ahead "next run" looks: covers the longest run of exchange holidays plus a weekend.
 NEXT_RUN_HORIZON_DAYS = 15
 RECENT_RUNS = 20

@@ -13,8 +13,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from brokers.models import AccountStatus, BrokerAccount
-from execution import contracts
 from execution.models import Underlying
+from execution.reference import contracts
 from trader.audit_context import audit_via
 from trader.models import (
     BrokerAllocation,

@@ -126,7 +126,7 @@ def times_errors(
     session: tuple[datetime.time, datetime.time],
     on: datetime.date,
 ) -> Errors:
-    """`session` is the normal (opens, closes) in force on `on` (execution.calendar)."""
+    """`session` is the normal (opens, closes) in force on `on` (execution.reference.calendar)."""
     errors: Errors = {}
     opens, closes = session
     window = f"{opens:%H:%M}-{closes:%H:%M} IST"
@@ -181,7 +181,7 @@ def leg_errors(
     expiry_kinds: Iterable[str] | None = None,
 ) -> Errors:
     """Errors of one leg, keyed by field name. `expiry_kinds`: the expiry choices the
-    underlying has today (execution.contracts.expiry_kinds); None skips that check."""
+    underlying has today (execution.reference.contracts.expiry_kinds); None skips that check."""
     errors: Errors = {}
     if expiry_kinds is not None and leg.expiry_choice:
         message = expiry_choice_error(leg.expiry_choice, symbol=symbol, available=expiry_kinds)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
-from execution import contracts
+from execution.reference import contracts
 from trader.models import AllocationSizing, BrokerAllocation, Leg, StrategyVersion, StrikeMode
 
 # 20 steps each side (±1,000 points on NIFTY) covers the usual premium and delta targets;

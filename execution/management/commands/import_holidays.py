@@ -7,13 +7,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from execution.holidays import (
+from execution.models import Exchange
+from execution.reference.holidays import (
     CalendarYearLoadedError,
     HolidayFileError,
     holiday_calendar_load,
     holiday_file_parse,
 )
-from execution.models import Exchange
 
 
 class Command(BaseCommand):

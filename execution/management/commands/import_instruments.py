@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from execution.instruments import kite_master_import, kite_rows
+from execution.reference.instruments import kite_master_import, kite_rows
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from execution.masters import BROKERS, master_refresh
+from execution.reference.masters import BROKERS, master_refresh
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from execution.planning import today_ist
+        from execution.planning.plan import today_ist
 
         brokers = options["broker"] or list(BROKERS)
         payloads = None

@@ -88,7 +88,7 @@ class Command(BaseCommand):
     def _seed(self, n_users: int, n_runs: int, n_orders: int) -> tuple[list[Any], dict]:
         from brokers.models import AccountStatus, Broker, BrokerAccount
         from execution.models import Fill, OrderIntent, Position, ScheduledRun, Underlying
-        from execution.planning import today_ist
+        from execution.planning.plan import today_ist
         from trader.models import Leg, Strategy, StrategyVersion, User
 
         rng = random.Random(7)

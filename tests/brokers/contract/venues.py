@@ -27,7 +27,7 @@ REDIRECT_URI = "http://testserver/brokers/callback/{broker}/"
 
 
 def _contract() -> tuple[str, Any, int]:
-    from execution.contracts import expiries, lot_size
+    from execution.reference.contracts import expiries, lot_size
 
     expiry = expiries("NIFTY", today_ist())[0]
     return "NIFTY", expiry, lot_size("NIFTY", expiry)
@@ -44,7 +44,7 @@ def atm_strike() -> int:
 
 
 def _is_monthly(expiry: Any) -> bool:
-    from execution.contracts import monthly_expiry
+    from execution.reference.contracts import monthly_expiry
 
     return monthly_expiry("NIFTY", expiry.year, expiry.month) == expiry
 
@@ -55,7 +55,7 @@ _CONTRACT_OF_SYMBOL: dict[str, tuple[int, str]] = {}
 
 
 def broker_symbol(broker: str, strike: int, option_type: str = "CE") -> str:
-    from execution.market import symbols
+    from execution.reference import symbols
 
     und, expiry, _ = _contract()
     monthly = _is_monthly(expiry)

@@ -268,7 +268,7 @@ def test_logout_invalidates(emulator):
 def kite_symbol(contract: dict) -> str:
     from decimal import Decimal
 
-    from execution.market.symbols import kite_tradingsymbol
+    from execution.reference.symbols import kite_tradingsymbol
 
     return kite_tradingsymbol(
         contract["underlying"],

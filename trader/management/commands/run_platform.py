@@ -31,11 +31,19 @@ def redis_answers(host: str, port: int) -> bool:
         return False
 
 
-def worker_argv(python: str, *, name: str, loglevel: str = "info") -> list[str]:
-    """How the platform starts its Celery worker: both queues, the threads pool of 16 (the
-    execution engine's recommended pool, README "Execution engine", Send; its sends run on the
-    process's asynchronous lane, off the main thread) prefetching 4 each. The suite's
-    real-worker tests start theirs with this same list."""
+def worker_argv(
+    python: str,
+    *,
+    name: str,
+    queues: tuple[str, ...] = ("execution",),
+    concurrency: int = 16,
+    loglevel: str = "info",
+) -> list[str]:
+    """How the platform starts a Celery worker: the threads pool (the execution engine's
+    recommended pool, README "Execution engine", Send; its sends run on the process's
+    asynchronous lane, off the main thread), 16 threads prefetching 4 each for the hot path's
+    queue `execution`; the background worker takes `engine` and `default` with fewer threads.
+    The suite's real-worker tests start theirs with this same function."""
     return [
         python,
         "-m",
@@ -44,11 +52,11 @@ def worker_argv(python: str, *, name: str, loglevel: str = "info") -> list[str]:
         "trader",
         "worker",
         "-Q",
-        "execution,default",
+        ",".join(queues),
         "-P",
         "threads",
         "-c",
-        "16",
+        str(concurrency),
         "--prefetch-multiplier",
         "4",
         "-l",
@@ -91,7 +99,12 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "trader"]
         commands = {
             "web": [python, manage, "runserver", options["addr"], "--noreload"],
-            "worker": worker_argv(python, name="local@%h"),
+            # The hot path has a worker of its own (trader/celery.py: queue `execution`), so a
+            # send at T never waits behind the watch, a reconciliation, planning or mail.
+            "worker": worker_argv(python, name="sends@%h"),
+            "worker-background": worker_argv(
+                python, name="background@%h", queues=("engine", "default"), concurrency=4
+            ),
             "beat": [*celery, "beat", "-l", "info", "--schedule", str(base_dir / "var" / "beat")],
         }
         (base_dir / "var").mkdir(exist_ok=True)

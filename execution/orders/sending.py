@@ -1,0 +1,126 @@
+"""One account's batch of a boundary, from its task's payload to the outcomes written.
+
+The Celery task (`execution.tasks.account_send_task`) hands its payload here: claim the orders
+in Redis, leave to the reconciler what a late task must not send, write the rest on the hot
+path (`execution.send`), and have one writer thread per process record the outcomes
+(`execution.orders.lifecycle.outcomes_apply`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from execution.models.engine import IntentState, OrderIntent
+from execution.orders.lifecycle import outcomes_apply
+from execution.send import sender
+
+logger = logging.getLogger(__name__)
+
+_writer: sender.OutcomeWriter | None = None
+
+
+def writer() -> sender.OutcomeWriter:
+    global _writer
+    if _writer is None:
+        _writer = sender.OutcomeWriter(outcomes_apply)
+    return _writer
+
+
+# A task that starts this long after its T is late: redelivered after its worker died (the
+# broker hands unacknowledged tasks out again, possibly after the claims have expired), or a
+# failover or kill-switch batch sent at once.
+LATE_AFTER_SECONDS = 1.0
+
+
+def _late(payload: dict[str, Any]) -> bool:
+    fire_at = payload.get("fire_at")
+    return fire_at is None or time.time() > float(fire_at) + LATE_AFTER_SECONDS
+
+
+def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrder]:
+    """The orders the database still has as unsent intents (one query) and that no sender
+    marked "about to write": a late task never sends an order that was sent, found by its
+    tag, abandoned, or maybe written by a worker that died before recording it (those are
+    the reconciler's: looked up, never resent)."""
+    unsent = set(
+        OrderIntent.objects.filter(
+            tag__in=[o.tag for o in orders], state=IntentState.INTENT
+        ).values_list("tag", flat=True)
+    )
+    unsent -= sender.wire_marked(unsent)
+    return [o for o in orders if o.tag in unsent]
+
+
+def _hand_over(out: sender.OutcomeWriter, done: Any) -> None:
+    try:
+        report = done.result()
+    except BaseException:
+        # The orders stay claimed and unrecorded: the reconciler looks them up by tag.
+        logger.exception("an account batch failed on the asynchronous lane")
+        out.end([], background=True)
+        return
+    out.end(report.outcomes, background=True)
+
+
+def account_batch_send(payload: dict[str, Any]) -> dict[str, Any]:
+    """Send one account's orders of a boundary at T (see execution.send.sender).
+
+    Orders another worker already claimed are left to it. With an HTTP adapter the task
+    prepares everything, hands the batch to the process's asynchronous lane and returns; the
+    outcomes are written by one writer thread per process after the sends. Should the worker
+    die meanwhile, the reconciler finds the claimed orders by tag (execution.orders.lifecycle).
+    Called directly (main thread: tests, a solo worker), it waits and writes the outcomes itself."""
+    sender.heartbeat_start()
+    orders = [sender.OutgoingOrder(**o) for o in payload["orders"]]
+    mine = sender.claims_take(o.tag for o in orders)
+    orders = [o for o in orders if o.tag in mine]
+    if orders and _late(payload):
+        orders = _still_unsent(orders)
+    if not orders:
+        return {"account_id": payload["account_id"], "sent": 0}
+    sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
+    cached = sender.ADAPTERS.get(payload["account_id"])
+    out = writer()
+    alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()
+    out.begin()
+    future = None
+    if not sender.gevent_active():
+        try:
+            future = sender.send_batch_async(
+                account_id=payload["account_id"],
+                cached=cached,
+                orders=orders,
+                fire_at_epoch=payload.get("fire_at"),
+                burst=payload.get("burst"),
+            )
+        except BaseException:
+            out.end([], background=not alone)
+            raise
+    if future is not None and not alone:
+        future.add_done_callback(lambda done: _hand_over(out, done))
+        return {"account_id": payload["account_id"], "scheduled": len(orders)}
+    report = sender.BatchReport(account_id=payload["account_id"])
+    try:
+        if future is not None:
+            report = future.result(timeout=3600)
+        else:
+            sender.warm(cached)
+            report = sender.send_batch(
+                account_id=payload["account_id"],
+                adapter=cached.adapter,
+                ops_limit=cached.ops_limit,
+                orders=orders,
+                fire_at_epoch=payload.get("fire_at"),
+            )
+    finally:
+        out.end(report.outcomes, background=not alone)
+    if alone:
+        out.flush_now()
+    return {
+        "account_id": payload["account_id"],
+        "sent": len(report.outcomes),
+        "first_send_lag_ms": report.first_send_lag_ms,
+    }

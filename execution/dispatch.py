@@ -341,6 +341,7 @@ def boundary_dispatch(
     # A market passed in (tests, the benchmark) prices every run; otherwise live runs are
     # priced by their trading account's broker and paper runs by the simulator.
     sources = price_sources(runs, accounts, skipped, explicit=market)
+    underlyings = quotes_prepare(runs, sources, legs_by_version, reference, skipped)
     market = market or default_market()
     if wait:
         _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
@@ -353,6 +354,7 @@ def boundary_dispatch(
                     f"Missed: {late:.1f} s late (entries are not sent more than "
                     f"{conf.entry_late_cap_seconds():g} s after T)."
                 )
+    quotes_read(runs, sources, legs_by_version, reference, skipped, underlyings)
     spot_at = min(timezone.now(), fire_at)
     spots: dict[int, dict[str, Decimal]] = defaultdict(dict)
     intents: list[OrderIntent] = []
@@ -440,16 +442,20 @@ def price_sources(
     *,
     explicit: Any,
 ) -> dict[int, Any]:
-    """run id → the market that prices it: for a live run, the quotes of the account that
-    trades first (or another connected account of the same owner), never the simulator; a
-    live run with no source is held (added to `skipped`). Paper and test runs: the simulator
-    (no entry)."""
-    from execution.market.broker import live_market_for
+    """run id → the market that prices it: for a live run, the quotes of the broker of the
+    account that trades first (or of the run's next live account's broker), never the
+    simulator; a live run with no source is held (added to `skipped`). Paper and test runs:
+    the simulator (no entry).
+
+    Markets are shared by broker for the whole boundary (`boundary_markets`): N accounts at one
+    broker read each quote once, through one connected account of that broker, the others
+    standing by should its calls fail."""
+    from execution.market.broker import boundary_markets
 
     if explicit is not None:
         return {}
+    markets = boundary_markets(accounts.values())
     found: dict[int, Any] = {}
-    by_account: dict[int, Any] = {}
     for run in runs:
         if run.pk in skipped or run.is_test:
             continue
@@ -460,17 +466,101 @@ def price_sources(
         ]
         if not live:
             continue
-        account = live[0]
-        if account.pk not in by_account:
-            by_account[account.pk] = live_market_for(account, candidates=list(accounts.values()))
-        if by_account[account.pk] is None:
+        market = next((markets[a.broker] for a in live if a.broker in markets), None)
+        if market is None:
             skipped[run.pk] = (
-                f"No fresh price: no connected account of yours gives quotes for "
-                f"{account.label}: not sent."
+                f"No fresh price: no connected {live[0].get_broker_display()} account gives "
+                f"quotes for {live[0].label}: not sent."
             )
             continue
-        found[run.pk] = by_account[account.pk]
+        found[run.pk] = market
     return found
+
+
+def quotes_prepare(
+    runs: list[ScheduledRun],
+    sources: dict[int, Any],
+    legs_by_version: dict[int, list[Any]],
+    reference: _Reference,
+    skipped: dict[int, str],
+) -> dict[Any, set[str]]:
+    """Before T - ε: each live market's underlyings, and the quote keys of their contracts
+    at the expiries the legs use (one master query per market, underlying and expiries), so
+    that the pass at T - ε (`quotes_read`) touches no database. Returns market → underlyings."""
+    from execution.market.broker import BrokerMarket
+
+    underlyings: dict[Any, set[str]] = defaultdict(set)
+    expiries: dict[tuple[Any, str], set[date]] = defaultdict(set)
+    for run in runs:
+        market = sources.get(run.pk)
+        if run.pk in skipped or not isinstance(market, BrokerMarket):
+            continue
+        if run.boundary != Boundary.ENTRY:
+            continue  # exits need no spot: their contracts are quoted as their runs ask
+        underlying = run.strategy_version.strategy.underlying
+        underlyings[market].add(underlying.symbol)
+        for leg in legs_by_version[run.strategy_version_id]:
+            try:
+                expiries[(market, underlying.symbol)].add(
+                    reference.expiry(underlying, leg.expiry_choice)
+                )
+            except (ValueError, LookupError):
+                continue  # the run's own pass says why
+    for (market, symbol), days in expiries.items():
+        market.keys_load(symbol, days)
+    return underlyings
+
+
+def quotes_read(
+    runs: list[ScheduledRun],
+    sources: dict[int, Any],
+    legs_by_version: dict[int, list[Any]],
+    reference: _Reference,
+    skipped: dict[int, str],
+    underlyings: dict[Any, set[str]],
+) -> None:
+    """At T - ε, one vectorised pass: every live market's spots (one call per broker, the
+    brokers concurrently), the ATM and exact strikes of every entry leg from them, and those
+    contracts' quotes (one batch per broker, concurrently). The runs' own pass then finds
+    each quote remembered; a failed or stale one holds its runs with the reason."""
+    from execution.market.broker import INDEX_KEYS, BrokerMarket, StalePriceError, fetch_all
+    from trader.strategies import strikes
+
+    fetch_all(
+        {
+            market: [k for u in sorted(symbols) if (k := INDEX_KEYS[market.broker].get(u))]
+            for market, symbols in underlyings.items()
+        }
+    )
+    contracts: dict[Any, list[str]] = defaultdict(list)
+    for run in runs:
+        market = sources.get(run.pk)
+        if run.pk in skipped or run.boundary != Boundary.ENTRY:
+            continue
+        if not isinstance(market, BrokerMarket):
+            continue
+        underlying = run.strategy_version.strategy.underlying
+        try:
+            spot = market.spot(underlying.symbol)
+            step = reference.step(underlying)
+        except (ValueError, LookupError):
+            continue  # held by the run's own pass, with the reason
+        atm = strikes.atm_strike(Decimal(spot), step)
+        for leg in legs_by_version[run.strategy_version_id]:
+            if leg.strike_mode == "atm":
+                strike = atm + (leg.strike_offset or 0) * step
+            elif leg.strike_mode == "exact":
+                strike = Decimal(leg.strike_price)
+            else:
+                continue  # premium or delta picks need a chain (not read from quotes yet)
+            try:
+                expiry = reference.expiry(underlying, leg.expiry_choice)
+                contracts[market].append(
+                    market.key_for(underlying.symbol, expiry, strike, leg.option_type)
+                )
+            except (ValueError, LookupError, StalePriceError):
+                continue
+    fetch_all(contracts)
 
 
 def _chain(

@@ -467,7 +467,9 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
             if opts.kill_worker:
                 _kill_and_restart(workers, fire_at, opts, env)
             try:
-                queries = async_result.get(timeout=opts.lead + 30).get("queries")
+                answer = async_result.get(timeout=opts.lead + 30)
+                queries = answer.get("queries")
+                print(f"dispatch steps (s after T): {answer.get('timings')}", file=sys.stderr)
             except CeleryTimeoutError:
                 # --kill-worker: the worker that ran the dispatch may be the one killed after T,
                 # before it stored its result (the orders went out: they are counted below).

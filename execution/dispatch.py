@@ -102,6 +102,12 @@ class DispatchResult:
     skipped: dict[int, str] = field(default_factory=dict)  # run id -> why
     batches: list[AccountBatch] = field(default_factory=list)
     load_queries: int = 0
+    # Seconds relative to T (negative: before T) at which each step ended: where a boundary's
+    # time goes, for the benchmark and the logs.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, step: str) -> None:
+        self.timings[step] = round(time.time() - self.fire_at.timestamp(), 4)
 
 
 class _Reference:
@@ -315,6 +321,7 @@ def boundary_dispatch(
     if claim is None:
         return result
     runs = _load_runs(fire_at, claim)
+    result.mark("claimed")
     entry_versions = {r.strategy_version_id for r in runs if r.boundary == Boundary.ENTRY}
     exit_entries = {r.entry_run_id for r in runs if r.boundary == Boundary.EXIT and r.entry_run_id}
     legs_by_version: dict[int, list[Any]] = defaultdict(list)
@@ -342,6 +349,7 @@ def boundary_dispatch(
     # priced by their trading account's broker and paper runs by the simulator.
     sources = price_sources(runs, accounts, skipped, explicit=market)
     underlyings = quotes_prepare(runs, sources, legs_by_version, reference, skipped)
+    result.mark("prepared")
     market = market or default_market()
     if wait:
         _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
@@ -354,7 +362,9 @@ def boundary_dispatch(
                     f"Missed: {late:.1f} s late (entries are not sent more than "
                     f"{conf.entry_late_cap_seconds():g} s after T)."
                 )
+    result.mark("woke")
     quotes_read(runs, sources, legs_by_version, reference, skipped, underlyings)
+    result.mark("quoted")
     spot_at = min(timezone.now(), fire_at)
     spots: dict[int, dict[str, Decimal]] = defaultdict(dict)
     intents: list[OrderIntent] = []
@@ -394,8 +404,10 @@ def boundary_dispatch(
             continue
         intents.extend(built)
 
+    result.mark("built")
     with transaction.atomic():
         OrderIntent.objects.bulk_create(intents, batch_size=1000)
+        result.mark("written")
         events = []
         sent_runs = {i.run_id for i in intents}
         for run in runs:
@@ -426,12 +438,20 @@ def boundary_dispatch(
         changed = [r for r in runs if r.pk in skipped or r.pk not in sent_runs or r.price_source]
         ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
         events_record(events)
+        result.mark("recorded")
         result.skipped = skipped
         result.intents = len(intents)
         result.batches = batches_for(intents, accounts=accounts, fire_at=fire_at)
+        result.mark("batched")
         if start_sends and result.batches:
             payloads = [b.to_json() for b in result.batches]
-            transaction.on_commit(lambda: _start_group(payloads))
+
+            def publish() -> None:
+                result.mark("durable")
+                _start_group(payloads)
+
+            transaction.on_commit(publish)
+    result.mark("committed")
     return result
 
 
@@ -859,11 +879,18 @@ def outgoing(intent: OrderIntent) -> dict[str, Any]:
 
 
 def _start_group(payloads: list[dict[str, Any]]) -> None:
+    """Hand the account batches to the workers: a few messages of up to
+    `conf.send_chunk_accounts()` accounts each rather than one per account, so that publishing
+    a big boundary costs a handful of messages (several hundred of them took seconds on a busy
+    machine, inside the last seconds before T). Each worker process that takes a chunk sends
+    its accounts on its own lane; run N processes to spread the chunks (see the README)."""
     from celery import group
 
-    from execution.tasks import account_send_task
+    from execution.tasks import accounts_send_task
 
-    group(account_send_task.s(payload) for payload in payloads).apply_async()
+    size = max(1, conf.send_chunk_accounts())
+    chunks = [payloads[start : start + size] for start in range(0, len(payloads), size)]
+    group(accounts_send_task.s(chunk) for chunk in chunks).apply_async()
 
 
 def open_intent_states() -> tuple[str, ...]:

@@ -89,6 +89,13 @@ def account_send_task(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def accounts_send_task(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Several accounts' batches of one boundary in one message (dispatch publishes a big
+    boundary in a few of these): each is sent exactly as `account_send_task` sends one."""
+    return [account_send_task(payload) for payload in payloads]
+
+
 # A task that starts this long after its T is late: redelivered after its worker died (the
 # broker hands unacknowledged tasks out again, possibly after the claims have expired), or a
 # failover or kill-switch batch sent at once.
@@ -147,6 +154,7 @@ def boundary_dispatch_task(fire_at: str) -> dict[str, Any]:
         "intents": result.intents,
         "skipped": len(result.skipped),
         "queries": len(queries),
+        "timings": result.timings,
     }
 
 

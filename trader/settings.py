@@ -349,6 +349,8 @@ EXECUTION_ENTRY_LATE_CAP_SECONDS = float(os.environ.get("EXECUTION_ENTRY_LATE_CA
 # Engine: how long an order whose outcome is unknown is looked up in the broker's books before
 # it needs attention (owner alerted, the strategy's entries halted).
 EXECUTION_UNKNOWN_SETTLE_SECONDS = float(os.environ.get("EXECUTION_UNKNOWN_SETTLE_SECONDS", "120"))
+# Engine: accounts' batches of one boundary per task message to the send workers.
+EXECUTION_SEND_CHUNK_ACCOUNTS = env_int("EXECUTION_SEND_CHUNK_ACCOUNTS", 25)
 
 # --- Logging: stdout, request ids, secrets redacted ------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

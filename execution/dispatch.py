@@ -884,13 +884,13 @@ def _start_group(payloads: list[dict[str, Any]]) -> None:
     a big boundary costs a handful of messages (several hundred of them took seconds on a busy
     machine, inside the last seconds before T). Each worker process that takes a chunk sends
     its accounts on its own lane; run N processes to spread the chunks (see the README)."""
-    from celery import group
-
     from execution.tasks import accounts_send_task
 
     size = max(1, conf.send_chunk_accounts())
     chunks = [payloads[start : start + size] for start in range(0, len(payloads), size)]
-    group(accounts_send_task.s(chunk) for chunk in chunks).apply_async()
+    with accounts_send_task.app.producer_or_acquire() as producer:  # one connection for all
+        for chunk in chunks:
+            accounts_send_task.apply_async(args=[chunk], producer=producer)
 
 
 def open_intent_states() -> tuple[str, ...]:

@@ -332,3 +332,27 @@ def test_closing_orders_carry_the_strategys_algo_id_not_the_accounts_generic_one
             (upstox.pk, "GENERIC1"),
         }
     assert algo_id_for(run=run, account=kite) == "OWN42"
+
+
+def test_a_big_boundary_is_published_in_chunks_of_accounts(monkeypatch, settings):
+    from execution import dispatch as dispatch_module
+    from execution.tasks import accounts_send_task
+
+    settings.EXECUTION_SEND_CHUNK_ACCOUNTS = 25
+    published = []
+    monkeypatch.setattr(
+        accounts_send_task, "apply_async", lambda args, **kw: published.append(args[0])
+    )
+    payloads = [{"account_id": i, "orders": []} for i in range(1, 61)]
+    dispatch_module._start_group(payloads)
+    assert [len(chunk) for chunk in published] == [25, 25, 10]
+    assert [p["account_id"] for chunk in published for p in chunk] == list(range(1, 61))
+
+
+def test_a_chunk_sends_each_account_as_the_one_account_task_would(monkeypatch):
+    from execution import tasks
+
+    seen = []
+    monkeypatch.setattr(tasks.account_send_task, "run", lambda payload: seen.append(payload))
+    tasks.accounts_send_task([{"account_id": 1}, {"account_id": 2}])
+    assert seen == [{"account_id": 1}, {"account_id": 2}]

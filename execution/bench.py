@@ -499,18 +499,26 @@ def not_arrived_accounting(
     rows = list(
         OrderIntent.objects.filter(run_id__in=run_ids)
         .exclude(tag__in=arrived)
-        .values_list("pk", "tag", "state", "error")
+        .values_list("pk", "run_id", "state", "error")
     )
     told = set(
         ExecutionEvent.objects.filter(
             intent_id__in=[pk for pk, *_ in rows], user_id__isnull=False
         ).values_list("intent_id", flat=True)
     )
+    # Or told on the run: an event naming the owner that reports the run's fate (the
+    # leg-failure policy stopping it, a skip), not the dispatch's own "N orders written".
+    runs_told = set(
+        ExecutionEvent.objects.filter(run_id__in=run_ids, user_id__isnull=False)
+        .exclude(kind="run.dispatched")
+        .exclude(intent_id__isnull=False)
+        .values_list("run_id", flat=True)
+    )
     counts = {"missing": 0, "missed_reported": 0, "unsettled": 0}
-    for pk, _tag, state, error in rows:
-        if state in REPORTED_STATES and error and pk in told:
+    for pk, run_id, state, error in rows:
+        if state in REPORTED_STATES and error and (pk in told or run_id in runs_told):
             counts["missed_reported"] += 1
-        elif state in UNSETTLED_STATES and pk in told:
+        elif state in UNSETTLED_STATES and (pk in told or run_id in runs_told):
             counts["unsettled"] += 1
         else:
             counts["missing"] += 1

@@ -14,7 +14,7 @@ import logging
 import secrets
 import string
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -405,42 +405,15 @@ def boundary_dispatch(
         intents.extend(built)
 
     result.mark("built")
+    # The orders first: written, committed and handed to the senders; what only records the
+    # boundary (runs' notes, price sources, audit events) follows in a second transaction, off
+    # the path to T. Dispatched runs get only their price source there (a plain UPDATE per
+    # source): a sender may already be writing a note on them.
+    result.skipped = skipped
+    result.intents = len(intents)
     with transaction.atomic():
         OrderIntent.objects.bulk_create(intents, batch_size=1000)
         result.mark("written")
-        events = []
-        sent_runs = {i.run_id for i in intents}
-        for run in runs:
-            if run.pk in skipped:
-                run.state, run.note = RunState.SKIPPED, skipped[run.pk]
-                events.append(
-                    event_build(
-                        kind="run.skipped",
-                        message=skipped[run.pk],
-                        user_id=run.owner_id,
-                        run_id=run.pk,
-                    )
-                )
-            elif run.pk not in sent_runs:
-                run.state, run.note = RunState.DONE, "Nothing to send."
-            else:
-                events.append(
-                    event_build(
-                        kind="run.dispatched",
-                        message=f"{sum(1 for i in intents if i.run_id == run.pk)} orders "
-                        f"written for {fire_at.astimezone(IST):%H:%M:%S} IST.",
-                        user_id=run.owner_id,
-                        run_id=run.pk,
-                    )
-                )
-        # Skipped or empty runs change state; the others (claimed as dispatched when loaded)
-        # only record their price source: one update for both.
-        changed = [r for r in runs if r.pk in skipped or r.pk not in sent_runs or r.price_source]
-        ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
-        events_record(events)
-        result.mark("recorded")
-        result.skipped = skipped
-        result.intents = len(intents)
         result.batches = batches_for(intents, accounts=accounts, fire_at=fire_at)
         result.mark("batched")
         if start_sends and result.batches:
@@ -449,10 +422,58 @@ def boundary_dispatch(
             def publish() -> None:
                 result.mark("durable")
                 _start_group(payloads)
+                result.mark("published")
 
             transaction.on_commit(publish)
+    with transaction.atomic():
+        _dispatch_record(runs, intents, skipped, fire_at)
     result.mark("committed")
     return result
+
+
+def _dispatch_record(
+    runs: list[ScheduledRun],
+    intents: list[OrderIntent],
+    skipped: dict[int, str],
+    fire_at: datetime,
+) -> None:
+    """The runs' outcome of a dispatch: skipped or empty runs change state with their reason,
+    dispatched ones record their price source; one audit event per run."""
+    per_run = Counter(i.run_id for i in intents)
+    events = []
+    changed = []
+    by_source: dict[str, list[int]] = defaultdict(list)
+    for run in runs:
+        if run.pk in skipped:
+            run.state, run.note = RunState.SKIPPED, skipped[run.pk]
+            changed.append(run)
+            events.append(
+                event_build(
+                    kind="run.skipped",
+                    message=skipped[run.pk],
+                    user_id=run.owner_id,
+                    run_id=run.pk,
+                )
+            )
+        elif run.pk not in per_run:
+            run.state, run.note = RunState.DONE, "Nothing to send."
+            changed.append(run)
+        else:
+            if run.price_source:
+                by_source[run.price_source].append(run.pk)
+            events.append(
+                event_build(
+                    kind="run.dispatched",
+                    message=f"{per_run[run.pk]} orders written for "
+                    f"{fire_at.astimezone(IST):%H:%M:%S} IST.",
+                    user_id=run.owner_id,
+                    run_id=run.pk,
+                )
+            )
+    ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
+    for source, run_ids in by_source.items():
+        ScheduledRun.objects.filter(pk__in=run_ids).update(price_source=source)
+    events_record(events)
 
 
 def price_sources(

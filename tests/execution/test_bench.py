@@ -58,8 +58,25 @@ def test_orders_that_never_arrived_are_missing_unless_reported_to_their_owner():
         ]
         + [event_build(kind="order.x", message="m", run_id=run.pk, intent_id=silent_abandon.pk)]
     )
-    expected = {i.tag: (run.pk, i.account_id) for i in OrderIntent.objects.filter(run=run)}
+    # Another run stopped by its leg-failure policy: its unsent orders carry the reason and
+    # the owner is told once, on the run; a "N orders written" event tells nothing of it.
+    stopped = RunFactory()
+    stop_words = "Not sent: the leg-failure policy stopped this run."
+    policy = [IntentFactory(run=stopped, state="abandoned", error=stop_words) for _ in range(2)]
+    quiet = RunFactory()
+    unreported = IntentFactory(run=quiet, state="abandoned", error=stop_words)
+    events_record(
+        [
+            event_build(kind="run.leg_failure_policy", message="unwound", user_id=stopped.owner_id,
+                        run_id=stopped.pk),
+            event_build(kind="run.dispatched", message="8 orders written", user_id=quiet.owner_id,
+                        run_id=quiet.pk),
+        ]
+    )  # fmt: skip
+    runs = [run, stopped, quiet]
+    expected = {i.tag: (i.run_id, i.account_id) for i in OrderIntent.objects.filter(run__in=runs)}
     logs = [{"kind": "place", "tag": arrived.tag, "arrival_ns": 0}]
-    counts = not_arrived_accounting([run.pk], expected, logs)
-    assert counts == {"missing": 3, "missed_reported": 2, "unsettled": 1}
+    counts = not_arrived_accounting([r.pk for r in runs], expected, logs)
+    assert counts == {"missing": 4, "missed_reported": 4, "unsettled": 1}
+    assert {p.tag for p in policy} | {unreported.tag} <= set(expected)
     assert {unsent.tag, acked_unseen.tag, silent_abandon.tag} <= set(expected)

@@ -64,8 +64,9 @@ def test_dispatch_loads_in_three_queries_whatever_the_number_of_strategies(n):
     assert loads == 3
     # Everything else (reference data per contract, bulk writes) does not grow with n.
     # 72: the calendar also reads which holiday years are loaded (fail closed on unloaded ones).
-    # 73: every run records the market that priced it (one update with the skipped runs').
-    assert total <= 73 + (n * 4) // 1000 + n // 500
+    # 73: every run records the market that priced it (one update per price source).
+    # 75: the runs' record (notes, sources, events) is a second transaction after the orders'.
+    assert total <= 75 + (n * 4) // 1000 + n // 500
 
 
 def test_intents_are_hedge_first_with_unique_tags_and_algo_ids():

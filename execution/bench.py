@@ -576,7 +576,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
     try:
         if opts.mode in ("engine", "naive"):
             workers = [start_worker(i, opts.mode, env) for i in range(opts.workers)]
-            wait_for_workers(opts.workers)
+            wait_for_workers(opts.workers, timeout=max(60.0, opts.lead * 3))
             for worker in workers:
                 cpu.watch(worker.pid)
         if fire_at - timezone.now() < timedelta(seconds=conf.dispatch_lead_seconds() + 0.5):

@@ -180,11 +180,21 @@ class Funds:
 
 
 @dataclass(frozen=True)
+class MarginEstimate:
+    """The broker's margin estimate for a basket of orders: `initial` counts each order
+    alone, `final` after the hedge benefit of the basket (the figure to compare with funds)."""
+
+    initial: Decimal
+    final: Decimal
+
+
+@dataclass(frozen=True)
 class Quote:
     tradingsymbol: str
     last_price: Decimal
     bid: Decimal | None = None
     ask: Decimal | None = None
+    oi: int | None = None  # open interest, where the broker's quote carries it
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,8 @@ class Capabilities:
     # Where an order carries the exchange algo ID (SEBI retail-algo framework): the broker's
     # documented field or header, "" where the broker documents none (README broker table).
     algo_id_field: str = ""
+    # The broker estimates the margin of a basket of orders (BrokerAdapter.basket_margin).
+    basket_margin: bool = False
 
 
 class BrokerError(Exception):
@@ -319,6 +331,11 @@ class BrokerAdapter(abc.ABC):
     @abc.abstractmethod
     def quote(self, instruments: list[str]) -> dict[str, Quote]:
         """Last prices keyed by the instrument strings passed in (broker's own notation)."""
+
+    def basket_margin(self, orders: list[OrderRequest]) -> MarginEstimate:
+        """The broker's margin estimate for these orders placed together (where
+        `capabilities.basket_margin`); a read: BrokerError as for any read."""
+        raise NotImplementedError(f"{type(self).__name__} gives no basket margin estimate")
 
     @abc.abstractmethod
     def instruments(self) -> list[dict[str, Any]]:

@@ -10,13 +10,21 @@ share one window. Three ways to take slots:
 - `take_many(account, limit, count)`: up to `count` slots now in one round trip (a phase);
 - `reserve_at(account, limit, count, at)`: slots scored at a future instant T (taken before T,
   so nothing touches Redis at T), spilling into T + 1 s, T + 2 s… when one second is full.
+
+Quote calls take from the same budget as orders (`quote_slot_take`): every broker counts its
+requests per account, and a watch that quoted freely could leave an exit order without a slot.
+A broker that documents its own, lower limit on quote calls (Kite and Dhan 1/s) has it checked
+too, from `quote_limits.json` (dated rows, as the reference documents them).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import time
 import uuid
+from datetime import date
+from pathlib import Path
 
 import redis
 from django.conf import settings
@@ -161,3 +169,53 @@ def _limiter(url: str) -> OrderRateLimiter:
 def order_rate_limiter() -> OrderRateLimiter:
     """The outbound limiter every sender uses before an order write or cancel to a broker."""
     return _limiter(settings.REDIS_URL)
+
+
+QUOTE_LIMITS_FILE = Path(__file__).with_name("quote_limits.json")
+
+
+@functools.cache
+def _quote_limit_rows() -> tuple[tuple[str, date, int], ...]:
+    data = json.loads(QUOTE_LIMITS_FILE.read_text(encoding="utf-8"))
+    return tuple(
+        sorted(
+            (str(row["broker"]), date.fromisoformat(row["effective_from"]), int(row["per_second"]))
+            for row in data["rows"]
+        )
+    )
+
+
+def quote_calls_per_second(broker: str, day: date) -> int | None:
+    """The broker's own documented limit on quote calls per second in force on `day`, or None
+    when it documents none (its quote calls count against the account's one budget only)."""
+    found = None
+    for name, effective_from, per_second in _quote_limit_rows():
+        if name == broker and effective_from <= day:
+            found = per_second
+    return found
+
+
+@functools.cache
+def _quote_limiter(url: str) -> OrderRateLimiter:
+    return OrderRateLimiter(namespace="broker-quotes", client=_client(url))
+
+
+def quote_slot_take(
+    *,
+    account_id: int,
+    broker: str,
+    ops_limit: int,
+    day: date,
+    timeout: float = 1.0,
+    limiter: OrderRateLimiter | None = None,
+    quote_limiter: OrderRateLimiter | None = None,
+) -> bool:
+    """Before one quote call: a slot of the broker's own quote limit (where it documents one)
+    and a slot of the account's one budget shared with orders, each waited for at most
+    `timeout`. False: no slot came free (make no call; the price counts as not fresh)."""
+    per_second = quote_calls_per_second(broker, day)
+    if per_second is not None:
+        quotes = quote_limiter or _quote_limiter(settings.REDIS_URL)
+        if not quotes.acquire(account_id, per_second, timeout=timeout):
+            return False
+    return (limiter or order_rate_limiter()).acquire(account_id, ops_limit, timeout=timeout)

@@ -427,6 +427,9 @@ def boundary_dispatch(
             transaction.on_commit(publish)
     with transaction.atomic():
         _dispatch_record(runs, intents, skipped, fire_at)
+        held = [pk for pk, note in skipped.items() if "no fresh price" in note.lower()]
+        if held:  # the owners are told by email too (live runs; once each)
+            transaction.on_commit(lambda: _held_notify(held))
     result.mark("committed")
     return result
 
@@ -486,19 +489,21 @@ def price_sources(
     """run id → the market that prices it: for a live run, the quotes of the broker of the
     account that trades first (or of the run's next live account's broker), never the
     simulator; a live run with no source is held (added to `skipped`). Paper and test runs:
-    the simulator (no entry).
+    the simulator (no entry), or the live account their owner chose to price them ("paper on
+    live prices", execution.market.broker.paper_live_sources).
 
     Markets are shared by broker for the whole boundary (`boundary_markets`): N accounts at one
     broker read each quote once, through one connected account of that broker, the others
     standing by should its calls fail."""
-    from execution.market.broker import boundary_markets
+    from execution.market.broker import boundary_markets, paper_live_sources
 
     if explicit is not None:
         return {}
     markets = boundary_markets(accounts.values())
-    found: dict[int, Any] = {}
+    # Paper runs priced by one of their owner's live accounts ("paper on live prices").
+    found: dict[int, Any] = dict(paper_live_sources(runs, skipped))
     for run in runs:
-        if run.pk in skipped or run.is_test:
+        if run.pk in skipped or run.is_test or run.pk in found:
             continue
         live = [
             accounts[a["account_id"]]
@@ -676,6 +681,9 @@ def _entry_intents(
                 row = strikes.pick_by_delta(rows, leg.option_type, Decimal(leg.target_delta))
             strike = Decimal(row.strike)
         resolved.append((leg, expiry, strike))
+    prefetch = getattr(market, "prefetch_options", None)
+    if prefetch is not None:  # a broker's quotes: every leg in one call, not one each
+        prefetch([(underlying.symbol, e, k, leg.option_type) for leg, e, k in resolved])
 
     limits = risk.limits_from(
         own=getattr(run.owner, "risk_limit", None),
@@ -897,6 +905,12 @@ def outgoing(intent: OrderIntent) -> dict[str, Any]:
             session_exempt="paper" if intent.account.is_paper else "",
         )
     )
+
+
+def _held_notify(run_ids: list[int]) -> None:
+    from execution.tasks import runs_held_notify_task
+
+    runs_held_notify_task.delay(run_ids)
 
 
 def _start_group(payloads: list[dict[str, Any]]) -> None:

@@ -51,10 +51,17 @@ def _switch_for(user: Any | None) -> KillSwitch:
 
 
 def kill_switch_engage(
-    *, actor: Any, user: Any | None, reason: str = "", send: bool = True
+    *,
+    actor: Any,
+    user: Any | None,
+    reason: str = "",
+    send: bool = True,
+    flatten_outside: bool = False,
 ) -> list[dict[str, Any]]:
     """Engage the switch of `user` (None: the global one, admins only). Returns the account
-    payloads of the closing orders (sent after the commit when `send`)."""
+    payloads of the closing orders (sent after the commit when `send`). `flatten_outside`
+    (a trader's own switch): also close what their brokers hold beyond the engine's
+    positions, opened outside the platform (execution.broker_positions)."""
     if user is None and not staff_may(user=actor, permission=OPERATE_GLOBAL_KILL_SWITCH):
         raise PermissionError("Only an admin with that permission can engage the global switch.")
     if user is None and not reason.strip():
@@ -111,7 +118,10 @@ def kill_switch_engage(
         payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
         for payload in payloads:
             payload["fire_at"] = None
-        if send:
+        if send and flatten_outside and user is not None:
+            user_id = user.pk
+            transaction.on_commit(lambda: _execute_all(user_id, to_cancel, payloads))
+        elif send:
             transaction.on_commit(lambda: _execute(to_cancel, payloads))
     return payloads
 
@@ -148,6 +158,12 @@ def _execute(to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
         orders_cancel_task.delay(to_cancel)
     for payload in payloads:
         account_send_task.delay(payload)
+
+
+def _execute_all(user_id: int, to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
+    from execution.tasks import kill_switch_flatten_outside_task
+
+    kill_switch_flatten_outside_task.delay(user_id, to_cancel, payloads)
 
 
 def kill_switch_rearm(*, actor: Any, user: Any | None) -> KillSwitch:

@@ -87,7 +87,8 @@ class ContractQuotes:
             self._memo[key] = self._lookup(broker, tradingsymbol)
         return self._memo[key]
 
-    def ltp(self, *, broker: str, tradingsymbol: str) -> Decimal | None:
+    def ltp(self, *, broker: str, tradingsymbol: str, run_id: int | None = None) -> Decimal | None:
+        """The last price (`run_id` is for sources that price runs apart; unused here)."""
         found = self.quote(broker=broker, tradingsymbol=tradingsymbol)
         return None if found is None else found[0]
 

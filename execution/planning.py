@@ -144,6 +144,7 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
         for key, spec in wanted.items():
             planned: RunTarget = spec["target"]
             allocations = [a.to_json() for a in planned.allocations]
+            price_account_id = _paper_price_account(planned)
             run = existing.get(key)
             if run is None:
                 run = ScheduledRun.objects.create(
@@ -158,6 +159,7 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                     allocations=allocations,
                     special_session=specials.get(spec["exchange"]),
                     entry_run=spec["entry_run"],
+                    price_account_id=price_account_id,
                 )
                 result.created.append(run)
                 events.append(_planned_event(run, "run.planned"))
@@ -166,12 +168,16 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                     run.fire_at != spec["fire_at"]
                     or run.allocations != allocations
                     or run.multiplier != planned.multiplier
+                    or run.price_account_id != price_account_id
                 )
                 if changed:
                     run.fire_at = spec["fire_at"]
                     run.allocations = allocations
                     run.multiplier = planned.multiplier
-                    run.save(update_fields=["fire_at", "allocations", "multiplier"])
+                    run.price_account_id = price_account_id
+                    run.save(
+                        update_fields=["fire_at", "allocations", "multiplier", "price_account"]
+                    )
                     result.updated.append(run)
                     events.append(_planned_event(run, "run.replanned"))
             elif (
@@ -215,6 +221,15 @@ def day_plan(*, day: date, strategy_id: int | None = None) -> PlanResult:
                     run.save(update_fields=["entry_run"])
         events_record(events)
     return result
+
+
+def _paper_price_account(target: RunTarget) -> int | None:
+    """The live account chosen to price a target that trades on paper accounts only ("paper
+    on live prices"); a target with a live account is priced by its own broker."""
+    chosen = target.extra.get("price_account_id")
+    if not chosen or any(a.broker != "paper" for a in target.allocations):
+        return None
+    return int(chosen)
 
 
 def _positional_expires(entry: ScheduledRun, day: date) -> bool:

@@ -57,15 +57,19 @@ class PaperTestError(ValueError):
     """The strategy cannot be test-run (no paper account, no version)."""
 
 
-def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
+def paper_test_run(*, user: Any, strategy: Any, price_account: Any = None) -> ScheduledRun:
     """Run `strategy` now on the user's paper account(s): at the next whole second, any time
-    of day, marked as a test. Real brokers are never used by a test run."""
+    of day, marked as a test. Real brokers are never sent an order by a test run; with
+    `price_account` (one of the user's connected live accounts) the run is priced by that
+    broker's quotes instead of the simulator ("paper on live prices")."""
     from brokers.models import Broker, BrokerAccount
     from execution.dispatch import boundary_dispatch
 
     version = strategy.current_version
     if version is None:
         raise PaperTestError("The strategy has no saved version yet.")
+    if price_account is not None and (price_account.owner_id != user.pk or price_account.is_paper):
+        raise PaperTestError("Prices can come only from one of your own live accounts.")
     paper = list(BrokerAccount.objects.filter(owner=user, broker=Broker.PAPER))
     if not paper:
         raise PaperTestError("Connect the paper broker first (Brokers → Paper).")
@@ -90,10 +94,12 @@ def paper_test_run(*, user: Any, strategy: Any) -> ScheduledRun:
             source_ref=f"{fire_at.timestamp():.0f}",
             is_test=True,
             allocations=allocations,
+            price_account=price_account,
         )
         event_record(
             kind="run.test_requested",
-            message=f"Paper test of {strategy} at {fire_at.astimezone(planning.IST):%H:%M:%S}.",
+            message=f"Paper test of {strategy} at {fire_at.astimezone(planning.IST):%H:%M:%S}"
+            + (f", priced by {price_account.label}'s quotes." if price_account else "."),
             user_id=user.pk,
             run_id=run.pk,
         )
@@ -178,8 +184,12 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
                 funds = get_adapter(account).funds()
                 if funds.available <= 0:
                     problems.append(f"{account.label}: no funds available at the broker.")
+                else:
+                    problems += margin_ready_check(account=account, day=day, funds=funds)
             except BrokerError as exc:
                 problems.append(f"{account.label}: funds could not be read ({exc.message}).")
+        if not problems and not account.is_paper:
+            positions_differ_notify(account=account, day=day)
         readiness, _ = AccountReadiness.objects.update_or_create(
             session_date=day,
             account=account,
@@ -205,6 +215,87 @@ def accounts_ready_check(*, day: date | None = None) -> list[Any]:
     return results
 
 
+def margin_ready_check(*, account: Any, day: date, funds: Any) -> list[str]:
+    """Part of the ready check: the broker's basket margin estimate of each entry run planned
+    today on the account (where the broker offers one), summed, against the funds available.
+    Only an estimate that was made and exceeds the funds is a problem; no estimate is not."""
+    from brokers.models import BrokerAccount
+    from execution.dispatch import _lots
+    from execution.margin import strategy_margin_needed
+    from execution.models.engine import RunState
+    from execution.sources import AccountAllocation
+    from trader.india import rupees
+
+    if not isinstance(account, BrokerAccount) or account.is_paper:
+        return []
+    needed = Decimal(0)
+    runs = ScheduledRun.objects.filter(
+        session_date=day, state=RunState.PLANNED, boundary=Boundary.ENTRY, is_test=False
+    ).select_related("strategy_version__strategy__underlying")
+    for run in runs:
+        for data in run.allocations:
+            if data.get("account_id") != account.pk:
+                continue
+            allocation = AccountAllocation.from_json(data)
+            estimate = strategy_margin_needed(
+                version=run.strategy_version,
+                account=account,
+                lots_for=lambda leg, a=allocation, m=run.multiplier: _lots(a, leg.lots, m),
+            )
+            if estimate.amount is None:
+                logger.info("no margin estimate for run %s: %s", run.pk, estimate.problem)
+                return []
+            needed += estimate.amount
+    if needed > funds.available:
+        return [
+            f"{account.label}: margin needed for today's strategies, {rupees(needed)} "
+            f"(the broker's estimate), exceeds the {rupees(funds.available)} available."
+        ]
+    return []
+
+
+def positions_differ_notify(*, account: Any, day: date) -> list[str]:
+    """Part of the ready check: the account's positions at its broker against ours. Each
+    difference (a position opened outside the platform, one the broker does not show, or
+    two quantities) is flagged to the owner, once a day per account, by email and as an
+    audit event; it does not stop the account from trading. Returns the differences."""
+    from django.core.mail import send_mail
+
+    from execution.broker_positions import broker_positions_compare
+    from execution.models.engine import ExecutionEvent
+
+    compared = broker_positions_compare(account=account)
+    lines = [d.words for d in compared.differences]
+    if compared.problem:
+        lines = [f"{account.label}: {compared.problem}"]
+    if not lines:
+        return []
+    already = ExecutionEvent.objects.filter(
+        kind="positions.differ", account_id=account.pk, data__day=day.isoformat()
+    ).exists()
+    if not already:
+        event_record(
+            kind="positions.differ",
+            message=f"{account.label}: " + "; ".join(lines),
+            user_id=account.owner_id,
+            account_id=account.pk,
+            data={"day": day.isoformat()},
+        )
+        try:
+            send_mail(
+                subject=f"Positions at your broker differ from ours: {account.label}",
+                message="Your broker shows positions that our records do not match:\n- "
+                + "\n- ".join(lines)
+                + "\n\nThe kill switch closes positions opened outside the platform only "
+                "when you choose 'Flatten everything' on the Positions page.",
+                from_email=None,
+                recipient_list=[account.owner.email],
+            )
+        except Exception:  # the audit event and the positions page still show it
+            logger.exception("could not email the owner of account %s", account.pk)
+    return lines
+
+
 FUNDS_CACHE_SECONDS = 15
 
 
@@ -226,3 +317,76 @@ def account_funds_read(*, account: Any, seconds: int = FUNDS_CACHE_SECONDS) -> t
         result = (None, f"Funds could not be read: {exc.message}")
     cache.set(funds_cache_key(account.pk), result, seconds)
     return result
+
+
+def runs_held_notify(*, run_ids: list[int]) -> int:
+    """Email the owner of each live run held at dispatch for want of a fresh price ("no fresh
+    price: not sent"), once per run (an audit event records it). Paper test runs are not
+    mailed. Returns the number of emails sent; a mail failure is logged, the run note and its
+    event remain."""
+
+    from django.core.mail import send_mail
+
+    from execution.models.engine import ExecutionEvent, RunState
+
+    already = {
+        pk
+        for pk in ExecutionEvent.objects.filter(
+            kind="run.held_mailed", run_id__in=run_ids
+        ).values_list("run_id", flat=True)
+        if pk is not None
+    }
+    runs = (
+        ScheduledRun.objects.filter(pk__in=run_ids, state=RunState.SKIPPED, is_test=False)
+        .exclude(pk__in=already)
+        .select_related("owner", "strategy_version__strategy")
+    )
+    sent = 0
+    for run in runs:
+        if "no fresh price" not in run.note.lower() or not run.owner.email:
+            continue
+        strategy = run.strategy_version.strategy
+        try:
+            send_mail(
+                subject=f"Not sent: no fresh price for {strategy}",
+                message=(
+                    f"Your strategy {strategy} was due at "
+                    f"{run.fire_at.astimezone(planning.IST):%H:%M:%S} IST on "
+                    f"{run.session_date:%d %b %Y}, and no order was sent:\n\n{run.note}\n\n"
+                    "A live run is never priced from an old quote or from the simulated "
+                    "market. Check that your broker account is connected (Brokers page)."
+                ),
+                from_email=None,
+                recipient_list=[run.owner.email],
+            )
+        except Exception:  # the run's note and its event remain on the runs page
+            logger.exception("could not email the owner of held run %s", run.pk)
+            continue
+        event_record(
+            kind="run.held_mailed",
+            message=f"Owner emailed: {run.note}",
+            user_id=run.owner_id,
+            run_id=run.pk,
+        )
+        sent += 1
+    return sent
+
+
+def strategy_paper_price_set(*, user: Any, strategy: Any, account: Any) -> Any:
+    """Choose (or, with None, clear) the live account whose quotes price `strategy`'s runs on
+    paper accounts ("paper on live prices"). Only the owner's own live accounts; saving
+    re-plans today's runs (execution.replan). Audited."""
+    if strategy.owner_id != user.pk:
+        raise PermissionError("Only the strategy's owner can choose its price source.")
+    if account is not None and (account.owner_id != user.pk or account.is_paper):
+        raise ValueError("Prices can come only from one of your own live accounts.")
+    with transaction.atomic():
+        strategy.paper_price_account = account
+        strategy.save(update_fields=["paper_price_account", "updated_at"])
+        event_record(
+            kind="strategy.price_source",
+            message=f"{strategy}: paper runs priced by "
+            + (f"{account.label}'s quotes." if account else "the simulated market."),
+            user_id=user.pk,
+        )
+    return strategy

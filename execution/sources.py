@@ -107,8 +107,27 @@ def version_in_force_subquery(day: date) -> Subquery:
     )
 
 
+def strategy_allocations(strategy: Any) -> tuple[AccountAllocation, ...]:
+    """The strategy's enabled allocations on its owner's own accounts, with the algo ID the
+    strategy registered at each broker (prefetch `allocations__broker_account`, `algo_ids`)."""
+    algo_ids = {row.broker: row.algo_id for row in strategy.algo_ids.all()}
+    return tuple(
+        AccountAllocation(
+            account_id=allocation.broker_account_id,
+            broker=allocation.broker_account.broker,
+            priority=allocation.priority,
+            multiplier=allocation.multiplier,
+            fixed_lots=allocation.fixed_lots,
+            algo_id=algo_ids.get(allocation.broker_account.broker, ""),
+        )
+        for allocation in strategy.allocations.all()
+        if allocation.enabled and allocation.broker_account.owner_id == strategy.owner_id
+    )
+
+
 class AllocationSource(RunSource):
-    """The trader's own active strategies on their own enabled allocations."""
+    """The trader's own active strategies on their own enabled allocations. A signal strategy
+    (an enabled webhook, trader.signals) is traded when its signals arrive, not at its times."""
 
     name = "allocation"
 
@@ -117,6 +136,7 @@ class AllocationSource(RunSource):
 
         strategies = (
             Strategy.objects.filter(status=StrategyStatus.ACTIVE)
+            .exclude(signal_webhook__enabled=True)
             .annotate(version_id=version_in_force_subquery(day))
             .filter(version_id__isnull=False)
             .prefetch_related("allocations__broker_account", "algo_ids")
@@ -124,21 +144,10 @@ class AllocationSource(RunSource):
         if strategy_id is not None:
             strategies = strategies.filter(pk=strategy_id)
         for strategy in strategies:
-            algo_ids = {row.broker: row.algo_id for row in strategy.algo_ids.all()}
-            allocations = tuple(
-                AccountAllocation(
-                    account_id=allocation.broker_account_id,
-                    broker=allocation.broker_account.broker,
-                    priority=allocation.priority,
-                    multiplier=allocation.multiplier,
-                    fixed_lots=allocation.fixed_lots,
-                    algo_id=algo_ids.get(allocation.broker_account.broker, ""),
-                )
-                for allocation in strategy.allocations.all()
-                if allocation.enabled and allocation.broker_account.owner_id == strategy.owner_id
-            )
+            allocations = strategy_allocations(strategy)
             if not allocations:
                 continue
+            price_account = strategy.paper_price_account_id
             yield RunTarget(
                 source=self.name,
                 source_ref="",
@@ -146,6 +155,8 @@ class AllocationSource(RunSource):
                 strategy_id=strategy.pk,
                 version_id=strategy.version_id,
                 allocations=allocations,
+                # Paper on live prices (a strategy on paper accounts only: see planning).
+                extra={"price_account_id": price_account} if price_account else {},
             )
 
 

@@ -254,3 +254,26 @@ def account_funds_read_task(account_id: int) -> None:
     account = BrokerAccount.objects.filter(pk=account_id, status="connected").first()
     if account is not None:
         account_funds_read(account=account)
+
+
+@shared_task(ignore_result=True)
+def runs_held_notify_task(run_ids: list[int]) -> int:
+    """Email the owners of live runs held for no fresh price (execution.services)."""
+    from execution.services import runs_held_notify
+
+    return runs_held_notify(run_ids=run_ids)
+
+
+@shared_task(ignore_result=True)
+def kill_switch_flatten_outside_task(
+    user_id: int, to_cancel: list[int], payloads: list[dict[str, Any]]
+) -> int:
+    """The kill switch's "flatten everything": read each broker's positions, start the
+    engine's own cancels and closing orders, then close what was opened outside the
+    platform (execution.broker_positions.outside_positions_flatten)."""
+    from execution.broker_positions import outside_positions_flatten
+    from execution.killswitch import _execute
+
+    return outside_positions_flatten(
+        user_id=user_id, before_send=lambda: _execute(to_cancel, payloads)
+    )

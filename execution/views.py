@@ -3,6 +3,8 @@ switch (one POST from every page) and "test now on paper"."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -32,12 +34,23 @@ def run_list(request: HttpRequest) -> HttpResponse:
         {
             **context,
             "testable": selectors.strategies_to_test_for_user(user=request.user),
+            "price_choices": _price_choices(request),
             "not_ready": selectors.readiness_problems_for_user(
                 user=request.user, day=planning.today_ist()
             ),
             "attention": selectors.orders_needing_attention_for_user(user=request.user),
         },
     )
+
+
+def _price_choices(request: HttpRequest) -> list[tuple[str, str]]:
+    """A paper test's price sources, read once for every strategy's form: the simulator and
+    the trader's connected live accounts (only offered when there is one)."""
+    from execution.forms import PaperPriceSourceForm
+
+    field: Any = PaperPriceSourceForm(user=request.user).fields["price_account"]
+    choices = [(str(value), str(label)) for value, label in field.choices]
+    return choices if len(choices) > 1 else []
 
 
 @login_required
@@ -50,14 +63,99 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def strategy_paper_price(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """Choose the live account whose quotes price the strategy's paper runs (or none)."""
+    from execution.forms import PaperPriceSourceForm
+    from trader.models import Strategy
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id, owner=request.user)
+    form = PaperPriceSourceForm(request.POST, user=request.user)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("price_account", [])))
+    else:
+        account = form.cleaned_data["price_account"]
+        services.strategy_paper_price_set(user=request.user, strategy=strategy, account=account)
+        messages.success(
+            request,
+            "Paper runs of this strategy are priced by "
+            + (f"{account.label}'s quotes." if account else "the simulated market."),
+        )
+    return redirect("strategies:detail", pk=strategy.pk)
+
+
+@login_required
+def strategy_margin(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """ "Margin needed" of a strategy on each of its live accounts (the broker's basket
+    estimate), a fragment the strategy page loads after itself."""
+    from execution.margin import strategy_margins_for_page
+    from trader.models import Strategy
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id, owner=request.user)
+    return render(
+        request,
+        "execution/_margin_needed.html",
+        {
+            "margins": strategy_margins_for_page(strategy=strategy),
+            "strategy": strategy,
+            "price_choices": _price_choices(request),
+        },
+    )
+
+
+@login_required
+def option_chain(request: HttpRequest) -> HttpResponse:
+    """An underlying's option chain for one expiry, from the simulator or one of the trader's
+    connected brokers (GET form; a source that cannot answer says why on the page)."""
+    from execution.chain import SIMULATOR, option_chain_get
+    from execution.forms import OptionChainForm
+
+    day = planning.today_ist()
+    data = request.GET.copy()
+    data.setdefault("source", SIMULATOR)
+    data.setdefault("strikes", "10")
+    form = OptionChainForm(data, user=request.user, day=day)
+    underlying_field: Any = form.fields["underlying"]
+    first = underlying_field.queryset.first()
+    if "underlying" not in data and first is not None:
+        data["underlying"] = first.symbol
+        form = OptionChainForm(data, user=request.user, day=day)
+    page = None
+    expiries: list[Any] = []
+    if form.is_valid():
+        underlying = form.cleaned_data["underlying"]
+        expiries = form.expiries(underlying)
+        page = option_chain_get(
+            user=request.user,
+            underlying=underlying,
+            expiry=form.cleaned_data["expiry"],
+            source=form.cleaned_data["source"],
+            strikes_each_side=form.cleaned_data["strikes"],
+        )
+    elif form.cleaned_data.get("underlying") is not None:
+        expiries = form.expiries(form.cleaned_data["underlying"])
+    status = 200 if form.is_valid() or not request.GET else 400
+    return render(
+        request,
+        "execution/option_chain.html",
+        {"form": form, "page": page, "expiries": expiries},
+        status=status,
+    )
+
+
+@login_required
 def positions(request: HttpRequest) -> HttpResponse:
     rows, consolidated = disclosure.positions_disclosed(
         user=request.user, positions=selectors.open_positions_for_user(user=request.user)
     )
-    template = "execution/positions.html"
+    context: dict[str, Any] = {"positions": rows, "consolidated": consolidated}
     if request.resolver_match and request.resolver_match.url_name == "positions-live":
-        template = "execution/_positions_live.html"
-    return render(request, template, {"positions": rows, "consolidated": consolidated})
+        return render(request, "execution/_positions_live.html", context)
+    from execution.broker_positions import broker_positions_for_user
+
+    # The broker's own positions against ours, on the full page only (not every poll).
+    context["at_brokers"] = broker_positions_for_user(user=request.user)
+    return render(request, "execution/positions.html", context)
 
 
 @login_required
@@ -110,10 +208,12 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
                 + " re-armed: new entries are allowed again.",
             )
         else:
+            outside = not platform and request.POST.get("flatten_outside") == "1"
             kill_switch_engage(
                 actor=request.user,
                 user=target,
                 reason=reason if platform else (reason or "Pressed in the web UI."),
+                flatten_outside=outside,
             )
             messages.warning(
                 request,
@@ -122,8 +222,9 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
                     if platform
                     else "Kill switch engaged: "
                 )
-                + "open orders are being cancelled and every position closed. No new entries "
-                "until it is re-armed.",
+                + "open orders are being cancelled and every position closed"
+                + (", including those opened outside the platform" if outside else "")
+                + ". No new entries until it is re-armed.",
             )
     except (PermissionError, ValueError) as exc:
         messages.error(request, str(exc))
@@ -162,8 +263,16 @@ def paper_test(request: HttpRequest, strategy_id: int) -> HttpResponse:
     if selectors.kill_switches_engaged(user=request.user):
         messages.error(request, "The kill switch is engaged: re-arm it before a test run.")
         return redirect("execution:runs")
+    from execution.forms import PaperPriceSourceForm
+
+    form = PaperPriceSourceForm(request.POST, user=request.user)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("price_account", [])))
+        return redirect("execution:runs")
     try:
-        run = services.paper_test_run(user=request.user, strategy=strategy)
+        run = services.paper_test_run(
+            user=request.user, strategy=strategy, price_account=form.cleaned_data["price_account"]
+        )
     except services.PaperTestError as exc:
         messages.error(request, str(exc))
         return redirect("execution:runs")

@@ -87,7 +87,9 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
     now = now or timezone.now()
     positions = list(
         Position.objects.exclude(net_quantity=0)
-        .select_related("run__strategy_version__strategy__underlying", "leg", "account")
+        .select_related(
+            "run__strategy_version__strategy__underlying", "run__price_account", "leg", "account"
+        )
         .filter(run__boundary=Boundary.ENTRY)
     )
     # A market passed in (tests) prices everything; otherwise live accounts are marked with
@@ -116,11 +118,16 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         legs_to_close = []
         unpriced = False
         for position in run_positions:
-            ltp = prices.ltp(broker=position.account.broker, tradingsymbol=position.tradingsymbol)
+            ltp = prices.ltp(
+                broker=position.account.broker,
+                tradingsymbol=position.tradingsymbol,
+                run_id=position.run_id,
+            )
             if ltp is None:
                 unpriced = True
                 continue
             position.last_price = ltp
+            position.last_price_at = _quoted_at(prices, position, now)
             mtm += position.pnl(ltp)
             reason = _leg_exit(position, ltp)
             if reason and (position.account_id, position.tradingsymbol) not in closing_open:
@@ -149,7 +156,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
     _stale_alert(getattr(prices, "stale", {}), positions)
     with transaction.atomic():
         ScheduledRun.objects.bulk_update(runs, ["mtm", "peak_mtm", "exit_reason"])
-        Position.objects.bulk_update(positions, ["last_price"])
+        Position.objects.bulk_update(positions, ["last_price", "last_price_at"])
         intents: list[OrderIntent] = []
         events = []
         accounts = {p.account_id: p.account for p in positions}
@@ -182,6 +189,15 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 payload["fire_at"] = None
             transaction.on_commit(lambda: _send(payloads))
     return len(runs)
+
+
+def _quoted_at(prices: Any, position: Position, now: datetime) -> datetime:
+    """When the price just given for the position was quoted (a broker's own time where it
+    gives one; `now` for the simulator)."""
+    quoted_at = getattr(prices, "quoted_at", None)
+    if quoted_at is None:
+        return now
+    return quoted_at(broker=position.account.broker, tradingsymbol=position.tradingsymbol)  # type: ignore[no-any-return]
 
 
 def _stale_alert(stale: dict[tuple[str, str], str], positions: list[Position]) -> None:

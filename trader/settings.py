@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "execution",
     "marketplace",
     "trader.api",
+    "trader.signals",
+    "trader.alerts",
     "drf_spectacular",
     "drf_spectacular_sidecar",
 ]
@@ -231,6 +233,26 @@ REST_FRAMEWORK = {
 }
 # Requests per API token (per user for a browser session), counted in Redis.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "120/min")
+
+# --- Signal webhooks and alerts -------------------------------------------------------------
+# A signal is taken within this many seconds of its timestamp (either side), at most this many
+# a minute per strategy (Redis), with a body of at most this many bytes.
+SIGNAL_MAX_AGE_SECONDS = env_int("SIGNAL_MAX_AGE_SECONDS", 60)
+SIGNAL_RATE_PER_MINUTE = env_int("SIGNAL_RATE_PER_MINUTE", 30)
+SIGNAL_MAX_BODY_BYTES = env_int("SIGNAL_MAX_BODY_BYTES", 16384)
+# Telegram's Bot API (tests point it at a local emulator).
+TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
+# Web push (VAPID): generate a pair with `python manage.py vapid_keys`; empty = no web push.
+WEBPUSH_VAPID_PRIVATE_KEY = os.environ.get("WEBPUSH_VAPID_PRIVATE_KEY", "")
+WEBPUSH_VAPID_PUBLIC_KEY = os.environ.get("WEBPUSH_VAPID_PUBLIC_KEY", "")
+WEBPUSH_SUBJECT = os.environ.get("WEBPUSH_SUBJECT", "mailto:admin@localhost")
+# A delivery is tried this many times in all, waiting ALERT_RETRY_BASE_SECONDS x 4^n between.
+ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 5)
+ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 15)
+ALERT_HTTP_TIMEOUT_SECONDS = env_int("ALERT_HTTP_TIMEOUT_SECONDS", 10)
+# Outgoing alert URLs (webhooks, push endpoints) may point at private or loopback addresses:
+# only for development and tests (a user's URL must not reach the platform's own network).
+ALERT_ALLOW_PRIVATE_URLS = env_bool("ALERT_ALLOW_PRIVATE_URLS", DEBUG)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trader API",
     "DESCRIPTION": (

@@ -32,6 +32,8 @@ urlpatterns = [
     path("execution/", include("execution.urls")),
     path("marketplace/", include("marketplace.urls")),
     path("api/", include("trader.api.urls")),
+    path("signals/", include("trader.signals.urls")),
+    path("alerts/", include("trader.alerts.urls")),
     # Before admin.site.urls: admin's own password-only login form is never served.
     path("admin/login/", staff_auth.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

@@ -183,6 +183,9 @@ class EmulatorOptions:
     # Refuse orders for option contracts the master does not list, as a broker does. Off by
     # default: older tests trade fixed contracts on a market that never moves.
     listed_only: bool = False
+    # Basket margin estimates (a SIMULATION PARAMETER, not SPAN): a short option blocks this
+    # percentage of its strike's notional; a long pays its premium at the ask.
+    short_margin_pct: Decimal = Decimal("12")
 
     def __post_init__(self) -> None:
         if isinstance(self.fault, str):
@@ -704,6 +707,48 @@ class EmulatorState:
                 )
             )
         return result
+
+    def basket_margin(self, legs: list[tuple[str, str, str, int]]) -> tuple[Decimal, Decimal]:
+        """(initial, final) margin of a basket of (exchange, Kite-style symbol, side, quantity)
+        legs, the emulator's simple model: a long pays its premium at the ask; a short blocks
+        `short_margin_pct` of its strike notional less its premium at the bid (initial); in
+        `final` a short covered by a long of the same underlying, expiry, type and quantity
+        (a spread) blocks at most the strikes' width instead (the hedge benefit)."""
+        pct = Decimal(str(self.options.short_margin_pct)) / 100
+        self.master_contracts()  # today's master indexed (built on a day's first use)
+        contracts = {}
+        for exchange, symbol, side, quantity in legs:
+            contract = self.contract_by_symbol.get(symbol)
+            quote = self.quotes.quote(exchange, symbol)
+            if contract is None or quote is None or quantity <= 0 or side not in ("BUY", "SELL"):
+                raise EmulatorError(ErrorKind.INPUT, f"Invalid instrument or leg: {symbol}.")
+            contracts[symbol] = (contract, quote)
+        initial = final = Decimal(0)
+        longs = [
+            (contracts[symbol][0], quantity) for _, symbol, side, quantity in legs if side == "BUY"
+        ]
+        for _, symbol, side, quantity in legs:
+            contract, quote = contracts[symbol]
+            if side == "BUY":
+                cost = quote.ask * quantity
+                initial += cost
+                final += cost
+                continue
+            blocked = max(contract.strike * quantity * pct - quote.bid * quantity, Decimal(0))
+            initial += blocked
+            hedge = next(
+                (
+                    c
+                    for c, q in longs
+                    if q == quantity
+                    and (c.underlying, c.expiry, c.option_type)
+                    == (contract.underlying, contract.expiry, contract.option_type)
+                ),
+                None,
+            )
+            width = None if hedge is None else abs(hedge.strike - contract.strike) * quantity
+            final += blocked if width is None else min(blocked, width)
+        return initial.quantize(Decimal("0.01")), final.quantize(Decimal("0.01"))
 
     def premium_paid(self, account: Account) -> Decimal:
         """Net option premium paid today (the emulator models cash, not SPAN/exposure)."""

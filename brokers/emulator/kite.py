@@ -131,6 +131,7 @@ class KiteEmulator(BrokerEmulator):
             web.get("/user/profile", self.profile),
             web.get("/user/margins", self.margins),
             web.get("/user/margins/{segment}", self.margins),
+            web.post("/margins/basket", self.basket_margins),
             web.post("/orders/{variety}", self.place_order),
             web.put("/orders/{variety}/{order_id}", self.modify_order),
             web.delete("/orders/{variety}/{order_id}", self.cancel_order),
@@ -272,6 +273,40 @@ class KiteEmulator(BrokerEmulator):
 
     async def profile(self, request: web.Request) -> web.Response:
         return ok(self._user(self.authenticate(request)))
+
+    async def basket_margins(self, request: web.Request) -> web.Response:
+        """`POST /margins/basket` (JSON list of orders; `consider_positions` is accepted,
+        open positions are not netted here): `initial` and `final` totals and per order."""
+        self.authenticate(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, list) or not body:
+            raise EmulatorError(ErrorKind.INPUT, "Invalid `orders`: a JSON list is required.")
+        legs = []
+        for row in body:
+            if not isinstance(row, dict):
+                raise EmulatorError(ErrorKind.INPUT, "Invalid order in the basket.")
+            legs.append(
+                (
+                    str(row.get("exchange", "")),
+                    str(row.get("tradingsymbol", "")),
+                    str(row.get("transaction_type", "")),
+                    int_or_error(row.get("quantity"), "quantity"),
+                )
+            )
+        initial, final = self.state.basket_margin(legs)
+        return ok(
+            {
+                "initial": {"type": "", "total": number(initial)},
+                "final": {"type": "", "total": number(final)},
+                "orders": [
+                    {"tradingsymbol": symbol, "exchange": exchange, "total": 0}
+                    for exchange, symbol, _side, _qty in legs
+                ],
+            }
+        )
 
     async def margins(self, request: web.Request) -> web.Response:
         session = self.authenticate(request)

@@ -50,7 +50,9 @@ from brokers.emulator.core import (
     algo_id_checked,
     consent_page,
     decimal_or_error,
+    int_or_error,
     ist_text,
+    json_object,
     number,
     with_query,
 )
@@ -116,6 +118,7 @@ class UpstoxEmulator(BrokerEmulator):
             web.delete("/v2/logout", self.logout),
             web.get("/v2/user/profile", self.profile),
             web.get("/v2/user/get-funds-and-margin", self.funds),
+            web.post("/v2/charges/margin", self.margin),
             web.get("/v2/order/retrieve-all", self.orders),
             web.get("/v2/order/details", self.order_details),
             web.get("/v2/order/history", self.order_history),
@@ -291,6 +294,32 @@ class UpstoxEmulator(BrokerEmulator):
         algo_name = request.headers.get("X-Algo-Name")
         order = await self.place(request, session, lambda: self.parse_order(body, algo_name))
         return ok({"order_id": order.order_id})
+
+    async def margin(self, request: web.Request) -> web.Response:
+        """`POST /v2/charges/margin`: `required_margin` and `final_margin` of the basket."""
+        self.authenticate(request)
+        body = await json_object(request)
+        rows = body.get("instruments")
+        if not isinstance(rows, list) or not rows:
+            raise EmulatorError(ErrorKind.INPUT, "Invalid instruments", code="UDAPI100036")
+        legs = []
+        for row in rows:
+            if not isinstance(row, dict):
+                raise EmulatorError(ErrorKind.INPUT, "Invalid instruments", code="UDAPI100036")
+            known = self.state.instrument_keys.get(str(row.get("instrument_key")))
+            if known is None:
+                raise EmulatorError(ErrorKind.INPUT, "Invalid instrument_key", code="UDAPI100038")
+            exchange, symbol, _ = known
+            side = str(row.get("transaction_type", ""))
+            legs.append((exchange, symbol, side, int_or_error(row.get("quantity"), "quantity")))
+        initial, final = self.state.basket_margin(legs)
+        return ok(
+            {
+                "margins": [{"total_margin": 0} for _ in legs],
+                "required_margin": number(initial),
+                "final_margin": number(final),
+            }
+        )
 
     def parse_order(self, body: dict[str, Any], algo_name: str | None = None) -> OrderSpec:
         missing = [f for f in PLACE_REQUIRED if f not in body]

@@ -151,4 +151,5 @@ def to_quote(key: str, row: dict[str, Any]) -> Quote:
         last_price=to_decimal(row.get("last_price")),
         bid=best("buy"),
         ask=best("sell"),
+        oi=int(to_decimal(row["oi"])) if row.get("oi") not in (None, "") else None,
     )

@@ -273,7 +273,7 @@ class PaperAdapter(BrokerAdapter):
         if problem:
             self._reject(order, problem)
             return
-        quote = paper_market.option_quote(contract)
+        quote = paper_market.touch_for(self.account_id, order.tradingsymbol, contract)
         buy = order.side == Side.BUY
         touch = quote.ask if buy else quote.bid
         if order.order_type == OrderType.LIMIT:
@@ -481,7 +481,7 @@ class PaperAdapter(BrokerAdapter):
         result = []
         for row in PaperPosition.objects.filter(account_id=self.account_id):
             contract = self._contract(row.tradingsymbol, exchange=row.exchange)
-            last = paper_market.option_quote(contract).ltp
+            last = paper_market.touch_for(self.account_id, row.tradingsymbol, contract).ltp
             unrealised = (last - row.average_price) * row.quantity if row.quantity else Decimal("0")
             result.append(
                 Position(

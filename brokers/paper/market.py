@@ -133,6 +133,41 @@ def option_quote(contract: _Contract) -> Touch:
     )
 
 
+# "Paper on live prices": the live quotes that price a paper run are left here, per paper
+# account and contract, by the engine (execution.market.broker.PaperLiveMarket and the watch);
+# the paper book fills and marks that contract at them instead of the simulator's. Kept a
+# while past the quote's own freshness: an order sent at T fills at the price seen at T - ε.
+LIVE_TOUCH_SECONDS = 300
+
+
+def _live_key(account_id: int, tradingsymbol: str) -> str:
+    return f"paper:live-touch:{account_id}:{tradingsymbol}"
+
+
+def live_touch_set(
+    *,
+    account_id: int,
+    tradingsymbol: str,
+    ltp: Decimal,
+    bid: Decimal | None = None,
+    ask: Decimal | None = None,
+) -> None:
+    """Price `tradingsymbol` in this paper book from a live quote (a broker that quotes its
+    LTP only gives a touch of bid = ask = LTP)."""
+    from django.core.cache import cache
+
+    touch = Touch(bid=bid or ltp, ask=ask or ltp, ltp=ltp)
+    cache.set(_live_key(account_id, tradingsymbol), touch, LIVE_TOUCH_SECONDS)
+
+
+def touch_for(account_id: int, tradingsymbol: str, contract: _Contract) -> Touch:
+    """The live touch left for this paper book and contract, else the simulator's."""
+    from django.core.cache import cache
+
+    found = cache.get(_live_key(account_id, tradingsymbol))
+    return found if isinstance(found, Touch) else option_quote(contract)
+
+
 def instrument_rows() -> list[dict[str, Any]]:
     """Listed option contracts in Kite's instrument-master columns."""
     from execution.contracts import kite_symbol

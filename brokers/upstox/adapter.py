@@ -21,9 +21,11 @@ from brokers.base import (
     Credentials,
     Funds,
     InputRejectedError,
+    MarginEstimate,
     OrderAck,
     OrderRequest,
     OrderType,
+    PermanentError,
     Position,
     Quote,
     TokenGrant,
@@ -52,6 +54,7 @@ class UpstoxAdapter(BrokerAdapter):
         needs_app_credentials=True,
         max_tag_length=20,
         algo_id_field="X-Algo-Name",
+        basket_margin=True,  # POST /v2/charges/margin
     )
 
     def __init__(
@@ -214,6 +217,30 @@ class UpstoxAdapter(BrokerAdapter):
     def funds(self) -> Funds:
         data = self.client.send("GET", "/v2/user/get-funds-and-margin") or {}
         return parsing.to_funds(data.get("equity") or {})
+
+    def basket_margin(self, orders: list[OrderRequest]) -> MarginEstimate:
+        """`POST /v2/charges/margin` with each order's instrument key: `required_margin`
+        (each order alone) and `final_margin` (after the basket's hedge benefit)."""
+        body = {
+            "instruments": [
+                {
+                    "instrument_key": o.instrument_token,
+                    "quantity": o.quantity,
+                    "product": parsing.PRODUCT_CODES[o.product],
+                    "transaction_type": o.side.value,
+                    "price": float(o.price or 0),
+                }
+                for o in orders
+            ]
+        }
+        data = self.client.send("POST", "/v2/charges/margin", json=body)
+        try:
+            return MarginEstimate(
+                initial=Decimal(str(data["required_margin"])),
+                final=Decimal(str(data["final_margin"])),
+            )
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise PermanentError("Upstox's margin answer could not be read.") from exc
 
     def quote(self, instruments: list[str]) -> dict[str, Quote]:
         """Last prices keyed by the instrument keys passed in (`NSE_FO|43919`,

@@ -9,8 +9,12 @@ with a freshness bound.
 - A quote older than `conf.quote_max_age_seconds()` raises `StalePriceError` ("no fresh price").
   Kite's quotes carry the exchange's timestamp; for the other brokers the moment our client
   received the answer stands in for it.
-- Option chains for premium or delta strike picks are not served from broker quotes yet:
-  `chain()` raises LookupError, and such a live run is held with that reason.
+- Every quote call takes a slot of the account's one budget shared with its orders (and of the
+  broker's own quote limit where it documents one: `brokers.ratelimit.quote_slot_take`); no
+  slot within a second counts as no fresh price.
+- `chain()` builds an option chain for an expiry from the instrument master's strikes around
+  the broker's spot, quoted in batches; IV and Greeks come from `execution.pricing` (Black-76
+  on the forward, vollib) with the broker's LTP, OI where the broker's quote carries it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ INDEX_KEYS: dict[str, dict[str, str]] = {
 # and Fyers 50 per call; Dhan 1000 per marketfeed call).
 QUOTE_BATCH = {"kite": 500, "upstox": 500, "angelone": 50, "fyers": 50, "dhan": 1000}
 BROKERS_WITH_QUOTES = tuple(INDEX_KEYS)
+PRICE_SOURCE_LENGTH = 80
 
 
 class StalePriceError(LookupError):
@@ -62,6 +67,33 @@ class BrokerQuote:
     bid: Decimal | None
     ask: Decimal | None
     at: datetime
+    oi: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokerOptionQuote:
+    """One side of a broker chain row: the quote, and the IV and Greeks implied by its LTP
+    (iv None where no volatility reproduces the LTP: at or below intrinsic; the Greeks are
+    then the payoff's)."""
+
+    tradingsymbol: str
+    ltp: Decimal
+    bid: Decimal | None
+    ask: Decimal | None
+    oi: int | None
+    at: datetime
+    iv: float | None
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokerChainRow:
+    strike: Decimal
+    ce: BrokerOptionQuote
+    pe: BrokerOptionQuote
 
 
 def contract_key(broker: str, exchange: str, tradingsymbol: str, token: str) -> str:
@@ -111,7 +143,8 @@ class BrokerMarket:
 
         self.account = account
         self.adapter = adapter or get_adapter(account)
-        self.name = f"{account.get_broker_display()} quotes ({account.label})"
+        # What a run records as its price source (ScheduledRun.price_source: 80 characters).
+        self.name = f"{account.get_broker_display()} quotes ({account.label})"[:PRICE_SOURCE_LENGTH]
 
     # --- fetching ---------------------------------------------------------------------------
     def fetch(self, keys: list[str]) -> dict[str, BrokerQuote]:
@@ -137,14 +170,31 @@ class BrokerMarket:
             try:
                 self.calls += 1
                 return self._read(keys)
-            except BrokerError as exc:
+            except (BrokerError, StalePriceError) as exc:
+                # A refused call, or no request slot free on this account (its budget is
+                # shared with its orders): the next account of the broker has its own.
                 if not self._fallbacks:
+                    if isinstance(exc, StalePriceError):
+                        raise
                     raise StalePriceError(f"no price from {self.name}: {exc.message}") from exc
                 failed = self.name
                 self._use(self._fallbacks.pop(0))
                 logger.warning("quotes through %s failed (%s): using %s", failed, exc, self.name)
 
     def _read(self, keys: list[str]) -> dict[str, BrokerQuote]:
+        from brokers.ratelimit import quote_slot_take
+        from execution.pricing import IST
+
+        if not quote_slot_take(
+            account_id=self.account.pk,
+            broker=self.broker,
+            ops_limit=self.account.orders_per_second,
+            day=timezone.now().astimezone(IST).date(),
+        ):
+            raise StalePriceError(
+                f"no fresh price: no request slot came free for {self.name} (quotes share "
+                f"the account's requests per second with its orders)"
+            )
         received = timezone.now()
         if self.broker == "kite":
             from brokers.kite.market import quotes_with_time
@@ -153,7 +203,9 @@ class BrokerMarket:
         else:
             rows = {key: (quote, None) for key, quote in self.adapter.quote(keys).items()}
         return {
-            key: BrokerQuote(quote.last_price, quote.bid, quote.ask, at or received)
+            key: BrokerQuote(
+                quote.last_price, quote.bid, quote.ask, at or received, getattr(quote, "oi", None)
+            )
             for key, (quote, at) in rows.items()
             if quote.last_price and quote.last_price > 0
         }
@@ -236,11 +288,113 @@ class BrokerMarket:
     def symbol_key(self, tradingsymbol: str, token: str, exchange: str) -> str:
         return contract_key(self.broker, exchange, tradingsymbol, token)
 
-    def chain(self, *args: Any, **kwargs: Any) -> list[Any]:
-        raise LookupError(
-            f"premium and delta strike picks need an option chain, which is not read from "
-            f"{self.name} yet"
+    def prefetch_options(self, contracts: list[tuple[str, date, Decimal, str]]) -> None:
+        """Quote these (underlying, expiry, strike, CE/PE) contracts in as few calls as the
+        broker allows, so the per-leg `option_quote` calls that follow make none."""
+        keys = []
+        for contract in contracts:
+            try:
+                keys.append(self.key_for(*contract))
+            except StalePriceError:
+                continue  # option_quote says so, for that leg
+        self.fetch(keys)
+
+    def chain(
+        self,
+        symbol: str,
+        expiry: date,
+        *,
+        strike_step: Decimal,
+        strikes_each_side: int = 10,
+        at: datetime | None = None,
+    ) -> list[BrokerChainRow]:
+        """Strikes of `expiry` in the broker's master around the ATM strike (nearest multiple
+        of `strike_step` to the broker's spot), CE and PE each, quoted in batches. A strike
+        with a side unquoted or stale is left out; StalePriceError when the spot is not fresh,
+        LookupError when no strike is left."""
+        from execution import pricing
+        from execution.market.sessions import reference_hours
+        from execution.market.simulated import DEFAULT_RATE
+        from execution.models import BrokerSymbol
+
+        if strike_step <= 0 or strikes_each_side < 0:
+            raise ValueError("strike_step must be positive and strikes_each_side not negative")
+        now = timezone.now()
+        spot = self.spot(symbol)
+        step = Decimal(strike_step)
+        atm = (spot / step).quantize(Decimal(1)) * step
+        low, high = atm - strikes_each_side * step, atm + strikes_each_side * step
+        rows = (
+            BrokerSymbol.objects.select_related("instrument__underlying")
+            .filter(
+                broker=self.broker,
+                instrument__underlying__symbol=symbol,
+                instrument__expiry=expiry,
+                instrument__strike__gte=low,
+                instrument__strike__lte=high,
+                instrument__option_type__in=["CE", "PE"],
+            )
+            .order_by("instrument__strike")
         )
+        keys: dict[tuple[Decimal, str], tuple[str, str]] = {}
+        for row in rows:
+            instrument = row.instrument
+            keys[(instrument.strike, instrument.option_type)] = (
+                contract_key(
+                    self.broker, instrument.underlying.segment, row.tradingsymbol, row.token
+                ),
+                row.tradingsymbol,
+            )
+        quotes = self.fetch([key for key, _ in keys.values()])
+        t = pricing.year_fraction(now, expiry, expiry_close=reference_hours().on(expiry)[1])
+        forward = pricing.forward_price(spot=float(spot), t=t, r=DEFAULT_RATE)
+
+        def side(strike: Decimal, option_type: str) -> BrokerOptionQuote | None:
+            key, tradingsymbol = keys.get((strike, option_type), ("", ""))
+            quote = quotes.get(key)
+            if quote is None or now - quote.at > self.max_age:
+                return None
+            iv = pricing.implied_volatility(
+                price=float(quote.ltp),
+                forward=forward,
+                strike=float(strike),
+                t=t,
+                r=DEFAULT_RATE,
+                option_type=option_type,
+            )
+            greeks = pricing.greeks(
+                forward=forward,
+                strike=float(strike),
+                t=t if iv else 0.0,
+                r=DEFAULT_RATE,
+                sigma=iv or 0.0,
+                option_type=option_type,
+            )
+            return BrokerOptionQuote(
+                tradingsymbol=tradingsymbol,
+                ltp=quote.ltp,
+                bid=quote.bid,
+                ask=quote.ask,
+                oi=quote.oi,
+                at=quote.at,
+                iv=iv,
+                delta=greeks.delta,
+                gamma=greeks.gamma,
+                theta=greeks.theta,
+                vega=greeks.vega,
+            )
+
+        chain = []
+        for strike in sorted({strike for strike, _ in keys}):
+            ce, pe = side(strike, "CE"), side(strike, "PE")
+            if ce is not None and pe is not None:
+                chain.append(BrokerChainRow(strike=strike, ce=ce, pe=pe))
+        if not chain:
+            raise LookupError(
+                f"no option chain: {self.name} has no fresh quotes for {symbol} "
+                f"{expiry:%d-%b-%Y} strikes around {atm}"
+            )
+        return chain
 
 
 def _usable(account: Any) -> bool:
@@ -294,6 +448,103 @@ def fetch_all(wanted: dict[BrokerMarket, list[str]]) -> None:
         list(pool.map(one, wanted))
 
 
+class PaperLiveMarket:
+    """ "Paper on live prices": a paper run priced by the quotes of one of its owner's live
+    accounts. Spot, strikes and reference prices come from that broker (as for a live run);
+    each contract it quotes is also left as the paper books' live touch
+    (brokers.paper.market.live_touch_set), so the paper orders fill at the live price."""
+
+    def __init__(self, inner: BrokerMarket, paper_account_ids: list[int]) -> None:
+        self.inner = inner
+        self.paper_account_ids = paper_account_ids
+        label = inner.account.label[: PRICE_SOURCE_LENGTH - 40]
+        self.name = f"{inner.account.get_broker_display()} quotes ({label}), paper"
+
+    def spot(self, symbol: str, at: datetime | None = None) -> Decimal:
+        return self.inner.spot(symbol, at)
+
+    def prefetch_options(self, contracts: list[tuple[str, date, Decimal, str]]) -> None:
+        self.inner.prefetch_options(contracts)
+
+    def chain(self, *args: Any, **kwargs: Any) -> list[BrokerChainRow]:
+        return self.inner.chain(*args, **kwargs)
+
+    def option_quote(
+        self,
+        underlying: str,
+        expiry: date,
+        strike: Decimal,
+        option_type: str,
+        at: datetime | None = None,
+    ) -> BrokerQuote:
+        from brokers.paper.market import live_touch_set
+        from execution.models import BrokerSymbol
+
+        quote = self.inner.option_quote(underlying, expiry, strike, option_type, at)
+        # The paper broker speaks Kite's notation.
+        symbol = (
+            BrokerSymbol.objects.filter(
+                broker="kite",
+                instrument__underlying__symbol=underlying,
+                instrument__expiry=expiry,
+                instrument__strike=strike,
+                instrument__option_type=option_type,
+            )
+            .values_list("tradingsymbol", flat=True)
+            .first()
+        )
+        if symbol:
+            for account_id in self.paper_account_ids:
+                live_touch_set(
+                    account_id=account_id,
+                    tradingsymbol=symbol,
+                    ltp=quote.ltp,
+                    bid=quote.bid,
+                    ask=quote.ask,
+                )
+        return quote
+
+
+def paper_live_sources(runs: list[Any], skipped: dict[int, str]) -> dict[int, PaperLiveMarket]:
+    """run id → the live market pricing each paper run whose owner chose one of their live
+    accounts as its price source ("paper on live prices"). A chosen account that can no longer
+    quote (disconnected, token dead, not the owner's) holds the run: a paper run on live
+    prices is never priced by the simulator in their place."""
+    from brokers.models import BrokerAccount
+
+    wanted = [
+        r
+        for r in runs
+        if r.pk not in skipped
+        and r.price_account_id
+        and all(a.get("broker") == "paper" for a in r.allocations)  # never a live run
+    ]
+    if not wanted:
+        return {}
+    accounts = {
+        a.pk: a for a in BrokerAccount.objects.filter(pk__in={r.price_account_id for r in wanted})
+    }
+    markets: dict[int, BrokerMarket] = {}
+    found: dict[int, PaperLiveMarket] = {}
+    for run in wanted:
+        account = accounts.get(run.price_account_id)
+        if account is None or account.owner_id != run.owner_id:
+            skipped[run.pk] = "No fresh price: the chosen price source is not yours: not sent."
+            continue
+        if account.pk not in markets:
+            market = live_market_for(account, candidates=[])
+            if market is None or market.account.pk != account.pk:
+                skipped[run.pk] = (
+                    f"No fresh price: {account.label}, chosen to price this paper run, is not "
+                    f"connected: not sent."
+                )
+                continue
+            markets[account.pk] = market
+        paper = [int(a["account_id"]) for a in run.allocations if a.get("broker") == "paper"]
+        found[run.pk] = PaperLiveMarket(markets[account.pk], paper)
+    return found
+
+
 class LivePrices:
     """Contract prices for the watch: each live broker's own quotes (one batch per broker
     and tick), the simulator for paper accounts. A stale or missing broker quote gives no
@@ -305,6 +556,10 @@ class LivePrices:
         self.now = now
         self.stale: dict[tuple[str, str], str] = {}
         self._keys: dict[tuple[str, str], tuple[str, Decimal] | None] = {}
+        # Paper on live prices: run id → (the live market, its paper accounts).
+        self.paper_live: dict[int, tuple[BrokerMarket, list[int]]] = {}
+        self.paper_held: set[int] = set()  # paper runs whose chosen price source cannot quote
+        self._at: dict[tuple[str, str], datetime] = {}
 
     def prefetch(self, contracts: list[tuple[str, str]]) -> None:
         """Read every (broker, trading symbol) of live brokers in as few calls as allowed."""
@@ -330,7 +585,18 @@ class LivePrices:
                 for symbol in symbols:
                     self.stale[(broker, symbol)] = str(exc)
 
-    def quote(self, *, broker: str, tradingsymbol: str) -> tuple[Decimal, Decimal] | None:
+    def quoted_at(self, *, broker: str, tradingsymbol: str) -> datetime:
+        """When the last price given for this contract was quoted (the broker's time where it
+        gives one; now for the simulator)."""
+        return self._at.get((broker, tradingsymbol), self.now)
+
+    def quote(
+        self, *, broker: str, tradingsymbol: str, run_id: int | None = None
+    ) -> tuple[Decimal, Decimal] | None:
+        if broker == "paper" and run_id in self.paper_held:
+            return None
+        if broker == "paper" and run_id in self.paper_live:
+            return self._paper_live_quote(run_id, tradingsymbol)
         if broker == "paper":
             return self.simulated.quote(broker=broker, tradingsymbol=tradingsymbol)
         market = self.markets.get(broker)
@@ -349,10 +615,44 @@ class LivePrices:
         except StalePriceError as exc:
             self.stale[(broker, tradingsymbol)] = str(exc)
             return None
+        self._at[(broker, tradingsymbol)] = quote.at
         return quote.ltp, tick
 
-    def ltp(self, *, broker: str, tradingsymbol: str) -> Decimal | None:
-        found = self.quote(broker=broker, tradingsymbol=tradingsymbol)
+    def _paper_live_quote(self, run_id: int, tradingsymbol: str) -> tuple[Decimal, Decimal] | None:
+        from brokers.paper.market import live_touch_set
+        from execution.instruments import instrument_from_broker_symbol
+        from execution.models import Instrument
+
+        market, paper_accounts = self.paper_live[run_id]
+        try:
+            instrument = instrument_from_broker_symbol("kite", tradingsymbol)
+        except Instrument.DoesNotExist:
+            self.stale[("paper", tradingsymbol)] = f"{tradingsymbol} is not in the master"
+            return None
+        try:
+            key = market.key_for(
+                instrument.underlying.symbol,
+                instrument.expiry,
+                instrument.strike,
+                instrument.option_type,
+            )
+            quote = market.fresh(key, tradingsymbol, now=self.now)
+        except StalePriceError as exc:
+            self.stale[("paper", tradingsymbol)] = str(exc)
+            return None
+        for account_id in paper_accounts:  # the paper book fills its exits at this price
+            live_touch_set(
+                account_id=account_id,
+                tradingsymbol=tradingsymbol,
+                ltp=quote.ltp,
+                bid=quote.bid,
+                ask=quote.ask,
+            )
+        self._at[("paper", tradingsymbol)] = quote.at
+        return quote.ltp, instrument.tick_size
+
+    def ltp(self, *, broker: str, tradingsymbol: str, run_id: int | None = None) -> Decimal | None:
+        found = self.quote(broker=broker, tradingsymbol=tradingsymbol, run_id=run_id)
         return None if found is None else found[0]
 
 
@@ -369,4 +669,55 @@ def live_prices(positions: list[Any], *, simulated: Any, now: datetime) -> LiveP
             markets[account.broker] = market
     prices = LivePrices(simulated, markets, now)
     prices.prefetch([(p.account.broker, p.tradingsymbol) for p in positions])
+    paper_live_watch(prices, positions)
     return prices
+
+
+def paper_live_watch(prices: LivePrices, positions: list[Any]) -> None:
+    """Paper positions of runs priced by a live account ("paper on live prices") are marked
+    with that account's quotes (one market per account, its contracts in one batch); a
+    chosen account that cannot quote leaves them unmarked (never the simulator's price)."""
+    from execution.instruments import instrument_from_broker_symbol
+    from execution.models import Instrument
+
+    by_account: dict[int, BrokerMarket | None] = {}
+    contracts: dict[int, list[tuple[str, date, Decimal, str]]] = {}
+    for position in positions:
+        run = position.run
+        account = run.price_account if run.price_account_id else None
+        if account is None or not position.account.is_paper:
+            continue
+        if account.pk not in by_account:
+            market = live_market_for(account, candidates=[])
+            usable = market is not None and market.account.pk == account.pk
+            by_account[account.pk] = market if usable else None
+        market = by_account[account.pk]
+        if market is None or account.owner_id != run.owner_id:
+            prices.stale[("paper", position.tradingsymbol)] = (
+                f"{account.label}, chosen to price this paper run, gives no quotes now"
+            )
+            prices.paper_held.add(run.pk)
+            continue
+        paper = prices.paper_live.setdefault(run.pk, (market, []))[1]
+        if position.account_id not in paper:
+            paper.append(position.account_id)
+        try:
+            instrument = instrument_from_broker_symbol("kite", position.tradingsymbol)
+        except Instrument.DoesNotExist:
+            continue
+        contracts.setdefault(account.pk, []).append(
+            (
+                instrument.underlying.symbol,
+                instrument.expiry,
+                instrument.strike,
+                instrument.option_type,
+            )
+        )
+    for account_id, wanted in contracts.items():
+        market = by_account[account_id]
+        if market is None:
+            continue
+        try:
+            market.prefetch_options(wanted)
+        except StalePriceError:
+            continue  # each position's quote says so

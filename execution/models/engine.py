@@ -170,6 +170,16 @@ class ScheduledRun(models.Model):
     # quotes for live runs, the simulated market for paper ones. Nullable so that SQLite adds
     # the column in place (a rebuilt table would break the special-session triggers).
     price_source = models.CharField(max_length=80, null=True, blank=True)
+    # "Paper on live prices": the owner's live account whose broker quotes price this paper
+    # run (spot, strikes, marks and exits) instead of the simulator. Never places an order.
+    price_account = models.ForeignKey(
+        "brokers.BrokerAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Paper runs only: the live account whose quotes price the run.",
+    )
     # Watching: mark-to-market of the run's open positions, its best value (for trailing),
     # and why it was closed early, if it was.
     mtm = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
@@ -367,6 +377,9 @@ class Position(models.Model):
     buy_value = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
     sell_value = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
     last_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # When the price in last_price was quoted (the broker's quote time where it gives one):
+    # the run page shows its age.
+    last_price_at = models.DateTimeField(null=True, blank=True)
     # Per-leg stop-loss, target and trailing are judged against the entry average.
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -26,3 +26,20 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(caches.match(request).then((hit) => hit || fetch(request)));
   }
 });
+
+// Alerts by web push (Alerts page): show them, and open the desk when one is tapped.
+self.addEventListener("push", (event) => {
+  let data = { title: "Trader", body: "" };
+  try { data = event.data ? event.data.json() : data; } catch (error) { data.body = event.data ? event.data.text() : ""; }
+  event.waitUntil(self.registration.showNotification(data.title || "Trader", {
+    body: data.body || "", icon: "{% static 'icons/icon-192.png' %}", tag: "trader-alert",
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then((windows) => {
+    const open = windows.find((w) => "focus" in w);
+    return open ? open.focus() : self.clients.openWindow("/");
+  }));
+});

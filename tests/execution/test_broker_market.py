@@ -72,3 +72,96 @@ def test_spot_and_a_batch_of_option_quotes_from_each_broker(broker, settings):
                     BrokerMarket(account, adapter).spot("NIFTY")
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def quoting(request, settings):
+    """(BrokerMarket, emulator) of one broker's emulator with its master loaded, at NOW."""
+    from brokers.registry import adapter_class
+
+    broker = request.param
+    clock = Clock(start=NOW, frozen=True)
+    emulator = start_in_thread(broker, quotes=FixedQuotes(), clock=clock)
+    emulator.add_account(api_key="mkt", api_secret="s", user_id="MK0001", client_id="MK0001")
+    account = BrokerAccountFactory(
+        broker=broker, api_key="mkt", access_token=emulator.issue_token("mkt"),
+        broker_user_id="MK0001",
+    )  # fmt: skip
+    settings.MASTER_EXPECTED_UNDERLYINGS = ["NIFTY"]
+    settings.BROKER_MASTER_URLS = {
+        **settings.BROKER_MASTER_URLS,
+        broker: [emulator.base_url + p for p in MASTER_PATHS[broker]],
+    }
+    try:
+        with time_machine.travel(NOW, tick=False):
+            assert master_refresh(broker=broker, day=NOW.date()).ok
+            urls = emulator.base_urls
+            extra = {"order_base_url": urls["hft"]} if broker == "upstox" else {}
+            adapter = adapter_class(broker)(credentials_for(account), base_url=urls["api"], **extra)
+            yield BrokerMarket(account, adapter), emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.mark.parametrize("quoting", list(MASTER_PATHS), indirect=True)
+def test_an_option_chain_from_each_brokers_quotes_in_batches(quoting, monkeypatch):
+    from execution.market import broker as broker_market
+
+    market, _emulator = quoting
+    calls: list[int] = []
+    read = market._read
+    monkeypatch.setattr(market, "_read", lambda keys: calls.append(len(keys)) or read(keys))
+    monkeypatch.setitem(broker_market.QUOTE_BATCH, market.broker, 7)
+    expiry = datetime.date(2026, 12, 8)
+    chain = market.chain("NIFTY", expiry, strike_step=Decimal(50), strikes_each_side=4)
+    # Spot 24,012.35: ATM 24,000, four strikes of 50 each side, both sides quoted.
+    assert [row.strike for row in chain] == [Decimal(24000 + 50 * n) for n in range(-4, 5)]
+    assert calls[0] == 1 and calls[1:] == [7, 7, 4]  # the spot, then 18 options by 7
+    atm = chain[4]
+    assert atm.ce.ltp == Decimal("100") and atm.ce.bid in (None, Decimal("99.9"))
+    if market.broker == "kite":  # Kite's full quote carries the depth; LTP calls do not
+        assert atm.ce.bid == Decimal("99.9") and atm.ce.ask == Decimal("100.1")
+    # LTP 100 over an intrinsic value of 12.35 on the CE: an IV, and a call delta in (0, 1).
+    assert atm.ce.iv is not None and 0.05 < atm.ce.iv < 1.5 and 0 < atm.ce.delta < 1
+    assert -1 < atm.pe.delta < 0
+    # 23,800 CE is worth 212 intrinsic: 100 cannot be its price, so no IV; payoff delta 1.
+    deep = chain[0]
+    assert deep.ce.iv is None and deep.ce.delta == 1.0
+
+
+@pytest.mark.parametrize("quoting", ["kite"], indirect=True)
+def test_a_chain_with_no_fresh_quote_is_refused(quoting):
+    market, _emulator = quoting
+    later = NOW + datetime.timedelta(minutes=1)
+    with time_machine.travel(later, tick=False), pytest.raises(StalePriceError, match="60 s old"):
+        market.chain("NIFTY", datetime.date(2026, 12, 8), strike_step=Decimal(50))
+    with pytest.raises(ValueError):
+        market.chain("NIFTY", datetime.date(2026, 12, 8), strike_step=Decimal(0))
+
+
+@pytest.mark.parametrize("quoting", ["kite", "upstox"], indirect=True)
+def test_basket_margin_estimate_from_the_brokers_emulator(quoting):
+    from brokers.base import OrderRequest, OrderType, Product, Side
+    from execution.models import BrokerSymbol
+
+    market, _emulator = quoting
+
+    def order(strike: int, side: Side) -> OrderRequest:
+        row = BrokerSymbol.objects.get(
+            broker=market.broker, instrument__underlying__symbol="NIFTY",
+            instrument__expiry=datetime.date(2026, 12, 8), instrument__strike=strike,
+            instrument__option_type="CE",
+        )  # fmt: skip
+        return OrderRequest(
+            exchange="NFO", tradingsymbol=row.tradingsymbol, side=side, quantity=75,
+            order_type=OrderType.MARKET, product=Product.NRML, tag="m",
+            instrument_token=row.token,
+        )  # fmt: skip
+
+    assert market.adapter.capabilities.basket_margin
+    with time_machine.travel(NOW, tick=False):
+        estimate = market.adapter.basket_margin([order(24000, Side.SELL), order(24200, Side.BUY)])
+    # The emulator's model: the long pays 100.1 x 75; the short blocks 12% of 24,000 x 75
+    # less 99.9 x 75 alone, at most the 200-point width x 75 with its wing.
+    assert estimate.initial == Decimal("7507.50") + Decimal("208507.50")
+    assert estimate.final == Decimal("7507.50") + Decimal("15000")

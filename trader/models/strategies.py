@@ -120,6 +120,15 @@ class Strategy(models.Model):
         related_name="+",
     )
     activated_at = models.DateTimeField(null=True, blank=True)
+    # "Paper on live prices": the owner's live account whose quotes price the strategy's runs
+    # when it trades on paper accounts only (the planner copies it onto each such run).
+    paper_price_account = models.ForeignKey(
+        "brokers.BrokerAccount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -18,6 +18,7 @@ from execution.models import Underlying
 from trader.http import AuthenticatedHttpRequest
 from trader.models import Strategy
 from trader.models.strategies import MAX_LEGS
+from trader.signals.selectors import signal_panel_for_strategy
 from trader.strategies import selectors, services, wizard
 from trader.strategies.forms import (
     CUSTOM,
@@ -87,6 +88,7 @@ def strategy_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "upcoming_runs": upcoming,
             "past_runs": past,
             "describe_weekdays": describe_weekdays,
+            "signal_panel": signal_panel_for_strategy(strategy=strategy),
         },
     )
 

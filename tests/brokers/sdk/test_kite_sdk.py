@@ -93,6 +93,18 @@ def test_instrument_master(kite, day):
     assert any(r["tradingsymbol"] == "NIFTY 50" for r in kite.instruments())
 
 
+def test_basket_margins(kite, day):
+    short = {
+        "exchange": "NFO", "tradingsymbol": day["contract_symbol"], "transaction_type": "SELL",
+        "variety": "regular", "product": "NRML", "order_type": "MARKET", "quantity": 65,
+        "price": 0, "trigger_price": 0,
+    }  # fmt: skip
+    margins = kite.basket_order_margins([short], consider_positions=True)
+    # A lone short: no hedge benefit, so the final total is the initial one.
+    assert margins["initial"]["total"] > 0
+    assert margins["final"]["total"] == margins["initial"]["total"]
+
+
 def test_place_limit_with_tag(kite, day):
     order_id = kite.place_order(
         variety="regular", exchange="NFO", tradingsymbol=day["contract_symbol"],

@@ -109,6 +109,20 @@ def test_quotes_index_and_option_v3(day):
     assert by_key[day["key"]].last_price > 0
 
 
+def test_basket_margin(day):
+    import upstox_client
+
+    instrument = upstox_client.Instrument(
+        instrument_key=day["key"], quantity=65, product="D", transaction_type="SELL", price=0
+    )
+    answer = upstox_client.ChargeApi(day["api"]).post_margin(
+        upstox_client.MarginRequest(instruments=[instrument])
+    )
+    # A lone short: no hedge benefit, so the final margin is the required one.
+    assert answer.data.required_margin > 0
+    assert answer.data.final_margin == answer.data.required_margin
+
+
 def test_ltp_by_symbol_sdk_disagrees_docs_win(day):
     """MarketQuoteApi.ltp sends `symbol=`; the documented parameter is `instrument_key`."""
     import upstox_client

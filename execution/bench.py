@@ -202,9 +202,10 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 # --- data ----------------------------------------------------------------------------------
-def declare_session(start: datetime, end: datetime) -> None:
+def declare_session(start: datetime, end: datetime | None = None) -> None:
     """The benchmark's own session, independent of the wall-clock date (bench database only):
-    special sessions covering [start, end] in IST, split at midnight, so the guard lets the
+    special sessions covering [start, end] in IST (without `end`: from 5 minutes before
+    `start` to 30 minutes after it), split at midnight, so the guard lets the
     run pass at any hour, weekends and holidays included. A year it touches (and the next,
     for expiries) whose holiday list the scratch database lacks is marked loaded, noted as the
     benchmark's, so that the fail-closed calendar has a year to open."""
@@ -213,6 +214,8 @@ def declare_session(start: datetime, end: datetime) -> None:
     from execution import calendar
     from execution.models import HolidayCalendarYear, SpecialSession
 
+    if end is None:
+        start, end = start - timedelta(minutes=5), start + timedelta(minutes=30)
     local_start, local_end = start.astimezone(calendar.IST), end.astimezone(calendar.IST)
     day = local_start.date()
     while day <= local_end.date():

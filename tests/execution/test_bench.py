@@ -80,3 +80,12 @@ def test_orders_that_never_arrived_are_missing_unless_reported_to_their_owner():
     assert counts == {"missing": 4, "missed_reported": 4, "unsettled": 1}
     assert {p.tag for p in policy} | {unreported.tag} <= set(expected)
     assert {unsent.tag, acked_unseen.tag, silent_abandon.tag} <= set(expected)
+
+
+def test_the_bench_session_without_an_end_spans_five_minutes_before_to_thirty_after():
+    now = datetime.datetime(2031, 6, 8, 23, 58, tzinfo=IST)  # a Sunday, two minutes to midnight
+    with time_machine.travel(now, tick=False):
+        declare_session(now)
+        assert calendar.closed_reason(now + datetime.timedelta(minutes=29)) is None
+        assert calendar.closed_reason(now - datetime.timedelta(minutes=4)) is None
+        assert calendar.closed_reason(now + datetime.timedelta(minutes=31)) is not None

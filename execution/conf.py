@@ -17,6 +17,13 @@ def spot_epsilon_seconds() -> float:
     return float(getattr(settings, "EXECUTION_SPOT_EPSILON_SECONDS", 4.0))
 
 
+def send_chunk_accounts() -> int:
+    """How many accounts' batches of one boundary travel in one task message to the workers
+    (a boundary of 400 accounts is 16 messages at 25): fewer messages to publish just before
+    T, and still enough of them to spread over several worker processes."""
+    return int(getattr(settings, "EXECUTION_SEND_CHUNK_ACCOUNTS", 25))
+
+
 def late_tolerance_seconds() -> float:
     """A boundary found later than this after T is not sent at all (the moment has passed)."""
     return float(getattr(settings, "EXECUTION_LATE_TOLERANCE_SECONDS", 30.0))

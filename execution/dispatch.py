@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -30,7 +30,7 @@ from execution.audit import event_build, events_record
 from execution.intents import build, marketable
 from execution.intents.build import AccountBatch, algo_id_for, batches_for, close_intents, new_tag
 from execution.market import default_market
-from execution.market.broker import StalePriceError, live_market_for, paper_live_sources
+from execution.market.broker import StalePriceError, boundary_markets, paper_live_sources
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -59,6 +59,12 @@ class DispatchResult:
     skipped: dict[int, str] = field(default_factory=dict)  # run id -> why
     batches: list[AccountBatch] = field(default_factory=list)
     load_queries: int = 0
+    # Seconds relative to T (negative: before T) at which each step ended: where a boundary's
+    # time goes, for the benchmark and the logs.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, step: str) -> None:
+        self.timings[step] = round(time.time() - self.fire_at.timestamp(), 4)
 
 
 class _Reference:
@@ -268,6 +274,7 @@ def boundary_dispatch(
     if claim is None:
         return result
     runs = _load_runs(fire_at, claim)
+    result.mark("claimed")
     entry_versions = {r.strategy_version_id for r in runs if r.boundary == Boundary.ENTRY}
     exit_entries = {r.entry_run_id for r in runs if r.boundary == Boundary.EXIT and r.entry_run_id}
     legs_by_version: dict[int, list[Any]] = defaultdict(list)
@@ -294,6 +301,8 @@ def boundary_dispatch(
     # A market passed in (tests, the benchmark) prices every run; otherwise live runs are
     # priced by their trading account's broker and paper runs by the simulator.
     sources = price_sources(runs, accounts, skipped, explicit=market)
+    underlyings = quotes_prepare(runs, sources, legs_by_version, reference, skipped)
+    result.mark("prepared")
     market = market or default_market()
     if wait:
         _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
@@ -306,6 +315,9 @@ def boundary_dispatch(
                     f"Missed: {late:.1f} s late (entries are not sent more than "
                     f"{conf.entry_late_cap_seconds():g} s after T)."
                 )
+    result.mark("woke")
+    quotes_read(runs, sources, legs_by_version, reference, skipped, underlyings)
+    result.mark("quoted")
     # The spot is read at T - epsilon, or now if later (`now`: a simulated session's clock).
     spot_at = min(now or timezone.now(), fire_at)
     spots: dict[int, dict[str, Decimal]] = defaultdict(dict)
@@ -346,48 +358,79 @@ def boundary_dispatch(
             continue
         intents.extend(built)
 
+    result.mark("built")
+    # The orders first: written, committed and handed to the senders; what only records the
+    # boundary (runs' notes, price sources, audit events) follows in a second transaction, off
+    # the path to T. Dispatched runs get only their price source there (a plain UPDATE per
+    # source): a sender may already be writing a note on them.
+    result.skipped = skipped
+    result.intents = len(intents)
     with transaction.atomic():
         OrderIntent.objects.bulk_create(intents, batch_size=1000)
-        events = []
-        sent_runs = {i.run_id for i in intents}
-        for run in runs:
-            if run.pk in skipped:
-                run.state, run.note = RunState.SKIPPED, skipped[run.pk]
-                events.append(
-                    event_build(
-                        kind="run.skipped",
-                        message=skipped[run.pk],
-                        user_id=run.owner_id,
-                        run_id=run.pk,
-                    )
-                )
-            elif run.pk not in sent_runs:
-                run.state, run.note = RunState.DONE, "Nothing to send."
-            else:
-                events.append(
-                    event_build(
-                        kind="run.dispatched",
-                        message=f"{sum(1 for i in intents if i.run_id == run.pk)} orders "
-                        f"written for {fire_at.astimezone(IST):%H:%M:%S} IST.",
-                        user_id=run.owner_id,
-                        run_id=run.pk,
-                    )
-                )
-        # Skipped or empty runs change state; the others (claimed as dispatched when loaded)
-        # only record their price source: one update for both.
-        changed = [r for r in runs if r.pk in skipped or r.pk not in sent_runs or r.price_source]
-        ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
-        events_record(events)
-        result.skipped = skipped
+        result.mark("written")
+        result.batches = batches_for(intents, accounts=accounts, fire_at=fire_at)
+        result.mark("batched")
+        if start_sends and result.batches:
+            payloads = [b.to_json() for b in result.batches]
+
+            def publish() -> None:
+                result.mark("durable")
+                _start_group(payloads)
+                result.mark("published")
+
+            transaction.on_commit(publish)
+    with transaction.atomic():
+        _dispatch_record(runs, intents, skipped, fire_at)
         held = [pk for pk, note in skipped.items() if "no fresh price" in note.lower()]
         if held:  # the owners are told by email too (live runs; once each)
             transaction.on_commit(lambda: _held_notify(held))
-        result.intents = len(intents)
-        result.batches = batches_for(intents, accounts=accounts, fire_at=fire_at)
-        if start_sends and result.batches:
-            payloads = [b.to_json() for b in result.batches]
-            transaction.on_commit(lambda: _start_group(payloads))
+    result.mark("committed")
     return result
+
+
+def _dispatch_record(
+    runs: list[ScheduledRun],
+    intents: list[OrderIntent],
+    skipped: dict[int, str],
+    fire_at: datetime,
+) -> None:
+    """The runs' outcome of a dispatch: skipped or empty runs change state with their reason,
+    dispatched ones record their price source; one audit event per run."""
+    per_run = Counter(i.run_id for i in intents)
+    events = []
+    changed = []
+    by_source: dict[str, list[int]] = defaultdict(list)
+    for run in runs:
+        if run.pk in skipped:
+            run.state, run.note = RunState.SKIPPED, skipped[run.pk]
+            changed.append(run)
+            events.append(
+                event_build(
+                    kind="run.skipped",
+                    message=skipped[run.pk],
+                    user_id=run.owner_id,
+                    run_id=run.pk,
+                )
+            )
+        elif run.pk not in per_run:
+            run.state, run.note = RunState.DONE, "Nothing to send."
+            changed.append(run)
+        else:
+            if run.price_source:
+                by_source[run.price_source].append(run.pk)
+            events.append(
+                event_build(
+                    kind="run.dispatched",
+                    message=f"{per_run[run.pk]} orders written for "
+                    f"{fire_at.astimezone(IST):%H:%M:%S} IST.",
+                    user_id=run.owner_id,
+                    run_id=run.pk,
+                )
+            )
+    ScheduledRun.objects.bulk_update(changed, ["state", "note", "price_source"])
+    for source, run_ids in by_source.items():
+        ScheduledRun.objects.filter(pk__in=run_ids).update(price_source=source)
+    events_record(events)
 
 
 def price_sources(
@@ -397,16 +440,20 @@ def price_sources(
     *,
     explicit: Any,
 ) -> dict[int, Any]:
-    """run id → the market that prices it: for a live run, the quotes of the account that
-    trades first (or another connected account of the same owner), never the simulator; a
-    live run with no source is held (added to `skipped`). Paper and test runs: the simulator
-    (no entry), or the live account their owner chose to price them ("paper on live prices",
-    execution.market.broker.paper_live_sources)."""
+    """run id → the market that prices it: for a live run, the quotes of the broker of the
+    account that trades first (or of the run's next live account's broker), never the
+    simulator; a live run with no source is held (added to `skipped`). Paper and test runs:
+    the simulator (no entry), or the live account their owner chose to price them ("paper on
+    live prices", execution.market.broker.paper_live_sources).
+
+    Markets are shared by broker for the whole boundary (`boundary_markets`): N accounts at one
+    broker read each quote once, through one connected account of that broker, the others
+    standing by should its calls fail."""
     if explicit is not None:
         return {}
+    markets = boundary_markets(accounts.values())
     # Paper runs priced by one of their owner's live accounts ("paper on live prices").
     found: dict[int, Any] = dict(paper_live_sources(runs, skipped))
-    by_account: dict[int, Any] = {}
     for run in runs:
         if run.pk in skipped or run.is_test or run.pk in found:
             continue
@@ -417,17 +464,101 @@ def price_sources(
         ]
         if not live:
             continue
-        account = live[0]
-        if account.pk not in by_account:
-            by_account[account.pk] = live_market_for(account, candidates=list(accounts.values()))
-        if by_account[account.pk] is None:
+        market = next((markets[a.broker] for a in live if a.broker in markets), None)
+        if market is None:
             skipped[run.pk] = (
-                f"No fresh price: no connected account of yours gives quotes for "
-                f"{account.label}: not sent."
+                f"No fresh price: no connected {live[0].get_broker_display()} account gives "
+                f"quotes for {live[0].label}: not sent."
             )
             continue
-        found[run.pk] = by_account[account.pk]
+        found[run.pk] = market
     return found
+
+
+def quotes_prepare(
+    runs: list[ScheduledRun],
+    sources: dict[int, Any],
+    legs_by_version: dict[int, list[Any]],
+    reference: _Reference,
+    skipped: dict[int, str],
+) -> dict[Any, set[str]]:
+    """Before T - ε: each live market's underlyings, and the quote keys of their contracts
+    at the expiries the legs use (one master query per market, underlying and expiries), so
+    that the pass at T - ε (`quotes_read`) touches no database. Returns market → underlyings."""
+    from execution.market.broker import BrokerMarket
+
+    underlyings: dict[Any, set[str]] = defaultdict(set)
+    expiries: dict[tuple[Any, str], set[date]] = defaultdict(set)
+    for run in runs:
+        market = sources.get(run.pk)
+        if run.pk in skipped or not isinstance(market, BrokerMarket):
+            continue
+        if run.boundary != Boundary.ENTRY:
+            continue  # exits need no spot: their contracts are quoted as their runs ask
+        underlying = run.strategy_version.strategy.underlying
+        underlyings[market].add(underlying.symbol)
+        for leg in legs_by_version[run.strategy_version_id]:
+            try:
+                expiries[(market, underlying.symbol)].add(
+                    reference.expiry(underlying, leg.expiry_choice)
+                )
+            except (ValueError, LookupError):
+                continue  # the run's own pass says why
+    for (market, symbol), days in expiries.items():
+        market.keys_load(symbol, days)
+    return underlyings
+
+
+def quotes_read(
+    runs: list[ScheduledRun],
+    sources: dict[int, Any],
+    legs_by_version: dict[int, list[Any]],
+    reference: _Reference,
+    skipped: dict[int, str],
+    underlyings: dict[Any, set[str]],
+) -> None:
+    """At T - ε, one vectorised pass: every live market's spots (one call per broker, the
+    brokers concurrently), the ATM and exact strikes of every entry leg from them, and those
+    contracts' quotes (one batch per broker, concurrently). The runs' own pass then finds
+    each quote remembered; a failed or stale one holds its runs with the reason."""
+    from execution.market.broker import INDEX_KEYS, BrokerMarket, StalePriceError, fetch_all
+    from trader.strategies import strikes
+
+    fetch_all(
+        {
+            market: [k for u in sorted(symbols) if (k := INDEX_KEYS[market.broker].get(u))]
+            for market, symbols in underlyings.items()
+        }
+    )
+    contracts: dict[Any, list[str]] = defaultdict(list)
+    for run in runs:
+        market = sources.get(run.pk)
+        if run.pk in skipped or run.boundary != Boundary.ENTRY:
+            continue
+        if not isinstance(market, BrokerMarket):
+            continue
+        underlying = run.strategy_version.strategy.underlying
+        try:
+            spot = market.spot(underlying.symbol)
+            step = reference.step(underlying)
+        except (ValueError, LookupError):
+            continue  # held by the run's own pass, with the reason
+        atm = strikes.atm_strike(Decimal(spot), step)
+        for leg in legs_by_version[run.strategy_version_id]:
+            if leg.strike_mode == "atm":
+                strike = atm + (leg.strike_offset or 0) * step
+            elif leg.strike_mode == "exact":
+                strike = Decimal(leg.strike_price)
+            else:
+                continue  # premium or delta picks need a chain (not read from quotes yet)
+            try:
+                expiry = reference.expiry(underlying, leg.expiry_choice)
+                contracts[market].append(
+                    market.key_for(underlying.symbol, expiry, strike, leg.option_type)
+                )
+            except (ValueError, LookupError, StalePriceError):
+                continue
+    fetch_all(contracts)
 
 
 def _chain(
@@ -618,4 +749,9 @@ def _held_notify(run_ids: list[int]) -> None:
 
 
 def _start_group(payloads: list[dict[str, Any]]) -> None:
-    enqueue.account_sends_enqueue(payloads)
+    """Hand the account batches to the workers: a few messages of up to
+    `conf.send_chunk_accounts()` accounts each rather than one per account, so that publishing
+    a big boundary costs a handful of messages (several hundred of them took seconds on a busy
+    machine, inside the last seconds before T). Each worker process that takes a chunk sends
+    its accounts on its own lane; run N processes to spread the chunks (see the README)."""
+    enqueue.account_chunks_enqueue(payloads, chunk_size=conf.send_chunk_accounts())

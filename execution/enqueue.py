@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 
 ACCOUNT_SEND = "execution.tasks.account_send_task"
+ACCOUNTS_SEND = "execution.tasks.accounts_send_task"
 BOUNDARY_DISPATCH = "execution.tasks.boundary_dispatch_task"
 DAY_PLAN = "execution.tasks.day_plan_task"
 RUN_FAILURES = "execution.tasks.run_failures_task"
@@ -33,6 +34,7 @@ KILL_SWITCH_FLATTEN_OUTSIDE = "execution.tasks.kill_switch_flatten_outside_task"
 
 TASK_NAMES = (
     ACCOUNT_SEND,
+    ACCOUNTS_SEND,
     BOUNDARY_DISPATCH,
     DAY_PLAN,
     RUN_FAILURES,
@@ -82,6 +84,21 @@ def account_sends_enqueue(payloads: list[dict[str, Any]]) -> None:
     group(
         current_app.signature(ACCOUNT_SEND, args=(payload,)) for payload in payloads
     ).apply_async()
+
+
+def account_chunks_enqueue(payloads: list[dict[str, Any]], *, chunk_size: int) -> None:
+    """The account batches of one boundary in messages of up to `chunk_size` accounts
+    (`execution.tasks.accounts_send_task`), all published on one producer connection."""
+    if not payloads:
+        return
+    from celery import current_app
+
+    size = max(1, chunk_size)
+    with current_app.producer_or_acquire() as producer:  # one connection for all the chunks
+        for start in range(0, len(payloads), size):
+            current_app.signature(
+                ACCOUNTS_SEND, args=(payloads[start : start + size],)
+            ).apply_async(producer=producer)
 
 
 def task_enqueue_on_commit(name: str, **options: Any) -> None:

@@ -23,6 +23,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trader.settings")
 HOT_PATH_TASKS = (
     "execution.tasks.boundary_dispatch_task",
     "execution.tasks.account_send_task",
+    "execution.tasks.accounts_send_task",
     "execution.tasks.run_failures_task",
     "execution.tasks.orders_cancel_task",
 )

@@ -382,6 +382,8 @@ EXECUTION_FOLLOW_BUDGET_SHARE = float(os.environ.get("EXECUTION_FOLLOW_BUDGET_SH
 EXECUTION_FOLLOW_MAX_SECONDS = float(
     os.environ.get("EXECUTION_FOLLOW_MAX_SECONDS", "0" if TESTING else "120")
 )
+# Engine: accounts' batches of one boundary per task message to the send workers.
+EXECUTION_SEND_CHUNK_ACCOUNTS = env_int("EXECUTION_SEND_CHUNK_ACCOUNTS", 25)
 
 # --- Logging: stdout, request ids, secrets redacted ------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

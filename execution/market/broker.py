@@ -19,7 +19,11 @@ with a freshness bound.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,6 +31,8 @@ from typing import Any
 from django.utils import timezone
 
 from brokers.base import BrokerError
+
+logger = logging.getLogger(__name__)
 
 # Index quote keys in each broker's notation (their quote APIs' documented index names).
 INDEX_KEYS: dict[str, dict[str, str]] = {
@@ -104,34 +110,76 @@ def contract_key(broker: str, exchange: str, tradingsymbol: str, token: str) -> 
 
 
 class BrokerMarket:
-    """Quotes of one broker account. `name` is what a run records as its price source."""
+    """Quotes of one broker account. `name` is what a run records as its price source.
 
-    def __init__(self, account: Any, adapter: Any = None, *, max_age: float | None = None):
-        from brokers.registry import get_adapter
+    `fallbacks`: other connected accounts of the same broker, tried in order when a quote call
+    through the current one fails (a boundary's shared market, `boundary_markets`). A key whose
+    fetch failed is remembered as failed for this instant: every run that asks for it gets the
+    same reason at once, without another call."""
+
+    def __init__(
+        self,
+        account: Any,
+        adapter: Any = None,
+        *,
+        max_age: float | None = None,
+        fallbacks: Iterable[Any] = (),
+    ):
         from execution import conf
 
-        self.account = account
         self.broker = account.broker
-        self.adapter = adapter or get_adapter(account)
         self.max_age = timedelta(
             seconds=conf.quote_max_age_seconds() if max_age is None else max_age
         )
+        self._use(account, adapter)
+        self._fallbacks = [a for a in fallbacks if a.pk != account.pk]
+        self._quotes: dict[str, BrokerQuote] = {}
+        self._failed: dict[str, StalePriceError] = {}
+        self._keys: dict[tuple[str, date, Decimal, str], str | None] = {}
+        self.calls = 0  # quote calls made (one per batch): what sharing saves is countable
+
+    def _use(self, account: Any, adapter: Any = None) -> None:
+        from brokers.registry import get_adapter
+
+        self.account = account
+        self.adapter = adapter or get_adapter(account)
         # What a run records as its price source (ScheduledRun.price_source: 80 characters).
         self.name = f"{account.get_broker_display()} quotes ({account.label})"[:PRICE_SOURCE_LENGTH]
-        self._quotes: dict[str, BrokerQuote] = {}
 
     # --- fetching ---------------------------------------------------------------------------
     def fetch(self, keys: list[str]) -> dict[str, BrokerQuote]:
         """Quotes of these keys in batches within the broker's per-call limit (remembered:
-        one instant, one read per key). BrokerError becomes StalePriceError."""
-        missing = [k for k in dict.fromkeys(keys) if k not in self._quotes]
+        one instant, one read per key). A failed call is retried through the next fallback
+        account; when none is left, BrokerError becomes StalePriceError."""
+        wanted = list(dict.fromkeys(keys))
+        missing = [k for k in wanted if k not in self._quotes and k not in self._failed]
         batch = QUOTE_BATCH.get(self.broker, 50)
-        try:
-            for start in range(0, len(missing), batch):
-                self._quotes.update(self._read(missing[start : start + batch]))
-        except BrokerError as exc:
-            raise StalePriceError(f"no price from {self.name}: {exc.message}") from exc
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            try:
+                self._quotes.update(self._read_with_fallback(chunk))
+            except StalePriceError as exc:
+                self._failed.update(dict.fromkeys(chunk, exc))
+        failed = [self._failed[k] for k in wanted if k in self._failed and k not in self._quotes]
+        if failed:
+            raise failed[0]
         return {k: self._quotes[k] for k in keys if k in self._quotes}
+
+    def _read_with_fallback(self, keys: list[str]) -> dict[str, BrokerQuote]:
+        while True:
+            try:
+                self.calls += 1
+                return self._read(keys)
+            except (BrokerError, StalePriceError) as exc:
+                # A refused call, or no request slot free on this account (its budget is
+                # shared with its orders): the next account of the broker has its own.
+                if not self._fallbacks:
+                    if isinstance(exc, StalePriceError):
+                        raise
+                    raise StalePriceError(f"no price from {self.name}: {exc.message}") from exc
+                failed = self.name
+                self._use(self._fallbacks.pop(0))
+                logger.warning("quotes through %s failed (%s): using %s", failed, exc, self.name)
 
     def _read(self, keys: list[str]) -> dict[str, BrokerQuote]:
         from brokers.ratelimit import quote_slot_take
@@ -193,27 +241,49 @@ class BrokerMarket:
         return self.fresh(key, f"{underlying} {expiry:%d-%b} {strike} {option_type}")
 
     def key_for(self, underlying: str, expiry: date, strike: Decimal, option_type: str) -> str:
-        from execution.models import BrokerSymbol
-
-        row = (
-            BrokerSymbol.objects.select_related("instrument__underlying")
-            .filter(
-                broker=self.broker,
-                instrument__underlying__symbol=underlying,
-                instrument__expiry=expiry,
-                instrument__strike=strike,
-                instrument__option_type=option_type,
-            )
-            .first()
-        )
-        if row is None:
+        wanted = (underlying, expiry, Decimal(strike), option_type)
+        if wanted not in self._keys:
+            self.keys_load(underlying, [expiry], strikes=[Decimal(strike)])
+        key = self._keys.get(wanted)
+        if key is None:
             raise StalePriceError(
                 f"no fresh price: {underlying} {expiry} {strike} {option_type} is not in "
                 f"{self.account.get_broker_display()}'s instrument master"
             )
-        return contract_key(
-            self.broker, row.instrument.underlying.segment, row.tradingsymbol, row.token
+        return key
+
+    def keys_load(
+        self, underlying: str, expiries: Iterable[date], *, strikes: Iterable[Decimal] = ()
+    ) -> None:
+        """Remember the quote keys of the master's contracts of `underlying` at these expiries
+        (all strikes, or only `strikes`) in one query: a boundary loads them before T - ε, so
+        that the quotes read at T - ε cost no database lookups."""
+        from execution.models import BrokerSymbol
+
+        expiries = list(expiries)
+        strikes = [Decimal(s) for s in strikes]
+        rows = BrokerSymbol.objects.filter(
+            broker=self.broker,
+            instrument__underlying__symbol=underlying,
+            instrument__expiry__in=expiries,
         )
+        if strikes:
+            rows = rows.filter(instrument__strike__in=strikes)
+            for expiry in expiries:
+                for strike in strikes:
+                    for option_type in ("CE", "PE"):
+                        self._keys.setdefault((underlying, expiry, strike, option_type), None)
+        for tradingsymbol, token, segment, expiry, strike, option_type in rows.values_list(
+            "tradingsymbol",
+            "token",
+            "instrument__underlying__segment",
+            "instrument__expiry",
+            "instrument__strike",
+            "instrument__option_type",
+        ):
+            self._keys[(underlying, expiry, Decimal(strike), option_type)] = contract_key(
+                self.broker, segment, tradingsymbol, token
+            )
 
     def symbol_key(self, tradingsymbol: str, token: str, exchange: str) -> str:
         return contract_key(self.broker, exchange, tradingsymbol, token)
@@ -327,24 +397,55 @@ class BrokerMarket:
         return chain
 
 
+def _usable(account: Any) -> bool:
+    from brokers.models import AccountStatus
+
+    return (
+        account.broker in BROKERS_WITH_QUOTES
+        and account.status == AccountStatus.CONNECTED
+        and (account.token_expires_at is None or account.token_expires_at > timezone.now())
+    )
+
+
 def live_market_for(account: Any, *, candidates: list[Any]) -> BrokerMarket | None:
     """The market of the account that trades, else of another connected account of the same
     owner at a broker with a quote API; never the simulator (None: no source)."""
-    from brokers.models import AccountStatus
-
-    def usable(a: Any) -> bool:
-        return (
-            a.broker in BROKERS_WITH_QUOTES
-            and a.status == AccountStatus.CONNECTED
-            and (a.token_expires_at is None or a.token_expires_at > timezone.now())
-        )
-
-    if usable(account):
+    if _usable(account):
         return BrokerMarket(account)
     for other in candidates:
-        if other.pk != account.pk and other.owner_id == account.owner_id and usable(other):
+        if other.pk != account.pk and other.owner_id == account.owner_id and _usable(other):
             return BrokerMarket(other)
     return None
+
+
+def boundary_markets(accounts: Iterable[Any]) -> dict[str, BrokerMarket]:
+    """One market per live broker for one boundary: its quotes are read once for every run
+    of that broker, through the first connected account of the broker among `accounts`
+    (lowest id), the next ones as fallbacks should a call through it fail."""
+    by_broker: dict[str, list[Any]] = {}
+    for account in sorted(accounts, key=lambda a: a.pk):
+        if not account.is_paper and _usable(account):
+            by_broker.setdefault(account.broker, []).append(account)
+    return {
+        broker: BrokerMarket(found[0], fallbacks=found[1:]) for broker, found in by_broker.items()
+    }
+
+
+def fetch_all(wanted: dict[BrokerMarket, list[str]]) -> None:
+    """Read each market's keys, the brokers concurrently (one thread per broker, each its own
+    adapter and connections). A market that cannot answer remembers why (its runs are held
+    with that reason when they ask); nothing is raised here."""
+    wanted = {market: keys for market, keys in wanted.items() if keys}
+
+    def one(market: BrokerMarket) -> None:
+        with contextlib.suppress(StalePriceError):  # remembered per key by the market
+            market.fetch(wanted[market])
+
+    if len(wanted) == 1:
+        one(next(iter(wanted)))
+        return
+    with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+        list(pool.map(one, wanted))
 
 
 class PaperLiveMarket:

@@ -64,8 +64,9 @@ def test_dispatch_loads_in_three_queries_whatever_the_number_of_strategies(n):
     assert loads == 3
     # Everything else (reference data per contract, bulk writes) does not grow with n.
     # 72: the calendar also reads which holiday years are loaded (fail closed on unloaded ones).
-    # 73: every run records the market that priced it (one update with the skipped runs').
-    assert total <= 73 + (n * 4) // 1000 + n // 500
+    # 73: every run records the market that priced it (one update per price source).
+    # 75: the runs' record (notes, sources, events) is a second transaction after the orders'.
+    assert total <= 75 + (n * 4) // 1000 + n // 500
 
 
 def test_intents_are_hedge_first_with_unique_tags_and_algo_ids():
@@ -332,3 +333,30 @@ def test_closing_orders_carry_the_strategys_algo_id_not_the_accounts_generic_one
             (upstox.pk, "GENERIC1"),
         }
     assert algo_id_for(run=run, account=kite) == "OWN42"
+
+
+def test_a_big_boundary_is_published_in_chunks_of_accounts(monkeypatch, settings):
+    from execution import dispatch as dispatch_module
+
+    settings.EXECUTION_SEND_CHUNK_ACCOUNTS = 25
+    published = []
+    monkeypatch.setattr(
+        "celery.canvas.Signature.apply_async",
+        lambda self, *args, **kw: published.append((self.task, self.args[0])),
+    )
+    payloads = [{"account_id": i, "orders": []} for i in range(1, 61)]
+    dispatch_module._start_group(payloads)
+    assert {name for name, _ in published} == {"execution.tasks.accounts_send_task"}
+    assert [len(chunk) for _, chunk in published] == [25, 25, 10]
+    assert [p["account_id"] for _, chunk in published for p in chunk] == list(range(1, 61))
+
+
+def test_a_chunk_sends_each_account_as_the_one_account_task_would(monkeypatch):
+    from execution import tasks
+
+    seen = []
+    monkeypatch.setattr(
+        "execution.orders.sending.account_batch_send", lambda payload: seen.append(payload)
+    )
+    tasks.accounts_send_task([{"account_id": 1}, {"account_id": 2}])
+    assert seen == [{"account_id": 1}, {"account_id": 2}]

@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from execution.orders.lifecycle.follow import orders_follow_start
 
 from brokers.base import OrderType
 from brokers.emulator import start_in_thread
@@ -22,7 +23,6 @@ from execution.orders.fills import (
     orders_follow_step,
     trade_book_reconcile,
 )
-from execution.orders.follow import orders_follow_start
 from execution.orders.lifecycle import fill_apply, outcomes_apply
 from execution.send.sender import Outcome, engine_redis
 from tests.brokers.contract.venues import make_venue

@@ -230,3 +230,96 @@ def test_the_run_page_shows_what_priced_the_run(kite, live_strategy, client):
     client.force_login(strategy.owner)
     page = client.get(reverse("execution:run-detail", args=[run.pk])).content.decode()
     assert f"priced by {run.price_source}" in page and "Kite" in page
+
+
+def _kite_owner(kite, index, *, token=None):
+    """Another trader with an iron condor on a connected Kite account of their own."""
+    api_key = f"livepricesapp{index}"
+    kite.add_account(api_key=api_key, api_secret="livesecret", user_id=f"ZL{index:04d}")
+    _strategy, _version, [account] = strategy_with_accounts(brokers=(Broker.KITE,))
+    account.api_key = api_key
+    account.access_token = token or kite.issue_token(api_key)
+    account.token_issued_at = T - datetime.timedelta(hours=1)
+    account.token_expires_at = T + datetime.timedelta(hours=12)
+    account.static_ip_primary = "127.0.0.1"
+    account.label = f"kite of trader {index}"
+    account.save()
+    return account
+
+
+@pytest.fixture
+def quote_calls(monkeypatch):
+    """Every quote call a BrokerMarket makes: (account label, keys asked)."""
+    from execution.market.broker import BrokerMarket
+
+    calls = []
+    read = BrokerMarket._read
+
+    def counted(self, keys):
+        calls.append((self.account.label, list(keys)))
+        return read(self, keys)
+
+    monkeypatch.setattr(BrokerMarket, "_read", counted)
+    return calls
+
+
+def _plan_more(kite, count, *, bad_first=False):
+    with time_machine.travel(T - datetime.timedelta(hours=1), tick=False):
+        accounts = [
+            _kite_owner(kite, i, token="not-a-token" if bad_first and i == 1 else None)
+            for i in range(1, count + 1)
+        ]
+        day_plan(day=DAY)
+    return accounts
+
+
+def test_many_kite_accounts_share_one_spot_read_and_one_option_batch(
+    kite, live_strategy, quote_calls
+):
+    _plan_more(kite, 5)
+    result = dispatch()
+    assert not result.skipped and result.runs == 6 and result.intents == 6 * 4
+    spot_reads = [keys for _, keys in quote_calls if "NSE:NIFTY 50" in keys]
+    assert len(spot_reads) == 1  # one NIFTY spot for six accounts at Kite
+    assert len(quote_calls) == 2  # the spot, then every leg's contract in one batch
+    assert len(quote_calls[1][1]) == 4  # the same condor everywhere: four contracts
+    sources = set(
+        ScheduledRun.objects.filter(boundary="entry").values_list("price_source", flat=True)
+    )
+    assert len(sources) == 1 and "Kite" in sources.pop()
+    assert OrderIntent.objects.filter(reference_price__isnull=True).count() == 0
+
+
+def test_a_failing_account_hands_the_boundarys_quotes_to_the_next_kite_account(
+    kite, live_strategy, quote_calls
+):
+    _, first = live_strategy
+    first.access_token = "not-a-token"  # its calls are refused: the next account reads
+    first.save(update_fields=["access_token"])
+    others = _plan_more(kite, 2)
+    result = dispatch()
+    assert not result.skipped and result.runs == 3
+    labels = [label for label, _ in quote_calls]
+    assert labels[0] == first.label and set(labels[1:]) == {others[0].label}
+    entries = ScheduledRun.objects.filter(boundary="entry")
+    assert set(entries.values_list("price_source", flat=True)) == {
+        f"Zerodha Kite quotes ({others[0].label})"
+    }
+
+
+def test_when_no_kite_account_can_quote_every_run_is_held_after_one_try_each(
+    kite, live_strategy, quote_calls
+):
+    _, first = live_strategy
+    first.access_token = "not-a-token"
+    first.save(update_fields=["access_token"])
+    others = _plan_more(kite, 2)
+    for account in others:
+        account.access_token = "not-a-token"
+        account.save(update_fields=["access_token"])
+    result = dispatch()
+    entries = ScheduledRun.objects.filter(boundary="entry")
+    assert set(result.skipped) == set(entries.values_list("pk", flat=True))
+    assert all(r.startswith("no price from") for r in result.skipped.values())
+    assert len(quote_calls) == 3  # one try per account, not one per run
+    assert not OrderIntent.objects.exists()

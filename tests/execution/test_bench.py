@@ -1,0 +1,91 @@
+"""The benchmark's own pieces that decide what its figures mean: its session (any hour, any
+date) and the accounting of orders that never reached a broker."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import time_machine
+
+from execution.audit import event_build, events_record
+from execution.bench import declare_session, not_arrived_accounting
+from execution.models import HolidayCalendarYear, OrderIntent
+from execution.reference import calendar
+from tests.execution.engine_factories import IST, IntentFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_bench_session_spans_midnight_on_a_saturday_of_a_year_nobody_loaded():
+    # 23:50 IST on a Saturday in 2031: no holiday list, no session, and midnight in 10 min.
+    now = datetime.datetime(2031, 6, 7, 23, 50, tzinfo=IST)
+    assert not HolidayCalendarYear.objects.filter(year=2031).exists()
+    with time_machine.travel(now, tick=False):
+        assert calendar.closed_reason(now) is not None
+        declare_session(now - datetime.timedelta(minutes=5), now + datetime.timedelta(minutes=30))
+        for moment in (
+            now,
+            now + datetime.timedelta(minutes=9),
+            now + datetime.timedelta(minutes=25),
+        ):
+            assert calendar.closed_reason(moment, "NSE") is None, moment
+            assert calendar.closed_reason(moment, "BSE") is None, moment
+        assert calendar.closed_reason(now + datetime.timedelta(minutes=31)) is not None
+        assert calendar.closed_reason(now - datetime.timedelta(minutes=6)) is not None
+    noted = HolidayCalendarYear.objects.filter(year__in=(2031, 2032), exchange="NSE")
+    assert noted.count() == 2 and all("bench" in y.source for y in noted)
+
+
+def test_orders_that_never_arrived_are_missing_unless_reported_to_their_owner():
+    run = RunFactory()
+    owner = run.owner_id
+
+    def intent(state, error=""):
+        return IntentFactory(run=run, state=state, error=error)
+
+    arrived = intent("acknowledged")
+    missed = intent("abandoned", "Missed: 6.1 s late (entries are not sent more than 5 s after T).")
+    hedge = intent("abandoned", "Not sent: a hedge leg of this strategy was not placed first.")
+    silent_abandon = intent("abandoned", "Missed: 7.0 s late")  # nobody told: lost
+    unsent = intent("intent")  # never written, never reported: lost
+    acked_unseen = intent("acknowledged")  # the database says acknowledged, no broker has it
+    unknown = intent("needs_attention")
+    events_record(
+        [
+            event_build(kind="order.x", message="m", user_id=owner, run_id=run.pk, intent_id=i.pk)
+            for i in (missed, hedge, unknown)
+        ]
+        + [event_build(kind="order.x", message="m", run_id=run.pk, intent_id=silent_abandon.pk)]
+    )
+    # Another run stopped by its leg-failure policy: its unsent orders carry the reason and
+    # the owner is told once, on the run; a "N orders written" event tells nothing of it.
+    stopped = RunFactory()
+    stop_words = "Not sent: the leg-failure policy stopped this run."
+    policy = [IntentFactory(run=stopped, state="abandoned", error=stop_words) for _ in range(2)]
+    quiet = RunFactory()
+    unreported = IntentFactory(run=quiet, state="abandoned", error=stop_words)
+    events_record(
+        [
+            event_build(kind="run.leg_failure_policy", message="unwound", user_id=stopped.owner_id,
+                        run_id=stopped.pk),
+            event_build(kind="run.dispatched", message="8 orders written", user_id=quiet.owner_id,
+                        run_id=quiet.pk),
+        ]
+    )  # fmt: skip
+    runs = [run, stopped, quiet]
+    expected = {i.tag: (i.run_id, i.account_id) for i in OrderIntent.objects.filter(run__in=runs)}
+    logs = [{"kind": "place", "tag": arrived.tag, "arrival_ns": 0}]
+    counts = not_arrived_accounting([r.pk for r in runs], expected, logs)
+    assert counts == {"missing": 4, "missed_reported": 4, "unsettled": 1}
+    assert {p.tag for p in policy} | {unreported.tag} <= set(expected)
+    assert {unsent.tag, acked_unseen.tag, silent_abandon.tag} <= set(expected)
+
+
+def test_the_bench_session_without_an_end_spans_five_minutes_before_to_thirty_after():
+    now = datetime.datetime(2031, 6, 8, 23, 58, tzinfo=IST)  # a Sunday, two minutes to midnight
+    with time_machine.travel(now, tick=False):
+        declare_session(now)
+        assert calendar.closed_reason(now + datetime.timedelta(minutes=29)) is None
+        assert calendar.closed_reason(now - datetime.timedelta(minutes=4)) is None
+        assert calendar.closed_reason(now + datetime.timedelta(minutes=31)) is not None

@@ -30,6 +30,7 @@ from brokers.base import BrokerError, BrokerOrder
 from brokers.trades import Trade
 from execution import conf
 from execution.models.engine import Fill, IntentState, OrderIntent
+from execution.orders.follow import FOLLOW_KEY_SLACK_SECONDS, follow_keys
 from execution.orders.lifecycle import (
     INTENT_TRANSITIONS,
     PAISA,
@@ -38,7 +39,6 @@ from execution.orders.lifecycle import (
     fill_apply,
     intent_transition,
 )
-from execution.orders.lifecycle.follow import FOLLOW_KEY_SLACK_SECONDS, follow_keys
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def trade_books_reconcile() -> dict[str, int]:
 
 # --- fast follow-up of live orders ------------------------------------------------------
 
-# The chain's stop (see execution.orders.lifecycle.follow for the keys and the start): it frees the
+# The chain's stop (see execution.orders.follow for the keys and the start): it frees the
 # account, unless a start left a note meanwhile, in which case the chain goes on.
 _FOLLOW_STOP = """
 redis.call('DEL', KEYS[1])

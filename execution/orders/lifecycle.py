@@ -36,7 +36,7 @@ from execution.models.engine import (
     Purpose,
     ScheduledRun,
 )
-from execution.orders.lifecycle import follow
+from execution.orders import follow
 from execution.send import sender
 
 logger = logging.getLogger(__name__)

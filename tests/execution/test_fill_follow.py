@@ -9,12 +9,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from execution.orders.lifecycle.follow import orders_follow_start
 
 from brokers.base import OrderType
 from brokers.emulator import start_in_thread
 from brokers.kite import KiteAdapter
 from brokers.registry import adapter_class
+from execution import enqueue
 from execution.models.engine import Fill, IntentState, OrderIntent, Position
 from execution.orders import fills
 from execution.orders.fills import (
@@ -23,6 +23,7 @@ from execution.orders.fills import (
     orders_follow_step,
     trade_book_reconcile,
 )
+from execution.orders.follow import orders_follow_start
 from execution.orders.lifecycle import fill_apply, outcomes_apply
 from execution.send.sender import Outcome, engine_redis
 from tests.brokers.contract.venues import make_venue
@@ -188,7 +189,9 @@ def test_one_chain_per_account_and_a_start_during_the_stop_is_not_lost(
     delays: list[tuple[int, float]] = []
     monkeypatch.setattr(
         "execution.enqueue.task_enqueue",
-        lambda name, args, queue: delays.append((*args, queue)),
+        lambda name, args=(), queue=None, **kw: (
+            name == enqueue.ACCOUNT_ORDERS_FOLLOW and delays.append((*args, queue))
+        ),
     )
     account = _live_account()
     paper = BrokerAccountFactory(broker="paper")
@@ -237,7 +240,9 @@ def test_acknowledged_live_orders_start_the_follow_up_paper_ones_do_not(
     started: list[int] = []
     monkeypatch.setattr(
         "execution.enqueue.task_enqueue",
-        lambda name, args, queue: started.append(args[0]),
+        lambda name, args=(), queue=None, **kw: (
+            name == enqueue.ACCOUNT_ORDERS_FOLLOW and started.append(args[0])
+        ),
     )
     live = IntentFactory(account=_live_account(), state=IntentState.SENT)
     rejected = IntentFactory(account=_live_account(), state=IntentState.SENT)

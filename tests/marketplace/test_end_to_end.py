@@ -78,7 +78,7 @@ def _session_exchange(monkeypatch, settings):
     settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 10**9
     clock = _SessionClock()
     market = SimulatedMarket(clock=clock)
-    monkeypatch.setattr("brokers.paper.market._today", lambda: DAY)
+    monkeypatch.setattr("brokers.paper.market._today", lambda market=None: DAY)
     monkeypatch.setattr("brokers.paper.market._market", lambda: market)
     # The sender sends a phase's legs from a thread pool, each thread on its own database
     # connection, which cannot see this test's uncommitted rows; here the legs of a phase go

@@ -158,8 +158,11 @@ def _worker_argv(index: int, mode: str) -> list[str]:
         "-A",
         "trader",
         "worker",
+        # The hot path's queue, and the engine's (the reconciliation a restarted worker starts
+        # on its way up, which finds a killed worker's orders by tag): make run gives `engine`
+        # a background worker of its own.
         "-Q",
-        "execution",
+        "execution,engine",
         *pool,
         "-n",
         f"bench{index}-{os.getpid()}@%h",

@@ -64,6 +64,17 @@ OPEN = {
 }
 
 
+# libfaketime (`make test-at`) starts its faked clock afresh in every process it starts: a worker
+# or emulator started a minute into the suite reads a minute behind the test, so the ETAs, T and
+# lateness these scenarios judge across processes do not line up. They run in `make test`, at the
+# real date; the special session they declare (declare_session_or_skip) is what keeps them
+# independent of that date.
+SKIP_UNDER_FAKETIME = pytest.mark.skipif(
+    "FAKETIME" in os.environ,
+    reason="worker processes under libfaketime each restart the faked clock: run in `make test`",
+)
+
+
 def database_url() -> str:
     """The test database this process uses, for the children (pytest-django's test_ name)."""
     s = connection.settings_dict

@@ -22,6 +22,7 @@ from django.utils import timezone
 from execution.models import IntentState, OrderIntent, ScheduledRun
 from tests.execution.realworker import (
     NOT_AT_BROKER,
+    SKIP_UNDER_FAKETIME,
     Platform,
     closed_port,
     database_url,
@@ -34,6 +35,7 @@ pytestmark = [
     pytest.mark.celery_worker,
     pytest.mark.network,
     pytest.mark.slow,
+    SKIP_UNDER_FAKETIME,
 ]
 
 LEAD = 10  # seconds from seeding to T (the dispatch task runs at T - 7 s)

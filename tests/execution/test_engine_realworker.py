@@ -12,13 +12,19 @@ import pytest
 from django.utils import timezone
 
 from execution.models import IntentState, OrderIntent, Position, ScheduledRun
-from tests.execution.realworker import Platform, declare_session_or_skip, tags
+from tests.execution.realworker import (
+    SKIP_UNDER_FAKETIME,
+    Platform,
+    declare_session_or_skip,
+    tags,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.celery_worker,
     pytest.mark.network,
     pytest.mark.slow,
+    SKIP_UNDER_FAKETIME,
 ]
 
 LEAD = 10  # seconds from seeding to T: the dispatch task runs at T - 7 s (its lead)

@@ -429,7 +429,15 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
         mine.append(intent)
     # Read after the claims are ours: a stalled former claimant can no longer set a mark.
     maybe_written = sender.wire_marked(i.tag for i in mine)
-    outgoing = {i.tag: sender.OutgoingOrder(**_outgoing_fields(i)) for i in mine}
+    # Lateness is judged on the clock of `now` (a simulated session passes its own): each T
+    # moves onto the wall clock the sender reads, keeping how late it is at `now`.
+    shift = time.time() - now.timestamp()
+    outgoing = {}
+    for intent in mine:
+        fields = _outgoing_fields(intent)
+        if fields.get("intended_at"):
+            fields["intended_at"] += shift
+        outgoing[intent.tag] = sender.OutgoingOrder(**fields)
     # The session guard, here in this thread (the sends below run on a thread pool).
     at = time.time()
     closed = sender.session_refusals(outgoing.values(), at=dict.fromkeys(outgoing, at))

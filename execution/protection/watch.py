@@ -163,6 +163,16 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         intents: list[OrderIntent] = []
         events = []
         accounts = {p.account_id: p.account for p in positions}
+        freezes: dict[tuple[int, Any], int] = {}
+
+        def freeze(position: Position) -> int:
+            """position_freeze, read once per underlying and day in this pass."""
+            run = position.run
+            key = (run.strategy_version.strategy.underlying_id, run.session_date)
+            if key not in freezes:
+                freezes[key] = position_freeze(position)
+            return freezes[key]
+
         for run, run_positions, purpose, reason in to_close:
             built = close_intents(
                 run=run,
@@ -170,7 +180,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 accounts=accounts,
                 purpose=purpose,
                 intended_at=now,
-                freeze=position_freeze,
+                freeze=freeze,
                 lot_size=lambda p: p.lot_size,
                 quotes=prices,
             )

@@ -344,3 +344,60 @@ def test_a_late_entry_is_missed_and_a_late_exit_still_goes(kite, path, settings)
     assert by_tag[exit_.tag].state == "acknowledged"
     tags = {r.get("tag") for r in kite.emulator.order_log()}
     assert exit_.tag in tags and entry.tag not in tags
+
+
+# --- the lane's retry, each time asked again: lateness, the session, a slot -------------------
+def _second_call(answer):
+    """A stand-in answering "" (go on) the first time and `answer` every later time."""
+    calls = []
+
+    def ask(*args, **kwargs):
+        calls.append(args)
+        return answer if len(calls) > 1 else ""
+
+    return ask, calls
+
+
+@pytest.mark.parametrize(
+    ("stage", "state", "error_class"),
+    [
+        ("late", "abandoned", "late"),
+        ("closed", "abandoned", "closed"),
+        ("no slot", "rejected", "retryable"),
+    ],
+)
+def test_lane_a_retry_is_asked_again_and_stopped_in_words(
+    kite, monkeypatch, stage, state, error_class
+):
+    """A 502 before acceptance is retried; before the retry the lane asks again whether the
+    entry is too late, whether the exchange is still open and whether a slot is free. A no
+    stops it with one write at the broker, never two."""
+    if stage == "late":
+        ask, calls = _second_call(
+            "Missed: 6.0 s late (entries are not sent more than 5 s after T)."
+        )
+        monkeypatch.setattr(sender, "missed", ask)
+    elif stage == "closed":
+        ask, calls = _second_call(f"{sender.NOT_IN_SESSION} (NSE: holiday).")
+        monkeypatch.setattr(sender, "session_refusal", ask)
+    else:
+        calls = []
+        monkeypatch.setattr(sender, "slot_take", lambda *a: calls.append(a) and False)
+    monkeypatch.setattr(sender, "retry_wait", lambda error: 0.0)
+    outcome, log = _one_by("lane", kite, "5xx")
+    assert (outcome.state, outcome.error_class) == (state, error_class)
+    assert outcome.attempts == 1 and len(calls) >= 1
+    assert [r["outcome"] for r in log] == ["server_error"]  # written once, not again
+    if stage == "no slot":
+        assert outcome.error == "No orders-per-second slot came free for this account."
+
+
+def test_lane_an_order_claimed_by_another_sender_is_not_written(kite):
+    mine, theirs = _orders()[:2]
+    sender.engine_redis().set(sender.claim_key(theirs.tag), "otherhost:1:x")
+    report = _lane_send(kite, [mine, theirs], None).result(10)
+    # Not recorded either: the other sender reports it.
+    assert [(o.tag, o.state) for o in report.outcomes] == [(mine.tag, "acknowledged")]
+    tags = {r.get("tag") for r in kite.emulator.order_log()}
+    assert mine.tag in tags and theirs.tag not in tags
+    assert sender.wire_marked([theirs.tag]) == set()

@@ -401,3 +401,51 @@ def test_lane_an_order_claimed_by_another_sender_is_not_written(kite):
     tags = {r.get("tag") for r in kite.emulator.order_log()}
     assert mine.tag in tags and theirs.tag not in tags
     assert sender.wire_marked([theirs.tag]) == set()
+
+
+def test_lane_an_order_its_adapter_refuses_to_write_is_rejected_and_never_leaves(kite):
+    """An order the adapter cannot even write for its broker (e.g. a MARKET order where algos
+    may send only LIMIT) is refused before T in the broker's terms; the others still go."""
+    from brokers.base import InputRejectedError
+
+    refused, fine = _orders()[:2]
+    cached = sender._CachedAdapter(
+        adapter=get_adapter(kite.account), version="test", ops_limit=10, broker="kite"
+    )
+    real = cached.adapter.order_request
+
+    def order_request(request):
+        if request.tag == refused.tag:
+            raise InputRejectedError("MARKET orders are not allowed here")
+        return real(request)
+
+    cached.adapter.order_request = order_request
+    future = sender.send_batch_async(
+        account_id=kite.account.pk, cached=cached, orders=[refused, fine], fire_at_epoch=None
+    )
+    by_tag = {o.tag: o for o in future.result(10).outcomes}
+    assert (by_tag[refused.tag].state, by_tag[refused.tag].error_class) == (
+        "rejected",
+        "permanent",
+    )
+    assert by_tag[refused.tag].error == "MARKET orders are not allowed here"
+    assert by_tag[fine.tag].state == "acknowledged"
+    tags = {r.get("tag") for r in kite.emulator.order_log()}
+    assert fine.tag in tags and refused.tag not in tags
+    assert sender.wire_marked([refused.tag]) == set()
+
+
+def test_lane_orders_beyond_the_budget_leave_in_the_next_window(kite):
+    """One order per second for this account: the second hedge waits for the next window
+    (its slot was reserved before T), and both are written, in order."""
+    first, second = _orders()[:2]
+    cached = sender._CachedAdapter(
+        adapter=get_adapter(kite.account), version="test", ops_limit=1, broker="kite"
+    )
+    future = sender.send_batch_async(
+        account_id=kite.account.pk, cached=cached, orders=[first, second], fire_at_epoch=None
+    )
+    by_tag = {o.tag: o for o in future.result(10).outcomes}
+    assert [by_tag[t].state for t in (first.tag, second.tag)] == ["acknowledged"] * 2
+    # A lower bound only: the budget's window is one second.
+    assert by_tag[second.tag].sent_at - by_tag[first.tag].sent_at >= 0.9

@@ -77,3 +77,19 @@ def test_a_version_without_legs_is_refused_in_words():
     result = _dispatch()
     assert OrderIntent.objects.count() == 0
     assert result.skipped[run.pk] == "The strategy version has no legs."
+
+
+class _NoOptionQuotes(FlatMarket):
+    """A spot, but no quote for the contract asked for."""
+
+    def option_quote(self, symbol, expiry, strike, option_type, at=None):
+        raise LookupError(f"no quote for {symbol} {strike} {option_type}")
+
+
+def test_a_contract_without_a_quote_is_still_sent_where_market_orders_are_taken():
+    run, _account = _planned()
+    result = boundary_dispatch(fire_at=T, market=_NoOptionQuotes(), wait=False, start_sends=False)
+    assert result.intents == 4 and not result.skipped
+    intents = list(OrderIntent.objects.filter(run=run))
+    assert {i.reference_price for i in intents} == {None}
+    assert {i.order_type for i in intents} == {"MARKET"}

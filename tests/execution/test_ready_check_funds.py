@@ -58,3 +58,32 @@ def test_only_the_owner_chooses_a_strategys_price_source_and_only_a_live_account
     _other, _v, (someone_elses,) = strategy_with_accounts(brokers=(Broker.KITE,))
     with pytest.raises(ValueError, match="your own live accounts"):
         strategy_paper_price_set(user=strategy.owner, strategy=strategy, account=someone_elses)
+
+
+def test_only_runs_held_for_want_of_a_price_are_mailed_and_a_mail_failure_is_not_recorded(
+    monkeypatch, caplog
+):
+    from execution.models import ExecutionEvent, ScheduledRun
+    from execution.services import runs_held_notify
+    from tests.execution.engine_factories import RunFactory
+
+    held = RunFactory(state="skipped", note="No fresh price: Kite quotes gave none: not sent.")
+    other = RunFactory(state="skipped", note="Account 9 no longer exists.")
+    broken = RunFactory(state="skipped", note="No fresh price: stale quote: not sent.")
+
+    sent = []
+
+    def send_mail(**kwargs):
+        if broken.owner.email in kwargs["recipient_list"]:
+            raise OSError("mail server down")
+        sent.append(kwargs)
+
+    monkeypatch.setattr("django.core.mail.send_mail", send_mail)
+    assert runs_held_notify(run_ids=[held.pk, other.pk, broken.pk]) == 1
+    assert [m["recipient_list"] for m in sent] == [[held.owner.email]]
+    mailed = set(
+        ExecutionEvent.objects.filter(kind="run.held_mailed").values_list("run_id", flat=True)
+    )
+    assert set(mailed) == {held.pk}  # the failed one is tried again next time
+    assert "could not email the owner of held run" in caplog.text
+    assert ScheduledRun.objects.get(pk=broken.pk).note.startswith("No fresh price")

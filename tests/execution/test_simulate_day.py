@@ -42,6 +42,8 @@ def test_bad_input_is_refused_in_words(calendar_loaded_today):
         simulate_day(strategies=0, speed=60)
     with pytest.raises(ValueError, match="more than 0"):
         simulate_day(strategies=1, speed=0)
+    with pytest.raises(ValueError, match="--watch-every 1 or more"):
+        simulate_day(strategies=1, speed=60, watch_every=0)
     sunday = _next_session()
     while sunday.weekday() != 6:
         sunday += datetime.timedelta(days=1)
@@ -156,3 +158,12 @@ def test_a_day_on_an_undisturbed_redis_reports_it_was_not_cleared(calendar_loade
     assert summary["reconciliation"]["sent"] == 0
     assert "abandoned" not in summary["states"]
     assert sum(summary["states"].values()) == summary["orders"]["total"]
+
+
+def test_lateness_percentiles_of_no_samples_are_zero_and_otherwise_taken_from_the_samples():
+    from execution.simulate_day import _percentile
+
+    assert _percentile([], 50) == 0.0
+    samples = [0.4, 0.1, 0.3, 0.2]
+    assert _percentile(samples, 50) == 0.3
+    assert _percentile(samples, 100) == 0.4  # the largest, never past the end

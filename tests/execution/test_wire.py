@@ -559,3 +559,47 @@ def test_garbage_from_the_server_is_dropped_on_the_wire(server_factory) -> None:
     server = server_factory(lambda request, writer: writer.write(b"SSH-2.0-OpenSSH\r\n\r\n"))
     assert _one_send(server).kind == "dropped"
     assert len(server.requests) == 1
+
+
+def test_more_bytes_after_a_complete_answer_keep_the_answer_and_end_reuse() -> None:
+    response = _Response()
+    assert response.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert response.keep_alive
+    assert response.feed(b"HTTP/1.1 200 OK\r\n")  # a second answer nobody asked for
+    assert response.answer().body == b"ok"
+    assert not response.keep_alive and response.trailing > 0
+
+
+def test_a_connection_not_ready_refuses_a_request_as_connect() -> None:
+    from execution.send.wire import _Connection
+
+    async def scenario() -> str:
+        conn = _Connection(asyncio.get_running_loop())  # never connected
+        with pytest.raises(WireFailure) as caught:
+            conn.request(b"GET / HTTP/1.1\r\n\r\n")
+        return caught.value.kind
+
+    # "connect": certainly not written, so a send may be retried.
+    assert asyncio.run(scenario()) == "connect"
+
+
+def test_bytes_from_the_server_with_nothing_asked_close_the_connection() -> None:
+    from execution.send.wire import _Connection
+
+    class Transport:
+        closed = False
+
+        def close(self) -> None:
+            Transport.closed = True
+
+        def is_closing(self) -> bool:
+            return Transport.closed
+
+    async def scenario() -> bool:
+        conn = _Connection(asyncio.get_running_loop())
+        conn.connection_made(Transport())
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return conn.closed
+
+    assert asyncio.run(scenario()) is True
+    assert Transport.closed

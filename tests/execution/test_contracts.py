@@ -215,3 +215,23 @@ def test_two_expiry_rules_of_one_kind_may_not_cover_the_same_day(start, end, ove
     else:
         rule.clean()
     assert not ExpiryRule.objects.filter(effective_from=start).exists()
+
+
+def test_the_expiry_choices_offered_are_the_ones_the_underlying_lists():
+    # NIFTY lists weeklies and monthlies; BANKNIFTY only monthlies (weeklies ended Nov 2024).
+    on = D("2026-12-03")
+    assert contracts.expiry_kinds("NIFTY", on) == {
+        "current_week",
+        "next_week",
+        "current_month",
+        "next_month",
+    }
+    assert contracts.expiry_kinds("BANKNIFTY", on) == {"current_month", "next_month"}
+
+
+def test_missing_reference_rows_are_refused_in_words_never_guessed():
+    long_before = D("1999-01-04")
+    with pytest.raises(ReferenceDataMissingError, match="No strike step for NIFTY"):
+        contracts.strike_step("NIFTY", long_before)
+    with pytest.raises(ReferenceDataMissingError, match="No freeze quantity for NIFTY"):
+        contracts.freeze_quantity("NIFTY", long_before)

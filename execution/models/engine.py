@@ -285,10 +285,6 @@ class OrderIntent(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # When the outcome became unknown: the clock of the bounded wait before "needs attention".
     unknown_since = models.DateTimeField(null=True, blank=True)
-    # A sender claims its intents before T; a claim by a dead worker is taken over only after
-    # the order was looked up by tag.
-    claimed_by = models.CharField(max_length=120, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     failover_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="failovers"
     )

@@ -218,10 +218,6 @@ class ScheduledRun(models.Model):
         return f"{label}{self.get_boundary_display()} {self.session_date} #{self.pk}"
 
     @property
-    def is_special_session(self) -> bool:
-        return self.special_session_id is not None
-
-    @property
     def source_label(self) -> str:
         return SOURCE_LABELS.get(self.source, self.source.replace("_", " ").capitalize())
 
@@ -403,12 +399,6 @@ class Position(models.Model):
         if self.net_quantity < 0 and self.sell_quantity:
             return self.sell_value / self.sell_quantity
         return None
-
-    @property
-    def is_marked(self) -> bool:
-        """Flat, or marked to market at least once: an open position without a mark has no
-        unrealised P&L to show (its premium is not a profit)."""
-        return self.net_quantity == 0 or self.last_price is not None
 
     def realised(self) -> Decimal:
         """P&L of the quantity closed so far (average buy against average sell)."""

@@ -83,7 +83,7 @@ def test_an_unmarked_position_shows_no_premium_as_profit(owner_client, owner):
     account = BrokerAccountFactory(owner=owner)
     # Just filled: sold 75 at ₹50.80 (₹3,810 received), never marked yet.
     position = _position(run, account, "NIFTY26D1724200CE", net=-75, sell_q=75, sell_v="3810")
-    assert position.pnl() == 0 and position.unrealised() is None and not position.is_marked
+    assert position.pnl() == 0 and position.unrealised() is None
     page = owner_client.get(reverse("execution:run-detail", args=[run.pk]))
     assert "+₹3,810" not in page.text and "not marked" in page.text
     assert "1 position not marked yet" in page.text

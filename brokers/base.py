@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
+
+from execution.markettime import IST
 
 
 class Side(enum.StrEnum):
@@ -350,9 +351,8 @@ def next_ist_cutoff(issued_at: datetime, cutoff: dtime) -> datetime:
     """The first moment at `cutoff` (IST) strictly after `issued_at`: brokers expire access
     tokens at a fixed time of day whatever the issue time (Upstox: issued 02:30, dies 03:30
     the same day). Returned in the tzinfo of `issued_at`'s UTC equivalent."""
-    ist = ZoneInfo("Asia/Kolkata")
-    local = issued_at.astimezone(ist)
-    candidate = datetime.combine(local.date(), cutoff, tzinfo=ist)
+    local = issued_at.astimezone(IST)
+    candidate = datetime.combine(local.date(), cutoff, tzinfo=IST)
     if candidate <= local:
-        candidate = datetime.combine(local.date() + timedelta(days=1), cutoff, tzinfo=ist)
+        candidate = datetime.combine(local.date() + timedelta(days=1), cutoff, tzinfo=IST)
     return candidate.astimezone(issued_at.tzinfo)

@@ -31,6 +31,7 @@ from execution.intents import build, marketable
 from execution.intents.build import AccountBatch, algo_id_for, batches_for, close_intents, new_tag
 from execution.market import default_market
 from execution.market.broker import StalePriceError, boundary_markets, paper_live_sources
+from execution.markettime import IST
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -45,7 +46,6 @@ from execution.models.engine import (
 from execution.planning.sources import AccountAllocation
 from execution.protection import risk
 from execution.reference import calendar, contracts, instruments
-from trader.india import IST
 from trader.models import HedgeConfirmation
 
 logger = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ def strategy_margin_needed(
     there is none, in words. `lots_for(leg)` sizes each leg (default: its own lots)."""
     from brokers.registry import get_adapter
     from execution.market.broker import BrokerMarket, StalePriceError
-    from execution.market.pricing import IST
+    from execution.markettime import IST
     from execution.reference import instruments
     from trader.strategies.strikes import StrikeResolutionError, resolve_legs
 

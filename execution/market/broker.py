@@ -183,7 +183,7 @@ class BrokerMarket:
 
     def _read(self, keys: list[str]) -> dict[str, BrokerQuote]:
         from brokers.ratelimit import quote_slot_take
-        from execution.market.pricing import IST
+        from execution.markettime import IST
 
         if not quote_slot_take(
             account_id=self.account.pk,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from brokers.models import Broker
 from brokers.services import paper_account_log_in
+from execution.markettime import IST
 from execution.models import ExecutionEvent, OrderIntent, ScheduledRun
 from execution.models.engine import (
     Fill,
@@ -33,7 +34,6 @@ from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
 
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 # A Thursday session, 10:00 IST: the tests pass on any date.
 NOW = datetime.datetime(2026, 11, 19, 10, 0, tzinfo=IST)
 

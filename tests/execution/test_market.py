@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execution.market import SimulatedMarket, default_market, parse_kite_symbol, pricing
-from execution.market.pricing import IST
+from execution.markettime import IST
 
 option_types = st.sampled_from(["CE", "PE"])
 inputs = st.fixed_dictionaries(

@@ -227,7 +227,6 @@ def margin_ready_check(*, account: Any, day: date, funds: Any) -> list[str]:
     today on the account (where the broker offers one), summed, against the funds available.
     Only an estimate that was made and exceeds the funds is a problem; no estimate is not."""
     from brokers.models import BrokerAccount
-    from execution.dispatch import _lots
     from execution.margin import strategy_margin_needed
     from execution.models.engine import RunState
     from execution.planning.sources import AccountAllocation
@@ -247,7 +246,7 @@ def margin_ready_check(*, account: Any, day: date, funds: Any) -> list[str]:
             estimate = strategy_margin_needed(
                 version=run.strategy_version,
                 account=account,
-                lots_for=lambda leg, a=allocation, m=run.multiplier: _lots(a, leg.lots, m),
+                lots_for=lambda leg, a=allocation, m=run.multiplier: a.lots(leg.lots, m),
             )
             if estimate.amount is None:
                 logger.info("no margin estimate for run %s: %s", run.pk, estimate.problem)

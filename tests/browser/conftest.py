@@ -114,7 +114,8 @@ def sends_on_a_thread(monkeypatch: Any) -> None:
     monkeypatch.setattr("execution.dispatch._start_group", _in_thread)
     monkeypatch.setattr("execution.enqueue.account_sends_enqueue", _in_thread)
     monkeypatch.setattr(
-        "execution.protection.killswitch._execute", lambda cancel, payloads: _in_thread(payloads)
+        "execution.protection.killswitch.flatten_start",
+        lambda cancel, payloads, outside_of=None: _in_thread(payloads),
     )
 
 

@@ -212,10 +212,6 @@ class Capabilities:
     # Where an order carries the exchange algo ID (SEBI retail-algo framework): the broker's
     # documented field or header, "" where the broker documents none (README broker table).
     algo_id_field: str = ""
-    # What the broker documents for reading its order and trade books, calls per second for
-    # the two together (shared/reference/broker-apis.md, §N.6 per broker). The engine's fast
-    # follow-up of open orders keeps to a share of it (execution.orders.fills.follow_interval).
-    book_reads_per_second: float = 1.0
     # The broker estimates the margin of a basket of orders (BrokerAdapter.basket_margin).
     basket_margin: bool = False
 

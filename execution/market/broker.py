@@ -285,9 +285,6 @@ class BrokerMarket:
                 self.broker, segment, tradingsymbol, token
             )
 
-    def symbol_key(self, tradingsymbol: str, token: str, exchange: str) -> str:
-        return contract_key(self.broker, exchange, tradingsymbol, token)
-
     def prefetch_options(self, contracts: list[tuple[str, date, Decimal, str]]) -> None:
         """Quote these (underlying, expiry, strike, CE/PE) contracts in as few calls as the
         broker allows, so the per-leg `option_quote` calls that follow make none."""

@@ -37,6 +37,8 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.db import connection
 from django.utils import timezone
 
+from execution.markettime import IST
+
 logger = logging.getLogger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -215,11 +217,10 @@ def declare_session(start: datetime, end: datetime | None = None) -> None:
     from datetime import time as clock_time
 
     from execution.models import HolidayCalendarYear, SpecialSession
-    from execution.reference import calendar
 
     if end is None:
         start, end = start - timedelta(minutes=5), start + timedelta(minutes=30)
-    local_start, local_end = start.astimezone(calendar.IST), end.astimezone(calendar.IST)
+    local_start, local_end = start.astimezone(IST), end.astimezone(IST)
     day = local_start.date()
     while day <= local_end.date():
         opens = local_start.time() if day == local_start.date() else clock_time(0, 0)
@@ -287,7 +288,6 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     and their entry runs at `fire_at`."""
     from brokers.models import AccountStatus, BrokerAccount
     from execution.models import ScheduledRun, SpecialSession, Underlying
-    from execution.reference import calendar
     from trader.models import Leg, Strategy, StrategyStatus, StrategyVersion, User
 
     stamp = f"{int(time.time())}"
@@ -360,7 +360,7 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
             )
     Leg.objects.bulk_create(legs)
     special = SpecialSession.objects.filter(
-        exchange=nifty.exchange, date=fire_at.astimezone(calendar.IST).date()
+        exchange=nifty.exchange, date=fire_at.astimezone(IST).date()
     ).first()  # declare_session made one for today (the benchmark may run on a weekend)
     by_owner: dict[int, list[Any]] = defaultdict(list)
     for account in accounts:
@@ -368,7 +368,7 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     runs = ScheduledRun.objects.bulk_create(
         [
             ScheduledRun(
-                session_date=fire_at.astimezone(calendar.IST).date(),
+                session_date=fire_at.astimezone(IST).date(),
                 boundary="entry",
                 fire_at=fire_at,
                 strategy_version=v,
@@ -713,7 +713,6 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         for emulator in emulators.values():
             stack.callback(emulator.stop)
         point_adapters_at(emulators, env)
-        from execution.reference.calendar import IST
 
         now = timezone.now()
         declare_session(now - timedelta(minutes=5), now + timedelta(minutes=30))

@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from execution import enqueue
+from execution.markettime import IST
 from execution.models.engine import OrderIntent, Position, ScheduledRun
 
 
@@ -414,7 +415,7 @@ def market_today_get(*, now: Any, exchange: str = "NSE") -> MarketToday:
     """Today's session (or why there is none) and the holiday-calendar coverage warning."""
     from execution.reference import calendar
 
-    today = now.astimezone(calendar.IST).date()
+    today = now.astimezone(IST).date()
     try:
         status = calendar.day_status(today, exchange)
     except calendar.ReferenceDataMissingError as exc:

@@ -16,8 +16,6 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 
-from execution.markettime import IST as IST  # market time, defined once
-
 # (ISO code without the "IN-" prefix, name, is_union_territory)
 STATES_AND_UTS: tuple[tuple[str, str, bool], ...] = (
     ("AP", "Andhra Pradesh", False),

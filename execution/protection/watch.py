@@ -23,6 +23,7 @@ from execution.intents.build import batches_for, close_intents, position_freeze
 from execution.intents.marketable import ContractQuotes
 from execution.market import default_market
 from execution.market.broker import live_prices
+from execution.markettime import IST
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -241,9 +242,7 @@ def _square_off_due(run: ScheduledRun, now: datetime) -> bool:
     strategy = run.strategy_version.strategy
     if strategy.kind != "intraday":
         return False
-    window = calendar.session_window(
-        now.astimezone(calendar.IST).date(), strategy.underlying.exchange
-    )
+    window = calendar.session_window(now.astimezone(IST).date(), strategy.underlying.exchange)
     if window is None:
         return False
     return now >= window[1] - timedelta(minutes=conf.square_off_minutes_before_close())

@@ -474,10 +474,6 @@ def _in_thread(call: Callable[[], Outcome]) -> Outcome:
 
 
 # --- sending ---------------------------------------------------------------------------------
-def _epoch(moment: datetime) -> float:
-    return moment.timestamp()
-
-
 # --- the lateness cap ------------------------------------------------------------------------
 MISSED_PREFIX = "Missed:"
 

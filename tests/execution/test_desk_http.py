@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from brokers.models import Broker
 from brokers.services import paper_account_log_in
+from execution.markettime import IST
 from execution.models import ExecutionEvent, OrderIntent, ScheduledRun
 from execution.models.engine import (
     Fill,
@@ -33,7 +34,6 @@ from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
 
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 # A Thursday session, 10:00 IST: the tests pass on any date.
 NOW = datetime.datetime(2026, 11, 19, 10, 0, tzinfo=IST)
 
@@ -83,7 +83,7 @@ def test_an_unmarked_position_shows_no_premium_as_profit(owner_client, owner):
     account = BrokerAccountFactory(owner=owner)
     # Just filled: sold 75 at ₹50.80 (₹3,810 received), never marked yet.
     position = _position(run, account, "NIFTY26D1724200CE", net=-75, sell_q=75, sell_v="3810")
-    assert position.pnl() == 0 and position.unrealised() is None and not position.is_marked
+    assert position.pnl() == 0 and position.unrealised() is None
     page = owner_client.get(reverse("execution:run-detail", args=[run.pk]))
     assert "+₹3,810" not in page.text and "not marked" in page.text
     assert "1 position not marked yet" in page.text

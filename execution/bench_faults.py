@@ -36,7 +36,7 @@ from brokers.emulator.tagfaults import TAG_FAULT_KINDS
 
 FAULT_KINDS = ("down", *TAG_FAULT_KINDS)
 IN_FLIGHT_STATES = ("intent", "sent", "unknown")
-SETTLE_MAX_SECONDS = 120.0  # after T: the wait for lookups and follow-ups always ends
+SETTLE_MAX_SECONDS = 240.0  # after T: the wait for lookups and follow-ups always ends
 SETTLE_QUIET_SECONDS = 4.0  # nothing in flight and nothing new for this long: settled
 BEAT_SECONDS = 15.0  # the reconcilers' period in production (execution/schedule.py)
 
@@ -319,8 +319,7 @@ def fault_accounting(
       created twice, or one leg created at two accounts (an order and its failover);
     - `lost`: lot-legs created nowhere and not reported to their owner (the `missing` of
       `not_arrived`, i.e. bench.not_arrived_accounting, asked about the last order of each
-      such chain), next to
-      `missed_reported` and `unsettled`;
+      such chain), next to `missed_reported` and `unsettled`;
     - `failed_over`: orders failover created; `unknown_resolved`: orders whose answer was lost
       (ambiguous or unknown) now settled from the broker's books; `needs_attention`."""
     from execution.models import ExecutionEvent, OrderIntent

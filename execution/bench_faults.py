@@ -209,28 +209,13 @@ def faults_disarm(emulators: dict[str, Any]) -> None:
 # --- after T: the background worker, the beat, and the wait -----------------------------------
 def background_worker_argv(name: str) -> list[str]:
     """`make run`'s background worker (engine and default queues: the fast follow-up of live
-    orders and the reconcilers), which settles unknown outcomes."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "trader",
-        "worker",
-        "-Q",
-        "engine,default",
-        "-P",
-        "threads",
-        "-c",
-        "4",
-        "-n",
-        name,
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-l",
-        "WARNING",
-    ]
+    orders and the reconcilers), which settles unknown outcomes; its command line is
+    run_platform's own."""
+    from trader.management.commands.run_platform import worker_argv
+
+    return worker_argv(
+        sys.executable, name=name, queues=("engine", "default"), concurrency=4, loglevel="WARNING"
+    )
 
 
 def start_background_worker(env: dict[str, str], root: str, log_path: str) -> Any:

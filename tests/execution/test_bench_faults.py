@@ -141,3 +141,37 @@ def test_the_accounting_counts_a_leg_placed_at_two_brokers_and_a_silent_loss():
     assert result["needs_attention"] == 1
     assert result["orders"] == 6
     assert result["faults"] == {"5xx-after": 1, "down": 1, "drop": 1, "lookup-fail": 1}
+
+
+def test_the_command_passes_the_fault_flags_on_and_refuses_them_outside_the_engine():
+    from django.core.management import CommandError, call_command
+
+    from execution.management.commands.bench_boundary import _flags
+
+    options = {
+        "strategies": 2, "legs": 4, "accounts": 2, "brokers": "kite,upstox", "latency_ms": 30.0,
+        "mode": "engine", "trials": 1, "workers": 2, "lead": 40.0, "hedge": "ack",
+        "fault_rate": 0.2, "seed": 3, "kill_worker": False,
+    }  # fmt: skip
+    flags = _flags(options)
+    assert flags[flags.index("--fault-rate") + 1] == "0.2"
+    assert flags[flags.index("--seed") + 1] == "3"
+    with pytest.raises(CommandError, match="--mode engine"):
+        call_command("bench_boundary", "--fault-rate", "0.2", "--mode", "floor")
+    with pytest.raises(CommandError, match="between 0 and 1"):
+        call_command("bench_boundary", "--fault-rate", "1.5")
+
+
+@pytest.mark.django_db
+def test_the_settle_wait_ends_at_its_bound_with_orders_still_in_flight():
+    import datetime
+
+    from django.utils import timezone
+
+    from execution.bench_faults import SETTLE_MAX_SECONDS, settle_wait
+
+    run = RunFactory()
+    IntentFactory(run=run, state="unknown")
+    fire_at = timezone.now() - datetime.timedelta(seconds=SETTLE_MAX_SECONDS + 1)
+    stopped_after = settle_wait([run.pk], fire_at, max_seconds=SETTLE_MAX_SECONDS)
+    assert stopped_after >= SETTLE_MAX_SECONDS  # it stopped by itself at its bound

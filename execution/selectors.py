@@ -171,7 +171,8 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     from marketplace import disclosure
 
     run = get_object_or_404(
-        ScheduledRun.objects.select_related("strategy_version__strategy", "entry_run"),
+        # entry_run_id is all the page reads of an exit run's entry: no join for it.
+        ScheduledRun.objects.select_related("strategy_version__strategy"),
         pk=pk,
         owner=user,
     )

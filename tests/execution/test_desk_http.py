@@ -338,3 +338,20 @@ def test_polled_fragments_do_not_read_the_kill_switch_that_pages_show(owner_clie
     assert "YOUR KILL SWITCH IS ENGAGED" in page.text
     # Read once for the header, the banner and the buttons.
     assert len([q for q in ctx.captured_queries if "execution_killswitch" in q["sql"]]) == 1
+
+
+def test_dashboard_and_positions_poll_while_something_can_change_and_stop_when_not(
+    owner_client, live_run
+):
+    run, short, _ = live_run
+    dashboard, positions = reverse("trader:dashboard-live"), reverse("execution:positions-live")
+    assert 'hx-trigger="every 3s"' in owner_client.get(dashboard).text
+    assert 'hx-trigger="every 2s"' in owner_client.get(positions).text
+    # Flat, the run over, but one order still waiting for the broker: the dashboard polls on.
+    Position.objects.filter(run=run).update(net_quantity=0)
+    ScheduledRun.objects.filter(pk=run.pk).update(state=RunState.EXITED)
+    pending = IntentFactory(run=run, account=short.account, state=IntentState.SENT)
+    assert 'hx-trigger="every 3s"' in owner_client.get(dashboard).text
+    assert "hx-trigger" not in owner_client.get(positions).text
+    OrderIntent.objects.filter(pk=pending.pk).update(state=IntentState.CANCELLED)
+    assert "hx-trigger" not in owner_client.get(dashboard).text

@@ -155,7 +155,7 @@ class RunPage:
 def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     """The run, its orders (and those of the exit runs that close it), its positions, the
     P&L from those positions, charges from the fills, and whether the page must keep polling.
-    Five queries, two more (the rate rows) once something is filled."""
+    Four queries, two more (the rate rows) once something is filled."""
     from django.db.models import Q
     from django.utils import timezone
 
@@ -332,6 +332,7 @@ class Desk:
     realised: Decimal
     unrealised: Decimal
     unmarked: int
+    # Bare positions (their run not joined; `session_date` annotated): the desk counts them.
     open_positions: list[Position]
     runs: list[Any]
     live: bool

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
+
+from execution.markettime import IST
 
 
 class Side(enum.StrEnum):
@@ -211,10 +212,6 @@ class Capabilities:
     # Where an order carries the exchange algo ID (SEBI retail-algo framework): the broker's
     # documented field or header, "" where the broker documents none (README broker table).
     algo_id_field: str = ""
-    # What the broker documents for reading its order and trade books, calls per second for
-    # the two together (shared/reference/broker-apis.md, §N.6 per broker). The engine's fast
-    # follow-up of open orders keeps to a share of it (execution.orders.fills.follow_interval).
-    book_reads_per_second: float = 1.0
     # The broker estimates the margin of a basket of orders (BrokerAdapter.basket_margin).
     basket_margin: bool = False
 
@@ -350,9 +347,8 @@ def next_ist_cutoff(issued_at: datetime, cutoff: dtime) -> datetime:
     """The first moment at `cutoff` (IST) strictly after `issued_at`: brokers expire access
     tokens at a fixed time of day whatever the issue time (Upstox: issued 02:30, dies 03:30
     the same day). Returned in the tzinfo of `issued_at`'s UTC equivalent."""
-    ist = ZoneInfo("Asia/Kolkata")
-    local = issued_at.astimezone(ist)
-    candidate = datetime.combine(local.date(), cutoff, tzinfo=ist)
+    local = issued_at.astimezone(IST)
+    candidate = datetime.combine(local.date(), cutoff, tzinfo=IST)
     if candidate <= local:
-        candidate = datetime.combine(local.date() + timedelta(days=1), cutoff, tzinfo=ist)
+        candidate = datetime.combine(local.date() + timedelta(days=1), cutoff, tzinfo=IST)
     return candidate.astimezone(issued_at.tzinfo)

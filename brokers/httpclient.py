@@ -36,7 +36,7 @@ from brokers.base import (
     WireAnswer,
     WireRequest,
 )
-from trader.india import IST
+from execution.markettime import IST
 
 logger = logging.getLogger(__name__)
 

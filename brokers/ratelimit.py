@@ -14,7 +14,9 @@ share one window. Three ways to take slots:
 Quote calls take from the same budget as orders (`quote_slot_take`): every broker counts its
 requests per account, and a watch that quoted freely could leave an exit order without a slot.
 A broker that documents its own, lower limit on quote calls (Kite and Dhan 1/s) has it checked
-too, from `quote_limits.json` (dated rows, as the reference documents them).
+too, from `quote_limits.json` (dated rows, as the reference documents them). The budgets for
+reading the order and trade books (`book_reads_per_second`, which paces the engine's follow-up
+of open orders) are dated rows of `book_read_limits.json`, read the same way.
 """
 
 from __future__ import annotations
@@ -172,27 +174,42 @@ def order_rate_limiter() -> OrderRateLimiter:
 
 
 QUOTE_LIMITS_FILE = Path(__file__).with_name("quote_limits.json")
+BOOK_READ_LIMITS_FILE = Path(__file__).with_name("book_read_limits.json")
 
 
 @functools.cache
-def _quote_limit_rows() -> tuple[tuple[str, date, int], ...]:
-    data = json.loads(QUOTE_LIMITS_FILE.read_text(encoding="utf-8"))
-    return tuple(
-        sorted(
-            (str(row["broker"]), date.fromisoformat(row["effective_from"]), int(row["per_second"]))
-            for row in data["rows"]
-        )
-    )
+def _limit_rows(path: Path) -> tuple[tuple[str, date, int], ...]:
+    """The dated rows of a limits file (broker, effective_from, per_second), oldest first;
+    each row also names its `source`, which a file without one fails to load over."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = []
+    for row in data["rows"]:
+        if not str(row.get("source", "")).strip():
+            raise ValueError(f"{path.name}: the {row['broker']} row gives no source.")
+        effective_from = date.fromisoformat(row["effective_from"])
+        rows.append((str(row["broker"]), effective_from, int(row["per_second"])))
+    return tuple(sorted(rows))
+
+
+def _per_second_on(path: Path, broker: str, day: date) -> int | None:
+    """The limit of the newest row of `broker` in force on `day`, None without one."""
+    found = None
+    for name, effective_from, per_second in _limit_rows(path):
+        if name == broker and effective_from <= day:
+            found = per_second
+    return found
 
 
 def quote_calls_per_second(broker: str, day: date) -> int | None:
     """The broker's own documented limit on quote calls per second in force on `day`, or None
     when it documents none (its quote calls count against the account's one budget only)."""
-    found = None
-    for name, effective_from, per_second in _quote_limit_rows():
-        if name == broker and effective_from <= day:
-            found = per_second
-    return found
+    return _per_second_on(QUOTE_LIMITS_FILE, broker, day)
+
+
+def book_reads_per_second(broker: str, day: date) -> int | None:
+    """What the broker documents for reading its order and trade books on `day`, calls per
+    second for the two together, or None when there is no row (the paper broker)."""
+    return _per_second_on(BOOK_READ_LIMITS_FILE, broker, day)
 
 
 @functools.cache

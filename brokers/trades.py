@@ -17,7 +17,7 @@ from typing import Any
 
 from brokers.base import Side
 from brokers.httpclient import parse_ist_timestamp, to_decimal, to_int
-from trader.india import IST
+from execution.markettime import IST
 
 
 @dataclass(frozen=True)

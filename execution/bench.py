@@ -37,6 +37,9 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.db import connection
 from django.utils import timezone
 
+from execution import bench_faults
+from execution.markettime import IST
+
 logger = logging.getLogger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +80,8 @@ class Options:
     lead: float = 8.0
     trials: int = 1
     hedge: str = "ack"  # the strategies' hedge confirmation: ack (wait) or none
+    fault_rate: float = 0.0  # mixed broker faults (execution.bench_faults), engine mode only
+    seed: int = 1  # decides every order's fault
 
 
 @dataclass
@@ -215,11 +220,10 @@ def declare_session(start: datetime, end: datetime | None = None) -> None:
     from datetime import time as clock_time
 
     from execution.models import HolidayCalendarYear, SpecialSession
-    from execution.reference import calendar
 
     if end is None:
         start, end = start - timedelta(minutes=5), start + timedelta(minutes=30)
-    local_start, local_end = start.astimezone(calendar.IST), end.astimezone(calendar.IST)
+    local_start, local_end = start.astimezone(IST), end.astimezone(IST)
     day = local_start.date()
     while day <= local_end.date():
         opens = local_start.time() if day == local_start.date() else clock_time(0, 0)
@@ -287,7 +291,6 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     and their entry runs at `fire_at`."""
     from brokers.models import AccountStatus, BrokerAccount
     from execution.models import ScheduledRun, SpecialSession, Underlying
-    from execution.reference import calendar
     from trader.models import Leg, Strategy, StrategyStatus, StrategyVersion, User
 
     stamp = f"{int(time.time())}"
@@ -360,7 +363,7 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
             )
     Leg.objects.bulk_create(legs)
     special = SpecialSession.objects.filter(
-        exchange=nifty.exchange, date=fire_at.astimezone(calendar.IST).date()
+        exchange=nifty.exchange, date=fire_at.astimezone(IST).date()
     ).first()  # declare_session made one for today (the benchmark may run on a weekend)
     by_owner: dict[int, list[Any]] = defaultdict(list)
     for account in accounts:
@@ -368,7 +371,7 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     runs = ScheduledRun.objects.bulk_create(
         [
             ScheduledRun(
-                session_date=fire_at.astimezone(calendar.IST).date(),
+                session_date=fire_at.astimezone(IST).date(),
                 boundary="entry",
                 fire_at=fire_at,
                 strategy_version=v,
@@ -579,10 +582,13 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
     workers: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any]
     cpu = CpuMeter()
+    plan = bench_faults.FaultPlan()
     try:
         if opts.mode in ("engine", "naive"):
             workers = [start_worker(i, opts.mode, env) for i in range(opts.workers)]
-            wait_for_workers(opts.workers, timeout=max(60.0, opts.lead * 3))
+            if opts.fault_rate:
+                workers.append(_background_worker(env))
+            wait_for_workers(len(workers), timeout=max(60.0, opts.lead * 3))
             for worker in workers:
                 cpu.watch(worker.pid)
         if fire_at - timezone.now() < timedelta(seconds=conf.dispatch_lead_seconds() + 0.5):
@@ -595,6 +601,8 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
             async_result = boundary_dispatch_task.apply_async(
                 args=[fire_at.isoformat()], eta=fire_at - lead, queue="execution"
             )
+            if opts.fault_rate:
+                plan = _faults_arm(opts, emulators, seeded, fire_at)
             if opts.kill_worker:
                 _kill_and_restart(workers, fire_at, opts, env, cpu)
             try:
@@ -638,10 +646,12 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                 asyncio.run(_fire(built, fire_at.timestamp()))
                 cpu.seconds += CpuMeter.own() - own_cpu
         _wait_until(fire_at + timedelta(seconds=3 + (8 if opts.kill_worker else 0)))
+        settled_after = _faults_settle(opts, seeded, fire_at)
         expected = _expected_tags(seeded.run_ids)
         # Late orders still count (their lag shows it): wait until every order arrived, or up
-        # to a minute after T; what has not arrived by then is missing.
-        deadline = fire_at + timedelta(seconds=60)
+        # to a minute after T; what has not arrived by then is missing. (With faults the
+        # settle wait above has waited already: the orders at the brokers are final.)
+        deadline = fire_at + timedelta(seconds=0 if opts.fault_rate else 60)
         while True:
             logs = []
             for broker, emulator in emulators.items():
@@ -661,7 +671,11 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         result["cpu_seconds_per_1000_orders"] = round(cpu.seconds / max(1, len(expected)) * 1000, 3)
         result["dispatch_queries"] = queries
         result["_acked_within_ms"] = acknowledged_within_ms(seeded.run_ids, fire_at)
+        if opts.fault_rate:
+            result.update(_faults_result(opts, seeded, logs, plan, settled_after))
     finally:
+        if opts.fault_rate:
+            bench_faults.faults_disarm(emulators)
         for worker in workers:
             stop_process(worker)
     return result
@@ -681,6 +695,50 @@ def _kill_and_restart(
     workers[0].wait(timeout=10)
     workers[0] = start_worker(0, opts.mode, env)
     cpu.watch(workers[0].pid)
+
+
+# --- --fault-rate (execution.bench_faults) ------------------------------------------------------
+def _background_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return bench_faults.start_background_worker(
+        env, ROOT, os.path.join(env["BENCH_DIR"], "background.log")
+    )
+
+
+def _faults_arm(
+    opts: Options, emulators: dict[str, Any], seeded: Seeded, fire_at: datetime
+) -> bench_faults.FaultPlan:
+    return bench_faults.faults_arm(
+        emulators=emulators,
+        run_ids=seeded.run_ids,
+        expected_orders=opts.strategies * opts.legs * opts.accounts,
+        fire_at=fire_at,
+        seed=opts.seed,
+        rate=opts.fault_rate,
+    )
+
+
+def _faults_settle(opts: Options, seeded: Seeded, fire_at: datetime) -> float | None:
+    if not opts.fault_rate:
+        return None
+    return bench_faults.settle_wait(
+        seeded.run_ids, fire_at, max_seconds=bench_faults.SETTLE_MAX_SECONDS
+    )
+
+
+def _faults_result(
+    opts: Options,
+    seeded: Seeded,
+    logs: list[dict],
+    plan: bench_faults.FaultPlan,
+    settled_after: float | None,
+) -> dict[str, Any]:
+    return {
+        "fault_rate": opts.fault_rate,
+        "seed": opts.seed,
+        **bench_faults.fault_accounting(seeded.run_ids, logs, not_arrived_accounting),
+        "faults_planned": plan.planned,
+        "settled_after_s": settled_after,
+    }
 
 
 def _wait_until(moment: datetime) -> None:
@@ -713,7 +771,6 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         for emulator in emulators.values():
             stack.callback(emulator.stop)
         point_adapters_at(emulators, env)
-        from execution.reference.calendar import IST
 
         now = timezone.now()
         declare_session(now - timedelta(minutes=5), now + timedelta(minutes=30))
@@ -735,6 +792,8 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
     final["cpu_seconds_per_1000_orders"] = round(
         final["cpu_seconds"] / max(1, final["expected"]) * 1000, 3
     )
+    if opts.fault_rate:
+        bench_faults.totals(final, results)
     acked = final.pop("_acked_within_ms", None)
     if acked is not None:
         print(f"slowest acknowledgement after T: {acked} ms", file=sys.stderr)

@@ -91,7 +91,7 @@ def option_chain_get(
     a broker error) gives a page with `problem` in words, never an exception."""
     from execution.market import default_market
     from execution.market.broker import BrokerMarket
-    from execution.market.pricing import IST
+    from execution.markettime import IST
     from execution.reference import contracts
 
     now = now or timezone.now()

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -31,6 +31,7 @@ from execution.intents import build, marketable
 from execution.intents.build import AccountBatch, algo_id_for, batches_for, close_intents, new_tag
 from execution.market import default_market
 from execution.market.broker import StalePriceError, boundary_markets, paper_live_sources
+from execution.markettime import IST
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -45,7 +46,6 @@ from execution.models.engine import (
 from execution.planning.sources import AccountAllocation
 from execution.protection import risk
 from execution.reference import calendar, contracts, instruments
-from trader.india import IST
 from trader.models import HedgeConfirmation
 
 logger = logging.getLogger(__name__)
@@ -230,14 +230,6 @@ def _claim(fire_at: datetime, run_ids: list[int] | None = None) -> datetime | No
         runs = runs.filter(pk__in=run_ids)
     taken = runs.update(state=RunState.DISPATCHED, dispatched_at=claim)
     return claim if taken else None
-
-
-def _lots(allocation: AccountAllocation, leg_lots: int, multiplier: Decimal) -> int:
-    if allocation.fixed_lots:
-        lots = Decimal(allocation.fixed_lots)
-    else:
-        lots = Decimal(leg_lots) * (allocation.multiplier or Decimal(1))
-    return int((lots * multiplier).to_integral_value(rounding=ROUND_DOWN))
 
 
 def _wait_until(moment: datetime) -> None:
@@ -657,7 +649,7 @@ def _entry_intents(
         if run.is_test and not account.is_paper:
             continue  # a test run never reaches a real broker
         account_problems = risk.account_checks(account=account, day=run.session_date, is_test=False)
-        leg_lots = [_lots(allocation, leg.lots, run.multiplier) for leg, _, _ in resolved]
+        leg_lots = [allocation.lots(leg.lots, run.multiplier) for leg, _, _ in resolved]
         account_problems += risk.strategy_checks(
             limits=limits,
             leg_lots=leg_lots,

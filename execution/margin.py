@@ -36,7 +36,7 @@ def strategy_margin_needed(
     there is none, in words. `lots_for(leg)` sizes each leg (default: its own lots)."""
     from brokers.registry import get_adapter
     from execution.market.broker import BrokerMarket, StalePriceError
-    from execution.market.pricing import IST
+    from execution.markettime import IST
     from execution.reference import instruments
     from trader.strategies.strikes import StrikeResolutionError, resolve_legs
 
@@ -90,7 +90,6 @@ def strategy_margins_for_page(*, strategy: Any) -> list[MarginNeeded]:
     the current version at the allocation's size (kept a minute)."""
     from django.core.cache import cache
 
-    from execution.dispatch import _lots
     from execution.planning.sources import AccountAllocation
 
     version = strategy.current_version
@@ -114,7 +113,7 @@ def strategy_margins_for_page(*, strategy: Any) -> list[MarginNeeded]:
             found = strategy_margin_needed(
                 version=version,
                 account=account,
-                lots_for=lambda leg, s=sizing: _lots(s, leg.lots, Decimal(1)),
+                lots_for=lambda leg, s=sizing: s.lots(leg.lots),
             )
             cache.set(key, found, CACHE_SECONDS)
         results.append(found)

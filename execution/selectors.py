@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from execution import enqueue
+from execution.markettime import IST
 from execution.models.engine import OrderIntent, Position, ScheduledRun
 
 
@@ -39,6 +40,34 @@ def run_get_for_user(*, user: Any, pk: int) -> ScheduledRun:
     )
 
 
+# The columns Position.pnl(), realised() and unrealised() read.
+POSITION_PNL_FIELDS = (
+    "net_quantity",
+    "buy_quantity",
+    "sell_quantity",
+    "buy_value",
+    "sell_value",
+    "last_price",
+)
+
+
+# What marketplace.disclosure's run row and run_display_state() read of a run.
+RUN_ROW_FIELDS = (
+    "session_date",
+    "fire_at",
+    "boundary",
+    "is_test",
+    "source",
+    "state",
+    "note",
+    "exit_reason",
+    "mtm",
+    "price_source",
+    "strategy_version__number",
+    "strategy_version__strategy__name",
+)
+
+
 def open_positions_for_user(*, user: Any) -> list[Position]:
     """Open positions of every run on every broker (shown through marketplace.disclosure,
     which also consolidates them per contract)."""
@@ -46,6 +75,15 @@ def open_positions_for_user(*, user: Any) -> list[Position]:
         Position.objects.filter(owner=user)
         .exclude(net_quantity=0)
         .select_related("account", "leg", "run__strategy_version__strategy")
+        # What disclosure shows and the P&L needs, polled every 2 s: not every column of five
+        # tables (nor the account's encrypted credentials, decrypted on load).
+        .only(
+            *POSITION_PNL_FIELDS,
+            "tradingsymbol",
+            "account__label",
+            "leg__position",
+            "run__strategy_version__strategy__name",
+        )
         .order_by("tradingsymbol", "account_id")
     )
 
@@ -118,7 +156,8 @@ class RunPage:
 def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     """The run, its orders (and those of the exit runs that close it), its positions, the
     P&L from those positions, charges from the fills, and whether the page must keep polling.
-    Five queries, two more (the rate rows) once something is filled."""
+    Four queries, two more (the rate rows) once something is filled."""
+    from django.db.models import Q
     from django.utils import timezone
 
     from execution.models.charges import BrokerageRate, ChargeRate
@@ -133,22 +172,53 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
     from marketplace import disclosure
 
     run = get_object_or_404(
-        ScheduledRun.objects.select_related("strategy_version__strategy", "entry_run"),
+        # entry_run_id is all the page reads of an exit run's entry: no join for it.
+        ScheduledRun.objects.select_related("strategy_version__strategy"),
         pk=pk,
         owner=user,
     )
     entry_id = run.entry_run_id if run.boundary == "exit" and run.entry_run_id else run.pk
-    # The run's own orders and those of the exit runs that close it (by id: an OR across the
-    # join would read every order of the table).
-    exits = ScheduledRun.objects.filter(entry_run_id=run.pk).values_list("pk", flat=True)
+    # The run's own orders and those of the exit runs that close it (by run id, from a
+    # subquery: an OR across the join would read every order of the table).
+    own_runs = ScheduledRun.objects.filter(Q(pk=run.pk) | Q(entry_run_id=run.pk)).values("pk")
+    # Only the columns the page, disclosure and the charges read: the fragment is polled
+    # every 2 s, and the accounts' other columns include encrypted credentials.
     intents_qs = (
-        OrderIntent.objects.filter(run_id__in=[run.pk, *exits])
+        OrderIntent.objects.filter(run_id__in=own_runs)
         .select_related("account", "leg")
+        .only(
+            "run_id",
+            "purpose",
+            "phase",
+            "side",
+            "exchange",
+            "tradingsymbol",
+            "quantity",
+            "tag",
+            "state",
+            "intended_at",
+            "sent_at",
+            "acked_at",
+            "filled_quantity",
+            "average_price",
+            "error",
+            "account__label",
+            "account__broker",
+            "leg__position",
+        )
         .order_by("intended_at", "account_id", "phase", "id")
     )
     positions_qs = (
         Position.objects.filter(run_id=entry_id)
         .select_related("account", "leg")
+        .only(
+            *POSITION_PNL_FIELDS,
+            "run_id",
+            "tradingsymbol",
+            "last_price_at",
+            "account__label",
+            "leg__position",
+        )
         .order_by("account_id", "tradingsymbol")
     )
     intents, positions = list(intents_qs), list(positions_qs)
@@ -158,7 +228,8 @@ def run_page_get_for_user(*, user: Any, pk: int, now: Any = None) -> RunPage:
         "intents": intents_qs,
         "positions": positions_qs,
     }
-    detail = disclosure.run_disclosed(user=user, run=run)
+    # The page lists disclosure's order and position rows only for a black box.
+    detail = disclosure.run_disclosed(user=user, run=run, rows="hidden")
     filled = [i for i in intents if i.filled_quantity and i.average_price is not None]
     charges = ChargeBreakdown()
     missing = False
@@ -262,6 +333,7 @@ class Desk:
     realised: Decimal
     unrealised: Decimal
     unmarked: int
+    # Bare positions (their run not joined; `session_date` annotated): the desk counts them.
     open_positions: list[Position]
     runs: list[Any]
     live: bool
@@ -303,16 +375,88 @@ def account_funds_shown(account: Any) -> tuple[Any, str]:
     return account_funds(account)
 
 
+# The latest BOOK_ROWS orders and trades of each account, for today's runs of one trader. Written
+# as SQL: the ORM's window-function filter (a QUALIFY emulated by a subquery) took more CPU to
+# compile than the dashboard's other queries took to run, on a fragment polled every 3 s.
+# raw() still applies the fields' converters (aware datetimes, Decimals) on every backend.
+_BOOK_SQL = """
+SELECT * FROM (
+    SELECT {columns}, ROW_NUMBER() OVER (
+        PARTITION BY o.account_id ORDER BY {at} DESC, {table}.id DESC
+    ) AS book_rank
+    FROM {source}
+    JOIN execution_scheduledrun r ON r.id = o.run_id
+    JOIN trader_strategyversion v ON v.id = r.strategy_version_id
+    WHERE r.owner_id = %s AND r.session_date = %s{hidden}
+) book
+WHERE book_rank <= %s
+ORDER BY {order}
+"""
+
+
+def _book_query(
+    *,
+    model: Any,
+    source: str,
+    table: str,
+    columns: str,
+    at: str,
+    order: str,
+    user: Any,
+    day: Any,
+    hidden: set[int],
+) -> Any:
+    # Black boxes' strategies are left out by id (ints, bound as parameters).
+    excluded = f" AND v.strategy_id NOT IN ({', '.join(['%s'] * len(hidden))})" if hidden else ""
+    sql = _BOOK_SQL.format(
+        columns=columns, at=at, table=table, source=source, hidden=excluded, order=order
+    )
+    return model.objects.raw(sql, [user.pk, day, *sorted(hidden), BOOK_ROWS])
+
+
+def _book_orders(*, user: Any, day: Any, hidden: set[int]) -> Any:
+    """OrderIntents with only what the order book shows loaded, newest first per account."""
+    return _book_query(
+        model=OrderIntent,
+        source="execution_orderintent o",
+        table="o",
+        columns="o.id, o.account_id, o.intended_at, o.side, o.tradingsymbol, "
+        "o.filled_quantity, o.quantity, o.state",
+        at="o.intended_at",
+        order="account_id, intended_at DESC, id DESC",
+        user=user,
+        day=day,
+        hidden=hidden,
+    )
+
+
+def _book_trades(*, user: Any, day: Any, hidden: set[int]) -> Any:
+    """Fills with their order's side, contract and account (`side`, `tradingsymbol`,
+    `account_id` on each), newest first."""
+    from execution.models.engine import Fill
+
+    return _book_query(
+        model=Fill,
+        source="execution_fill f JOIN execution_orderintent o ON o.id = f.intent_id",
+        table="f",
+        columns="f.id, f.intent_id, f.filled_at, f.quantity, f.price, o.account_id, o.side, "
+        "o.tradingsymbol",
+        at="f.filled_at",
+        order="filled_at DESC, id DESC",
+        user=user,
+        day=day,
+        hidden=hidden,
+    )
+
+
 def desk_for_user(*, user: Any, now: Any = None) -> Desk:
     """Money on the dashboard: funds and margin per account, today's realised and unrealised
     P&L across brokers, open positions, today's runs, each account's latest orders and trades.
     A fixed number of queries whatever the number of orders (funds come from a short cache)."""
-    from django.db.models import F, Q, Window
-    from django.db.models.functions import RowNumber
+    from django.db.models import F, Q
     from django.utils import timezone
 
     from brokers.models import BrokerAccount
-    from execution.models.engine import Fill
     from execution.orders import runs
     from execution.planning import plan as planning
 
@@ -325,68 +469,42 @@ def desk_for_user(*, user: Any, now: Any = None) -> Desk:
         if funds is not None:
             row.available, row.used, row.total = funds.available, funds.used, funds.total
     # Today's positions, and open positions of any day (a carried position is still open
-    # today), in one query.
+    # today), in one query. The desk sums and counts them: only the run's date is joined.
     positions = list(
         Position.objects.filter(Q(run__session_date=today) | ~Q(net_quantity=0), owner=user)
-        .select_related("account", "run__strategy_version__strategy")
+        .annotate(session_date=F("run__session_date"))
         .order_by("pk")
     )
-    today_positions = [p for p in positions if p.run.session_date == today]
+    today_positions = [p for p in positions if p.session_date == today]
     pnl = runs.run_pnl(today_positions)
-    open_positions = [p for p in today_positions if p.net_quantity] + [
-        p for p in positions if p.net_quantity and p.run.session_date != today
-    ]
+    open_positions: list[Position] = [p for p in today_positions if p.net_quantity]
+    open_positions += [p for p in positions if p.net_quantity and p.session_date != today]
     todays_runs = list(
         ScheduledRun.objects.filter(owner=user, session_date=today)
         .select_related("strategy_version__strategy")
+        .only(*RUN_ROW_FIELDS)
         .order_by("fire_at", "id")
     )
     from marketplace import disclosure
 
+    # A black box's orders and trades name its contracts, sizes and times: the books leave them
+    # out (counted), as marketplace.disclosure decides which strategies those are.
+    hidden_by_strategy = disclosure.hidden_titles(
+        user=user, strategy_ids={r.strategy_version.strategy_id for r in todays_runs}
+    )
+    hidden = set(hidden_by_strategy)
     run_rows = []
     live = bool(open_positions)
-    for run, shown in zip(
-        todays_runs, disclosure.runs_disclosed(user=user, runs=todays_runs), strict=True
-    ):
+    shown_rows = disclosure.runs_disclosed(user=user, runs=todays_runs, hidden=hidden_by_strategy)
+    for run, shown in zip(todays_runs, shown_rows, strict=True):
         state, label = runs.run_display_state(run, now)
         run_rows.append({"run": run, "shown": shown, "state": state, "label": label})
         live = live or state in ("planned", "dispatched")
-    # A black box's orders and trades name its contracts, sizes and times: the books leave them
-    # out (counted), as marketplace.disclosure decides which strategies those are.
-    hidden = set(
-        disclosure.hidden_titles(
-            user=user, strategy_ids={r.strategy_version.strategy_id for r in todays_runs}
-        )
-    )
-    latest = Window(
-        expression=RowNumber(), partition_by=[F("account_id")], order_by=F("intended_at").desc()
-    )
-    orders = (
-        OrderIntent.objects.filter(run__owner=user, run__session_date=today)
-        .annotate(rank=latest)
-        .order_by("account_id", "-intended_at", "-id")
-    )
-    if hidden:
-        orders = orders.exclude(run__strategy_version__strategy_id__in=hidden)
-    for order in orders.filter(rank__lte=BOOK_ROWS):
+    for order in _book_orders(user=user, day=today, hidden=hidden):
         money[order.account_id].orders.append(order)
         live = live or order.state in runs.UNSETTLED_INTENT_STATES
-    trades = (
-        Fill.objects.filter(intent__run__owner=user, intent__run__session_date=today)
-        .select_related("intent")
-        .annotate(
-            rank=Window(
-                expression=RowNumber(),
-                partition_by=[F("intent__account_id")],
-                order_by=F("filled_at").desc(),
-            )
-        )
-        .order_by("-filled_at", "-id")
-    )
-    if hidden:
-        trades = trades.exclude(intent__run__strategy_version__strategy_id__in=hidden)
-    for fill in trades.filter(rank__lte=BOOK_ROWS):
-        money[fill.intent.account_id].trades.append(fill)
+    for fill in _book_trades(user=user, day=today, hidden=hidden):
+        money[fill.account_id].trades.append(fill)
     return Desk(
         accounts=list(money.values()),
         realised=pnl.realised,
@@ -414,7 +532,7 @@ def market_today_get(*, now: Any, exchange: str = "NSE") -> MarketToday:
     """Today's session (or why there is none) and the holiday-calendar coverage warning."""
     from execution.reference import calendar
 
-    today = now.astimezone(calendar.IST).date()
+    today = now.astimezone(IST).date()
     try:
         status = calendar.day_status(today, exchange)
     except calendar.ReferenceDataMissingError as exc:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from execution import conf, enqueue
 from execution.audit import event_record
+from execution.markettime import IST
 from execution.models.engine import Boundary, ScheduledRun
 from execution.planning import plan as planning
 from execution.planning.sources import AccountAllocation
@@ -91,7 +92,7 @@ def paper_test_run(*, user: Any, strategy: Any, price_account: Any = None) -> Sc
     ]
     with transaction.atomic():
         run = ScheduledRun.objects.create(
-            session_date=fire_at.astimezone(planning.IST).date(),
+            session_date=fire_at.astimezone(IST).date(),
             boundary=Boundary.ENTRY,
             fire_at=fire_at,
             strategy_version=version,
@@ -104,7 +105,7 @@ def paper_test_run(*, user: Any, strategy: Any, price_account: Any = None) -> Sc
         )
         event_record(
             kind="run.test_requested",
-            message=f"Paper test of {strategy} at {fire_at.astimezone(planning.IST):%H:%M:%S}"
+            message=f"Paper test of {strategy} at {fire_at.astimezone(IST):%H:%M:%S}"
             + (f", priced by {price_account.label}'s quotes." if price_account else "."),
             user_id=user.pk,
             run_id=run.pk,
@@ -226,7 +227,6 @@ def margin_ready_check(*, account: Any, day: date, funds: Any) -> list[str]:
     today on the account (where the broker offers one), summed, against the funds available.
     Only an estimate that was made and exceeds the funds is a problem; no estimate is not."""
     from brokers.models import BrokerAccount
-    from execution.dispatch import _lots
     from execution.margin import strategy_margin_needed
     from execution.models.engine import RunState
     from execution.planning.sources import AccountAllocation
@@ -246,7 +246,7 @@ def margin_ready_check(*, account: Any, day: date, funds: Any) -> list[str]:
             estimate = strategy_margin_needed(
                 version=run.strategy_version,
                 account=account,
-                lots_for=lambda leg, a=allocation, m=run.multiplier: _lots(a, leg.lots, m),
+                lots_for=lambda leg, a=allocation, m=run.multiplier: a.lots(leg.lots, m),
             )
             if estimate.amount is None:
                 logger.info("no margin estimate for run %s: %s", run.pk, estimate.problem)
@@ -357,7 +357,7 @@ def runs_held_notify(*, run_ids: list[int]) -> int:
                 subject=f"Not sent: no fresh price for {strategy}",
                 message=(
                     f"Your strategy {strategy} was due at "
-                    f"{run.fire_at.astimezone(planning.IST):%H:%M:%S} IST on "
+                    f"{run.fire_at.astimezone(IST):%H:%M:%S} IST on "
                     f"{run.session_date:%d %b %Y}, and no order was sent:\n\n{run.note}\n\n"
                     "A live run is never priced from an old quote or from the simulated "
                     "market. Check that your broker account is connected (Brokers page)."

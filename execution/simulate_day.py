@@ -41,6 +41,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from execution.markettime import IST
 from execution.reference import calendar
 
 SESSION_START = dtime(9, 15)
@@ -126,7 +127,7 @@ def session_day_for(day: date | None, *, today: date) -> date:
 
 
 def _at(day: date, moment: dtime) -> datetime:
-    return datetime.combine(day, moment, tzinfo=calendar.IST)
+    return datetime.combine(day, moment, tzinfo=IST)
 
 
 def seed_traders(*, count: int, day: date, seed: int) -> list[int]:
@@ -304,7 +305,7 @@ def simulate_day(
     if watch_every < 1:
         raise ValueError("watch at least once a minute apart: --watch-every 1 or more")
     started = time.monotonic()
-    today = today or timezone.now().astimezone(calendar.IST).date()
+    today = today or timezone.now().astimezone(IST).date()
     day = session_day_for(day, today=today)
     summary = Summary(day=day, strategies=strategies, speed=speed)
     strategy_ids = seed_traders(count=strategies, day=day, seed=seed)

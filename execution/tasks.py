@@ -183,8 +183,8 @@ def kill_switch_flatten_outside_task(
     engine's own cancels and closing orders, then close what was opened outside the
     platform (execution.broker_positions.outside_positions_flatten)."""
     from execution.broker_positions import outside_positions_flatten
-    from execution.protection.killswitch import _execute
+    from execution.protection.killswitch import flatten_start
 
     return outside_positions_flatten(
-        user_id=user_id, before_send=lambda: _execute(to_cancel, payloads)
+        user_id=user_id, before_send=lambda: flatten_start(to_cancel, payloads)
     )

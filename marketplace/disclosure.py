@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from marketplace.models import Listing, Visibility
 
@@ -133,10 +133,14 @@ def _run_row(run: Any, hidden_title: str | None) -> RunRow:
     )
 
 
-def runs_disclosed(*, user: Any, runs: Iterable[Any]) -> list[RunRow]:
-    """Rows for a list of the user's runs (strategy_version__strategy selected)."""
+def runs_disclosed(
+    *, user: Any, runs: Iterable[Any], hidden: dict[int, str] | None = None
+) -> list[RunRow]:
+    """Rows for a list of the user's runs (strategy_version__strategy selected). `hidden`:
+    hidden_titles() of these runs' strategies when the caller has read it already."""
     runs = list(runs)
-    hidden = hidden_titles(user=user, strategy_ids=[_strategy_id(run) for run in runs])
+    if hidden is None:
+        hidden = hidden_titles(user=user, strategy_ids=[_strategy_id(run) for run in runs])
     return [_run_row(run, hidden.get(_strategy_id(run))) for run in runs]
 
 
@@ -200,12 +204,15 @@ class RunDetail:
     positions: list[PositionRow]
 
 
-def run_disclosed(*, user: Any, run: Any) -> RunDetail:
+def run_disclosed(*, user: Any, run: Any, rows: Literal["all", "hidden"] = "all") -> RunDetail:
     """One run with its orders and positions, as `user` may see it (intents and positions
-    prefetched with their accounts)."""
+    prefetched with their accounts). `rows="hidden"`: order and position rows only when the
+    run is a black box's (a page that shows the run's own rows otherwise)."""
     hidden_title = hidden_titles(user=user, strategy_ids=[_strategy_id(run)]).get(_strategy_id(run))
     row = _run_row(run, hidden_title)
     hidden = row.hidden
+    if rows == "hidden" and not hidden:
+        return RunDetail(run=row, orders=[], positions=[])
     return RunDetail(
         run=row,
         orders=[_order_row(intent, hidden) for intent in run.intents.all()],

@@ -95,8 +95,8 @@ def calendar_loaded_today(db):
     trade), and nothing else here depends on which day today is."""
     from django.utils import timezone
 
+    from execution.markettime import IST
     from execution.models import HolidayCalendarYear
-    from execution.reference.calendar import IST
 
     year = timezone.now().astimezone(IST).year
     for exchange in ("NSE", "BSE"):

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from trader.india import IST
+from execution.markettime import IST
 
 
 def market_clock(request: HttpRequest) -> dict[str, Any]:

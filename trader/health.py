@@ -100,7 +100,8 @@ def check_calendar() -> dict[str, Any]:
     30 days (`execution.reference.calendar.coverage_warnings`)."""
     from django.utils import timezone
 
-    from execution.reference.calendar import IST, coverage_warnings
+    from execution.markettime import IST
+    from execution.reference.calendar import coverage_warnings
 
     warnings = coverage_warnings(timezone.now().astimezone(IST).date())
     if warnings:

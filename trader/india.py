@@ -16,8 +16,6 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 
-from execution.markettime import IST as IST  # market time, defined once
-
 # (ISO code without the "IN-" prefix, name, is_union_territory)
 STATES_AND_UTS: tuple[tuple[str, str, bool], ...] = (
     ("AP", "Andhra Pradesh", False),
@@ -196,6 +194,14 @@ def _babel_pattern(pattern: str) -> tuple[Any, Any]:
 
 
 def _format(amount: Decimal, decimals: int, *, currency: str | None) -> str:
+    # -0 equals 0 (and hashes alike) but Babel writes it with its sign: keyed apart.
+    return _format_cached(amount, amount.is_signed(), decimals, currency)
+
+
+# Polled pages format the same prices and quantities every few seconds, and Babel's pattern
+# application is the costliest step of rendering them: the text of a figure is kept.
+@functools.lru_cache(maxsize=8192)
+def _format_cached(amount: Decimal, signed: bool, decimals: int, currency: str | None) -> str:
     # Parsed once per pattern; the value is rounded here (half-up, like a contract note), so
     # Babel's own per-call quantisation (a measurable cost on pages of figures) is skipped.
     pattern, locale = _babel_pattern(

@@ -56,7 +56,6 @@ class AngelOneAdapter(BrokerAdapter):
         market_protection_required=False,  # MARKET is refused outright, see the class docstring
         max_tag_length=20,
         market_orders_allowed=False,
-        book_reads_per_second=2.0,  # getOrderBook and getTradeBook 1/s each (§3.6)
     )
 
     def __init__(

@@ -52,7 +52,6 @@ class DhanAdapter(BrokerAdapter):
         market_protection_required=False,  # Dhan converts MARKET to a protected LIMIT itself
         postback=True,
         max_tag_length=20,
-        book_reads_per_second=20.0,  # non-trading APIs 20/s (§5.6)
     )
 
     def __init__(

@@ -33,7 +33,6 @@ from brokers.base import (
     StaticIPError,
 )
 from brokers.httpclient import (
-    IST,
     classify_transport_status,
     json_body,
     retry_after_seconds,
@@ -41,6 +40,7 @@ from brokers.httpclient import (
     to_int,
     unreadable_answer,
 )
+from execution.markettime import IST
 
 SEGMENT_TO_DHAN = {"NFO": "NSE_FNO", "BFO": "BSE_FNO"}
 SEGMENT_FROM_DHAN = {dhan: ours for ours, dhan in SEGMENT_TO_DHAN.items()}

@@ -1,9 +1,9 @@
 """The emulator's control plane (``/_emulator/…``): not part of any broker's API.
 
 Tests and benchmarks use it (through :mod:`brokers.emulator.handle`) to create accounts, mint
-tokens, move the clock, queue faults and read the order log, the same way for an emulator in
-a thread or in a subprocess. Handlers run on the server's event loop, so they touch the state
-without locks.
+tokens, move the clock, queue faults, plan faults per order tag and read the order log, the
+same way for an emulator in a thread or in a subprocess. Handlers run on the server's event
+loop, so they touch the state without locks.
 """
 
 from __future__ import annotations
@@ -101,6 +101,16 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
             setattr(emulator.options, key, getattr(options, key))
         return web.json_response({"queued": list(state.faults._queue)})
 
+    async def tag_faults(request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            state.tag_faults.set(body.get("tags", {}), body.get("down", []))
+        except (TypeError, ValueError) as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response(
+            {"tags": len(state.tag_faults.planned), "down": sorted(state.tag_faults.down)}
+        )
+
     async def instruments(request: web.Request) -> web.Response:
         rows = await request.json()
         for row in rows:
@@ -154,6 +164,7 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
         web.post("/_emulator/revoke", revoke),
         web.post("/_emulator/clock", clock),
         web.post("/_emulator/faults", faults),
+        web.post("/_emulator/tag-faults", tag_faults),
         web.post("/_emulator/instruments", instruments),
         web.get("/_emulator/order-log", order_log),
         web.get("/_emulator/master", master),

@@ -20,7 +20,9 @@ What the core does for every broker
   Books: ``book_lag_ms`` hides new orders from the order book and tag lookups that long
   (a lagging OMS), ``book_fails`` makes every book read and tag lookup answer HTTP 503.
   Faults happen on every order (``fault`` alone), at random with ``fail_rate`` and ``seed``,
-  or once each from a queue (:meth:`FaultPlan.push`).
+  or once each from a queue (:meth:`FaultPlan.push`); or planned per order tag, with accounts
+  down, from outside (:mod:`brokers.emulator.tagfaults`: reproducible whatever the arrival
+  order).
 - Latency (``latency_ms``) on every request, after the arrival time was taken.
 - The order log: one entry per order write with ``arrival_ns`` (``time.time_ns()`` taken by
   the first middleware, before any latency), kept in memory and appended to a JSON-lines file
@@ -84,6 +86,7 @@ from aiohttp import web
 from brokers.base import next_ist_cutoff
 from brokers.emulator.master import INDICES, Contract, IndexRow, Master
 from brokers.emulator.pricing import MarketQuote, QuoteSource
+from brokers.emulator.tagfaults import ANSWER, TagFault, TagFaults
 from execution.markettime import IST
 
 logger = logging.getLogger(__name__)
@@ -423,6 +426,7 @@ class EmulatorState:
             self.rate_windows = ((1.0, options.orders_per_second), *others)
         self.quotes = quotes
         self.faults = FaultPlan(options)
+        self.tag_faults = TagFaults()
         self.accounts: dict[str, Account] = {}
         self.sessions: dict[str, Session] = {}
         self.login_codes: dict[str, tuple[Account, dict[str, str]]] = {}
@@ -614,9 +618,9 @@ class EmulatorState:
     def book(self, account: Account) -> list[Order]:
         """The account's orders as its order book and tag lookups show them: a lagging book
         (`book_lag_ms`) leaves out orders younger than the lag; `book_fails` refuses."""
-        if self.options.book_fails:
+        if self.options.book_fails or self.tag_faults.book_fails(account.api_key):
             raise EmulatorError(ErrorKind.SERVER, "order book unavailable", status=503)
-        orders = self.settle_all(account)
+        orders = self.tag_faults.visible(self.settle_all(account))
         if not self.options.book_lag_ms:
             return orders
         visible_from = self.clock() - timedelta(milliseconds=self.options.book_lag_ms)
@@ -921,8 +925,9 @@ class BrokerEmulator:
         except EmulatorError as err:
             self.state.log_order(request, kind=kind, account=account.api_key, outcome="invalid")
             raise err
-        fault = self.state.faults.next()
         log = {"kind": kind, "account": account.api_key, "tag": spec.tag, "algo_id": spec.algo_id}
+        planned = self._planned_fault(request, account, spec.tag, log)
+        fault = ANSWER[planned.kind] if planned else self.state.faults.next()
         if fault == "5xx":
             self.state.log_order(request, **log, outcome="server_error", fault=fault)
             raise EmulatorError(
@@ -936,8 +941,14 @@ class BrokerEmulator:
         except EmulatorError as err:
             self.state.log_order(request, **log, outcome=err.kind.value)
             raise
+        if planned is not None:
+            self.state.tag_faults.created(planned, order)
         self.state.log_order(
-            request, **log, order_id=order.order_id, outcome=fault or "accepted", fault=fault
+            request,
+            **log,
+            order_id=order.order_id,
+            outcome=fault or "accepted",
+            fault=planned.kind if planned else fault,
         )
         if fault in ("drop", "hang"):
             await self._lose_response(request, hang=fault == "hang")
@@ -945,6 +956,23 @@ class BrokerEmulator:
             # Accepted by the OMS, then the gateway failed: the order exists.
             raise EmulatorError(ErrorKind.SERVER, "Internal server error", status=500)
         return order
+
+    def _planned_fault(
+        self, request: web.Request, account: Account, tag: str, log: dict[str, Any]
+    ) -> TagFault | None:
+        """The fault the control plane planned for this write (brokers.emulator.tagfaults):
+        raises the refusals (account down, a 429 of a burst); returns an answer-losing one."""
+        tag_faults = self.state.tag_faults
+        if account.api_key in tag_faults.down:
+            self.state.log_order(request, **log, outcome="server_error", fault="down")
+            raise EmulatorError(
+                ErrorKind.SERVER, "OMS is unavailable, try again", status=self.refused_status
+            )
+        planned = tag_faults.take(tag)
+        if planned is not None and planned.kind == "429":
+            self.state.log_order(request, **log, outcome="rate", fault="429")
+            raise EmulatorError(ErrorKind.RATE, "too many requests")
+        return planned
 
     async def _lose_response(self, request: web.Request, *, hang: bool) -> None:
         if hang:

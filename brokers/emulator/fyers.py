@@ -34,7 +34,6 @@ from typing import Any
 from aiohttp import web
 
 from brokers.emulator.core import (
-    IST,
     BrokerEmulator,
     EmulatorError,
     ErrorKind,
@@ -53,6 +52,7 @@ from brokers.emulator.core import (
     with_query,
 )
 from brokers.emulator.master import Contract
+from execution.markettime import IST
 
 ERRORS = {
     ErrorKind.AUTH: (401, -15),

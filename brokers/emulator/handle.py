@@ -99,6 +99,13 @@ class EmulatorHandle:
         """Change latency_ms, fail_rate, fault, registered_ip or fill_delay_ms while running."""
         self._control("POST", "faults", json=options)
 
+    def plan_tag_faults(
+        self, tags: dict[str, dict[str, Any]], *, down: list[str] | tuple[str, ...] = ()
+    ) -> None:
+        """Replace the faults planned per order tag ({tag: {"kind", "count", "seconds"}}) and
+        the accounts (api keys) that are down (brokers.emulator.tagfaults)."""
+        self._control("POST", "tag-faults", json={"tags": tags, "down": list(down)})
+
     def add_instruments(self, rows: list[dict[str, str]]) -> None:
         """Register broker instrument ids: rows of `key` (e.g. "NSE_FO|43919"), `exchange`
         (NFO/BFO), `tradingsymbol` (Kite-style, priced by the simulated market) and optional

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from brokers.emulator.core import IST
 from brokers.emulator.handle import start_subprocess
 from brokers.emulator.registry import BROKERS, emulator_class
+from execution.markettime import IST
 from execution.reference.symbols import kite_tradingsymbol
 
 

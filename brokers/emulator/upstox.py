@@ -37,7 +37,6 @@ from aiohttp import web
 
 from brokers.emulator.core import (
     ARRIVAL_NS,
-    IST,
     BrokerEmulator,
     EmulatorError,
     ErrorKind,
@@ -57,6 +56,7 @@ from brokers.emulator.core import (
     with_query,
 )
 from brokers.emulator.master import INDICES, Contract, IndexRow
+from execution.markettime import IST
 
 ERRORS = {
     ErrorKind.AUTH: (401, "UDAPI100050", "Invalid token used to access API"),

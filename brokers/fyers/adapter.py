@@ -81,7 +81,6 @@ class FyersAdapter(BrokerAdapter):
         lookup_by_tag=True,  # GET /api/v3/orders?order_tag=1:<tag>
         market_protection_required=False,  # Fyers converts MARKET to a protected LIMIT itself
         max_tag_length=30,
-        book_reads_per_second=10.0,  # one budget of 10/s across every REST call (§4.6)
     )
 
     def __init__(

@@ -53,7 +53,6 @@ class KiteAdapter(BrokerAdapter):
         needs_app_credentials=True,
         max_tag_length=20,
         algo_id_field="algo_id",
-        book_reads_per_second=10.0,  # "all else 10/s combined" (§1.6)
         basket_margin=True,  # POST /margins/basket
     )
 

@@ -47,7 +47,8 @@ from brokers.base import (
 from brokers.paper import market as paper_market
 from brokers.paper.models import PaperAccount, PaperOrder, PaperPosition
 from brokers.ratelimit import OrderRateLimiter
-from trader.india import IST, rupees
+from execution.markettime import IST
+from trader.india import rupees
 
 _REQUEST_TOKEN_SALT = "brokers.paper.request-token"  # noqa: S105 (a signing salt, not a secret)
 _REQUEST_TOKEN_MAX_AGE = 300  # seconds, like the brokers' few-minute request tokens

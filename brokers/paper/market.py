@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from django.utils import timezone
 
-from trader.india import IST
+from execution.markettime import IST
 
 
 class UnknownContractError(LookupError):

@@ -54,7 +54,6 @@ class UpstoxAdapter(BrokerAdapter):
         needs_app_credentials=True,
         max_tag_length=20,
         algo_id_field="X-Algo-Name",
-        book_reads_per_second=2.0,  # non-order bucket undocumented (§2.6): assumed small
         basket_margin=True,  # POST /v2/charges/margin
     )
 

@@ -183,7 +183,7 @@ class BrokerMarket:
 
     def _read(self, keys: list[str]) -> dict[str, BrokerQuote]:
         from brokers.ratelimit import quote_slot_take
-        from execution.market.pricing import IST
+        from execution.markettime import IST
 
         if not quote_slot_take(
             account_id=self.account.pk,
@@ -284,9 +284,6 @@ class BrokerMarket:
             self._keys[(underlying, expiry, Decimal(strike), option_type)] = contract_key(
                 self.broker, segment, tradingsymbol, token
             )
-
-    def symbol_key(self, tradingsymbol: str, token: str, exchange: str) -> str:
-        return contract_key(self.broker, exchange, tradingsymbol, token)
 
     def prefetch_options(self, contracts: list[tuple[str, date, Decimal, str]]) -> None:
         """Quote these (underlying, expiry, strike, CE/PE) contracts in as few calls as the
@@ -407,21 +404,22 @@ def _usable(account: Any) -> bool:
     )
 
 
-def live_market_for(account: Any, *, candidates: list[Any]) -> BrokerMarket | None:
-    """The market of the account that trades, else of another connected account of the same
-    owner at a broker with a quote API; never the simulator (None: no source)."""
-    if _usable(account):
-        return BrokerMarket(account)
-    for other in candidates:
-        if other.pk != account.pk and other.owner_id == account.owner_id and _usable(other):
-            return BrokerMarket(other)
-    return None
+# How a run's prices are chosen, at dispatch and in the watch alike: a live run by its broker's
+# own quotes (`boundary_markets`), a paper run whose owner chose a live account by exactly that
+# account (`price_account_market`), any other paper or test run by the simulator. Never the
+# simulator for a run whose source cannot quote: it is held, or left unmarked.
+
+
+def price_account_market(account: Any) -> BrokerMarket | None:
+    """The market of exactly this account, the price source a trader chose for a paper run
+    ("paper on live prices"); None when it cannot quote now (never another account's)."""
+    return BrokerMarket(account) if _usable(account) else None
 
 
 def boundary_markets(accounts: Iterable[Any]) -> dict[str, BrokerMarket]:
-    """One market per live broker for one boundary: its quotes are read once for every run
-    of that broker, through the first connected account of the broker among `accounts`
-    (lowest id), the next ones as fallbacks should a call through it fail."""
+    """One market per live broker, for one boundary or one round of the watch: its quotes are
+    read once for every run of that broker, through the first connected account of the broker
+    among `accounts` (lowest id), the next ones as fallbacks should a call through it fail."""
     by_broker: dict[str, list[Any]] = {}
     for account in sorted(accounts, key=lambda a: a.pk):
         if not account.is_paper and _usable(account):
@@ -532,8 +530,8 @@ def paper_live_sources(runs: list[Any], skipped: dict[int, str]) -> dict[int, Pa
             skipped[run.pk] = "No fresh price: the chosen price source is not yours: not sent."
             continue
         if account.pk not in markets:
-            market = live_market_for(account, candidates=[])
-            if market is None or market.account.pk != account.pk:
+            market = price_account_market(account)
+            if market is None:
                 skipped[run.pk] = (
                     f"No fresh price: {account.label}, chosen to price this paper run, is not "
                     f"connected: not sent."
@@ -657,16 +655,9 @@ class LivePrices:
 
 
 def live_prices(positions: list[Any], *, simulated: Any, now: datetime) -> LivePrices:
-    """Prices for these positions: one BrokerMarket per live broker (its first account that
-    can quote, or another of the owner's), the simulator for the rest."""
-    markets: dict[str, BrokerMarket] = {}
-    accounts = {p.account_id: p.account for p in positions}
-    for account in accounts.values():
-        if account.is_paper or account.broker in markets:
-            continue
-        market = live_market_for(account, candidates=list(accounts.values()))
-        if market is not None:
-            markets[account.broker] = market
+    """Prices for these positions: one BrokerMarket per live broker, chosen as at dispatch
+    (`boundary_markets` over the positions' accounts), the simulator for the rest."""
+    markets = boundary_markets({p.account_id: p.account for p in positions}.values())
     prices = LivePrices(simulated, markets, now)
     prices.prefetch([(p.account.broker, p.tradingsymbol) for p in positions])
     paper_live_watch(prices, positions)
@@ -688,9 +679,7 @@ def paper_live_watch(prices: LivePrices, positions: list[Any]) -> None:
         if account is None or not position.account.is_paper:
             continue
         if account.pk not in by_account:
-            market = live_market_for(account, candidates=[])
-            usable = market is not None and market.account.pk == account.pk
-            by_account[account.pk] = market if usable else None
+            by_account[account.pk] = price_account_market(account)
         market = by_account[account.pk]
         if market is None or account.owner_id != run.owner_id:
             prices.stale[("paper", position.tradingsymbol)] = (

@@ -33,8 +33,8 @@ from functools import lru_cache
 import numpy as np
 
 from execution.market import pricing
-from execution.market.pricing import IST
 from execution.market.sessions import SessionHours, reference_hours
+from execution.markettime import IST
 
 # Share of a day's variance that arrives overnight (as the opening gap).
 OVERNIGHT_VARIANCE_SHARE = 0.2

@@ -218,10 +218,6 @@ class ScheduledRun(models.Model):
         return f"{label}{self.get_boundary_display()} {self.session_date} #{self.pk}"
 
     @property
-    def is_special_session(self) -> bool:
-        return self.special_session_id is not None
-
-    @property
     def source_label(self) -> str:
         return SOURCE_LABELS.get(self.source, self.source.replace("_", " ").capitalize())
 
@@ -285,10 +281,6 @@ class OrderIntent(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # When the outcome became unknown: the clock of the bounded wait before "needs attention".
     unknown_since = models.DateTimeField(null=True, blank=True)
-    # A sender claims its intents before T; a claim by a dead worker is taken over only after
-    # the order was looked up by tag.
-    claimed_by = models.CharField(max_length=120, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     failover_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="failovers"
     )
@@ -407,12 +399,6 @@ class Position(models.Model):
         if self.net_quantity < 0 and self.sell_quantity:
             return self.sell_value / self.sell_quantity
         return None
-
-    @property
-    def is_marked(self) -> bool:
-        """Flat, or marked to market at least once: an open position without a mark has no
-        unrealised P&L to show (its premium is not a profit)."""
-        return self.net_quantity == 0 or self.last_price is not None
 
     def realised(self) -> Decimal:
         """P&L of the quantity closed so far (average buy against average sell)."""

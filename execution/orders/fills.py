@@ -20,7 +20,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -29,6 +29,7 @@ from django.utils import timezone
 from brokers.base import BrokerError, BrokerOrder
 from brokers.trades import Trade
 from execution import conf
+from execution.markettime import IST
 from execution.models.engine import Fill, IntentState, OrderIntent
 from execution.orders.follow import FOLLOW_KEY_SLACK_SECONDS, follow_keys
 from execution.orders.lifecycle import (
@@ -170,10 +171,14 @@ return 0
 """
 
 
-def follow_interval(capabilities: Any) -> float:
+def follow_interval(broker: str, day: date) -> float:
     """Seconds between two rounds (each reads the trade book and the order book once): the
-    configured interval, or longer where the broker's read budget asks for it."""
-    budget = float(capabilities.book_reads_per_second) * conf.follow_budget_share()
+    configured interval, or longer where the broker's read budget on `day` asks for it
+    (brokers/book_read_limits.json; a broker without a row: one read a second)."""
+    from brokers.ratelimit import book_reads_per_second
+
+    documented = book_reads_per_second(broker, day)
+    budget = (1.0 if documented is None else float(documented)) * conf.follow_budget_share()
     return max(conf.follow_interval_seconds(), 2 / budget if budget > 0 else 60.0)
 
 
@@ -248,7 +253,6 @@ def orders_follow_step(*, account_id: int, until: float) -> tuple[float | None, 
     account not readable any more, or `until` passed. A start that arrived meanwhile
     extends the chain by a fresh `EXECUTION_FOLLOW_MAX_SECONDS`."""
     from brokers.models import BrokerAccount
-    from brokers.registry import adapter_class
     from execution.send.sender import engine_redis
 
     result = account_orders_follow(account_id=account_id)
@@ -256,7 +260,7 @@ def orders_follow_step(*, account_id: int, until: float) -> tuple[float | None, 
     keys = follow_keys(account_id)
     ttl = int(conf.follow_max_seconds()) + FOLLOW_KEY_SLACK_SECONDS
     broker = BrokerAccount.objects.filter(pk=account_id).values_list("broker", flat=True).first()
-    interval = follow_interval(adapter_class(broker).capabilities) if broker else 0.0
+    interval = follow_interval(broker, timezone.localdate(timezone=IST)) if broker else 0.0
     if result.followable and result.open_orders and time.time() + interval < until:
         client.set(keys[0], f"{until:.3f}", ex=ttl)
         return interval, until

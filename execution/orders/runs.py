@@ -42,8 +42,6 @@ from execution.models.engine import (
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
-# States in which something of the run can still change without anyone pressing a button.
-ACTIVE_STATES = (RunState.PLANNED, RunState.DISPATCHED, RunState.DONE, RunState.PARTIAL)
 # Intents that are not final: the run cannot settle while any is left.
 UNSETTLED_INTENT_STATES = (
     IntentState.INTENT,

@@ -18,11 +18,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from execution.audit import event_build, events_record
+from execution.markettime import IST
 from execution.models import SpecialSession
 from execution.models.engine import Boundary, RunState, ScheduledRun
 from execution.planning.sources import RunTarget, registered
 from execution.reference import calendar
-from trader.india import IST
 
 logger = logging.getLogger(__name__)
 

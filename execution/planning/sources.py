@@ -20,7 +20,7 @@ import abc
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
 
 from django.db.models import OuterRef, Subquery
@@ -40,6 +40,18 @@ class AccountAllocation:
     # admins' ceiling (e.g. a marketplace deployment's daily loss), as text by limit name:
     # see execution.protection.risk.source_limit_checks.
     limits: dict[str, str] = field(default_factory=dict)
+
+    def lots(self, leg_lots: int, run_multiplier: Decimal = Decimal(1)) -> int:
+        """Lots this account trades for a leg of `leg_lots` lots: its fixed lots, else the
+        leg's lots times its multiplier (1 when unset), then times the run's multiplier (a
+        marketplace deployment's), rounded down to whole lots. Dispatch sizes the orders with
+        it, and the margin estimates size the basket the same way; below 1 the leg is not
+        traded (dispatch says so)."""
+        if self.fixed_lots:
+            lots = Decimal(self.fixed_lots)
+        else:
+            lots = Decimal(leg_lots) * (self.multiplier or Decimal(1))
+        return int((lots * run_multiplier).to_integral_value(rounding=ROUND_DOWN))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

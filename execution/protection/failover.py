@@ -51,8 +51,13 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             for i in intents
             if i.state in FAILED_STATES and not any(f.failover_from_id == i.pk for f in intents)
         ]
-        if any(i.state in UNSETTLED_INTENT_STATES for i in intents) or not failed:
-            return payloads  # unknown outcomes are resolved by tag first (reconciler)
+        if not failed:
+            return payloads
+        # An account with an unknown outcome keeps its failed lots until the reconciler has
+        # found out by tag (a short held back for an unknown hedge must not move without it);
+        # another account's unknown does not hold them: a failed order was certainly not
+        # placed, and a broker down for the boundary must fail over while there is time.
+        unsettled = {i.account_id for i in intents if i.state in UNSETTLED_INTENT_STATES}
         failed_accounts = {i.account_id for i in failed}
         allocations = sorted(
             (AccountAllocation.from_json(a) for a in run.allocations), key=lambda a: a.priority
@@ -69,9 +74,10 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
         # An entry missed for lateness would be as late on any other account: the run's
         # leg-failure policy decides what becomes of the legs already placed.
         late = any(i.error.startswith(MISSED_PREFIX) for i in failed)
+        movable = [i for i in failed if i.account_id not in unsettled]
         if healthy and run.boundary == "entry" and not late:
             by_account: dict[int, list[OrderIntent]] = defaultdict(list)
-            for intent in failed:
+            for intent in movable:
                 by_account[intent.account_id].append(intent)
             for account_id, lost in by_account.items():
                 target = _next_account(allocations, account_id, healthy)
@@ -95,7 +101,7 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
                 )
             OrderIntent.objects.bulk_create(moved)
             OrderIntent.objects.bulk_update(
-                [i for i in failed if i.state == IntentState.FAILED_OVER], ["state"]
+                [i for i in movable if i.state == IntentState.FAILED_OVER], ["state"]
             )
             accounts = {i.account_id: i.account for i in moved}
             payloads = [
@@ -103,6 +109,8 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             ]
             for payload in payloads:
                 payload["fire_at"] = None  # send at once: T has passed
+        elif unsettled:
+            return payloads  # the policy needs every outcome: resolved by tag first
         elif run.state != RunState.HALTED:
             payloads = leg_failure_policy_apply(run=run, intents=intents, events=events)
         # A run already halted had its policy applied (its closing orders written): another

@@ -134,11 +134,9 @@ def kill_switch_engage(
         payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
         for payload in payloads:
             payload["fire_at"] = None
-        if send and flatten_outside and user is not None:
-            user_id = user.pk
-            transaction.on_commit(lambda: _execute_all(user_id, to_cancel, payloads))
-        elif send:
-            transaction.on_commit(lambda: _execute(to_cancel, payloads))
+        if send:
+            outside_of = user.pk if flatten_outside and user is not None else None
+            transaction.on_commit(lambda: flatten_start(to_cancel, payloads, outside_of=outside_of))
     return payloads
 
 
@@ -164,14 +162,22 @@ def open_orders_cancel(*, intent_ids: list[int]) -> int:
     return cancelled
 
 
-def _execute(to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
+def flatten_start(
+    to_cancel: list[int], payloads: list[dict[str, Any]], *, outside_of: int | None = None
+) -> None:
+    """Start what an engaged switch does at the brokers (after its commit): cancel the open
+    orders `to_cancel` (one task) and send the closing orders of `payloads` (account tasks).
+    With `outside_of` (a trader's id) one task does it instead, for the "flatten everything"
+    of that trader: it reads their brokers' positions first, then calls this (without
+    `outside_of`), then closes what was opened outside the platform."""
+    if outside_of is not None:
+        enqueue.task_enqueue(
+            enqueue.KILL_SWITCH_FLATTEN_OUTSIDE, args=[outside_of, to_cancel, payloads]
+        )
+        return
     if to_cancel:
         enqueue.task_enqueue(enqueue.ORDERS_CANCEL, args=[to_cancel])
     enqueue.account_sends_enqueue(payloads)
-
-
-def _execute_all(user_id: int, to_cancel: list[int], payloads: list[dict[str, Any]]) -> None:
-    enqueue.task_enqueue(enqueue.KILL_SWITCH_FLATTEN_OUTSIDE, args=[user_id, to_cancel, payloads])
 
 
 def kill_switch_rearm(*, actor: Any, user: Any | None) -> KillSwitch:

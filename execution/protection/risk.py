@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from brokers.models import AccountStatus, BrokerAccount
-from execution.reference import calendar
+from execution.markettime import IST
 from trader.india import rupees
 
 
@@ -117,7 +117,7 @@ def account_checks(*, account: BrokerAccount, day: date, is_test: bool) -> list[
     if account.status != AccountStatus.CONNECTED:
         problems.append(f"{account.label}: {account.get_status_display().lower()}.")
     issued = account.token_issued_at
-    if issued is None or issued.astimezone(calendar.IST).date() != day:
+    if issued is None or issued.astimezone(IST).date() != day:
         problems.append(f"{account.label}: not logged in today (the broker needs a daily login).")
     if not account.static_ip_primary:
         problems.append(f"{account.label}: no static IP registered (SEBI requires one).")

@@ -24,6 +24,7 @@ from execution.intents.build import batches_for, close_intents, position_freeze
 from execution.intents.marketable import ContractQuotes
 from execution.market import default_market
 from execution.market.broker import live_prices
+from execution.markettime import IST
 from execution.models.engine import (
     Boundary,
     IntentState,
@@ -256,7 +257,7 @@ def _square_off_due(
     strategy = run.strategy_version.strategy
     if strategy.kind != "intraday":
         return False
-    key = (now.astimezone(calendar.IST).date(), strategy.underlying.exchange)
+    key = (now.astimezone(IST).date(), strategy.underlying.exchange)
     if windows is None:
         windows = {}
     if key not in windows:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from execution.markettime import IST
 from execution.models import (
     Exchange,
     HolidayCalendarYear,
@@ -26,7 +27,6 @@ from execution.models import (
     SpecialSession,
     TradingHoliday,
 )
-from trader.india import IST
 
 # Bounds how far back an expiry may move (a run of holidays and a weekend is a few days).
 _MAX_EXPIRY_SHIFT_DAYS = 15

@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils import timezone
 
+from execution.markettime import IST
 from execution.models import (
     ExpiryKind,
     ExpiryRule,
@@ -28,7 +29,6 @@ from execution.models import (
 )
 from execution.reference.calendar import (
     _MAX_EXPIRY_SHIFT_DAYS,
-    IST,
     CalendarNotLoadedError,
     CalendarSlice,
     ReferenceDataMissingError,

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from execution.markettime import IST
 from execution.models import (
     BrokerSymbol,
     Instrument,
@@ -38,7 +39,6 @@ from execution.models import (
 )
 from execution.reference.contracts import expiry_schedule, lot_size
 from execution.reference.instruments import KITE_COLUMNS
-from trader.india import IST
 
 logger = logging.getLogger(__name__)
 

@@ -112,10 +112,6 @@ class ParsedKiteSymbol(NamedTuple):
     strike: Decimal
     option_type: str
 
-    @property
-    def is_monthly(self) -> bool:
-        return self.expiry is None
-
     def approx_expiry(self, monthly_weekday: int) -> date:
         """The exact weekly date, or the month's last `monthly_weekday` for a monthly symbol.
 

@@ -474,10 +474,6 @@ def _in_thread(call: Callable[[], Outcome]) -> Outcome:
 
 
 # --- sending ---------------------------------------------------------------------------------
-def _epoch(moment: datetime) -> float:
-    return moment.timestamp()
-
-
 # --- the lateness cap ------------------------------------------------------------------------
 MISSED_PREFIX = "Missed:"
 
@@ -844,11 +840,19 @@ class AsyncLane:
     (execution.send.wire): the orders are written at T as bytes prepared before T."""
 
     READ_TIMEOUT = 7.0
+    # Lookups by tag of lost answers (each up to LOOKUP_TRIES reads with pauses) run on a pool
+    # of their own: on the loop's default executor (cpu count + 4 threads) a few dozen of them
+    # held up the quick steps of every retry (the session guard, the orders-per-second slot)
+    # for seconds, and retried entries were missed for lateness (bench --fault-rate 0.2).
+    LOOKUP_THREADS = 32
 
     def __init__(self) -> None:
         import asyncio
 
         self.loop = asyncio.new_event_loop()
+        self._lookups = ThreadPoolExecutor(
+            max_workers=self.LOOKUP_THREADS, thread_name_prefix="execution-lookup"
+        )
         self._pool: Any = None
         self._gates: dict[float, Any] = {}
         self._armed: dict[float, list[_Armed]] = {}
@@ -1126,7 +1130,7 @@ class AsyncLane:
                     return outcome
                 if step == "lookup":
                     return await self.loop.run_in_executor(
-                        None, lookup_by_tag, cached.adapter, outcome
+                        self._lookups, lookup_by_tag, cached.adapter, outcome
                     )
                 # The same prepared bytes again (same tag), after the broker's retry-after,
                 # with a slot of its own; the mark set before the first write still holds.

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from execution.markettime import IST
 from marketplace.exceptions import MarketplaceError
 from marketplace.models import (
     Invoice,
@@ -31,7 +32,6 @@ from marketplace.models import (
 from marketplace.revenue import MonthInput, month_charges
 from marketplace.services.notify import notify_users
 from marketplace.services.replan import deployments_replan
-from trader.india import IST
 from trader.models import User
 from trader.permissions import RECORD_PAYMENTS, staff_may
 

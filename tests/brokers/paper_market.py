@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from trader.india import IST
+from execution.markettime import IST
 
 
 @dataclass

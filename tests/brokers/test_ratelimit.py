@@ -131,3 +131,29 @@ def test_quote_limits_are_read_by_date():
     assert quote_calls_per_second("angelone", datetime.date(2027, 1, 26)) == 10
     assert quote_calls_per_second("upstox", datetime.date(2026, 12, 3)) is None
     assert quote_calls_per_second("kite", datetime.date(2026, 1, 1)) is None
+
+
+def test_book_read_budgets_are_dated_rows_with_sources():
+    import datetime
+
+    from brokers.ratelimit import book_reads_per_second
+
+    day = datetime.date(2026, 12, 7)
+    brokers = ("kite", "angelone", "fyers", "dhan", "upstox")
+    budgets = {broker: book_reads_per_second(broker, day) for broker in brokers}
+    assert budgets == {"kite": 10, "angelone": 2, "fyers": 10, "dhan": 20, "upstox": 2}
+    assert book_reads_per_second("paper", day) is None
+    assert book_reads_per_second("kite", datetime.date(2026, 10, 31)) is None  # before the row
+
+
+def test_a_limits_row_without_a_source_is_refused(tmp_path):
+    import datetime
+
+    from brokers import ratelimit
+
+    limits = tmp_path / "limits.json"
+    limits.write_text(
+        '{"rows": [{"broker": "kite", "effective_from": "2026-11-01", "per_second": 3}]}'
+    )
+    with pytest.raises(ValueError, match="kite row gives no source"):
+        ratelimit._per_second_on(limits, "kite", datetime.date(2026, 12, 7))

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import time_machine
 
+from execution.markettime import IST
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -28,7 +30,6 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 # Thursday 19 Nov 2026, 11:00 IST: a session day of a loaded holiday year.
 PINNED = datetime.datetime(2026, 11, 19, 11, 0, tzinfo=IST)
 SCREENSHOTS = os.environ.get("SCREENSHOT_DIR", "")
@@ -113,7 +114,8 @@ def sends_on_a_thread(monkeypatch: Any) -> None:
     monkeypatch.setattr("execution.dispatch._start_group", _in_thread)
     monkeypatch.setattr("execution.enqueue.account_sends_enqueue", _in_thread)
     monkeypatch.setattr(
-        "execution.protection.killswitch._execute", lambda cancel, payloads: _in_thread(payloads)
+        "execution.protection.killswitch.flatten_start",
+        lambda cancel, payloads, outside_of=None: _in_thread(payloads),
     )
 
 

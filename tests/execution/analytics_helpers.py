@@ -7,8 +7,9 @@ import datetime
 from decimal import Decimal
 
 from execution.audit import event_record
+from execution.markettime import IST
 from execution.models import Fill, IntentState, OrderIntent, Position, ScheduledRun
-from tests.execution.engine_factories import IST, IntentFactory, RunFactory
+from tests.execution.engine_factories import IntentFactory, RunFactory
 
 MS = datetime.timedelta(milliseconds=1)
 

@@ -9,6 +9,7 @@ import factory
 from django.utils import timezone
 
 from brokers.models import Broker
+from execution.markettime import IST
 from execution.models import (
     Boundary,
     OrderIntent,
@@ -24,8 +25,6 @@ from trader.models import (
     StrategyStatus,
     StrategyVersion,
 )
-
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 
 
 def nifty() -> Underlying:

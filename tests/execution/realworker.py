@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from brokers.emulator import start_subprocess
 from execution import bench
+from execution.markettime import IST
 from execution.models import IntentState, OrderIntent
-from execution.reference import calendar
 from trader.management.commands.run_platform import worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,11 +93,15 @@ def closed_port() -> int:
 
 def declare_session_or_skip(now: datetime) -> None:
     """A special session around now (as the benchmark declares one), so the send path's session
-    guard lets live orders through whatever the (possibly faked) date is. A session cannot run
-    over midnight IST: the last half hour before it is skipped, with that reason."""
-    local = now.astimezone(calendar.IST)
+    guard lets live orders through whatever the date is. It is needed beside the guard: the
+    guard runs in the worker processes, which read the calendar from the database (the
+    `session_open` fixture patches this process only). The session itself may cross midnight
+    IST (bench.declare_session splits it there); the scenario may not: the emulators rebuild
+    their instrument master when the IST day changes and the runs are planned for one session
+    date, so the last half hour before midnight is skipped, with that reason."""
+    local = now.astimezone(IST)
     if local.hour == 23 and local.minute >= 25:
-        pytest.skip("a special session cannot cross midnight IST: run outside 23:25-24:00 IST")
+        pytest.skip("the scenario would cross midnight IST: run outside 23:25-24:00 IST")
     bench.declare_session(now)
 
 

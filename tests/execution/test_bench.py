@@ -10,9 +10,10 @@ import time_machine
 
 from execution.audit import event_build, events_record
 from execution.bench import declare_session, not_arrived_accounting
+from execution.markettime import IST
 from execution.models import HolidayCalendarYear, OrderIntent
 from execution.reference import calendar
-from tests.execution.engine_factories import IST, IntentFactory, RunFactory
+from tests.execution.engine_factories import IntentFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
 

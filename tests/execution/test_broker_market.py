@@ -13,10 +13,10 @@ from brokers.emulator.core import Clock
 from brokers.models import Broker
 from brokers.registry import credentials_for
 from execution.market.broker import BrokerMarket, StalePriceError
+from execution.markettime import IST
 from execution.reference.masters import master_refresh
 from tests.brokers.factories import BrokerAccountFactory
 from tests.brokers.fixed_market import FixedQuotes
-from tests.execution.engine_factories import IST
 
 pytestmark = pytest.mark.django_db
 

@@ -129,19 +129,49 @@ def test_the_kill_switch_form_asks_for_the_outside_flatten(
     from execution.protection import killswitch
 
     called = []
-    monkeypatch.setattr(killswitch, "_execute_all", lambda *args: called.append(args))
-    monkeypatch.setattr(killswitch, "_execute", lambda *args: called.append(("own", *args)))
+    monkeypatch.setattr(
+        killswitch.enqueue, "task_enqueue", lambda name, args: called.append((name, *args))
+    )
+    monkeypatch.setattr(killswitch.enqueue, "account_sends_enqueue", called.append)
     client.force_login(mixed.owner)
     url = reverse("execution:kill-switch")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"action": "engage", "flatten_outside": "1"}, follow=True)
     assert "including those opened outside the platform" in response.content.decode()
-    [(user_id, _cancel, payloads)] = called
+    # One task reads the brokers' positions, then starts the engine's own closing orders.
+    [(task, user_id, _cancel, payloads)] = called
+    assert task == killswitch.enqueue.KILL_SWITCH_FLATTEN_OUTSIDE
     assert user_id == mixed.owner_id and len(payloads) == 1  # our own CONTRACT -75 too
     called.clear()
     with django_capture_on_commit_callbacks(execute=True):
         client.post(url, {"action": "engage"})
-    assert called and called[0][0] == "own"  # the header's switch: the platform's own only
+    # The header's switch: the platform's own closing orders only, sent straight away.
+    tasks = [entry[0] for entry in called if isinstance(entry, tuple)]
+    [sent] = [entry for entry in called if isinstance(entry, list)]
+    assert killswitch.enqueue.KILL_SWITCH_FLATTEN_OUTSIDE not in tasks and len(sent) == 1
+
+
+def test_the_outside_flatten_task_starts_the_engines_own_orders_after_reading_positions(
+    monkeypatch,
+):
+    from execution import broker_positions, tasks
+    from execution.protection import killswitch
+
+    calls: list = []
+    monkeypatch.setattr(killswitch.enqueue, "task_enqueue", lambda name, args: calls.append(name))
+    monkeypatch.setattr(
+        killswitch.enqueue, "account_sends_enqueue", lambda payloads: calls.append(len(payloads))
+    )
+
+    def flatten(*, user_id, before_send):
+        calls.append(f"positions of {user_id} read")
+        before_send()
+        calls.append("outside closed")
+        return 1
+
+    monkeypatch.setattr(broker_positions, "outside_positions_flatten", flatten)
+    assert tasks.kill_switch_flatten_outside_task(7, [11, 12], [{"account_id": 3}]) == 1
+    assert calls == ["positions of 7 read", killswitch.enqueue.ORDERS_CANCEL, 1, "outside closed"]
 
 
 def test_at_a_limit_only_broker_outside_positions_close_with_protected_limits(

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from execution.markettime import IST
 from execution.models import SpecialSession, TradingHoliday
 from execution.reference import calendar
-from execution.reference.calendar import IST, TradingClosedError
+from execution.reference.calendar import TradingClosedError
 
 pytestmark = pytest.mark.django_db
 

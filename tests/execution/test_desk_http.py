@@ -4,6 +4,7 @@ polling, per-run and per-position exits, the kill switch on every page, the dash
 from __future__ import annotations
 
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from brokers.models import Broker
 from brokers.services import paper_account_log_in
+from execution.markettime import IST
 from execution.models import ExecutionEvent, OrderIntent, ScheduledRun
 from execution.models.engine import (
     Fill,
@@ -33,7 +35,6 @@ from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
 
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 # A Thursday session, 10:00 IST: the tests pass on any date.
 NOW = datetime.datetime(2026, 11, 19, 10, 0, tzinfo=IST)
 
@@ -83,7 +84,7 @@ def test_an_unmarked_position_shows_no_premium_as_profit(owner_client, owner):
     account = BrokerAccountFactory(owner=owner)
     # Just filled: sold 75 at ₹50.80 (₹3,810 received), never marked yet.
     position = _position(run, account, "NIFTY26D1724200CE", net=-75, sell_q=75, sell_v="3810")
-    assert position.pnl() == 0 and position.unrealised() is None and not position.is_marked
+    assert position.pnl() == 0 and position.unrealised() is None
     page = owner_client.get(reverse("execution:run-detail", args=[run.pk]))
     assert "+₹3,810" not in page.text and "not marked" in page.text
     assert "1 position not marked yet" in page.text
@@ -279,3 +280,78 @@ def test_test_now_on_paper_is_refused_while_the_kill_switch_is_engaged(owner_cli
     response = owner_client.post(reverse("execution:paper-test", args=[strategy.pk]), follow=True)
     assert "re-arm it before a test run" in response.text
     assert not ScheduledRun.objects.filter(is_test=True).exists()
+
+
+def test_dashboard_books_show_each_accounts_latest_orders_and_trades_newest_first(
+    owner_client, live_run
+):
+    run, short, long_ = live_run
+    kite, paper = short.account, long_.account
+    start = NOW - datetime.timedelta(minutes=30)
+    # 25 orders on Kite a second apart (the oldest five fall off the book), one on paper.
+    for index in range(25):
+        IntentFactory(
+            run=run,
+            account=kite,
+            side="SELL" if index % 2 else "BUY",
+            tradingsymbol=f"NIFTY26D17{24000 + 50 * index}CE",
+            intended_at=start + datetime.timedelta(seconds=index),
+            state=IntentState.FILLED,
+            filled_quantity=75,
+        )
+    paper_order = IntentFactory(
+        run=run, account=paper, side="SELL", tradingsymbol="NIFTY26D1725000PE", intended_at=start
+    )
+    Fill.objects.create(
+        intent=paper_order,
+        cumulative_quantity=75,
+        quantity=75,
+        price=Decimal("1234.5"),
+        filled_at=start + datetime.timedelta(seconds=3),
+    )
+    text = owner_client.get(reverse("trader:dashboard-live")).text
+    kite_book = text[text.index("Kite main: order book") : text.index("Paper one: order book")]
+    shown = re.findall(r"NIFTY26D17(\d{5})CE", kite_book)
+    assert shown == [str(24000 + 50 * index) for index in range(24, 4, -1)]
+    assert "Orders (latest 20)" in kite_book and "No trade yet." in kite_book
+    paper_book = text[text.index("Paper one: order book") :]
+    trade = re.search(r"<caption>Trades \(latest 1\)</caption>.*?</tbody>", paper_book, re.S)
+    assert trade is not None
+    assert ">SELL<" in trade.group() and "NIFTY26D1725000PE" in trade.group()
+    assert "₹1,234.50" in trade.group()
+    assert ">09:30:03<" in trade.group()  # the fill's own time, IST
+
+
+def test_polled_fragments_do_not_read_the_kill_switch_that_pages_show(owner_client, live_run):
+    run, _, _ = live_run
+    owner_client.post(reverse("execution:kill-switch"), {"action": "engage"})
+    for url in (
+        reverse("trader:dashboard-live"),
+        reverse("execution:run-live", args=[run.pk]),
+        reverse("execution:positions-live"),
+    ):
+        with CaptureQueriesContext(connection) as ctx:
+            assert owner_client.get(url).status_code == 200
+        assert not [q for q in ctx.captured_queries if "execution_killswitch" in q["sql"]], url
+    with CaptureQueriesContext(connection) as ctx:
+        page = owner_client.get(reverse("execution:positions"))
+    assert "YOUR KILL SWITCH IS ENGAGED" in page.text
+    # Read once for the header, the banner and the buttons.
+    assert len([q for q in ctx.captured_queries if "execution_killswitch" in q["sql"]]) == 1
+
+
+def test_dashboard_and_positions_poll_while_something_can_change_and_stop_when_not(
+    owner_client, live_run
+):
+    run, short, _ = live_run
+    dashboard, positions = reverse("trader:dashboard-live"), reverse("execution:positions-live")
+    assert 'hx-trigger="every 3s"' in owner_client.get(dashboard).text
+    assert 'hx-trigger="every 2s"' in owner_client.get(positions).text
+    # Flat, the run over, but one order still waiting for the broker: the dashboard polls on.
+    Position.objects.filter(run=run).update(net_quantity=0)
+    ScheduledRun.objects.filter(pk=run.pk).update(state=RunState.EXITED)
+    pending = IntentFactory(run=run, account=short.account, state=IntentState.SENT)
+    assert 'hx-trigger="every 3s"' in owner_client.get(dashboard).text
+    assert "hx-trigger" not in owner_client.get(positions).text
+    OrderIntent.objects.filter(pk=pending.pk).update(state=IntentState.CANCELLED)
+    assert "hx-trigger" not in owner_client.get(dashboard).text

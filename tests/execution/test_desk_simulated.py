@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from execution.market import simulated
 from execution.market.simulated import SimulatedMarket, after_hours_time, in_session
+from execution.markettime import IST
 from execution.models.engine import RunState
 from execution.orders.runs import simulated_session
 from execution.protection.watch import _square_off_due
@@ -18,7 +19,6 @@ from tests.execution.engine_factories import RunFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db
 
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 EVENING = datetime.datetime(2026, 12, 4, 22, 19, tzinfo=IST)  # a Friday, market closed
 
 

@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 
 from brokers.models import Broker
 from execution.dispatch import boundary_dispatch
+from execution.markettime import IST
 from execution.models import IntentState, OrderIntent, RunState, ScheduledRun
 from execution.planning.plan import day_plan
-from tests.execution.engine_factories import IST, strategy_with_accounts
+from tests.execution.engine_factories import strategy_with_accounts
 
 pytestmark = pytest.mark.django_db
 

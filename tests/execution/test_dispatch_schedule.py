@@ -15,8 +15,9 @@ from django.conf import settings
 
 from brokers.models import Broker
 from execution import conf
+from execution.markettime import IST
 from execution.services import dispatch_schedule, plan_and_schedule
-from tests.execution.engine_factories import IST, strategy_with_accounts
+from tests.execution.engine_factories import strategy_with_accounts
 
 pytestmark = pytest.mark.django_db
 

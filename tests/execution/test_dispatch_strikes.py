@@ -12,12 +12,13 @@ import pytest
 from brokers.base import BrokerOrder, OrderStatus, Side
 from brokers.models import Broker
 from execution.dispatch import boundary_dispatch
+from execution.markettime import IST
 from execution.models import IntentState, OrderIntent, Position, Purpose, RunState, ScheduledRun
 from execution.orders.lifecycle import fill_apply
 from execution.planning.plan import day_plan
 from execution.reference import contracts
 from execution.reference.symbols import parse_kite_symbol
-from tests.execution.engine_factories import IST, LegFactory, strategy_with_accounts
+from tests.execution.engine_factories import LegFactory, strategy_with_accounts
 
 pytestmark = pytest.mark.django_db
 

@@ -85,6 +85,39 @@ def test_unknown_outcomes_are_resolved_before_any_failover():
     assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()
 
 
+def test_another_accounts_unknown_outcome_does_not_hold_a_failover():
+    # The bench at --fault-rate 0.2 showed a broker down for the boundary (every write refused
+    # before acceptance) never failing over when an order of the run at the other account was
+    # still being looked up: those lots were reported as rejected, never placed.
+    run, (first, second) = _run((Broker.KITE, Broker.UPSTOX))
+    rejected = _intent(run, first, "BUY", IntentState.REJECTED, "NIFTYA")
+    held = _intent(run, first, "SELL", IntentState.ABANDONED, "NIFTYB")
+    _intent(run, second, "BUY", IntentState.UNKNOWN, "NIFTYA")
+    _intent(run, second, "SELL", IntentState.ACKNOWLEDGED, "NIFTYB")
+
+    (payload,) = run_failures_handle(run_id=run.pk)
+
+    moved = OrderIntent.objects.filter(failover_from__isnull=False).order_by("phase")
+    assert [(m.account_id, m.failover_from_id) for m in moved] == [
+        (second.pk, rejected.pk),
+        (second.pk, held.pk),
+    ]
+    assert payload["account_id"] == second.pk
+    rejected.refresh_from_db()
+    assert rejected.state == IntentState.FAILED_OVER
+
+
+def test_with_no_account_left_the_policy_still_waits_for_unknown_outcomes():
+    run, (first, second) = _run((Broker.KITE, Broker.UPSTOX))
+    _intent(run, first, "BUY", IntentState.REJECTED, "NIFTYA")
+    _intent(run, second, "BUY", IntentState.REJECTED, "NIFTYA")
+    _intent(run, second, "SELL", IntentState.UNKNOWN, "NIFTYB")
+    assert run_failures_handle(run_id=run.pk) == []
+    run.refresh_from_db()
+    assert run.state == RunState.DISPATCHED  # no policy applied yet
+    assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()
+
+
 def _filled_position(run, account, symbol, quantity):
     return Position.objects.create(
         run=run,

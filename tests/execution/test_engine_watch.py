@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from execution.markettime import IST
 from execution.models import OrderIntent, Position, ScheduledRun
 from execution.protection.watch import runs_watch
 from execution.reference import contracts, instruments
 from tests.brokers.factories import BrokerAccountFactory
-from tests.execution.engine_factories import IST, LegFactory, RunFactory, VersionFactory
+from tests.execution.engine_factories import LegFactory, RunFactory, VersionFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("session_open")]
 

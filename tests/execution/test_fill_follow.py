@@ -4,6 +4,7 @@ counted once whatever reads them. Against the five brokers' emulators on 127.0.0
 
 from __future__ import annotations
 
+import datetime
 import time
 import uuid
 from decimal import Decimal
@@ -13,7 +14,7 @@ import pytest
 from brokers.base import OrderType
 from brokers.emulator import start_in_thread
 from brokers.kite import KiteAdapter
-from brokers.registry import adapter_class
+from brokers.ratelimit import book_reads_per_second
 from execution import enqueue
 from execution.models.engine import Fill, IntentState, OrderIntent, Position
 from execution.orders import fills
@@ -170,13 +171,34 @@ def test_partial_fills_are_followed_to_the_end_each_trade_once(kite_partial, set
 def test_interval_keeps_to_a_share_of_the_brokers_read_budget(broker, settings):
     settings.EXECUTION_FOLLOW_INTERVAL_SECONDS = 0.1
     settings.EXECUTION_FOLLOW_BUDGET_SHARE = 0.5
-    capabilities = adapter_class(broker).capabilities
-    interval = follow_interval(capabilities)
+    day = datetime.date(2026, 12, 7)
+    documented = book_reads_per_second(broker, day)
+    assert documented is not None  # every live broker has a dated row
+    interval = follow_interval(broker, day)
     # Two reads a round: never more than half the documented budget, never under the floor.
-    assert 2 / interval <= capabilities.book_reads_per_second * 0.5 + 1e-9
+    assert 2 / interval <= documented * 0.5 + 1e-9
     assert interval >= 0.1
     settings.EXECUTION_FOLLOW_INTERVAL_SECONDS = 60
-    assert follow_interval(capabilities) == 60
+    assert follow_interval(broker, day) == 60
+
+
+def test_the_interval_follows_the_budget_in_force_that_day(settings, tmp_path, monkeypatch):
+    from brokers import ratelimit
+
+    settings.EXECUTION_FOLLOW_INTERVAL_SECONDS = 0.1
+    settings.EXECUTION_FOLLOW_BUDGET_SHARE = 0.5
+    limits = tmp_path / "book_read_limits.json"
+    limits.write_text(
+        '{"rows": ['
+        '{"broker": "kite", "effective_from": "2026-11-01", "per_second": 10, "source": "a"},'
+        '{"broker": "kite", "effective_from": "2027-01-01", "per_second": 2, "source": "b"}]}'
+    )
+    monkeypatch.setattr(ratelimit, "BOOK_READ_LIMITS_FILE", limits)
+    assert follow_interval("kite", datetime.date(2026, 12, 31)) == pytest.approx(0.4)
+    assert follow_interval("kite", datetime.date(2027, 1, 1)) == pytest.approx(2.0)
+    # Before any row, and a broker without one (paper): one read a second.
+    assert follow_interval("kite", datetime.date(2026, 10, 31)) == pytest.approx(4.0)
+    assert follow_interval("paper", datetime.date(2027, 1, 1)) == pytest.approx(4.0)
 
 
 def _live_account():

@@ -22,6 +22,7 @@ from brokers.models import Broker
 from execution.dispatch import boundary_dispatch
 from execution.market import default_market
 from execution.market.simulated import UnderlyingParams
+from execution.markettime import IST
 from execution.models import (
     BrokerSymbol,
     ExecutionEvent,
@@ -33,7 +34,7 @@ from execution.models import (
 from execution.planning.plan import day_plan
 from execution.protection.watch import runs_watch
 from execution.reference.masters import master_refresh
-from tests.execution.engine_factories import IST, strategy_with_accounts
+from tests.execution.engine_factories import strategy_with_accounts
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execution.market import SimulatedMarket, default_market, parse_kite_symbol, pricing
-from execution.market.pricing import IST
+from execution.markettime import IST
 
 option_types = st.sampled_from(["CE", "PE"])
 inputs = st.fixed_dictionaries(
@@ -276,7 +276,7 @@ def test_parse_kite_symbol(symbol, parts):
 
 def test_parse_kite_symbol_monthly_needs_a_weekday_and_rejects_others():
     parsed = parse_kite_symbol("NIFTY26DEC26000CE")
-    assert parsed.is_monthly
+    assert parsed.expiry is None  # a monthly symbol has no day
     assert parsed.approx_expiry(monthly_weekday=1) == date(2026, 12, 29)
     for bad in ("NIFTY25DECFUT", "NIFTY25D3225000CE", "RELIANCE", "NIFTY25XYZ25000CE"):
         with pytest.raises(ValueError):

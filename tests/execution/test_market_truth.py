@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from brokers.models import Broker
 from execution.dispatch import boundary_dispatch
+from execution.markettime import IST
 from execution.models import (
     ExecutionEvent,
     HolidayCalendarYear,
@@ -25,7 +26,7 @@ from execution.models import (
 from execution.planning.plan import day_plan
 from execution.reference import calendar, contracts
 from execution.reference.holidays import HolidayFileError, holiday_file_parse
-from tests.execution.engine_factories import IST, strategy_with_accounts
+from tests.execution.engine_factories import strategy_with_accounts
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,10 @@ from brokers.models import Broker
 from execution.dispatch import boundary_dispatch
 from execution.intents import marketable
 from execution.market import SimulatedMarket
+from execution.markettime import IST
 from execution.models import OrderIntent
 from execution.planning.plan import day_plan
-from tests.execution.engine_factories import IST, strategy_with_accounts
+from tests.execution.engine_factories import strategy_with_accounts
 
 DAY = datetime.date(2026, 11, 19)  # Thursday, a session
 T = datetime.datetime.combine(DAY, datetime.time(9, 20), tzinfo=IST)

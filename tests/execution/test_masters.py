@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -12,11 +11,11 @@ from django.core.management import CommandError, call_command
 
 from brokers.emulator import start_in_thread
 from brokers.emulator.core import Clock
+from execution.markettime import IST
 from execution.models import BrokerSymbol, Instrument, InstrumentMasterImport
 from execution.reference.masters import BROKERS, master_refresh, masters_ready_check
 from tests.brokers.factories import BrokerAccountFactory
 
-IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2026, 12, 3)
 MASTER_PATHS = {
     "kite": ["/instruments"],

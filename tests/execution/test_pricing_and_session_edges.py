@@ -11,8 +11,7 @@ import pytest
 
 from execution.market import pricing
 from execution.market.sessions import SessionHours, reference_hours
-
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+from execution.markettime import IST
 
 
 def test_an_option_type_other_than_ce_or_pe_is_refused():

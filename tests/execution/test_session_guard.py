@@ -10,8 +10,8 @@ import datetime
 import pytest
 
 from brokers.registry import get_adapter
+from execution.markettime import IST
 from execution.send import sender
-from tests.execution.engine_factories import IST
 from tests.execution.test_engine_sender import _lane_send, _orders
 
 # The orders are built on today's contracts: today's holiday year is loaded (the guard's own

@@ -10,8 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from execution.markettime import IST
 from execution.models import Fill, OrderIntent, Position, ScheduledRun
-from execution.reference.calendar import IST, day_status
+from execution.reference.calendar import day_status
 from execution.simulate_day import SessionClock, simulate_day
 
 

@@ -8,10 +8,12 @@ import re
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 
 from execution.models import OrderIntent, Position
+from execution.models.engine import Fill
 from marketplace import services
 from marketplace.models import Visibility
 from tests.execution.engine_factories import IntentFactory, RunFactory
@@ -194,3 +196,21 @@ def test_strangers_and_staff_without_permission_see_no_run(stranger_client):
     staff.is_staff = True
     staff.save()
     assert _client(staff).get(reverse("execution:run-detail", args=[run.pk])).status_code == 404
+
+
+def test_dashboard_books_count_a_black_box_but_itemise_only_the_traders_own_orders():
+    _, subscriber, run = _subscribed_run(Visibility.SUBSCRIBE_ONLY)
+    Fill.objects.create(
+        intent=run.intents.get(),
+        cumulative_quantity=75,
+        quantity=75,
+        price=Decimal("101.50"),
+        filled_at=run.fire_at,
+    )
+    own = RunFactory(owner=subscriber, strategy_version__strategy__owner=subscriber)
+    IntentFactory(run=own, tradingsymbol="NIFTY26N2425000PE", intended_at=own.fire_at)
+    with time_machine.travel(run.fire_at + datetime.timedelta(hours=1), tick=False):
+        text = _client(subscriber).get(reverse("trader:dashboard-live")).text
+    assert "NIFTY26N2425000PE" in text
+    assert SYMBOL not in text and "101.50" not in text and ENTRY not in text
+    assert "Orders and trades of 1 black-box strategy are not itemised" in text

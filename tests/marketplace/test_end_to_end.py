@@ -30,6 +30,7 @@ from brokers.models import Broker, BrokerAccount
 from brokers.services import broker_account_create, paper_account_log_in
 from execution.dispatch import boundary_dispatch
 from execution.market import SimulatedMarket
+from execution.markettime import IST
 from execution.models import IntentState, OrderIntent, Position, ScheduledRun
 from execution.orders.lifecycle import open_orders_reconcile
 from execution.planning.plan import day_plan
@@ -38,7 +39,7 @@ from marketplace import services
 from marketplace.models import Invoice, Listing, MonthlyLedger, Subscription
 from marketplace.performance import listing_track_records, subscription_pnl_between
 from tests.conftest import staff_client_for
-from tests.execution.engine_factories import IST, strategy_with_accounts
+from tests.execution.engine_factories import strategy_with_accounts
 from tests.trader.factories import ProfileFactory
 from trader.models import BrokerAllocation
 

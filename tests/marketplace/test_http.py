@@ -247,9 +247,9 @@ def _grow(listings: int, subscribers: int):
 def _executions(listing, *, days: int, start: int = 0):
     """`days` sessions of the creator's listed strategy, closed on a paper and a live account
     (with one leg each), plus a subscriber deployment's run each day."""
+    from execution.markettime import IST
     from execution.models import Position, ScheduledRun
     from execution.reference import calendar
-    from marketplace.services.billing import IST
     from tests.brokers.factories import BrokerAccountFactory
 
     creator = listing.creator

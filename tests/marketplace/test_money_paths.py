@@ -9,7 +9,6 @@ import datetime
 import io
 import itertools
 from decimal import Decimal as D
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -17,6 +16,7 @@ from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from execution.markettime import IST
 from execution.models import Position
 from marketplace import services
 from marketplace.exceptions import MarketplaceError
@@ -38,7 +38,6 @@ from tests.marketplace.factories import ListingFactory, PaperAccountFactory
 from tests.trader.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
-IST = ZoneInfo("Asia/Kolkata")
 
 
 def _at(day: datetime.date, hour: int = 7):

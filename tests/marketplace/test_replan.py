@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from brokers.models import Broker
 from execution.enqueue import DAY_PLAN
+from execution.markettime import IST
 from execution.models import ScheduledRun
 from execution.planning.plan import day_plan
 from execution.reference import calendar
@@ -147,7 +148,7 @@ def test_a_recorded_payment_and_a_lapse_re_plan(replans, django_capture_on_commi
 @pytest.fixture
 def ahead(monkeypatch, calendar_loaded_today):
     """A session a week or more ahead; the re-plan task plans that day."""
-    today = timezone.now().astimezone(calendar.IST).date()
+    today = timezone.now().astimezone(IST).date()
     day = calendar.sessions_between(
         today + datetime.timedelta(days=7), today + datetime.timedelta(days=21)
     )[0]

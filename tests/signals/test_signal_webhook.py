@@ -13,6 +13,7 @@ import time_machine
 from django.urls import reverse
 
 from brokers.models import Broker
+from execution.markettime import IST
 from execution.models import OrderIntent, Position, ScheduledRun
 from execution.protection.killswitch import kill_switch_engage
 from tests.execution.engine_factories import strategy_with_accounts
@@ -21,7 +22,6 @@ from trader.signals.models import Signal, SignalWebhook
 
 pytestmark = pytest.mark.django_db
 
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 # A Thursday session of a loaded year, mid-morning.
 SESSION = datetime.datetime(2026, 11, 19, 10, 0, tzinfo=IST)
 

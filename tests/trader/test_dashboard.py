@@ -7,6 +7,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
+from execution.markettime import IST
 from tests.brokers.factories import BrokerAccountFactory
 from tests.trader.factories import (
     BrokerAllocationFactory,
@@ -14,7 +15,6 @@ from tests.trader.factories import (
     StrategyFactory,
     StrategyVersionFactory,
 )
-from trader.india import IST
 from trader.models import StrategyStatus
 
 pytestmark = pytest.mark.django_db

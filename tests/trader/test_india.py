@@ -228,3 +228,17 @@ def test_admin_validation_of_a_rule_shows_the_sentence_not_the_constraint_name()
         book.full_clean()
     text = str(caught.value)
     assert "Slippage cannot be negative." in text and "paperaccount_" not in text
+
+
+def test_a_figure_formats_the_same_every_time_it_is_asked_for_and_minus_zero_keeps_its_sign():
+    # Formatted texts are kept per value: equal values must not share a text they would not
+    # have had alone (-0 equals 0 in Python but Babel writes its sign).
+    from trader.india import number_in, rupees
+
+    assert rupees(Decimal("0")) == "₹0.00"
+    assert rupees(Decimal("-0")) == "\u2212₹0.00"
+    assert rupees(Decimal("0")) == "₹0.00"
+    assert number_in(Decimal("1234567.0")) == "12,34,567" == number_in(1234567)
+    assert rupees(Decimal("1234567.5"), decimals=0) == "₹12,34,568"
+    assert rupees(Decimal("1234567.5")) == "₹12,34,567.50"
+    assert rupees(Decimal("-5583.5")) == "\u2212₹5,583.50" == rupees(Decimal("-5583.50"))

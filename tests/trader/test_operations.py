@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from execution.reference.calendar import IST
+from execution.markettime import IST
 from tests.conftest import staff_client_for
 from trader.logging import redact
 

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from brokers.models import AccountStatus
-from execution.reference.calendar import IST
+from execution.markettime import IST
 from tests.brokers.factories import BrokerAccountFactory
 from tests.trader.factories import (
     BrokerAllocationFactory,

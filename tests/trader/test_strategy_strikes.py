@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execution.market import SimulatedMarket
+from execution.markettime import IST
 from execution.reference import contracts
 from tests.trader.factories import LegFactory, StrategyVersionFactory
 from trader.models import AllocationSizing, BrokerAllocation
@@ -26,7 +27,6 @@ from trader.strategies.strikes import (
     resolve_legs,
 )
 
-IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 steps = st.sampled_from([D(50), D(100), D("2.5"), D(25)])
 spots = st.decimals(min_value=D(1000), max_value=D(90000), places=2)
 

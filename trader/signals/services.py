@@ -320,8 +320,8 @@ def _entry_trade(webhook: SignalWebhook, signal: Signal, now: datetime.datetime)
     checks, strikes, intents, then one send task per account after the commit)."""
     from execution.audit import event_record
     from execution.dispatch import boundary_dispatch
+    from execution.markettime import IST
     from execution.models import Boundary, ScheduledRun, SpecialSession
-    from execution.reference.calendar import IST
     from trader.strategies.selectors import strategy_version_for_day
 
     strategy = webhook.strategy

@@ -102,8 +102,8 @@ def years_left(leg: PayoffLeg, now: datetime.datetime) -> float:
     """Years from `now` to the close of the leg's expiry day (dated session hours)."""
     if leg.expiry is None:
         return 0.0
-    from execution.market.pricing import IST
     from execution.market.sessions import reference_hours
+    from execution.markettime import IST
 
     close = datetime.datetime.combine(leg.expiry, reference_hours().on(leg.expiry)[1], tzinfo=IST)
     return max(0.0, (close - now).total_seconds() / (DAYS_PER_YEAR * 86400))

@@ -10,10 +10,10 @@ from typing import Any
 from django.utils import timezone
 
 from brokers.models import BrokerAccount
+from execution.markettime import IST
 from execution.models import Underlying
 from trader.models import User
 from trader.strategies import payoff
-from trader.strategies.selectors import IST
 from trader.strategies.specs import StrategySpec
 from trader.strategies.strikes import ResolvedLeg, resolve_leg_specs
 

@@ -12,8 +12,8 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from brokers.models import AccountStatus, BrokerAccount
+from execution.markettime import IST
 from execution.reference import calendar, contracts
-from trader.india import IST
 from trader.models import (
     BrokerAllocation,
     Leg,

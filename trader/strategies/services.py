@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from brokers.models import AccountStatus, BrokerAccount
+from execution.markettime import IST
 from execution.models import Underlying
 from execution.reference import contracts
 from trader.audit_context import audit_via
@@ -27,7 +28,6 @@ from trader.models import (
     User,
 )
 from trader.strategies import selectors
-from trader.strategies.selectors import IST
 from trader.strategies.specs import (
     AllocationSpec,
     Errors,

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from execution.markettime import IST
 from execution.models import Underlying
 from trader.http import AuthenticatedHttpRequest
 from trader.models import Strategy
@@ -31,7 +32,6 @@ from trader.strategies.forms import (
     TemplateForm,
 )
 from trader.strategies.review import legs_preview, review_build
-from trader.strategies.selectors import IST
 from trader.strategies.specs import Limits, describe_weekdays, fit_expiry_choice
 from trader.strategies.templates_catalog import TEMPLATES, template_get
 

@@ -1,7 +1,8 @@
 """`manage.py bench_boundary`: time one boundary end to end; prints one JSON object.
 
     python manage.py bench_boundary --strategies 200 --legs 4 --accounts 2 \\
-        --brokers kite,upstox --latency-ms 30 --mode engine [--kill-worker] [--trials 20]
+        --brokers kite,upstox --latency-ms 30 --mode engine [--kill-worker] [--trials 20] \\
+        [--fault-rate 0.2 --seed 7]
 
 It runs against a scratch PostgreSQL database (`<your database>_bench` on the same server,
 dropped, created and migrated on every run, or --database-url, used as is), never your own
@@ -72,12 +73,23 @@ class Command(BaseCommand):
             help="the strategies' hedge confirmation: shorts wait for the hedges' acks, or not",
         )
         parser.add_argument("--trials", type=int, default=1)
+        parser.add_argument(
+            "--fault-rate",
+            type=float,
+            default=0.0,
+            help="engine mode: share of orders meeting a broker fault (execution.bench_faults)",
+        )
+        parser.add_argument("--seed", type=int, default=1, help="decides every order's fault")
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--lead", type=float, default=10.0, help="seconds from start to T")
         parser.add_argument("--database-url", default=None)
         parser.add_argument("--inner", action="store_true", help="internal: already re-run")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not 0.0 <= options["fault_rate"] <= 1.0:
+            raise CommandError("--fault-rate is a share of the orders, between 0 and 1.")
+        if options["fault_rate"] and options["mode"] != "engine":
+            raise CommandError("--fault-rate needs --mode engine (faults are the engine's).")
         if options["inner"]:
             self._run(options)
             return
@@ -116,6 +128,8 @@ class Command(BaseCommand):
             lead=options["lead"],
             trials=options["trials"],
             hedge=options["hedge"],
+            fault_rate=options["fault_rate"],
+            seed=options["seed"],
         )
         env = {**os.environ}
         env.setdefault("BENCH_DIR", tempfile.mkdtemp(prefix="bench-boundary-"))
@@ -135,6 +149,8 @@ def _flags(options: dict[str, Any]) -> list[str]:
         "workers",
         "lead",
         "hedge",
+        "fault_rate",
+        "seed",
     ):
         flags += [f"--{name.replace('_', '-')}", str(options[name])]
     if options["kill_worker"]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -14,10 +13,10 @@ import requests
 from brokers.base import next_ist_cutoff
 from brokers.emulator import start_in_thread, start_subprocess
 from brokers.emulator.core import EmulatorOptions, FaultPlan
+from execution.markettime import IST
 from tests.brokers.emulator.conftest import KiteSession
 
 pytestmark = pytest.mark.network
-IST = ZoneInfo("Asia/Kolkata")
 
 
 @pytest.mark.parametrize(

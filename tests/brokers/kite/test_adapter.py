@@ -7,7 +7,6 @@ import time
 from datetime import datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,10 +24,10 @@ from brokers.base import (
     StaticIPError,
 )
 from brokers.kite import KiteAdapter
+from execution.markettime import IST
 from tests.brokers.kite.conftest import API_KEY, REDIRECT, make_adapter
 
 pytestmark = pytest.mark.network
-IST = ZoneInfo("Asia/Kolkata")
 SYMBOL = "NIFTY25D1624000CE"
 
 

@@ -16,11 +16,11 @@ import ipaddress
 import os
 import socket
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
-IST = ZoneInfo("Asia/Kolkata")
+from execution.markettime import IST
+
 # A Thursday of December 2026 during market hours (the emulators' clock is frozen there).
 TRADING_MOMENT = datetime(2026, 12, 3, 10, 30, tzinfo=IST)
 FOREIGN_IP = "192.0.2.10"  # TEST-NET-1: registered as "the static IP", never contacted

@@ -6,7 +6,6 @@ import time
 from datetime import datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -24,10 +23,10 @@ from brokers.base import (
     StaticIPError,
 )
 from brokers.upstox import UpstoxAdapter
+from execution.markettime import IST
 from tests.brokers.upstox.conftest import BROKER_SYMBOL, CLIENT_ID, KEY, REDIRECT, make_adapter
 
 pytestmark = pytest.mark.network
-IST = ZoneInfo("Asia/Kolkata")
 
 
 def upstox_order(tag: str, **changes) -> OrderRequest:

@@ -19,6 +19,12 @@ state (`lost`).
 `speed` compresses the session: X simulated seconds per real second (the loop waits when it
 is ahead); `lateness` says how far behind that schedule the engine fell, in real seconds, and
 how many boundaries were dispatched after their simulated time.
+
+`states` counts the orders by their final state. The engine's claims and "about to write"
+marks live in the Redis of REDIS_URL: run the simulation on a Redis database nothing else
+clears meanwhile (the test suite's `cache.clear()` flushes its database). `redis_cleared` says
+whether that happened; if it did, orders lost their claims before they were written, were left
+to the reconciler and counted under reconciliation "sent" (entries then missed: "abandoned").
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class Summary:
     planned_runs: int = 0
     ready_problems: int = 0
     orders: dict[str, int] = field(default_factory=dict)
+    states: dict[str, int] = field(default_factory=dict)
     fills: int = 0
     exits: dict[str, int] = field(default_factory=dict)
     pnl: Decimal = Decimal("0")
@@ -79,6 +86,7 @@ class Summary:
     skipped_runs: dict[str, int] = field(default_factory=dict)
     reconciliation: dict[str, int] = field(default_factory=dict)
     lateness: dict[str, float] = field(default_factory=dict)
+    redis_cleared: bool = False
     wall_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -89,6 +97,7 @@ class Summary:
             "planned_runs": self.planned_runs,
             "ready_problems": self.ready_problems,
             "orders": self.orders,
+            "states": self.states,
             "fills": self.fills,
             "exits": self.exits,
             "pnl": str(self.pnl),
@@ -97,6 +106,7 @@ class Summary:
             "skipped_runs": self.skipped_runs,
             "reconciliation": self.reconciliation,
             "lateness": self.lateness,
+            "redis_cleared": self.redis_cleared,
             "wall_seconds": round(self.wall_seconds, 1),
         }
 
@@ -299,6 +309,7 @@ def simulate_day(
     day = session_day_for(day, today=today)
     summary = Summary(day=day, strategies=strategies, speed=speed)
     strategy_ids = seed_traders(count=strategies, day=day, seed=seed)
+    witness = _redis_witness_set()
 
     clock = SessionClock(_at(day, SESSION_START) - timedelta(minutes=30))
     session = Session(day=day, clock=clock)
@@ -356,6 +367,7 @@ def simulate_day(
     intents = OrderIntent.objects.filter(run_id__in=run_ids)
     summary.orders = dict(Counter(intents.values_list("purpose", flat=True)))
     summary.orders["total"] = intents.count()
+    summary.states = dict(Counter(intents.values_list("state", flat=True)))
     summary.fills = Fill.objects.filter(intent__run_id__in=run_ids).count()
     # How each entry run's position was closed: the watch's reason (MTM limits, a stop, the
     # square-off), else its scheduled exit run, else not at all.
@@ -390,8 +402,28 @@ def simulate_day(
         "behind_schedule_p50_s": round(_percentile(behind, 50), 3),
         "behind_schedule_max_s": round(max(behind, default=0.0), 3),
     }
+    summary.redis_cleared = not _redis_witness_present(witness)
     summary.wall_seconds = time.monotonic() - started
     return summary
+
+
+def _redis_witness_set() -> str:
+    """A key in the engine's Redis that lives as long as the simulation. The claims and
+    "about to write" marks live there too: whatever clears that database meanwhile (the test
+    suite's `cache.clear()` flushes it when it shares REDIS_URL) takes the claims of orders
+    still to be written, and their senders leave them (not theirs any more) to the reconciler,
+    which finds them late: entries missed, counted under reconciliation "sent"."""
+    from execution.send.sender import engine_redis
+
+    key = f"simulate_day:witness:{time.time_ns()}"
+    engine_redis().set(key, "1", ex=86400)
+    return key
+
+
+def _redis_witness_present(key: str) -> bool:
+    from execution.send.sender import engine_redis
+
+    return bool(engine_redis().delete(key))
 
 
 def _reconcile(reconcile: Any, now: datetime, totals: dict[str, int]) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from execution import conf, enqueue
 from execution.audit import event_build, events_record
+from execution.dbfunctions import rows_update
 from execution.intents.build import batches_for, close_intents, position_freeze
 from execution.intents.marketable import ContractQuotes
 from execution.market import default_market
@@ -111,6 +112,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
     for position in positions:
         by_run[position.run_id].append(position)
     to_close: list[tuple[ScheduledRun, list[Position], str, str]] = []
+    windows: dict[tuple[Any, str], Any] = {}  # the calendar asked once per day and exchange
     purpose: str
     runs = []
     for run_positions in by_run.values():
@@ -144,7 +146,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         reason = _run_exit(run, run.mtm, run.peak_mtm) if run_exits else None
         if reason is None and run_exits:
             reason = _source_limit_exit(run)
-        if reason is None and not run.exit_reason and _square_off_due(run, now):
+        if reason is None and not run.exit_reason and _square_off_due(run, now, windows):
             reason = "intraday square-off before the close"
             if run.is_test and simulated_session(run, now) is not None:
                 reason = "square-off at its exit time in the simulated session"
@@ -157,11 +159,21 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 to_close.append((run, [position], Purpose.STOP, leg_reason))
     _stale_alert(getattr(prices, "stale", {}), positions)
     with transaction.atomic():
-        ScheduledRun.objects.bulk_update(runs, ["mtm", "peak_mtm", "exit_reason"])
-        Position.objects.bulk_update(positions, ["last_price", "last_price_at"])
+        rows_update(runs, ("mtm", "peak_mtm", "exit_reason"))
+        rows_update(positions, ("last_price", "last_price_at"))
         intents: list[OrderIntent] = []
         events = []
         accounts = {p.account_id: p.account for p in positions}
+        freezes: dict[tuple[int, Any], int] = {}
+
+        def freeze(position: Position) -> int:
+            """position_freeze, read once per underlying and day in this pass."""
+            run = position.run
+            key = (run.strategy_version.strategy.underlying_id, run.session_date)
+            if key not in freezes:
+                freezes[key] = position_freeze(position)
+            return freezes[key]
+
         for run, run_positions, purpose, reason in to_close:
             built = close_intents(
                 run=run,
@@ -169,7 +181,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
                 accounts=accounts,
                 purpose=purpose,
                 intended_at=now,
-                freeze=position_freeze,
+                freeze=freeze,
                 lot_size=lambda p: p.lot_size,
                 quotes=prices,
             )
@@ -235,14 +247,22 @@ def _source_limit_exit(run: ScheduledRun) -> str | None:
     return None
 
 
-def _square_off_due(run: ScheduledRun, now: datetime) -> bool:
+def _square_off_due(
+    run: ScheduledRun, now: datetime, windows: dict[tuple[Any, str], Any] | None = None
+) -> bool:
+    """`windows`: the session windows this pass already read, by (day, exchange)."""
     session = simulated_session(run, now) if run.is_test else None
     if session is not None:  # a paper test after hours exits at its time in the session
         return now >= session.exit_at
     strategy = run.strategy_version.strategy
     if strategy.kind != "intraday":
         return False
-    window = calendar.session_window(now.astimezone(IST).date(), strategy.underlying.exchange)
+    key = (now.astimezone(IST).date(), strategy.underlying.exchange)
+    if windows is None:
+        windows = {}
+    if key not in windows:
+        windows[key] = calendar.session_window(*key)
+    window = windows[key]
     if window is None:
         return False
     return now >= window[1] - timedelta(minutes=conf.square_off_minutes_before_close())

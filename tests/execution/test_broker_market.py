@@ -165,3 +165,49 @@ def test_basket_margin_estimate_from_the_brokers_emulator(quoting):
     # less 99.9 x 75 alone, at most the 200-point width x 75 with its wing.
     assert estimate.initial == Decimal("7507.50") + Decimal("208507.50")
     assert estimate.final == Decimal("7507.50") + Decimal("15000")
+
+
+# --- no price is a refusal in words, never an old or made-up price ---------------------------
+@pytest.mark.parametrize("quoting", ["kite"], indirect=True)
+def test_an_index_the_broker_does_not_quote_is_refused_in_words(quoting):
+    market, _emulator = quoting
+    with pytest.raises(StalePriceError, match="has no index quote for NOSUCHINDEX"):
+        market.spot("NOSUCHINDEX")
+
+
+@pytest.mark.parametrize("quoting", ["kite"], indirect=True)
+def test_a_contract_outside_the_master_is_refused_and_skipped_by_the_prefetch(quoting):
+    market, _emulator = quoting
+    expiry = datetime.date(2026, 12, 8)
+    missing = ("NIFTY", expiry, Decimal("99950"), "CE")
+    known = ("NIFTY", expiry, Decimal("24000"), "CE")
+    with time_machine.travel(NOW, tick=False):
+        market.prefetch_options([missing, known])  # the known one is quoted, nothing raised
+        calls = market.calls
+        assert market.option_quote(*known).ltp == Decimal("100")
+        assert market.calls == calls  # prefetched: no further call
+        with pytest.raises(StalePriceError, match=r"is not in .* instrument master"):
+            market.option_quote(*missing)
+
+
+@pytest.mark.parametrize("quoting", ["kite"], indirect=True)
+def test_a_quote_the_broker_leaves_out_is_refused_in_words(quoting, monkeypatch):
+    market, _emulator = quoting
+    monkeypatch.setattr(market, "_read", lambda keys: {})
+    with pytest.raises(StalePriceError, match="has no quote for NIFTY spot"):
+        market.spot("NIFTY")
+
+
+@pytest.mark.parametrize("quoting", ["kite"], indirect=True)
+def test_no_request_slot_for_quotes_is_a_refusal_not_a_wait(quoting, monkeypatch):
+    """Quotes share the account's requests per second with its orders: with no slot free and
+    no other account to read through, there is no fresh price (and the same answer again
+    without another call)."""
+    market, _emulator = quoting
+    monkeypatch.setattr("brokers.ratelimit.quote_slot_take", lambda **kwargs: False)
+    with pytest.raises(StalePriceError, match="no request slot came free"):
+        market.spot("NIFTY")
+    calls = market.calls
+    with pytest.raises(StalePriceError, match="no request slot came free"):
+        market.spot("NIFTY")
+    assert market.calls == calls

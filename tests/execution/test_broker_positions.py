@@ -172,3 +172,41 @@ def test_the_outside_flatten_task_starts_the_engines_own_orders_after_reading_po
     monkeypatch.setattr(broker_positions, "outside_positions_flatten", flatten)
     assert tasks.kill_switch_flatten_outside_task(7, [11, 12], [{"account_id": 3}]) == 1
     assert calls == ["positions of 7 read", killswitch.enqueue.ORDERS_CANCEL, 1, "outside closed"]
+
+
+def test_at_a_limit_only_broker_outside_positions_close_with_protected_limits(
+    mixed, kite, monkeypatch
+):
+    """A broker that takes only LIMIT orders from algos: each outside position is closed by a
+    LIMIT at the last price moved by the protection percent against us (a buy above it, a
+    sell below it), shorts first."""
+    from execution.intents import marketable
+
+    monkeypatch.setattr(marketable, "market_orders_allowed", lambda broker: False)
+    last = {
+        d.tradingsymbol: d.last_price for d in broker_positions_compare(account=mixed).differences
+    }
+    assert all(last.values())
+    adapter = get_adapter(mixed)
+    written = []
+    place_order = adapter.place_order
+    adapter.place_order = lambda request: written.append(request) or place_order(request)
+    assert outside_positions_flatten(user_id=mixed.owner_id, adapters={mixed.pk: adapter}) == 2
+    assert [(r.tradingsymbol, r.side, r.order_type) for r in written] == [
+        (CONTRACT, Side.BUY, OrderType.LIMIT),
+        (OTHER, Side.SELL, OrderType.LIMIT),
+    ]
+    buy, sell = written
+    assert buy.price > last[CONTRACT] and sell.price < last[OTHER]
+    assert len(kite.orders("posapp")) == 5  # both accepted at the broker
+
+
+def test_an_outside_close_the_budget_or_broker_refuses_is_recorded_not_retried(
+    mixed, kite, monkeypatch
+):
+    monkeypatch.setattr("execution.send.sender.slot_take", lambda account_id, limit: False)
+    assert outside_positions_flatten(user_id=mixed.owner_id) == 0
+    assert len(kite.orders("posapp")) == 3  # nothing more was written
+    refusals = ExecutionEvent.objects.filter(kind="killswitch.outside_failed")
+    assert refusals.count() == 2
+    assert all("No orders-per-second slot came free." in e.message for e in refusals)

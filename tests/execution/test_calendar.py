@@ -180,3 +180,24 @@ def test_dates_before_the_seeded_coverage_are_not_sessions_and_say_why():
 def test_sessions_between_counts_2026_sessions():
     # 261 weekdays in 2026, 16 weekday holidays, plus the Budget Sunday.
     assert len(calendar.sessions_between(date(2026, 1, 1), date(2026, 12, 31))) == 261 - 16 + 1
+
+
+def test_coverage_warns_when_no_list_or_not_this_years_list_is_loaded():
+    from execution.models import HolidayCalendarYear
+
+    HolidayCalendarYear.objects.filter(exchange="NSE").delete()
+    today = date(2031, 6, 1)
+    assert calendar.calendar_coverage(today, "NSE").warning == (
+        "No NSE holiday calendar is loaded: nothing can trade."
+    )
+    HolidayCalendarYear.objects.create(exchange="NSE", year=2030, source="test")
+    coverage = calendar.calendar_coverage(today, "NSE")
+    assert not coverage.today_loaded and coverage.last_loaded_year == 2030
+    assert coverage.warning == (
+        "NSE holiday calendar for 2031 not loaded: nothing can trade until an admin loads it."
+    )
+
+
+def test_a_naive_datetime_is_refused_as_ambiguous():
+    with pytest.raises(ValueError, match="naive datetime is ambiguous"):
+        calendar.day_status(datetime(2026, 11, 19, 10, 0), "NSE")

@@ -186,3 +186,52 @@ def test_kite_symbol_refuses_a_day_that_is_not_an_expiry():
         contracts.kite_symbol("NIFTY", D("2026-11-24"), 26000, "CE")  # the holiday itself
     with pytest.raises(ValueError):
         contracts.kite_symbol("NIFTY", D("2026-11-23"), 26000, "XX")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "overlaps"),
+    [
+        (D("2026-06-01"), None, True),  # open-ended, over the rule in force
+        (D("2026-06-01"), D("2026-06-30"), True),
+        (D("1990-01-01"), D("1990-12-31"), False),  # long before any listed expiry
+    ],
+)
+def test_two_expiry_rules_of_one_kind_may_not_cover_the_same_day(start, end, overlaps):
+    """Which day a contract expires on comes from one rule per underlying and kind: an admin
+    adding a rule that overlaps the one in force is refused, before anything is saved."""
+    from django.core.exceptions import ValidationError
+
+    from execution.models import ExpiryRule, Underlying
+
+    nifty = Underlying.objects.get(symbol="NIFTY")
+    kind = ExpiryRule.objects.filter(underlying=nifty).values_list("kind", flat=True).first()
+    rule = ExpiryRule(
+        underlying=nifty, kind=kind, weekday=1, effective_from=start, effective_to=end,
+        listed_count=1,
+    )  # fmt: skip
+    if overlaps:
+        with pytest.raises(ValidationError, match="covers part of these dates"):
+            rule.clean()
+    else:
+        rule.clean()
+    assert not ExpiryRule.objects.filter(effective_from=start).exists()
+
+
+def test_the_expiry_choices_offered_are_the_ones_the_underlying_lists():
+    # NIFTY lists weeklies and monthlies; BANKNIFTY only monthlies (weeklies ended Nov 2024).
+    on = D("2026-12-03")
+    assert contracts.expiry_kinds("NIFTY", on) == {
+        "current_week",
+        "next_week",
+        "current_month",
+        "next_month",
+    }
+    assert contracts.expiry_kinds("BANKNIFTY", on) == {"current_month", "next_month"}
+
+
+def test_missing_reference_rows_are_refused_in_words_never_guessed():
+    long_before = D("1999-01-04")
+    with pytest.raises(ReferenceDataMissingError, match="No strike step for NIFTY"):
+        contracts.strike_step("NIFTY", long_before)
+    with pytest.raises(ReferenceDataMissingError, match="No freeze quantity for NIFTY"):
+        contracts.freeze_quantity("NIFTY", long_before)

@@ -393,3 +393,108 @@ def test_lane_retries_are_not_held_up_behind_lookups_of_lost_answers(kite, monke
     assert all(by_tag[o.tag].state == "acknowledged" for o in lost)  # found by tag, once each
     posts = [e["tag"] for e in kite.emulator.order_log() if e.get("order_id")]
     assert sorted(posts) == sorted(o.tag for o in orders)
+
+
+# --- the lane's retry, each time asked again: lateness, the session, a slot -------------------
+def _second_call(answer):
+    """A stand-in answering "" (go on) the first time and `answer` every later time."""
+    calls = []
+
+    def ask(*args, **kwargs):
+        calls.append(args)
+        return answer if len(calls) > 1 else ""
+
+    return ask, calls
+
+
+@pytest.mark.parametrize(
+    ("stage", "state", "error_class"),
+    [
+        ("late", "abandoned", "late"),
+        ("closed", "abandoned", "closed"),
+        ("no slot", "rejected", "retryable"),
+    ],
+)
+def test_lane_a_retry_is_asked_again_and_stopped_in_words(
+    kite, monkeypatch, stage, state, error_class
+):
+    """A 502 before acceptance is retried; before the retry the lane asks again whether the
+    entry is too late, whether the exchange is still open and whether a slot is free. A no
+    stops it with one write at the broker, never two."""
+    if stage == "late":
+        ask, calls = _second_call(
+            "Missed: 6.0 s late (entries are not sent more than 5 s after T)."
+        )
+        monkeypatch.setattr(sender, "missed", ask)
+    elif stage == "closed":
+        ask, calls = _second_call(f"{sender.NOT_IN_SESSION} (NSE: holiday).")
+        monkeypatch.setattr(sender, "session_refusal", ask)
+    else:
+        calls = []
+        monkeypatch.setattr(sender, "slot_take", lambda *a: calls.append(a) and False)
+    monkeypatch.setattr(sender, "retry_wait", lambda error: 0.0)
+    outcome, log = _one_by("lane", kite, "5xx")
+    assert (outcome.state, outcome.error_class) == (state, error_class)
+    assert outcome.attempts == 1 and len(calls) >= 1
+    assert [r["outcome"] for r in log] == ["server_error"]  # written once, not again
+    if stage == "no slot":
+        assert outcome.error == "No orders-per-second slot came free for this account."
+
+
+def test_lane_an_order_claimed_by_another_sender_is_not_written(kite):
+    mine, theirs = _orders()[:2]
+    sender.engine_redis().set(sender.claim_key(theirs.tag), "otherhost:1:x")
+    report = _lane_send(kite, [mine, theirs], None).result(10)
+    # Not recorded either: the other sender reports it.
+    assert [(o.tag, o.state) for o in report.outcomes] == [(mine.tag, "acknowledged")]
+    tags = {r.get("tag") for r in kite.emulator.order_log()}
+    assert mine.tag in tags and theirs.tag not in tags
+    assert sender.wire_marked([theirs.tag]) == set()
+
+
+def test_lane_an_order_its_adapter_refuses_to_write_is_rejected_and_never_leaves(kite):
+    """An order the adapter cannot even write for its broker (e.g. a MARKET order where algos
+    may send only LIMIT) is refused before T in the broker's terms; the others still go."""
+    from brokers.base import InputRejectedError
+
+    refused, fine = _orders()[:2]
+    cached = sender._CachedAdapter(
+        adapter=get_adapter(kite.account), version="test", ops_limit=10, broker="kite"
+    )
+    real = cached.adapter.order_request
+
+    def order_request(request):
+        if request.tag == refused.tag:
+            raise InputRejectedError("MARKET orders are not allowed here")
+        return real(request)
+
+    cached.adapter.order_request = order_request
+    future = sender.send_batch_async(
+        account_id=kite.account.pk, cached=cached, orders=[refused, fine], fire_at_epoch=None
+    )
+    by_tag = {o.tag: o for o in future.result(10).outcomes}
+    assert (by_tag[refused.tag].state, by_tag[refused.tag].error_class) == (
+        "rejected",
+        "permanent",
+    )
+    assert by_tag[refused.tag].error == "MARKET orders are not allowed here"
+    assert by_tag[fine.tag].state == "acknowledged"
+    tags = {r.get("tag") for r in kite.emulator.order_log()}
+    assert fine.tag in tags and refused.tag not in tags
+    assert sender.wire_marked([refused.tag]) == set()
+
+
+def test_lane_orders_beyond_the_budget_leave_in_the_next_window(kite):
+    """One order per second for this account: the second hedge waits for the next window
+    (its slot was reserved before T), and both are written, in order."""
+    first, second = _orders()[:2]
+    cached = sender._CachedAdapter(
+        adapter=get_adapter(kite.account), version="test", ops_limit=1, broker="kite"
+    )
+    future = sender.send_batch_async(
+        account_id=kite.account.pk, cached=cached, orders=[first, second], fire_at_epoch=None
+    )
+    by_tag = {o.tag: o for o in future.result(10).outcomes}
+    assert [by_tag[t].state for t in (first.tag, second.tag)] == ["acknowledged"] * 2
+    # A lower bound only: the budget's window is one second.
+    assert by_tag[second.tag].sent_at - by_tag[first.tag].sent_at >= 0.9

@@ -144,3 +144,32 @@ def test_intraday_positions_are_squared_off_before_the_close():
     run.refresh_from_db()
     assert run.exit_reason == "intraday square-off before the close"
     assert set(OrderIntent.objects.values_list("purpose", flat=True)) == {"square_off"}
+
+
+def _watch_queries(runs: int) -> tuple[int, list[ScheduledRun]]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    opened = [_open_run()[0] for _ in range(runs)]
+    late = datetime.datetime.combine(DAY, datetime.time(15, 35), tzinfo=IST)
+    market = PricedMarket({24000: Decimal("100"), 24500: Decimal("40")})
+    with CaptureQueriesContext(connection) as ctx:
+        assert runs_watch(now=late, market=market, send=False) == runs
+    return len(ctx.captured_queries), opened
+
+
+def test_a_pass_of_the_watch_does_not_read_the_calendar_or_write_rows_per_run():
+    """The watch runs every second over every open run: the square-off's session window and
+    the closing orders' freeze quantity are read once per day (and underlying), and runs and
+    positions are written in one statement each, so its queries do not grow with the number of
+    runs (the simulated day's 200 strategies spent most of their time there)."""
+    few, _ = _watch_queries(2)
+    ScheduledRun.objects.all().delete()
+    many, opened = _watch_queries(12)
+    # Still marked and squared off, each run on its own figures.
+    for run in opened:
+        run.refresh_from_db()
+        assert run.exit_reason == "intraday square-off before the close"
+        assert run.mtm == Decimal("0.00")
+    assert OrderIntent.objects.filter(purpose="square_off").count() == 12 * 2
+    assert many == few

@@ -281,3 +281,30 @@ def test_parse_kite_symbol_monthly_needs_a_weekday_and_rejects_others():
     for bad in ("NIFTY25DECFUT", "NIFTY25D3225000CE", "RELIANCE", "NIFTY25XYZ25000CE"):
         with pytest.raises(ValueError):
             parse_kite_symbol(bad)
+
+
+def test_before_mondays_open_the_after_hours_session_replays_fridays():
+    from execution.market.simulated import after_hours_time
+
+    monday_early = datetime(2026, 11, 23, 7, 0, tzinfo=IST)  # before the 09:15 open
+    replayed = after_hours_time(monday_early, 60).astimezone(IST)
+    assert replayed.date() == date(2026, 11, 20)  # the Friday, weekend stepped over
+    assert time(9, 15) <= replayed.time() <= time(15, 40)
+
+
+def test_a_chain_never_lists_a_strike_at_or_below_zero_and_refuses_bad_steps():
+    market = SimulatedMarket(seed=3)
+    at = datetime(2026, 11, 19, 10, 0, tzinfo=IST)
+    # Steps of 5,000 around a spot near 24,000: the strikes below zero are left out.
+    expiry = date(2026, 11, 24)
+    chain = market.chain("NIFTY", expiry, strike_step=Decimal(5000), strikes_each_side=6, at=at)
+    assert chain and all(row.strike > 0 for row in chain)
+    assert len(chain) < 13
+    quote = chain[0].ce
+    assert quote.mid == (quote.bid + quote.ask) / 2 and quote.bid <= quote.mid <= quote.ask
+    with pytest.raises(ValueError, match="strike_step must be positive"):
+        market.chain("NIFTY", date(2026, 11, 24), strike_step=Decimal(0), at=at)
+    with pytest.raises(ValueError, match="not negative"):
+        market.chain(
+            "NIFTY", date(2026, 11, 24), strike_step=Decimal(50), strikes_each_side=-1, at=at
+        )

@@ -70,3 +70,70 @@ def test_the_writer_keeps_one_thread_and_flushes_nothing_when_nothing_came():
     writer.end([], background=True)
     assert writer._thread is first and first.is_alive()
     assert writer._idle.is_set() and writer._active == 0
+
+
+# --- a lost database connection between two boundaries --------------------------------------
+class _Connection:
+    """The process's database connection as `reconnecting` sees it."""
+
+    def __init__(self, *, in_atomic_block: bool) -> None:
+        self.in_atomic_block = in_atomic_block
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_lost_database_connection_is_retried_once_on_a_fresh_one(monkeypatch):
+    from django.db import OperationalError
+
+    calls = []
+
+    def flaky(value):
+        calls.append(value)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return value * 2
+
+    fake = _Connection(in_atomic_block=False)
+    monkeypatch.setattr("django.db.connection", fake)
+    assert sender.reconnecting(flaky, 21) == 42
+    assert calls == [21, 21] and fake.closed == 1
+
+
+def test_inside_a_transaction_a_lost_connection_is_not_retried(monkeypatch):
+    from django.db import InterfaceError
+
+    calls = []
+
+    def lost(*args):
+        calls.append(args)
+        raise InterfaceError("connection already closed")
+
+    fake = _Connection(in_atomic_block=True)
+    monkeypatch.setattr("django.db.connection", fake)
+    with pytest.raises(InterfaceError):
+        sender.reconnecting(lost)
+    assert len(calls) == 1 and fake.closed == 0  # half a transaction is never replayed
+
+
+# --- warming connections before T -------------------------------------------------------------
+def test_warming_reads_once_per_age_and_a_failed_read_is_not_fatal(caplog):
+    import time
+
+    from brokers.base import BrokerError
+
+    class Broker:
+        reads = 0
+
+        def funds(self):
+            Broker.reads += 1
+            raise BrokerError("token expired")
+
+    caplog.set_level("INFO", logger="execution.send.sender")
+    cached = sender._CachedAdapter(adapter=Broker(), version="t", ops_limit=10)
+    sender.warm(cached)
+    assert Broker.reads == 1 and "warm-up read failed: token expired" in caplog.text
+    assert time.monotonic() - cached.warmed_at < sender.WARM_MAX_AGE
+    sender.warm(cached)  # warmed just now: no second read
+    assert Broker.reads == 1

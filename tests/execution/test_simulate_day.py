@@ -43,6 +43,8 @@ def test_bad_input_is_refused_in_words(calendar_loaded_today):
         simulate_day(strategies=0, speed=60)
     with pytest.raises(ValueError, match="more than 0"):
         simulate_day(strategies=1, speed=0)
+    with pytest.raises(ValueError, match="--watch-every 1 or more"):
+        simulate_day(strategies=1, speed=60, watch_every=0)
     sunday = _next_session()
     while sunday.weekday() != 6:
         sunday += datetime.timedelta(days=1)
@@ -85,3 +87,84 @@ def test_a_small_day_enters_exits_and_balances_at_the_paper_books(calendar_loade
         Decimal("0"),
     )
     assert Decimal(summary["pnl"]) == made
+
+
+@pytest.mark.django_db
+def test_without_a_day_the_last_session_before_today_is_simulated(calendar_loaded_today):
+    from execution.simulate_day import session_day_for
+
+    monday = _next_session()
+    while monday.weekday() != 0:
+        monday += datetime.timedelta(days=1)
+    friday = monday - datetime.timedelta(days=3)
+    if day_status(friday, "NSE").window is None:
+        pytest.skip(f"{friday} is a holiday in the loaded calendar")
+    # From a Monday, the weekend is stepped over to the Friday.
+    assert session_day_for(None, today=monday) == friday
+
+
+@pytest.mark.django_db
+def test_without_any_session_in_two_weeks_the_simulation_says_so():
+    from execution.simulate_day import session_day_for
+
+    # No holiday year loaded (this test does not load one): no day is a session.
+    with pytest.raises(ValueError, match="no NSE session in the two weeks"):
+        session_day_for(None, today=datetime.date(2031, 3, 12))
+
+
+# The paper sends run on threads with their own connections.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.slow
+def test_claims_cleared_from_redis_mid_day_are_reported_not_hidden(
+    calendar_loaded_today, monkeypatch
+):
+    """Why a day once ended with reconciliation "sent": 10. The engine's claims live in the
+    Redis of REDIS_URL; a test suite sharing it clears it (cache.clear() flushes the database).
+    Orders whose claims vanished before their write are not their sender's any more: it leaves
+    them unsent and unrecorded, and the reconciler later finds them as orphans. Entries are
+    then minutes past their T on the session's clock and are missed, never written twice. The
+    summary says so: `redis_cleared`, reconciliation "sent" and the abandoned entries."""
+    from django.core.cache import cache
+
+    from execution.send import sender
+
+    real = sender.claims_take
+    cleared = []
+
+    def claims_then_cleared(tags, **kwargs):
+        mine = real(tags, **kwargs)
+        if not cleared:  # the first batch of the day (the first entry's legs)
+            cache.clear()
+            cleared.append(set(mine))
+        return mine
+
+    monkeypatch.setattr(sender, "claims_take", claims_then_cleared)
+    summary = simulate_day(strategies=1, speed=1_000_000, day=_next_session()).to_json()
+    (lost_claims,) = cleared
+    assert len(lost_claims) == 4  # the iron condor's four entry legs
+    assert summary["redis_cleared"] is True
+    assert summary["reconciliation"]["sent"] == 4
+    assert summary["states"] == {"abandoned": 4}
+    entries = OrderIntent.objects.filter(tag__in=lost_claims)
+    assert all(i.error.startswith("Missed:") for i in entries)
+    assert summary["duplicates"] == 0 and summary["lost"] == 0
+    assert summary["exits"] == {"never entered": 1}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.slow
+def test_a_day_on_an_undisturbed_redis_reports_it_was_not_cleared(calendar_loaded_today):
+    summary = simulate_day(strategies=1, speed=1_000_000, day=_next_session()).to_json()
+    assert summary["redis_cleared"] is False
+    assert summary["reconciliation"]["sent"] == 0
+    assert "abandoned" not in summary["states"]
+    assert sum(summary["states"].values()) == summary["orders"]["total"]
+
+
+def test_lateness_percentiles_of_no_samples_are_zero_and_otherwise_taken_from_the_samples():
+    from execution.simulate_day import _percentile
+
+    assert _percentile([], 50) == 0.0
+    samples = [0.4, 0.1, 0.3, 0.2]
+    assert _percentile(samples, 50) == 0.3
+    assert _percentile(samples, 100) == 0.4  # the largest, never past the end

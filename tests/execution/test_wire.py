@@ -495,3 +495,111 @@ def test_the_adapter_reads_acknowledgement_and_refusal() -> None:
     )
     with pytest.raises(PermanentError, match="Insufficient funds"):
         adapter.order_answer(WireAnswer(400, json_type, refused))
+
+
+# --- answers no broker should send, each a dropped answer (never a success) ------------------
+def test_headers_past_the_bound_are_a_dropped_answer() -> None:
+    from execution.send.wire import MAX_HEADER_BYTES
+
+    huge = b"X-Pad: " + b"a" * (MAX_HEADER_BYTES + 1) + b"\r\n"
+    with pytest.raises(WireFailure, match="headers too long") as caught:
+        _Response().feed(b"HTTP/1.1 200 OK\r\n" + huge + b"Content-Length: 2\r\n\r\nok")
+    assert caught.value.kind == "dropped"
+
+
+def test_a_switch_of_protocols_is_a_dropped_answer() -> None:
+    with pytest.raises(WireFailure, match="switched protocols") as caught:
+        _Response().feed(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n\r\n\x81\x00"
+        )
+    assert caught.value.kind == "dropped"
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_a_deflate_body_is_decoded_with_or_without_its_zlib_wrapper(wrapped: bool) -> None:
+    import zlib
+
+    payload = b'{"status":"success","data":{"order_id":"1"}}'
+    if wrapped:
+        body = zlib.compress(payload)
+    else:
+        squeeze = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        body = squeeze.compress(payload) + squeeze.flush()
+    response = _Response()
+    assert response.feed(
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body)
+    )
+    assert response.answer().body == payload
+
+
+def _one_send(server) -> WireFailure:
+    async def scenario() -> WireFailure:
+        pool = WirePool(read_timeout=2)
+        with pytest.raises(WireFailure) as caught:
+            await pool.send(serialize("POST", server.url + "/orders", {}, b"a=1"))
+        pool.close()
+        return caught.value
+
+    return asyncio.run(scenario())
+
+
+def test_an_undecodable_body_is_dropped_and_the_connection_not_reused(server_factory) -> None:
+    body = b"\x1f\x8b not gzip at all"
+    server = server_factory(
+        lambda request, writer: writer.write(_ok(body, extra=b"Content-Encoding: gzip\r\n"))
+    )
+    failure = _one_send(server)
+    assert failure.kind == "dropped" and "undecodable body" in str(failure)
+    assert len(server.requests) == 1  # it reached the broker: looked up, never resent
+
+
+def test_garbage_from_the_server_is_dropped_on_the_wire(server_factory) -> None:
+    server = server_factory(lambda request, writer: writer.write(b"SSH-2.0-OpenSSH\r\n\r\n"))
+    assert _one_send(server).kind == "dropped"
+    assert len(server.requests) == 1
+
+
+def test_more_bytes_after_a_complete_answer_keep_the_answer_and_end_reuse() -> None:
+    response = _Response()
+    assert response.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert response.keep_alive
+    assert response.feed(b"HTTP/1.1 200 OK\r\n")  # a second answer nobody asked for
+    assert response.answer().body == b"ok"
+    assert not response.keep_alive and response.trailing > 0
+
+
+def test_a_connection_not_ready_refuses_a_request_as_connect() -> None:
+    from execution.send.wire import _Connection
+
+    async def scenario() -> str:
+        conn = _Connection(asyncio.get_running_loop())  # never connected
+        with pytest.raises(WireFailure) as caught:
+            conn.request(b"GET / HTTP/1.1\r\n\r\n")
+        return caught.value.kind
+
+    # "connect": certainly not written, so a send may be retried.
+    assert asyncio.run(scenario()) == "connect"
+
+
+def test_bytes_from_the_server_with_nothing_asked_close_the_connection() -> None:
+    from execution.send.wire import _Connection
+
+    class Transport:
+        closed = False
+
+        def close(self) -> None:
+            Transport.closed = True
+
+        def is_closing(self) -> bool:
+            return Transport.closed
+
+    async def scenario() -> bool:
+        conn = _Connection(asyncio.get_running_loop())
+        conn.connection_made(Transport())
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return conn.closed
+
+    assert asyncio.run(scenario()) is True
+    assert Transport.closed

@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+from execution import conf
+from execution.intents import slots
 from execution.models.engine import IntentState, OrderIntent
 from execution.orders.lifecycle import outcomes_apply
 from execution.send import sender
@@ -82,6 +84,13 @@ def account_batch_send(payload: dict[str, Any]) -> dict[str, Any]:
     if not orders:
         return {"account_id": payload["account_id"], "sent": 0}
     sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
+    if payload.get("contracts_key"):
+        # Handed over before T - ε: the contracts come at T - ε (one read per process).
+        until = float(payload["fire_at"]) + conf.entry_late_cap_seconds()
+        resolution = slots.resolution_wait(payload["contracts_key"], until=until)
+        orders = slots.orders_resolved(orders, resolution)
+        if not orders:
+            return {"account_id": payload["account_id"], "sent": 0}
     cached = sender.ADAPTERS.get(payload["account_id"])
     out = writer()
     alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()

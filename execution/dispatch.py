@@ -69,6 +69,7 @@ class DispatchResult:
     # Database statements of the step at T - ε (spot, strikes, symbols, the resolution
     # written and published): a few per placeholder, never one per order.
     queries_at_epsilon: int = 0
+    writes_at_epsilon: int = 0  # of them, statements that write (none unless a run fails)
     # Seconds relative to T (negative: before T) at which each step ended: where a boundary's
     # time goes, for the benchmark and the logs.
     timings: dict[str, float] = field(default_factory=dict)
@@ -378,10 +379,17 @@ def boundary_dispatch(
         quotes_read(bands)
         result.mark("quoted")
         resolution = contracts_resolve(plan, reference, spot_at)
-        failed = _resolution_write(plan, resolution, fire_at)
+        failed = _failed_write(resolution, fire_at)
         slots.publish(plan.key, resolution)
     result.queries_at_epsilon = len(counted)
+    result.writes_at_epsilon = sum(
+        1 for q in counted if not q.lstrip().upper().startswith("SELECT")
+    )
     result.mark("resolved")
+    # The senders have what they need; the intents get their contracts in one statement
+    # (while the senders prepare their requests, before T: fills of the orders find them).
+    _resolution_write(resolution, fire_at)
+    result.mark("recorded")
     if not early and entry_batches:
         for batch in entry_batches:  # the caller sends them (or they go out now, resolved)
             batch.orders = [
@@ -544,8 +552,7 @@ def seconds_per_intent() -> float:
         found = engine_redis().get(COST_KEY)
     except Exception:
         found = None
-    measured = float(found) if found is not None else 0.0
-    return max(measured, conf.dispatch_seconds_per_intent())
+    return float(found) if found is not None else conf.dispatch_seconds_per_intent()
 
 
 def dispatch_lead(intents: int) -> float:
@@ -856,40 +863,53 @@ def _strike_of(slot: slots.Slot, reference: _Reference, spot_at: datetime, strik
     return Decimal(row.strike)
 
 
-def _resolution_write(
-    plan: slots.SlotPlan, resolution: dict[str, dict[str, Any]], fire_at: datetime
-) -> dict[int, str]:
-    """The resolved contracts onto the intents: one UPDATE per placeholder (two for a LIMIT
-    broker's, one per side), however many orders use it. A run with an order on a placeholder
-    that could not be resolved is not sent: its intents abandoned and the run skipped with the
-    reason (a few statements, whatever the number of runs). Returns run id → reason."""
+def _failed_write(resolution: dict[str, dict[str, Any]], fire_at: datetime) -> dict[int, str]:
+    """A run with an order on a placeholder that could not be resolved is not sent: its
+    intents abandoned and the run skipped with the reason (a rare path: statements per failed
+    run, none when every placeholder resolved). Returns run id → reason."""
     failed = {name: entry["e"] for name, entry in resolution.items() if entry.get("e")}
+    if not failed:
+        return {}
     pending = OrderIntent.objects.filter(state=IntentState.INTENT, intended_at=fire_at)
-    reasons: dict[int, str] = {}
+    runs = dict(pending.filter(tradingsymbol__in=failed).values_list("run_id", "tradingsymbol"))
+    reasons = {run_id: failed[name] for run_id, name in runs.items()}
     with transaction.atomic():
-        if failed:
-            runs = dict(
-                pending.filter(tradingsymbol__in=failed).values_list("run_id", "tradingsymbol")
-            )
-            reasons = {run_id: failed[name] for run_id, name in runs.items()}
-            for run_id, reason in reasons.items():  # a rare path: the runs that failed
-                pending.filter(run_id=run_id).update(state=IntentState.ABANDONED, error=reason)
-                ScheduledRun.objects.filter(pk=run_id).update(state=RunState.SKIPPED, note=reason)
-        for name, entry in resolution.items():
-            if entry.get("e"):
-                continue
-            mine = pending.filter(tradingsymbol=name)
-            fields = {
-                "tradingsymbol": entry["s"],
-                "instrument_token": entry["t"],
-                "reference_price": None if entry["r"] is None else Decimal(entry["r"]),
-            }
-            if entry["p"]:
-                for side, price in entry["p"].items():
-                    mine.filter(side=side).update(price=Decimal(price), **fields)
-            else:
-                mine.update(**fields)
+        for run_id, reason in reasons.items():
+            pending.filter(run_id=run_id).update(state=IntentState.ABANDONED, error=reason)
+            ScheduledRun.objects.filter(pk=run_id).update(state=RunState.SKIPPED, note=reason)
     return reasons
+
+
+def _resolution_write(resolution: dict[str, dict[str, Any]], fire_at: datetime) -> int:
+    """The resolved contracts onto the intents, once published: one UPDATE for every
+    placeholder (a CASE per column), whatever the number of orders. Only the contract's
+    columns are written, whatever state the senders have moved an intent to meanwhile."""
+    from django.db.models import Case, F, Value, When
+
+    done = {name: entry for name, entry in resolution.items() if not entry.get("e")}
+    if not done:
+        return 0
+
+    def case(column: str, value: Callable[[dict[str, Any]], Any]) -> Case:
+        return Case(
+            *(When(tradingsymbol=name, then=Value(value(entry))) for name, entry in done.items()),
+            default=F(column),
+        )
+
+    def decimal(text: str | None) -> Decimal | None:
+        return None if text is None else Decimal(text)
+
+    prices = [
+        When(tradingsymbol=name, side=side, then=Value(Decimal(price)))
+        for name, entry in done.items()
+        for side, price in (entry["p"] or {}).items()
+    ]
+    return OrderIntent.objects.filter(intended_at=fire_at, tradingsymbol__in=done).update(
+        instrument_token=case("instrument_token", lambda e: e["t"]),
+        reference_price=case("reference_price", lambda e: decimal(e["r"])),
+        price=Case(*prices, default=F("price")) if prices else F("price"),
+        tradingsymbol=case("tradingsymbol", lambda e: e["s"]),
+    )
 
 
 def _chain(

@@ -36,7 +36,7 @@ from execution.send.sender import OutgoingOrder, engine_redis
 logger = logging.getLogger(__name__)
 
 PREFIX = "?"
-KEY_TTL_SECONDS = 3600
+KEY_TTL_SECONDS = 2 * 86400  # as long as the wire marks: what each tag traded stays known
 POLL_SECONDS = 0.002
 
 

@@ -66,17 +66,15 @@ def test_dispatch_loads_in_three_queries_whatever_the_number_of_strategies(n):
     # 72: the calendar also reads which holiday years are loaded (fail closed on unloaded ones).
     # 73: every run records the market that priced it (one update per price source).
     # 75: the runs' record (notes, sources, events) is a second transaction after the orders'.
-    # 81: the contracts resolved at T - ε are written in a transaction of their own, one
-    # UPDATE per placeholder (4 legs here, one broker), whatever the number of strategies.
-    assert total <= 81 + (n * 4) // 1000 + n // 500
+    # 76: the contracts resolved at T - ε are written onto the intents in one UPDATE.
+    assert total <= 76 + (n * 4) // 1000 + n // 500
 
 
-@pytest.mark.parametrize("legs_brokers", [((Broker.KITE,), 4), ((Broker.KITE, Broker.UPSTOX), 8)])
-def test_the_step_at_t_minus_epsilon_does_no_per_order_database_work(legs_brokers):
+@pytest.mark.parametrize("brokers", [(Broker.KITE,), (Broker.KITE, Broker.UPSTOX)])
+def test_the_step_at_t_minus_epsilon_does_no_per_order_database_work(brokers):
     """Everything that grows with the strategies happens before T - ε: the step at T - ε
     (spot, strikes, symbols, the resolution written) costs the same statements for 3
-    strategies as for 40, one UPDATE per placeholder (contract choice x broker)."""
-    brokers, placeholders = legs_brokers
+    strategies as for 40."""
     counts, sizes = [], []
     # The first boundary creates the contracts' reference rows (warm, as a day's first
     # boundary would be); the third has the first two's 6 strategies and 34 more.
@@ -92,8 +90,9 @@ def test_the_step_at_t_minus_epsilon_does_no_per_order_database_work(legs_broker
         assert not OrderIntent.objects.filter(tradingsymbol__startswith="?").exists()
         assert OrderIntent.objects.filter(instrument_token="").count() == 0
     assert sizes[2] > 6 * sizes[1] and counts[1] == counts[2]
-    # The statements are the placeholders' UPDATEs and reference lookups, per contract.
-    assert counts[2] >= placeholders
+    # What it reads is reference data per contract; it writes nothing (the intents get their
+    # contracts in one statement once the resolution is published).
+    assert result.writes_at_epsilon == 0 and counts[2] >= 1
 
 
 def test_intents_are_hedge_first_with_unique_tags_and_algo_ids():

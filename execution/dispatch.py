@@ -379,6 +379,9 @@ def boundary_dispatch(
         quotes_read(bands)
         result.mark("quoted")
         resolution = contracts_resolve(plan, reference, spot_at)
+        result.mark("contracts")
+        for quoted in bands:  # quote calls made through each broker (1 at T - ε, normally)
+            result.timings[f"quote calls {quoted.broker}"] = quoted.calls
         failed = _failed_write(resolution, fire_at)
         slots.publish(plan.key, resolution)
     result.queries_at_epsilon = len(counted)

@@ -159,9 +159,16 @@ class BrokerMarket:
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
             try:
-                self._quotes.update(self._read_with_fallback(chunk))
+                answered = self._read_with_fallback(chunk)
             except StalePriceError as exc:
                 self._failed.update(dict.fromkeys(chunk, exc))
+                continue
+            self._quotes.update(answered)
+            for key in chunk:  # asked and not answered: no quote this instant, no second call
+                if key not in answered:
+                    self._failed[key] = StalePriceError(
+                        f"no fresh price: {self.name} has no quote for {key}"
+                    )
         failed = [self._failed[k] for k in wanted if k in self._failed and k not in self._quotes]
         if failed:
             raise failed[0]

@@ -326,7 +326,7 @@ def boundary_dispatch(
     market = market or default_market()
     # Each broker market's spot now (a guess, for the band of strikes quoted at T - ε): a
     # market that cannot quote holds its runs before any order is written.
-    spots_guess(runs, sources, skipped)
+    guesses = spots_guess(runs, sources, skipped)
     result.mark("prepared")
 
     # --- before T - ε: the entries, their contracts as placeholders -------------------------
@@ -353,7 +353,7 @@ def boundary_dispatch(
         entries, accounts, fire_at, result, start=start_sends and early, key=plan.key
     )
     # The quote read at T - ε: one call per broker, its slot reserved ahead.
-    bands = quotes_prepare(plan, reference)
+    bands = quotes_prepare(plan, reference, guesses)
     entry_runs = [r for r in runs if r.boundary == Boundary.ENTRY]
     for run in entry_runs:  # the market that priced it (the one that answered, after failover)
         if run.pk not in skipped:
@@ -671,11 +671,13 @@ def price_sources(
     return found
 
 
-def spots_guess(runs: list[ScheduledRun], sources: dict[int, Any], skipped: dict[int, str]) -> None:
+def spots_guess(
+    runs: list[ScheduledRun], sources: dict[int, Any], skipped: dict[int, str]
+) -> dict[tuple[Any, str], Decimal]:
     """Before any order is written: each broker market's spots of the underlyings its entry
     runs trade (one call per broker, the brokers concurrently). They place the band of strikes
     read at T - ε; a market that cannot quote (stale, every account refused) holds its runs
-    now, with the reason, before anything is written."""
+    now, with the reason, before anything is written. Returns (market, underlying) → spot."""
     from execution.market.broker import INDEX_KEYS, BrokerMarket, StalePriceError, fetch_all
 
     wanted: dict[Any, set[str]] = defaultdict(set)
@@ -690,25 +692,32 @@ def spots_guess(runs: list[ScheduledRun], sources: dict[int, Any], skipped: dict
             for market, symbols in wanted.items()
         }
     )
+    guesses: dict[tuple[Any, str], Decimal] = {}
     for run in runs:
         market = sources.get(run.pk)
         if market is None or market not in wanted or run.pk in skipped:
             continue
+        symbol = run.strategy_version.strategy.underlying.symbol
         try:
-            market.spot(run.strategy_version.strategy.underlying.symbol)
+            if (market, symbol) not in guesses:
+                guesses[(market, symbol)] = Decimal(market.spot(symbol))
         except StalePriceError as exc:
             skipped[run.pk] = f"{exc}: not sent."
+    return guesses
 
 
 BAND_MARGIN_STEPS = 20  # strikes each side of the expected ones quoted at T - ε
 
 
-def quotes_prepare(plan: slots.SlotPlan, reference: _Reference) -> dict[Any, list[str]]:
+def quotes_prepare(
+    plan: slots.SlotPlan, reference: _Reference, guesses: dict[tuple[Any, str], Decimal]
+) -> dict[Any, list[str]]:
     """Before T - ε, for each broker market that prices entries: the quote keys it will read
     at T - ε in one call (its index spots and a band of strikes of the placeholders' expiries
-    around the ATM strike of a spot read now, `BAND_MARGIN_STEPS` each side of the furthest
-    offset), and that call's request slot reserved for T - ε (Kite allows one quote request a
-    second: the read must not wait for one inside the last seconds: `quotes_reserve`).
+    around the ATM strike of the spot read before the orders were built (`guesses`),
+    `BAND_MARGIN_STEPS` each side). Its request slot is reserved for T - ε just before
+    (`quotes_reserve`): Kite allows one quote request a second, and the read must not wait
+    for one inside the last seconds.
     Returns market → keys."""
     from execution.market.broker import INDEX_KEYS, BrokerMarket
     from trader.strategies import strikes
@@ -732,9 +741,9 @@ def quotes_prepare(plan: slots.SlotPlan, reference: _Reference) -> dict[Any, lis
                 step = reference.step(slot.underlying)
                 if slot.mode == "exact" and slot.strike is not None:
                     around, width = slot.strike, 0
-                elif slot.mode == "atm":
-                    spot = market.spot(slot.underlying.symbol)  # the guess: T - ε decides
-                    around = strikes.atm_strike(Decimal(spot), step) + slot.offset * step
+                elif slot.mode == "atm" and (market, slot.underlying.symbol) in guesses:
+                    spot = guesses[(market, slot.underlying.symbol)]  # T - ε decides
+                    around = strikes.atm_strike(spot, step) + slot.offset * step
                     width = BAND_MARGIN_STEPS
                 else:
                     continue  # premium and delta picks read a chain at T - ε

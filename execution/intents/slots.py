@@ -27,6 +27,8 @@ import secrets
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -146,6 +148,54 @@ def resolution_wait(key: str, *, until: float) -> dict[str, dict[str, Any]] | No
             with _waits_lock:
                 _waits.pop(key, None)
     return wait.value
+
+
+_callbacks: dict[str, list[Callable[[dict[str, dict[str, Any]] | None], None]]] = {}
+_done: dict[str, dict[str, dict[str, Any]] | None] = {}
+_pool: ThreadPoolExecutor | None = None
+CALLBACK_THREADS = 16  # as many as a sending worker's task threads (a batch may wait for T)
+
+
+def when_resolved(
+    key: str, *, until: float, then: Callable[[dict[str, dict[str, Any]] | None], None]
+) -> None:
+    """Call `then(resolution)` once the resolution under `key` is published (None if it did
+    not come by epoch `until`), on a thread of this process's pool: the task that hands a
+    batch over returns at once, so a worker's task threads take in every batch of a big
+    boundary before T - ε instead of waiting, a few at a time, for the resolution."""
+    global _pool
+    with _waits_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(CALLBACK_THREADS, thread_name_prefix="contracts")
+        pool = _pool
+        if key in _done:
+            resolution = _done[key]
+            pool.submit(_call, then, resolution)
+            return
+        waiting = _callbacks.setdefault(key, [])
+        waiting.append(then)
+        first = len(waiting) == 1
+    if first:
+
+        def poll() -> None:
+            resolution = resolution_wait(key, until=until)
+            with _waits_lock:
+                _done[key] = resolution
+                calls = _callbacks.pop(key, [])
+            for call in calls:
+                pool.submit(_call, call, resolution)
+
+        threading.Thread(target=poll, name="contracts-wait", daemon=True).start()
+
+
+def _call(
+    then: Callable[[dict[str, dict[str, Any]] | None], None],
+    resolution: dict[str, dict[str, Any]] | None,
+) -> None:
+    try:
+        then(resolution)
+    except Exception:  # the batch's orders stay claimed and unsent: looked up, never resent
+        logger.exception("a batch could not be sent after its contracts were resolved")
 
 
 def orders_resolved(

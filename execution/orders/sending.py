@@ -84,16 +84,38 @@ def account_batch_send(payload: dict[str, Any]) -> dict[str, Any]:
     if not orders:
         return {"account_id": payload["account_id"], "sent": 0}
     sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
-    if payload.get("contracts_key"):
+    alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()
+    key = payload.get("contracts_key")
+    if key:
         # Handed over before T - ε: the contracts come at T - ε (one read per process).
         until = float(payload["fire_at"]) + conf.entry_late_cap_seconds()
-        resolution = slots.resolution_wait(payload["contracts_key"], until=until)
-        orders = slots.orders_resolved(orders, resolution)
+        if not alone and not sender.gevent_active():
+            # In a worker: the task returns now; the batch is prepared when they come.
+            slots.when_resolved(
+                key, until=until, then=lambda found: _resolved_send(payload, orders, found)
+            )
+            return {"account_id": payload["account_id"], "scheduled": len(orders)}
+        orders = slots.orders_resolved(orders, slots.resolution_wait(key, until=until))
         if not orders:
             return {"account_id": payload["account_id"], "sent": 0}
+    return _batch_send(payload, orders, alone=alone)
+
+
+def _resolved_send(
+    payload: dict[str, Any],
+    orders: list[sender.OutgoingOrder],
+    resolution: dict[str, dict[str, Any]] | None,
+) -> None:
+    orders = slots.orders_resolved(orders, resolution)
+    if orders:
+        _batch_send(payload, orders, alone=False)
+
+
+def _batch_send(
+    payload: dict[str, Any], orders: list[sender.OutgoingOrder], *, alone: bool
+) -> dict[str, Any]:
     cached = sender.ADAPTERS.get(payload["account_id"])
     out = writer()
-    alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()
     out.begin()
     future = None
     if not sender.gevent_active():

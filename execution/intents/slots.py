@@ -153,7 +153,9 @@ def resolution_wait(key: str, *, until: float) -> dict[str, dict[str, Any]] | No
 _callbacks: dict[str, list[Callable[[dict[str, dict[str, Any]] | None], None]]] = {}
 _done: dict[str, dict[str, dict[str, Any]] | None] = {}
 _pool: ThreadPoolExecutor | None = None
-CALLBACK_THREADS = 16  # as many as a sending worker's task threads (a batch may wait for T)
+# Threads preparing the batches once the contracts come (bound by one interpreter lock: a
+# few are enough; a batch of an adapter without HTTP holds one until T).
+CALLBACK_THREADS = 4
 
 
 def when_resolved(

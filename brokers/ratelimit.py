@@ -233,15 +233,22 @@ def quote_slot_take(
 
 
 def quote_slot_reserve(
-    *, account_id: int, broker: str, ops_limit: int, day: date, at_epoch: float
+    *,
+    account_id: int,
+    broker: str,
+    ops_limit: int,
+    day: date,
+    at_epoch: float,
+    limiter: OrderRateLimiter | None = None,
+    quote_limiter: OrderRateLimiter | None = None,
 ) -> bool:
     """The slots of one quote call at the future instant `at_epoch`, reserved now: the broker's
     own quote limit (where it documents one) and the account's budget shared with orders.
     False when either window ending there is full (nothing of the account's budget is kept;
     a quote-limit slot already taken stays, one call's worth, and expires with its window)."""
     per_second = quote_calls_per_second(broker, day)
-    if per_second is not None and not _quote_limiter(settings.REDIS_URL).reserve_one_at(
-        account_id, per_second, at_epoch
-    ):
-        return False
-    return order_rate_limiter().reserve_one_at(account_id, ops_limit, at_epoch)
+    if per_second is not None:
+        quotes = quote_limiter or _quote_limiter(settings.REDIS_URL)
+        if not quotes.reserve_one_at(account_id, per_second, at_epoch):
+            return False
+    return (limiter or order_rate_limiter()).reserve_one_at(account_id, ops_limit, at_epoch)

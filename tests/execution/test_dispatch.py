@@ -386,3 +386,23 @@ def test_a_chunk_sends_each_account_as_the_one_account_task_would(monkeypatch):
     )
     tasks.accounts_send_task([{"account_id": 1}, {"account_id": 2}])
     assert seen == [{"account_id": 1}, {"account_id": 2}]
+
+
+def test_the_lead_grows_with_the_boundary_from_the_measured_cost_per_order(settings):
+    from execution import dispatch
+    from execution.send.sender import engine_redis
+
+    engine_redis().delete(dispatch.COST_KEY)
+    settings.EXECUTION_DISPATCH_SECONDS_PER_INTENT = 0.002
+    # Before any measurement: the calibrated cost; never less than the configured lead.
+    assert dispatch.seconds_per_intent() == 0.002
+    assert dispatch.dispatch_lead(10) == 7.0
+    assert dispatch.dispatch_lead(10_000) == 4.0 + 1.0 + 2 * 10_000 * 0.002
+    _seed(3)
+    assert dispatch.expected_intents(T) == 3 * 4  # planned: legs x accounts
+    boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    # The dispatch measured its own cost per order: the next leads are sized from it.
+    measured = dispatch.seconds_per_intent()
+    assert measured != 0.002 and measured > 0
+    assert dispatch.dispatch_lead(100_000) > dispatch.dispatch_lead(10_000) > 7.0
+    engine_redis().delete(dispatch.COST_KEY)

@@ -159,6 +159,17 @@ class OrderRateLimiter:
             at += step
         return times
 
+    def reserve_one_at(self, account_id: int | str, limit: int, at_epoch: float) -> bool:
+        """One slot scored at the instant `at_epoch` if the window ending there has one free
+        (True), else nothing (False)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        taken = self._reserve(
+            keys=[self._key(account_id)],
+            args=[limit, self.window_us, 1, uuid.uuid4().hex, int(at_epoch * 1_000_000)],
+        )
+        return int(taken) == 1
+
     def reset(self, account_id: int | str) -> None:
         self.client.delete(self._key(account_id))
 
@@ -236,3 +247,25 @@ def quote_slot_take(
         if not quotes.acquire(account_id, per_second, timeout=timeout):
             return False
     return (limiter or order_rate_limiter()).acquire(account_id, ops_limit, timeout=timeout)
+
+
+def quote_slot_reserve(
+    *,
+    account_id: int,
+    broker: str,
+    ops_limit: int,
+    day: date,
+    at_epoch: float,
+    limiter: OrderRateLimiter | None = None,
+    quote_limiter: OrderRateLimiter | None = None,
+) -> bool:
+    """The slots of one quote call at the future instant `at_epoch`, reserved now: the broker's
+    own quote limit (where it documents one) and the account's budget shared with orders.
+    False when either window ending there is full (nothing of the account's budget is kept;
+    a quote-limit slot already taken stays, one call's worth, and expires with its window)."""
+    per_second = quote_calls_per_second(broker, day)
+    if per_second is not None:
+        quotes = quote_limiter or _quote_limiter(settings.REDIS_URL)
+        if not quotes.reserve_one_at(account_id, per_second, at_epoch):
+            return False
+    return (limiter or order_rate_limiter()).reserve_one_at(account_id, ops_limit, at_epoch)

@@ -569,8 +569,7 @@ def acknowledged_within_ms(run_ids: list[int], fire_at: datetime) -> float | Non
 
 # --- one trial -------------------------------------------------------------------------------
 def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> dict[str, Any]:
-    from execution import conf
-    from execution.dispatch import boundary_dispatch
+    from execution.dispatch import boundary_dispatch, dispatch_lead, expected_intents
     from execution.models import OrderIntent
 
     for emulator in emulators.values():
@@ -591,13 +590,15 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
             wait_for_workers(len(workers), timeout=max(60.0, opts.lead * 3))
             for worker in workers:
                 cpu.watch(worker.pid)
-        if fire_at - timezone.now() < timedelta(seconds=conf.dispatch_lead_seconds() + 0.5):
-            raise RuntimeError("workers took too long to start: raise --lead")
+        # The engine's lead, sized as the scheduler sizes it (execution.dispatch.dispatch_lead).
+        lead = timedelta(seconds=dispatch_lead(expected_intents(fire_at)))
+        if fire_at - timezone.now() < lead + timedelta(seconds=0.5):
+            raise RuntimeError(f"workers took too long to start: raise --lead (lead {lead})")
         queries: int | None = None
         if opts.mode == "engine":
             from execution.tasks import boundary_dispatch_task
 
-            lead = timedelta(seconds=conf.dispatch_lead_seconds())
+            print(f"dispatch lead: {lead.total_seconds():.1f} s", file=sys.stderr)
             async_result = boundary_dispatch_task.apply_async(
                 args=[fire_at.isoformat()], eta=fire_at - lead, queue="execution"
             )
@@ -614,7 +615,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                 # before it stored its result (the orders went out: they are counted below).
                 print("dispatch result lost with the killed worker", file=sys.stderr)
         else:
-            _wait_until(fire_at - timedelta(seconds=conf.dispatch_lead_seconds()))
+            _wait_until(fire_at - lead)
             counted: list[str] = []
 
             def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:

@@ -1,25 +1,31 @@
 """Dispatch of a boundary T: from planned runs to committed order intents and per-account sends.
 
-The dispatcher arrives ahead of T, claims the planned runs of T, loads what they need in three
-queries (runs with their version, strategy, underlying, owner, limits and kill switches; the
-legs or the positions to close; the accounts), checks the calendar, waits until T - ε, reads
-the spot, resolves strikes, checks risk, slices by freeze quantity, writes one OrderIntent per
-leg x account x slice, commits, and only then starts one Celery task per broker account.
+The dispatcher starts ahead of T by a lead sized from the boundary's number of orders and the
+measured cost of one (`dispatch_lead`). Before T - ε it does everything that grows with the
+number of strategies: claims the planned runs of T, loads what they need in three queries
+(runs with their version, strategy, underlying, owner, limits and kill switches; the legs or
+the positions to close; the accounts), checks the calendar and risk, slices by freeze
+quantity, writes one OrderIntent per leg x account x slice with a placeholder for its contract
+(`execution.intents.slots`), commits, and hands the account batches to the sending workers.
+At T - ε it reads the spots (one quote call per broker, its slot reserved ahead), resolves
+each placeholder's strike and symbols, writes them (one UPDATE per placeholder) and publishes
+them to the workers, which fill them into the batches they hold and write the orders at T.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -27,10 +33,10 @@ from django.utils import timezone
 from brokers.models import BrokerAccount
 from execution import conf, enqueue
 from execution.audit import event_build, events_record
-from execution.intents import build, marketable
+from execution.intents import build, marketable, slots
 from execution.intents.build import AccountBatch, algo_id_for, batches_for, close_intents, new_tag
 from execution.market import default_market
-from execution.market.broker import StalePriceError, boundary_markets, paper_live_sources
+from execution.market.broker import boundary_markets, paper_live_sources
 from execution.markettime import IST
 from execution.models.engine import (
     Boundary,
@@ -46,6 +52,7 @@ from execution.models.engine import (
 from execution.planning.sources import AccountAllocation
 from execution.protection import risk
 from execution.reference import calendar, contracts, instruments
+from execution.send.sender import OutgoingOrder
 from trader.models import HedgeConfirmation
 
 logger = logging.getLogger(__name__)
@@ -59,6 +66,10 @@ class DispatchResult:
     skipped: dict[int, str] = field(default_factory=dict)  # run id -> why
     batches: list[AccountBatch] = field(default_factory=list)
     load_queries: int = 0
+    # Database statements of the step at T - ε (spot, strikes, symbols, the resolution
+    # written and published): a few per placeholder, never one per order.
+    queries_at_epsilon: int = 0
+    writes_at_epsilon: int = 0  # of them, statements that write (none unless a run fails)
     # Seconds relative to T (negative: before T) at which each step ended: where a boundary's
     # time goes, for the benchmark and the logs.
     timings: dict[str, float] = field(default_factory=dict)
@@ -255,16 +266,25 @@ def boundary_dispatch(
     does not wait (tests, the benchmark's floor and naive modes) has timed the call itself.
 
     Runs refused before any order (calendar closed, kill switch, risk limits, account not
-    ready, strike resolution failed) are marked skipped with the reason in words and an audit
-    event; the others get their intents and are sent by one task per account at T.
+    ready) are marked skipped with the reason in words and an audit event; the others get
+    their intents and are sent by one task per account at T.
+
+    Two steps. Before T - ε, everything that grows with the number of strategies: the entry
+    intents are built with a placeholder for their contract (`execution.intents.slots`),
+    written, committed, recorded and handed to the senders. At T - ε, one pass that does not:
+    the spots (one quote call per broker, its slot reserved ahead), the strikes and symbols of
+    each placeholder, one UPDATE per placeholder and the resolution published to the senders.
+    Exits (their contracts are known, their prices are read at T - ε) are built at T - ε as
+    before. A caller that does not wait (tests, the benchmark's floor) gets the batches back
+    resolved, published after the resolution (`start_sends`).
     """
     from trader.models import Leg
-    from trader.strategies import strikes
 
     result = DispatchResult(fire_at=fire_at)
     claim = _claim(fire_at, run_ids)
     if claim is None:
         return result
+    started = time.monotonic()
     runs = _load_runs(fire_at, claim)
     result.mark("claimed")
     entry_versions = {r.strategy_version_id for r in runs if r.boundary == Boundary.ENTRY}
@@ -289,95 +309,271 @@ def boundary_dispatch(
         reason = _pre_checks(run, reference, fire_at)
         if reason:
             skipped[run.pk] = reason
+    cap = wait if late_cap is None else late_cap
+    _late_skip(runs, skipped, fire_at, cap)
 
     # A market passed in (tests, the benchmark) prices every run; otherwise live runs are
     # priced by their trading account's broker and paper runs by the simulator.
     sources = price_sources(runs, accounts, skipped, explicit=market)
-    underlyings = quotes_prepare(runs, sources, legs_by_version, reference, skipped)
-    result.mark("prepared")
     market = market or default_market()
-    if wait:
-        _wait_until(fire_at - timedelta(seconds=conf.spot_epsilon_seconds()))
-    late = (timezone.now() - fire_at).total_seconds()
-    if (wait if late_cap is None else late_cap) and late > conf.entry_late_cap_seconds():
-        # The moment has passed: an entry this late is a different trade. Exits still go.
-        for run in runs:
-            if run.boundary == Boundary.ENTRY and run.pk not in skipped:
-                skipped[run.pk] = (
-                    f"Missed: {late:.1f} s late (entries are not sent more than "
-                    f"{conf.entry_late_cap_seconds():g} s after T)."
-                )
-    result.mark("woke")
-    quotes_read(runs, sources, legs_by_version, reference, skipped, underlyings)
-    result.mark("quoted")
-    # The spot is read at T - epsilon, or now if later (`now`: a simulated session's clock).
-    spot_at = min(now or timezone.now(), fire_at)
-    spots: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    intents: list[OrderIntent] = []
+    # Each broker market's spot now (a guess, for the band of strikes quoted at T - ε): a
+    # market that cannot quote holds its runs before any order is written.
+    guesses = spots_guess(runs, sources, skipped)
+    result.mark("prepared")
+
+    # --- before T - ε: the entries, their contracts as placeholders -------------------------
+    plan = slots.SlotPlan(fire_at)
+    entries: list[OrderIntent] = []
     for run in runs:
-        if run.pk in skipped:
+        if run.pk in skipped or run.boundary != Boundary.ENTRY:
             continue
         run_market = sources.get(run.pk) or market
-        run.price_source = getattr(run_market, "name", "") or "simulated market"
         try:
-            if run.boundary == Boundary.ENTRY:
-                built = _entry_intents(
-                    run,
-                    legs_by_version[run.strategy_version_id],
-                    accounts,
-                    reference,
-                    run_market,
-                    spots[id(run_market)],
-                    spot_at,
-                    strikes,
-                )
-            else:
-                built = _exit_intents(
-                    run,
-                    positions_by_run.get(run.entry_run_id or 0, []),
-                    accounts,
-                    reference,
-                    marketable.ContractQuotes(run_market, spot_at),
-                )
-        except StalePriceError as exc:
-            skipped[run.pk] = f"{exc}: not sent."
-            continue
+            built = _entry_intents(
+                run, legs_by_version[run.strategy_version_id], accounts, reference, run_market, plan
+            )
         except (ValueError, LookupError) as exc:
             skipped[run.pk] = f"Could not build the orders: {exc}"
             continue
         if isinstance(built, str):
             skipped[run.pk] = built
             continue
-        intents.extend(built)
-
+        entries.extend(built)
     result.mark("built")
-    # The orders first: written, committed and handed to the senders; what only records the
-    # boundary (runs' notes, price sources, audit events) follows in a second transaction, off
-    # the path to T. Dispatched runs get only their price source there (a plain UPDATE per
-    # source): a sender may already be writing a note on them.
+    early = wait and not _eager()  # senders run elsewhere: hand them the batches now
+    entry_batches = _write_and_publish(
+        entries, accounts, fire_at, result, start=start_sends and early, key=plan.key
+    )
+    # The quote read at T - ε: one call per broker, its slot reserved ahead.
+    bands = quotes_prepare(plan, reference, guesses)
+    entry_runs = [r for r in runs if r.boundary == Boundary.ENTRY]
+    for run in entry_runs:  # the market that priced it (the one that answered, after failover)
+        if run.pk not in skipped:
+            run.price_source = (
+                getattr(sources.get(run.pk) or market, "name", "") or "simulated market"
+            )
+    _record(entry_runs, entries, skipped, fire_at)
+    if entries:
+        _cost_learn(len(entries), time.monotonic() - started)
+    result.mark("published")
+
+    # --- T - ε: one pass over the placeholders (not the orders) ------------------------------
+    epsilon_at = fire_at - timedelta(seconds=conf.spot_epsilon_seconds())
+    if wait:
+        _wait_until(epsilon_at - timedelta(seconds=RESERVE_AHEAD_SECONDS))
+        quotes_reserve(bands, epsilon_at)
+        _wait_until(epsilon_at)
+    result.mark("woke")
+    # The spot is read at T - epsilon, or now if later (`now`: a simulated session's clock).
+    spot_at = min(now or timezone.now(), fire_at)
+    counted: list[str] = []
+    with connection.execute_wrapper(_counting(counted)):
+        quotes_read(bands)
+        result.mark("quoted")
+        resolution = contracts_resolve(plan, reference, spot_at)
+        result.mark("contracts")
+        for quoted in bands:  # quote calls made through each broker (1 at T - ε, normally)
+            result.timings[f"quote calls {quoted.broker}"] = quoted.calls
+        failed = _failed_write(resolution, fire_at)
+        slots.publish(plan.key, resolution)
+    result.queries_at_epsilon = len(counted)
+    result.writes_at_epsilon = sum(
+        1 for q in counted if not q.lstrip().upper().startswith("SELECT")
+    )
+    result.mark("resolved")
+    # The senders have what they need; the intents get their contracts in one statement
+    # (while the senders prepare their requests, before T: fills of the orders find them).
+    _resolution_write(resolution, fire_at)
+    result.mark("recorded")
+    if not early and entry_batches:
+        for batch in entry_batches:  # the caller sends them (or they go out now, resolved)
+            batch.orders = [
+                asdict(o)
+                for o in slots.orders_resolved(
+                    [OutgoingOrder(**o) for o in batch.orders], resolution
+                )
+            ]
+        if start_sends:
+            _start_group([b.to_json() for b in entry_batches])
+            result.mark("sent to workers")
+
+    # --- exits: their contracts are known; priced and built at T - ε ---------------------------
+    exits: list[OrderIntent] = []
+    exit_runs = [r for r in runs if r.boundary == Boundary.EXIT]
+    for run in exit_runs:
+        if run.pk in skipped:
+            continue
+        run_market = sources.get(run.pk) or market
+        run.price_source = getattr(run_market, "name", "") or "simulated market"
+        try:
+            built = _exit_intents(
+                run,
+                positions_by_run.get(run.entry_run_id or 0, []),
+                accounts,
+                reference,
+                marketable.ContractQuotes(run_market, spot_at),
+            )
+        except (ValueError, LookupError) as exc:
+            skipped[run.pk] = f"Could not build the orders: {exc}"
+            continue
+        exits.extend(built)
+    exit_batches = _write_and_publish(exits, accounts, fire_at, result, start=start_sends, key="")
+    if exit_runs:
+        _record(exit_runs, exits, skipped, fire_at)
+    if failed:  # runs refused at T - ε (rare): their owners are told, as for any skipped run
+        skipped.update(failed)
+        _failed_record(runs, failed)
+    result.batches = entry_batches + exit_batches
     result.skipped = skipped
-    result.intents = len(intents)
+    result.intents = len(entries) + len(exits)
+    result.mark("committed")
+    return result
+
+
+def _failed_record(runs: list[ScheduledRun], failed: dict[int, str]) -> None:
+    """The audit events of the runs whose contracts could not be resolved at T - ε (their
+    state and note were written with the resolution), and the email for those held for want
+    of a fresh price."""
+    events = [
+        event_build(kind="run.skipped", message=note, user_id=run.owner_id, run_id=run.pk)
+        for run in runs
+        if (note := failed.get(run.pk))
+    ]
+    events_record(events)
+    held = [pk for pk, note in failed.items() if "no fresh price" in note.lower()]
+    if held:
+        _held_notify(held)
+
+
+def _eager() -> bool:
+    from celery import current_app
+
+    return bool(current_app.conf.task_always_eager)
+
+
+def _counting(counted: list[str]) -> Callable[..., Any]:
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        counted.append(sql)
+        return execute(sql, params, many, context)
+
+    return count
+
+
+def _late_skip(
+    runs: list[ScheduledRun], skipped: dict[int, str], fire_at: datetime, cap: bool
+) -> None:
+    """The moment has passed: an entry this late is a different trade. Exits still go."""
+    late = (timezone.now() - fire_at).total_seconds()
+    if not cap or late <= conf.entry_late_cap_seconds():
+        return
+    for run in runs:
+        if run.boundary == Boundary.ENTRY and run.pk not in skipped:
+            skipped[run.pk] = (
+                f"Missed: {late:.1f} s late (entries are not sent more than "
+                f"{conf.entry_late_cap_seconds():g} s after T)."
+            )
+
+
+def _write_and_publish(
+    intents: list[OrderIntent],
+    accounts: dict[int, BrokerAccount],
+    fire_at: datetime,
+    result: DispatchResult,
+    *,
+    start: bool,
+    key: str,
+) -> list[AccountBatch]:
+    """Write the intents, commit, and (when `start`) hand their account batches to the
+    senders once committed. `key`: where the batches' placeholders are resolved at T - ε."""
+    if not intents:
+        return []
     with transaction.atomic():
         OrderIntent.objects.bulk_create(intents, batch_size=1000)
         result.mark("written")
-        result.batches = batches_for(intents, accounts=accounts, fire_at=fire_at)
+        batches = batches_for(intents, accounts=accounts, fire_at=fire_at, contracts_key=key)
         result.mark("batched")
-        if start_sends and result.batches:
-            payloads = [b.to_json() for b in result.batches]
+        if start:
+            payloads = [b.to_json() for b in batches]
 
             def publish() -> None:
                 result.mark("durable")
                 _start_group(payloads)
-                result.mark("published")
+                result.mark("sent to workers")
 
             transaction.on_commit(publish)
+    return batches
+
+
+def _record(
+    runs: list[ScheduledRun], intents: list[OrderIntent], skipped: dict[int, str], fire_at: datetime
+) -> None:
+    """What only records the boundary (runs' notes, price sources, audit events), in a
+    transaction of its own after the orders were handed over."""
     with transaction.atomic():
         _dispatch_record(runs, intents, skipped, fire_at)
-        held = [pk for pk, note in skipped.items() if "no fresh price" in note.lower()]
+        mine = {r.pk for r in runs}
+        held = [
+            pk for pk, note in skipped.items() if "no fresh price" in note.lower() and pk in mine
+        ]
         if held:  # the owners are told by email too (live runs; once each)
             transaction.on_commit(lambda: _held_notify(held))
-    result.mark("committed")
-    return result
+
+
+# --- the lead: how long before T a boundary's dispatch starts -------------------------------
+COST_KEY = "execution:dispatch:seconds_per_intent"
+
+
+def _cost_learn(intents: int, seconds: float) -> None:
+    """Remember what building, writing and handing over one intent cost at this boundary
+    (a moving average, in Redis): the next boundaries' lead is sized from it."""
+    from execution.send.sender import engine_redis
+
+    measured = seconds / max(1, intents)
+    try:
+        client = engine_redis()
+        previous = client.get(COST_KEY)
+        value = measured if previous is None else 0.5 * float(previous) + 0.5 * measured
+        client.set(COST_KEY, f"{value:.6f}", ex=30 * 86400)
+    except Exception:  # a lead from the calibrated cost is still sound
+        logger.warning("could not record the dispatch cost per intent", exc_info=True)
+
+
+def seconds_per_intent() -> float:
+    """What one entry intent cost before T - ε at the last boundaries (measured), or the
+    calibrated figure (conf.dispatch_seconds_per_intent) before any was measured."""
+    from execution.send.sender import engine_redis
+
+    try:
+        found = engine_redis().get(COST_KEY)
+    except Exception:
+        found = None
+    return float(found) if found is not None else conf.dispatch_seconds_per_intent()
+
+
+def dispatch_lead(intents: int) -> float:
+    """Seconds before T at which the dispatch of a boundary of about `intents` orders starts:
+    ε, plus twice what building them is measured to cost, never less than the configured lead
+    (conf.dispatch_lead_seconds)."""
+    needed = conf.spot_epsilon_seconds() + 1.0 + 2 * intents * seconds_per_intent()
+    return max(conf.dispatch_lead_seconds(), needed)
+
+
+def expected_intents(fire_at: datetime) -> int:
+    """About how many orders the planned runs of `fire_at` will write (legs x accounts, one
+    slice each): two queries, whatever the number of runs."""
+    from trader.models import Leg
+
+    runs = ScheduledRun.objects.filter(fire_at=fire_at, state=RunState.PLANNED)
+    legs = dict(
+        Leg.objects.filter(version_id__in=runs.values("strategy_version_id"))
+        .values("version_id")
+        .annotate(n=Count("pk"))
+        .values_list("version_id", "n")
+    )
+    return sum(
+        legs.get(version_id, 1) * max(1, len(allocations or []))
+        for version_id, allocations in runs.values_list("strategy_version_id", "allocations")
+    )
 
 
 def _dispatch_record(
@@ -467,90 +663,257 @@ def price_sources(
     return found
 
 
-def quotes_prepare(
-    runs: list[ScheduledRun],
-    sources: dict[int, Any],
-    legs_by_version: dict[int, list[Any]],
-    reference: _Reference,
-    skipped: dict[int, str],
-) -> dict[Any, set[str]]:
-    """Before T - ε: each live market's underlyings, and the quote keys of their contracts
-    at the expiries the legs use (one master query per market, underlying and expiries), so
-    that the pass at T - ε (`quotes_read`) touches no database. Returns market → underlyings."""
-    from execution.market.broker import BrokerMarket
+def spots_guess(
+    runs: list[ScheduledRun], sources: dict[int, Any], skipped: dict[int, str]
+) -> dict[tuple[Any, str], Decimal]:
+    """Before any order is written: each broker market's spots of the underlyings its entry
+    runs trade (one call per broker, the brokers concurrently). They place the band of strikes
+    read at T - ε; a market that cannot quote (stale, every account refused) holds its runs
+    now, with the reason, before anything is written. Returns (market, underlying) → spot."""
+    from execution.market.broker import INDEX_KEYS, BrokerMarket, StalePriceError, fetch_all
 
-    underlyings: dict[Any, set[str]] = defaultdict(set)
-    expiries: dict[tuple[Any, str], set[date]] = defaultdict(set)
+    wanted: dict[Any, set[str]] = defaultdict(set)
     for run in runs:
         market = sources.get(run.pk)
-        if run.pk in skipped or not isinstance(market, BrokerMarket):
-            continue
-        if run.boundary != Boundary.ENTRY:
-            continue  # exits need no spot: their contracts are quoted as their runs ask
-        underlying = run.strategy_version.strategy.underlying
-        underlyings[market].add(underlying.symbol)
-        for leg in legs_by_version[run.strategy_version_id]:
-            try:
-                expiries[(market, underlying.symbol)].add(
-                    reference.expiry(underlying, leg.expiry_choice)
-                )
-            except (ValueError, LookupError):
-                continue  # the run's own pass says why
-    for (market, symbol), days in expiries.items():
-        market.keys_load(symbol, days)
-    return underlyings
-
-
-def quotes_read(
-    runs: list[ScheduledRun],
-    sources: dict[int, Any],
-    legs_by_version: dict[int, list[Any]],
-    reference: _Reference,
-    skipped: dict[int, str],
-    underlyings: dict[Any, set[str]],
-) -> None:
-    """At T - ε, one vectorised pass: every live market's spots (one call per broker, the
-    brokers concurrently), the ATM and exact strikes of every entry leg from them, and those
-    contracts' quotes (one batch per broker, concurrently). The runs' own pass then finds
-    each quote remembered; a failed or stale one holds its runs with the reason."""
-    from execution.market.broker import INDEX_KEYS, BrokerMarket, StalePriceError, fetch_all
-    from trader.strategies import strikes
-
+        entry = run.pk not in skipped and run.boundary == Boundary.ENTRY
+        if entry and isinstance(market, BrokerMarket):
+            wanted[market].add(run.strategy_version.strategy.underlying.symbol)
     fetch_all(
         {
             market: [k for u in sorted(symbols) if (k := INDEX_KEYS[market.broker].get(u))]
-            for market, symbols in underlyings.items()
+            for market, symbols in wanted.items()
         }
     )
-    contracts: dict[Any, list[str]] = defaultdict(list)
+    guesses: dict[tuple[Any, str], Decimal] = {}
     for run in runs:
         market = sources.get(run.pk)
-        if run.pk in skipped or run.boundary != Boundary.ENTRY:
+        if market is None or market not in wanted or run.pk in skipped:
             continue
-        if not isinstance(market, BrokerMarket):
-            continue
-        underlying = run.strategy_version.strategy.underlying
+        symbol = run.strategy_version.strategy.underlying.symbol
         try:
-            spot = market.spot(underlying.symbol)
-            step = reference.step(underlying)
-        except (ValueError, LookupError):
-            continue  # held by the run's own pass, with the reason
-        atm = strikes.atm_strike(Decimal(spot), step)
-        for leg in legs_by_version[run.strategy_version_id]:
-            if leg.strike_mode == "atm":
-                strike = atm + (leg.strike_offset or 0) * step
-            elif leg.strike_mode == "exact":
-                strike = Decimal(leg.strike_price)
-            else:
-                continue  # premium or delta picks need a chain (not read from quotes yet)
+            if (market, symbol) not in guesses:
+                guesses[(market, symbol)] = Decimal(market.spot(symbol))
+        except StalePriceError as exc:
+            skipped[run.pk] = f"{exc}: not sent."
+    return guesses
+
+
+BAND_MARGIN_STEPS = 20  # strikes each side of the expected ones quoted at T - ε
+
+
+def quotes_prepare(
+    plan: slots.SlotPlan, reference: _Reference, guesses: dict[tuple[Any, str], Decimal]
+) -> dict[Any, list[str]]:
+    """Before T - ε, for each broker market that prices entries: the quote keys it will read
+    at T - ε in one call (its index spots and a band of strikes of the placeholders' expiries
+    around the ATM strike of the spot read before the orders were built (`guesses`),
+    `BAND_MARGIN_STEPS` each side). Its request slot is reserved for T - ε just before
+    (`quotes_reserve`): Kite allows one quote request a second, and the read must not wait
+    for one inside the last seconds.
+    Returns market → keys."""
+    from execution.market.broker import INDEX_KEYS, BrokerMarket
+    from trader.strategies import strikes
+
+    by_market: dict[Any, list[slots.Slot]] = defaultdict(list)
+    for slot, _, _ in plan.items():
+        if isinstance(slot.market, BrokerMarket):
+            by_market[slot.market].append(slot)
+    bands: dict[Any, list[str]] = {}
+    for market, wanted in by_market.items():
+        keys: list[str] = []
+        expiries: dict[str, set[date]] = defaultdict(set)
+        for slot in wanted:
+            expiries[slot.underlying.symbol].add(slot.expiry)
+        for symbol, days in expiries.items():
+            market.keys_load(symbol, days)
+            if key := INDEX_KEYS[market.broker].get(symbol):
+                keys.append(key)
+        for slot in wanted:
             try:
-                expiry = reference.expiry(underlying, leg.expiry_choice)
-                contracts[market].append(
-                    market.key_for(underlying.symbol, expiry, strike, leg.option_type)
+                step = reference.step(slot.underlying)
+                if slot.mode == "exact" and slot.strike is not None:
+                    around, width = slot.strike, 0
+                elif slot.mode == "atm" and (market, slot.underlying.symbol) in guesses:
+                    spot = guesses[(market, slot.underlying.symbol)]  # T - ε decides
+                    around = strikes.atm_strike(spot, step) + slot.offset * step
+                    width = BAND_MARGIN_STEPS
+                else:
+                    continue  # premium and delta picks read a chain at T - ε
+            except (ValueError, LookupError):
+                continue  # the read at T - ε says why, for that placeholder
+            for n in range(-width, width + 1):
+                with contextlib.suppress(LookupError):  # a strike the master lacks
+                    keys.append(
+                        market.key_for(
+                            slot.underlying.symbol, slot.expiry, around + n * step, slot.option_type
+                        )
+                    )
+        bands[market] = list(dict.fromkeys(keys))
+        market.forget()  # the guesses are not the prices of T - ε
+    return bands
+
+
+RESERVE_AHEAD_SECONDS = 1.2
+
+
+def quotes_reserve(bands: dict[Any, list[str]], at: datetime) -> None:
+    """Reserve each market's quote call at `at` (T - ε), RESERVE_AHEAD_SECONDS before it:
+    reserved earlier, the slot would keep the account's other quote calls (the watch) waiting
+    from then on, as a broker allowing one a second counts it from the reservation."""
+    for market in bands:
+        if not market.read_reserve(at):
+            logger.warning(
+                "no quote slot free at T - ε for %s: the read takes one then", market.name
+            )
+
+
+def quotes_read(bands: dict[Any, list[str]]) -> None:
+    """At T - ε: each broker market's band in one call (the brokers concurrently). A failed
+    or stale quote holds the placeholders that need it, with the reason."""
+    from execution.market.broker import fetch_all
+
+    fetch_all(bands)
+
+
+def contracts_resolve(
+    plan: slots.SlotPlan, reference: _Reference, spot_at: datetime
+) -> dict[str, dict[str, Any]]:
+    """At T - ε, one pass over the placeholders (a few per boundary, not one per order):
+    spot → strike → each broker's symbol, the contract's last price, and for LIMIT-only
+    brokers the marketable price of each side."""
+    from trader.strategies import strikes
+
+    resolution: dict[str, dict[str, Any]] = {}
+    for slot, slot_id, brokers in plan.items():
+        underlying = slot.underlying
+        try:
+            strike = _strike_of(slot, reference, spot_at, strikes)
+            last_price = reference.last_price(
+                slot.market, underlying, slot.expiry, strike, slot.option_type, spot_at
+            )
+            instrument = reference.instrument(underlying, slot.expiry, strike, slot.option_type)
+        except (ValueError, LookupError) as exc:
+            for broker in brokers:
+                resolution[plan.name(slot_id, broker)] = {"e": _refusal(exc)}
+            continue
+        for broker in brokers:
+            name = plan.name(slot_id, broker)
+            try:
+                symbol, token = reference.symbol(
+                    underlying, slot.expiry, strike, slot.option_type, broker
                 )
-            except (ValueError, LookupError, StalePriceError):
+            except (ValueError, LookupError) as exc:
+                resolution[name] = {"e": _refusal(exc)}
                 continue
-    fetch_all(contracts)
+            entry: dict[str, Any] = {
+                "s": symbol,
+                "t": str(token),
+                "r": None if last_price is None else str(last_price),
+                "p": None,
+            }
+            if not marketable.market_orders_allowed(broker):
+                if last_price is None:
+                    entry = {
+                        "e": f"Could not build the orders: {symbol}: the broker takes only "
+                        "LIMIT orders from algos and no quote was available to price one."
+                    }
+                else:
+                    percent = conf.limit_protection_percent()
+                    entry["p"] = {
+                        side: str(
+                            marketable.protected_limit(
+                                side=side,
+                                reference=last_price,
+                                percent=percent,
+                                tick=instrument.tick_size or marketable.DEFAULT_TICK,
+                            )
+                        )
+                        for side in ("BUY", "SELL")
+                    }
+            resolution[name] = entry
+    return resolution
+
+
+def _refusal(exc: Exception) -> str:
+    """Why a run is not sent when its contract cannot be resolved, in words."""
+    from execution.market.broker import StalePriceError
+
+    if isinstance(exc, StalePriceError):
+        return f"{exc}: not sent."
+    return f"Could not build the orders: {exc}"
+
+
+def _strike_of(slot: slots.Slot, reference: _Reference, spot_at: datetime, strikes: Any) -> Any:
+    underlying = slot.underlying
+    if slot.mode == "exact" and slot.strike is not None:
+        return slot.strike
+    step = reference.step(underlying)
+    spot = reference._get(
+        ("spot", id(slot.market), underlying.pk),
+        lambda: Decimal(slot.market.spot(underlying.symbol, at=spot_at)),
+    )
+    if slot.mode == "atm":
+        return strikes.atm_strike(spot, step) + slot.offset * step
+    rows = reference._get(
+        ("chain", id(slot.market), underlying.pk, slot.expiry),
+        functools.partial(
+            _chain, slot.market, underlying.symbol, slot.expiry, step, strikes, spot_at
+        ),
+    )
+    if slot.mode == "premium":
+        row = strikes.pick_by_premium(rows, slot.option_type, Decimal(slot.premium or 0))
+    else:
+        row = strikes.pick_by_delta(rows, slot.option_type, Decimal(slot.delta or 0))
+    return Decimal(row.strike)
+
+
+def _failed_write(resolution: dict[str, dict[str, Any]], fire_at: datetime) -> dict[int, str]:
+    """A run with an order on a placeholder that could not be resolved is not sent: its
+    intents abandoned and the run skipped with the reason (a rare path: statements per failed
+    run, none when every placeholder resolved). Returns run id → reason."""
+    failed = {name: entry["e"] for name, entry in resolution.items() if entry.get("e")}
+    if not failed:
+        return {}
+    pending = OrderIntent.objects.filter(state=IntentState.INTENT, intended_at=fire_at)
+    runs = dict(pending.filter(tradingsymbol__in=failed).values_list("run_id", "tradingsymbol"))
+    reasons = {run_id: failed[name] for run_id, name in runs.items()}
+    with transaction.atomic():
+        for run_id, reason in reasons.items():
+            pending.filter(run_id=run_id).update(state=IntentState.ABANDONED, error=reason)
+            ScheduledRun.objects.filter(pk=run_id).update(state=RunState.SKIPPED, note=reason)
+    return reasons
+
+
+def _resolution_write(resolution: dict[str, dict[str, Any]], fire_at: datetime) -> int:
+    """The resolved contracts onto the intents, once published: one UPDATE for every
+    placeholder (a CASE per column), whatever the number of orders. Only the contract's
+    columns are written, whatever state the senders have moved an intent to meanwhile."""
+    from django.db.models import Case, F, Value, When
+
+    done = {name: entry for name, entry in resolution.items() if not entry.get("e")}
+    if not done:
+        return 0
+
+    def case(column: str, value: Callable[[dict[str, Any]], Any]) -> Case:
+        return Case(
+            *(When(tradingsymbol=name, then=Value(value(entry))) for name, entry in done.items()),
+            default=F(column),
+        )
+
+    def decimal(text: str | None) -> Decimal | None:
+        return None if text is None else Decimal(text)
+
+    prices = [
+        When(tradingsymbol=name, side=side, then=Value(Decimal(price)))
+        for name, entry in done.items()
+        for side, price in (entry["p"] or {}).items()
+    ]
+    return OrderIntent.objects.filter(intended_at=fire_at, tradingsymbol__in=done).update(
+        instrument_token=case("instrument_token", lambda e: e["t"]),
+        reference_price=case("reference_price", lambda e: decimal(e["r"])),
+        price=Case(*prices, default=F("price")) if prices else F("price"),
+        tradingsymbol=case("tradingsymbol", lambda e: e["s"]),
+    )
 
 
 def _chain(
@@ -591,43 +954,19 @@ def _entry_intents(
     accounts: dict[int, BrokerAccount],
     reference: _Reference,
     market: Any,
-    spots: dict[str, Decimal],
-    spot_at: datetime,
-    strikes: Any,
+    plan: slots.SlotPlan,
 ) -> list[OrderIntent] | str:
+    """The run's entry orders, each naming its contract by a placeholder of `plan` (resolved
+    at T - ε): nothing here depends on the spot."""
     strategy = run.strategy_version.strategy
     underlying = strategy.underlying
     if not legs:
         return "The strategy version has no legs."
-    if underlying.symbol not in spots:
-        spots[underlying.symbol] = Decimal(market.spot(underlying.symbol, at=spot_at))
-    spot = spots[underlying.symbol]
-    step = reference.step(underlying)
-    atm = strikes.atm_strike(spot, step)
     resolved = []
     for leg in legs:
         expiry = reference.expiry(underlying, leg.expiry_choice)
-        if leg.strike_mode == "atm":
-            strike = atm + (leg.strike_offset or 0) * step
-        elif leg.strike_mode == "exact":
-            strike = Decimal(leg.strike_price)
-        else:
-            rows = reference._get(
-                ("chain", underlying.pk, expiry),
-                functools.partial(
-                    _chain, market, underlying.symbol, expiry, step, strikes, spot_at
-                ),
-            )
-            picker = strikes.pick_by_premium if leg.strike_mode == "premium" else None
-            if picker is not None:
-                row = picker(rows, leg.option_type, Decimal(leg.target_premium))
-            else:
-                row = strikes.pick_by_delta(rows, leg.option_type, Decimal(leg.target_delta))
-            strike = Decimal(row.strike)
-        resolved.append((leg, expiry, strike))
-    prefetch = getattr(market, "prefetch_options", None)
-    if prefetch is not None:  # a broker's quotes: every leg in one call, not one each
-        prefetch([(underlying.symbol, e, k, leg.option_type) for leg, e, k in resolved])
+        slot = slots.Slot.of(leg, market=market, underlying=underlying, expiry=expiry)
+        resolved.append((leg, expiry, slot))
 
     limits = risk.limits_from(
         own=getattr(run.owner, "risk_limit", None),
@@ -664,53 +1003,43 @@ def _entry_intents(
         if any(lots < 1 for lots in leg_lots):
             account_problems.append(f"{account.label}: a leg would be less than one lot.")
         if account_problems:
-            problems.extend(account_problems)
+            problems.extend(dict.fromkeys(account_problems))
             continue
         algo_id = algo_id_for(run=run, account=account)
-        account_intents: list[OrderIntent] = []
-        for (leg, expiry, strike), lots in zip(resolved, leg_lots, strict=True):
+        # MARKET, or a marketable LIMIT (priced at T - ε) where the broker refuses MARKET.
+        limit_only = not marketable.market_orders_allowed(account.broker)
+        for (leg, expiry, slot), lots in zip(resolved, leg_lots, strict=True):
             lot_size = reference.lot_size(underlying, expiry)
-            symbol, token = reference.symbol(
-                underlying, expiry, strike, leg.option_type, account.broker
-            )
             slices = build.slice_lots(
                 lots=lots, lot_size=lot_size, freeze_quantity=reference.freeze(underlying)
             )
-            last_price = reference.last_price(
-                market, underlying, expiry, strike, leg.option_type, spot_at
-            )
-            tick = reference.instrument(underlying, expiry, strike, leg.option_type).tick_size
+            placeholder = plan.placeholder(slot, account.broker)
             for slice_no, slice_lots in enumerate(slices):
-                intent = OrderIntent(
-                    run=run,
-                    leg=leg,
-                    account=account,
-                    purpose=Purpose.ENTRY,
-                    slice_no=slice_no,
-                    phase=0 if leg.side == "BUY" else 1,
-                    waits_for_hedges=strategy.hedge_confirmation == HedgeConfirmation.ACK,
-                    side=leg.side,
-                    exchange=underlying.segment,
-                    tradingsymbol=symbol,
-                    instrument_token=str(token),
-                    product="MIS" if strategy.kind == "intraday" else "NRML",
-                    order_type="MARKET",
-                    quantity=slice_lots * lot_size,
-                    lot_size=lot_size,
-                    algo_id=algo_id,
-                    tag=new_tag(Purpose.ENTRY),
-                    intended_at=run.fire_at,
-                    reference_price=last_price,
+                intents.append(
+                    OrderIntent(
+                        run=run,
+                        leg=leg,
+                        account=account,
+                        purpose=Purpose.ENTRY,
+                        slice_no=slice_no,
+                        phase=0 if leg.side == "BUY" else 1,
+                        waits_for_hedges=strategy.hedge_confirmation == HedgeConfirmation.ACK,
+                        side=leg.side,
+                        exchange=underlying.segment,
+                        tradingsymbol=placeholder,
+                        instrument_token="",
+                        product="MIS" if strategy.kind == "intraday" else "NRML",
+                        order_type="LIMIT" if limit_only else "MARKET",
+                        limit_protection_percent=(
+                            conf.limit_protection_percent() if limit_only else None
+                        ),
+                        quantity=slice_lots * lot_size,
+                        lot_size=lot_size,
+                        algo_id=algo_id,
+                        tag=new_tag(Purpose.ENTRY),
+                        intended_at=run.fire_at,
+                    )
                 )
-                # MARKET, or a marketable LIMIT where the broker refuses MARKET from algos.
-                problem = marketable.terms_apply(intent, broker=account.broker, tick=tick)
-                if problem:
-                    account_problems.append(f"{account.label}: {problem}")
-                account_intents.append(intent)
-        if account_problems:
-            problems.extend(dict.fromkeys(account_problems))
-            continue
-        intents.extend(account_intents)
     if not intents:
         return " ".join(problems) or "No account to trade on."
     return intents
@@ -746,4 +1075,4 @@ def _start_group(payloads: list[dict[str, Any]]) -> None:
     a big boundary costs a handful of messages (several hundred of them took seconds on a busy
     machine, inside the last seconds before T). Each worker process that takes a chunk sends
     its accounts on its own lane; run N processes to spread the chunks (see the README)."""
-    enqueue.account_chunks_enqueue(payloads, chunk_size=conf.send_chunk_accounts())
+    enqueue.account_sends_enqueue(payloads, chunk_size=conf.send_chunk_accounts())

@@ -74,21 +74,12 @@ def task_enqueue(
     current_app.signature(name, args=tuple(args), kwargs=kwargs or {}).apply_async(**options)
 
 
-def account_sends_enqueue(payloads: list[dict[str, Any]]) -> None:
-    """One account task per payload (`execution.intents.build.AccountBatch.to_json()`), started
-    together as one Celery group so they reach the workers at the same moment."""
-    if not payloads:
-        return
-    from celery import current_app, group
-
-    group(
-        current_app.signature(ACCOUNT_SEND, args=(payload,)) for payload in payloads
-    ).apply_async()
-
-
-def account_chunks_enqueue(payloads: list[dict[str, Any]], *, chunk_size: int) -> None:
-    """The account batches of one boundary in messages of up to `chunk_size` accounts
-    (`execution.tasks.accounts_send_task`), all published on one producer connection."""
+def account_sends_enqueue(payloads: list[dict[str, Any]], *, chunk_size: int = 25) -> None:
+    """The account batches (`execution.intents.build.AccountBatch.to_json()`) to the sending
+    workers, in messages of up to `chunk_size` accounts (`execution.tasks.accounts_send_task`),
+    all published on one producer connection: a big boundary is a handful of messages, which
+    the worker processes on the `execution` queue share between them (dispatch passes
+    `conf.send_chunk_accounts()`)."""
     if not payloads:
         return
     from celery import current_app

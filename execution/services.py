@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from execution import conf, enqueue
+from execution import conf, dispatch, enqueue
 from execution.audit import event_record
 from execution.markettime import IST
 from execution.models.engine import Boundary, ScheduledRun
@@ -22,12 +22,16 @@ logger = logging.getLogger(__name__)
 
 
 def dispatch_schedule(*, fire_at: datetime) -> bool:
-    """Enqueue the dispatch of instant `fire_at` once (Redis SET NX), to start `lead` seconds
-    before it. A duplicate dispatch is harmless anyway: it finds no planned run to claim."""
+    """Enqueue the dispatch of instant `fire_at` once (Redis SET NX), to start its lead before
+    it (sized from its planned orders). A duplicate dispatch is harmless anyway: it finds no
+    planned run to claim."""
     key = f"execution:dispatch:{fire_at.isoformat()}"
     if not engine_redis().set(key, "1", nx=True, ex=86400):
         return False
-    start = fire_at - timedelta(seconds=conf.dispatch_lead_seconds())
+    # The lead grows with the boundary: what grows with its number of orders is done before
+    # T - ε, at the measured cost of one order (execution.dispatch.dispatch_lead).
+    lead = dispatch.dispatch_lead(dispatch.expected_intents(fire_at))
+    start = fire_at - timedelta(seconds=lead)
     enqueue.task_enqueue(
         enqueue.BOUNDARY_DISPATCH, args=[fire_at.isoformat()], eta=max(start, timezone.now())
     )

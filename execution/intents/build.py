@@ -76,6 +76,9 @@ class AccountBatch:
     account_ids: list[int]  # every account of the boundary, so one load serves the process
     orders: list[dict[str, Any]] = field(default_factory=list)
     burst: dict[str, int] = field(default_factory=dict)  # orders per broker at this boundary
+    # Where the orders' contract placeholders are resolved at T - ε (execution.intents.slots);
+    # "" when every order names its contract already.
+    contracts_key: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,7 +144,11 @@ def close_intents(
 
 
 def batches_for(
-    intents: list[OrderIntent], *, accounts: dict[int, BrokerAccount], fire_at: datetime
+    intents: list[OrderIntent],
+    *,
+    accounts: dict[int, BrokerAccount],
+    fire_at: datetime,
+    contracts_key: str = "",
 ) -> list[AccountBatch]:
     """Group intents per account into the account tasks' payloads."""
     by_account: dict[int, list[OrderIntent]] = defaultdict(list)
@@ -162,6 +169,7 @@ def batches_for(
             # (keeps each message small: hundreds of them are published just before T).
             account_ids=all_ids if len(all_ids) <= 20 else [],
             burst=dict(burst),
+            contracts_key=contracts_key,
         )
         for intent in sorted(by_account[account_id], key=lambda i: (i.phase, i.pk or 0)):
             batch.orders.append(outgoing(intent))

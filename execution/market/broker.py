@@ -137,6 +137,8 @@ class BrokerMarket:
         self._failed: dict[str, StalePriceError] = {}
         self._keys: dict[tuple[str, date, Decimal, str], str | None] = {}
         self.calls = 0  # quote calls made (one per batch): what sharing saves is countable
+        # A request slot reserved ahead for the next call (`read_reserve`), as epoch seconds.
+        self._reserved: float | None = None
 
     def _use(self, account: Any, adapter: Any = None) -> None:
         from brokers.registry import get_adapter
@@ -157,9 +159,16 @@ class BrokerMarket:
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
             try:
-                self._quotes.update(self._read_with_fallback(chunk))
+                answered = self._read_with_fallback(chunk)
             except StalePriceError as exc:
                 self._failed.update(dict.fromkeys(chunk, exc))
+                continue
+            self._quotes.update(answered)
+            for key in chunk:  # asked and not answered: no quote this instant, no second call
+                if key not in answered:
+                    self._failed[key] = StalePriceError(
+                        f"no fresh price: {self.name} has no quote for {key}"
+                    )
         failed = [self._failed[k] for k in wanted if k in self._failed and k not in self._quotes]
         if failed:
             raise failed[0]
@@ -181,11 +190,39 @@ class BrokerMarket:
                 self._use(self._fallbacks.pop(0))
                 logger.warning("quotes through %s failed (%s): using %s", failed, exc, self.name)
 
+    def forget(self) -> None:
+        """Forget the quotes read so far (the next instant is read afresh)."""
+        self._quotes.clear()
+        self._failed.clear()
+
+    def read_reserve(self, at: datetime) -> bool:
+        """Reserve the request slot of one quote call at `at` (the broker's own quote limit
+        and the account's budget shared with its orders), so that the call made then waits for
+        none (Kite allows one quote request a second). False: the window ending at `at` is
+        full; the call then takes a slot as any other."""
+        from brokers.ratelimit import quote_slot_reserve
+        from execution.market.pricing import IST
+
+        reserved = quote_slot_reserve(
+            account_id=self.account.pk,
+            broker=self.broker,
+            ops_limit=self.account.orders_per_second,
+            day=at.astimezone(IST).date(),
+            at_epoch=at.timestamp(),
+        )
+        self._reserved = at.timestamp() if reserved else None
+        return reserved
+
     def _read(self, keys: list[str]) -> dict[str, BrokerQuote]:
+        import time
+
         from brokers.ratelimit import quote_slot_take
         from execution.markettime import IST
 
-        if not quote_slot_take(
+        reserved, self._reserved = self._reserved, None
+        if reserved is not None and time.time() >= reserved:
+            pass  # the slot of this call was reserved for this instant (read_reserve)
+        elif not quote_slot_take(
             account_id=self.account.pk,
             broker=self.broker,
             ops_limit=self.account.orders_per_second,

@@ -27,6 +27,7 @@ from brokers.kite import postback
 from execution import conf, enqueue
 from execution.audit import event_build, events_record
 from execution.dbfunctions import rows_update
+from execution.intents import slots
 from execution.models.engine import (
     INTENT_TRANSITIONS,
     OPEN_INTENT_STATES,
@@ -460,6 +461,17 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
         if marked:
             return "unknown", None
         order = outgoing[intent.tag]
+        if slots.unresolved(order.tradingsymbol):
+            # Its contract was never resolved (the dispatch stopped before T - ε, or its
+            # batch was lost): reported, never guessed.
+            return "sent", sender.Outcome.of(
+                order,
+                intent.account_id,
+                state=IntentState.ABANDONED,
+                error="Not sent: its contract was never resolved before T (the dispatch of "
+                "its boundary stopped or its batch was lost).",
+                error_class="blocked",
+            )
         if intent.tag in closed:
             return "sent", sender.closed_outcome(order, intent.account_id, closed[intent.tag])
         return "sent", sender.send_one(

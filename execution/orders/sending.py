@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+from execution import conf
+from execution.intents import slots
 from execution.models.engine import IntentState, OrderIntent
 from execution.orders.lifecycle import outcomes_apply
 from execution.send import sender
@@ -82,9 +84,60 @@ def account_batch_send(payload: dict[str, Any]) -> dict[str, Any]:
     if not orders:
         return {"account_id": payload["account_id"], "sent": 0}
     sender.ADAPTERS.prepare(payload["boundary_key"], payload["account_ids"])
+    alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()
+    key = payload.get("contracts_key")
+    if key:
+        # Handed over before T - ε: the contracts come at T - ε (one read per process).
+        until = float(payload["fire_at"]) + conf.entry_late_cap_seconds()
+        if not alone and not sender.gevent_active():
+            # In a worker: the orders-per-second slots are reserved now, the task returns,
+            # and the requests are written out when the contracts come.
+            cached = sender.ADAPTERS.get(payload["account_id"])
+            send_at = sender.slots_reserve(
+                payload["account_id"], cached.ops_limit, orders, float(payload["fire_at"])
+            )
+            slots.when_resolved(
+                key,
+                until=until,
+                then=lambda found: _resolved_send(payload, orders, found, send_at),
+            )
+            return {"account_id": payload["account_id"], "scheduled": len(orders)}
+        orders = slots.orders_resolved(orders, slots.resolution_wait(key, until=until))
+        if not orders:
+            return {"account_id": payload["account_id"], "sent": 0}
+    return _batch_send(payload, orders, alone=alone)
+
+
+def _resolved_send(
+    payload: dict[str, Any],
+    orders: list[sender.OutgoingOrder],
+    resolution: dict[str, dict[str, Any]] | None,
+    send_at: dict[str, float],
+) -> None:
+    orders = slots.orders_resolved(orders, resolution)
+    if not orders:
+        return
+    if not sender.ADAPTERS.get(payload["account_id"]).adapter.speaks_http:
+        # Sent synchronously (it waits for T): a thread of its own, the pool stays free.
+        threading.Thread(
+            target=_batch_send,
+            args=(payload, orders),
+            kwargs={"alone": False, "send_at": send_at},
+            daemon=True,
+        ).start()
+        return
+    _batch_send(payload, orders, alone=False, send_at=send_at)
+
+
+def _batch_send(
+    payload: dict[str, Any],
+    orders: list[sender.OutgoingOrder],
+    *,
+    alone: bool,
+    send_at: dict[str, float] | None = None,
+) -> dict[str, Any]:
     cached = sender.ADAPTERS.get(payload["account_id"])
     out = writer()
-    alone = not sender.gevent_active() and threading.current_thread() is threading.main_thread()
     out.begin()
     future = None
     if not sender.gevent_active():
@@ -95,6 +148,7 @@ def account_batch_send(payload: dict[str, Any]) -> dict[str, Any]:
                 orders=orders,
                 fire_at_epoch=payload.get("fire_at"),
                 burst=payload.get("burst"),
+                send_at=send_at,
             )
         except BaseException:
             out.end([], background=not alone)

@@ -1226,6 +1226,17 @@ def lane() -> AsyncLane:
     return _lane
 
 
+def slots_reserve(
+    account_id: int, ops_limit: int, orders: list[OutgoingOrder], fire_at_epoch: float
+) -> dict[str, float]:
+    """Each order's send instant, its orders-per-second slot scored there and taken now
+    (hedges first: in the orders' phase order)."""
+    from brokers.ratelimit import order_rate_limiter
+
+    times = order_rate_limiter().reserve_at(account_id, ops_limit, len(orders), fire_at_epoch)
+    return {order.tag: at for order, at in zip(orders, times, strict=True)}
+
+
 def send_batch_async(
     *,
     account_id: int,
@@ -1233,11 +1244,14 @@ def send_batch_async(
     orders: list[OutgoingOrder],
     fire_at_epoch: float | None,
     burst: dict[str, int] | None = None,
+    send_at: dict[str, float] | None = None,
 ) -> Any:
     """The asynchronous lane for adapters that speak HTTP: returns a concurrent Future of the
     BatchReport at once (the sends happen at T on the lane's loop), or None when the adapter
     does not speak HTTP (the caller then uses send_batch). Everything slow (writing the
-    requests, the budget reservations, warming connections) is done here, before T."""
+    requests, the budget reservations, warming connections) is done here, before T.
+    `send_at`: each order's send instant by tag, its orders-per-second slot reserved earlier
+    by the caller (`slots_reserve`); otherwise reserved here."""
     from execution.send import wire
 
     if not cached.adapter.speaks_http:
@@ -1255,8 +1269,9 @@ def send_batch_async(
     from brokers.ratelimit import order_rate_limiter
 
     # The slots are scored at the instants the orders will leave, taken now, before T.
-    times = order_rate_limiter().reserve_at(account_id, cached.ops_limit, len(orders), base)
-    send_at = {order.tag: at for order, at in zip(orders, times, strict=True)}
+    if send_at is None:
+        times = order_rate_limiter().reserve_at(account_id, cached.ops_limit, len(orders), base)
+        send_at = {order.tag: at for order, at in zip(orders, times, strict=True)}
     # The session guard for each order at the instant it is planned to be written (the
     # calendar is read here, before T; a later retry asks again off the loop).
     closed = session_refusals(orders, at={o.tag: max(send_at[o.tag], time.time()) for o in orders})

@@ -122,6 +122,30 @@ def test_quotes_take_from_the_orders_budget_of_the_account(limiter):
         quotes.reset(2)
 
 
+def test_a_quote_call_reserved_for_t_minus_epsilon_waits_for_no_slot_then(limiter):
+    """The dispatcher reserves its quote call at T - ε ahead: the slot is its own at that
+    instant (Kite: one quote call a second), and counts in the account's shared budget."""
+    import datetime
+
+    from brokers.ratelimit import quote_slot_reserve, quote_slot_take
+
+    quotes = OrderRateLimiter(namespace=f"{limiter.namespace}-quotes")
+    day = datetime.date(2026, 12, 3)
+    at = time.time() + 0.5
+    kwargs = {"limiter": limiter, "quote_limiter": quotes, "day": day}
+    try:
+        assert quote_slot_reserve(account_id=1, broker="kite", ops_limit=3, at_epoch=at, **kwargs)
+        # A second call in the same second is refused (Kite's limit), reserved or taken now.
+        assert not quote_slot_reserve(
+            account_id=1, broker="kite", ops_limit=3, at_epoch=at, **kwargs
+        )
+        assert not quote_slot_take(account_id=1, broker="kite", ops_limit=3, timeout=0, **kwargs)
+        # The reserved call holds one of the account's 3 slots in the window ending at T - ε.
+        assert limiter.reserve_at(1, 3, 3, at) == [at, at, at + 1.0]
+    finally:
+        quotes.reset(1)
+
+
 def test_quote_limits_are_read_by_date():
     import datetime
 

@@ -67,7 +67,33 @@ def test_dispatch_loads_in_three_queries_whatever_the_number_of_strategies(n):
     # 72: the calendar also reads which holiday years are loaded (fail closed on unloaded ones).
     # 73: every run records the market that priced it (one update per price source).
     # 75: the runs' record (notes, sources, events) is a second transaction after the orders'.
-    assert total <= 75 + (n * 4) // 1000 + n // 500
+    # 76: the contracts resolved at T - ε are written onto the intents in one UPDATE.
+    assert total <= 76 + (n * 4) // 1000 + n // 500
+
+
+@pytest.mark.parametrize("brokers", [(Broker.KITE,), (Broker.KITE, Broker.UPSTOX)])
+def test_the_step_at_t_minus_epsilon_does_no_per_order_database_work(brokers):
+    """Everything that grows with the strategies happens before T - ε: the step at T - ε
+    (spot, strikes, symbols, the resolution written) costs the same statements for 3
+    strategies as for 40."""
+    counts, sizes = [], []
+    # The first boundary creates the contracts' reference rows (warm, as a day's first
+    # boundary would be); the third has the first two's 6 strategies and 34 more.
+    for n in (3, 3, 34):
+        OrderIntent.objects.all().delete()
+        ScheduledRun.objects.all().delete()
+        _seed(n, brokers=brokers)
+        result = boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+        assert result.intents == result.runs * 4 * len(brokers) and not result.skipped
+        counts.append(result.queries_at_epsilon)
+        sizes.append(result.intents)
+        # Every intent was written before T - ε with a placeholder, and carries its contract now.
+        assert not OrderIntent.objects.filter(tradingsymbol__startswith="?").exists()
+        assert OrderIntent.objects.filter(instrument_token="").count() == 0
+    assert sizes[2] > 6 * sizes[1] and counts[1] == counts[2]
+    # What it reads is reference data per contract; it writes nothing (the intents get their
+    # contracts in one statement once the resolution is published).
+    assert result.writes_at_epsilon == 0 and counts[2] >= 1
 
 
 def test_intents_are_hedge_first_with_unique_tags_and_algo_ids():
@@ -361,3 +387,23 @@ def test_a_chunk_sends_each_account_as_the_one_account_task_would(monkeypatch):
     )
     tasks.accounts_send_task([{"account_id": 1}, {"account_id": 2}])
     assert seen == [{"account_id": 1}, {"account_id": 2}]
+
+
+def test_the_lead_grows_with_the_boundary_from_the_measured_cost_per_order(settings):
+    from execution import dispatch
+    from execution.send.sender import engine_redis
+
+    engine_redis().delete(dispatch.COST_KEY)
+    settings.EXECUTION_DISPATCH_SECONDS_PER_INTENT = 0.002
+    # Before any measurement: the calibrated cost; never less than the configured lead.
+    assert dispatch.seconds_per_intent() == 0.002
+    assert dispatch.dispatch_lead(10) == 7.0
+    assert dispatch.dispatch_lead(10_000) == 4.0 + 1.0 + 2 * 10_000 * 0.002
+    _seed(3)
+    assert dispatch.expected_intents(T) == 3 * 4  # planned: legs x accounts
+    boundary_dispatch(fire_at=T, market=FlatMarket(), wait=False, start_sends=False)
+    # The dispatch measured its own cost per order: the next leads are sized from it.
+    measured = dispatch.seconds_per_intent()
+    assert measured != 0.002 and measured > 0
+    assert dispatch.dispatch_lead(100_000) > dispatch.dispatch_lead(10_000) > 7.0
+    engine_redis().delete(dispatch.COST_KEY)

@@ -139,7 +139,10 @@ def test_an_exact_strike_off_the_grid_skips_the_run_in_words():
     day_plan(day=DAY)
     result = boundary_dispatch(fire_at=T, market=ChainMarket(), wait=False, start_sends=False)
     (reason,) = result.skipped.values()
-    assert reason.startswith("Could not build the orders") and not OrderIntent.objects.exists()
+    assert reason.startswith("Could not build the orders")
+    # Written before T - ε with a placeholder, abandoned with the reason at T - ε: none sent.
+    assert not OrderIntent.objects.exclude(state=IntentState.ABANDONED).exists()
+    assert set(OrderIntent.objects.values_list("error", flat=True)) == {reason}
     assert ScheduledRun.objects.get(boundary="entry").state == RunState.SKIPPED
 
 
@@ -149,7 +152,9 @@ def test_an_empty_chain_skips_a_premium_leg_instead_of_guessing():
     market = ChainMarket(empty=True)
     result = boundary_dispatch(fire_at=T, market=market, wait=False, start_sends=False)
     (reason,) = result.skipped.values()
-    assert "option chain is empty" in reason and not OrderIntent.objects.exists()
+    assert "option chain is empty" in reason
+    assert not OrderIntent.objects.exclude(state=IntentState.ABANDONED).exists()
+    assert ScheduledRun.objects.get(boundary="entry").state == RunState.SKIPPED
 
 
 def _fill_all(intents):

@@ -101,7 +101,9 @@ def test_without_a_quote_a_limit_only_account_is_refused_in_words():
     _accounts_ready(accounts)
     day_plan(day=DAY)
     result = boundary_dispatch(fire_at=T, market=SpotOnlyMarket(), wait=False, start_sends=False)
-    assert OrderIntent.objects.count() == 0
+    # Written before T - ε (as LIMIT orders to be priced), abandoned at T - ε: none is sent.
+    assert set(OrderIntent.objects.values_list("state", flat=True)) == {"abandoned"}
+    assert all(not b.orders for b in result.batches)
     (reason,) = result.skipped.values()
     assert "only LIMIT orders" in reason
 

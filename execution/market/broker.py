@@ -201,7 +201,7 @@ class BrokerMarket:
         none (Kite allows one quote request a second). False: the window ending at `at` is
         full; the call then takes a slot as any other."""
         from brokers.ratelimit import quote_slot_reserve
-        from execution.market.pricing import IST
+        from execution.markettime import IST
 
         reserved = quote_slot_reserve(
             account_id=self.account.pk,

@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 
 from brokers.models import Broker
+from execution.markettime import IST
 from execution.models import ExecutionEvent, RunState, ScheduledRun
 from execution.planning.plan import day_plan
-from execution.reference.calendar import IST, day_status
+from execution.reference.calendar import day_status
 from tests.execution.engine_factories import strategy_with_accounts
 from trader.models import BrokerAllocation
 

@@ -135,6 +135,9 @@ class BrokerMarket:
         self._fallbacks = [a for a in fallbacks if a.pk != account.pk]
         self._quotes: dict[str, BrokerQuote] = {}
         self._failed: dict[str, StalePriceError] = {}
+        # Asked and not answered this instant: not asked again; the reader says in words
+        # which quote is missing (`fresh`).
+        self._unanswered: set[str] = set()
         self._keys: dict[tuple[str, date, Decimal, str], str | None] = {}
         self.calls = 0  # quote calls made (one per batch): what sharing saves is countable
         # A request slot reserved ahead for the next call (`read_reserve`), as epoch seconds.
@@ -154,7 +157,11 @@ class BrokerMarket:
         one instant, one read per key). A failed call is retried through the next fallback
         account; when none is left, BrokerError becomes StalePriceError."""
         wanted = list(dict.fromkeys(keys))
-        missing = [k for k in wanted if k not in self._quotes and k not in self._failed]
+        missing = [
+            k
+            for k in wanted
+            if k not in self._quotes and k not in self._failed and k not in self._unanswered
+        ]
         batch = QUOTE_BATCH.get(self.broker, 50)
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
@@ -164,11 +171,8 @@ class BrokerMarket:
                 self._failed.update(dict.fromkeys(chunk, exc))
                 continue
             self._quotes.update(answered)
-            for key in chunk:  # asked and not answered: no quote this instant, no second call
-                if key not in answered:
-                    self._failed[key] = StalePriceError(
-                        f"no fresh price: {self.name} has no quote for {key}"
-                    )
+            # asked and not answered: no quote this instant, no second call
+            self._unanswered.update(key for key in chunk if key not in answered)
         failed = [self._failed[k] for k in wanted if k in self._failed and k not in self._quotes]
         if failed:
             raise failed[0]
@@ -194,6 +198,7 @@ class BrokerMarket:
         """Forget the quotes read so far (the next instant is read afresh)."""
         self._quotes.clear()
         self._failed.clear()
+        self._unanswered.clear()
 
     def read_reserve(self, at: datetime) -> bool:
         """Reserve the request slot of one quote call at `at` (the broker's own quote limit

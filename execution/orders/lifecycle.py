@@ -407,51 +407,110 @@ def intent_attention_dismiss(*, intent: OrderIntent, user: Any) -> OrderIntent:
     )
 
 
-def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200) -> dict[str, int]:
-    """Bring open orders up to date with their brokers, and finish the sends of dead workers.
+# An earlier phase's order in one of these states is placed: a later phase waiting for its
+# hedges may go. Still unsent (another sender's, or deferred): the later phase waits. Any other
+# state (unknown, rejected, not sent): the later phase is held back, as on the hot path.
+_PLACED_STATES = (
+    IntentState.ACKNOWLEDGED,
+    IntentState.PARTIALLY_FILLED,
+    IntentState.FILLED,
+)
+_PENDING_STATES = (IntentState.INTENT, IntentState.SENT)
 
-    Runs at worker start and periodically (beat). First the urgent part: intents still unsent
-    past their time whose claimant is not alive are claimed, then looked up by tag. Found: the
-    broker's state applies. Absent and never marked "about to write" by any sender: provably
-    never on the wire, sent now (late, timed). Absent but marked: the outcome is unknown
-    (looked up again, never sent). Then up to `poll_limit` open orders (least recently updated
-    first) are polled. Broker calls run side by side (one thread per order, bounded); database
-    writes happen here, after them."""
+
+def _adapter_of(intent: OrderIntent) -> Any:
     from brokers.registry import get_adapter
 
-    now = now or timezone.now()
-    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0, "unknown": 0}
-    since = now - timedelta(days=1)
-    # Unsent intents whose T has passed but not yet by ORPHAN_AFTER: their senders may still
-    # be at work, or dead. A reconciler that runs early (a worker restarted just after T) must
-    # look again, or nobody would (reconcile_open_orders_task repeats while any are waiting).
-    counts["waiting"] = OrderIntent.objects.filter(
-        state=IntentState.INTENT, intended_at__gt=now - ORPHAN_AFTER, intended_at__lte=now
-    ).count()
-    orphans = list(
-        OrderIntent.objects.select_related("account", "run").filter(
-            state=IntentState.INTENT, intended_at__gte=since, intended_at__lte=now - ORPHAN_AFTER
-        )
-    )
-    adapters: dict[int, Any] = {}
+    return get_adapter(intent.account)
 
-    def adapter_for(intent: OrderIntent) -> Any:
+
+def orphans_finish(
+    orphans: list[OrderIntent], *, adapters: dict[int, Any], look_first: bool
+) -> dict[str, int]:
+    """Finish unsent intents (state `intent`) whose sender is gone: each is claimed (only from
+    a claimant that is not alive, compare-and-set), then
+
+    - marked "about to write" by some sender: maybe on the wire, so looked up by tag: found,
+      the broker's state applies; absent, unknown (looked up again, never sent again);
+    - never marked: provably never written, so sent now (late, within the lateness cap and
+      the session guard), hedges first: a later phase that waits for its hedges goes only
+      when every earlier-phase order of its run on that account is placed; one that is
+      unknown, rejected or not sent holds it back ("not sent", the owner told), one still
+      unsent leaves it for a later pass. `look_first`: look an unmarked order up by tag
+      before sending it anyway (the periodic reconciler, which may run long after a Redis
+      restart); the fast take-over right after T relies on the marks alone.
+
+    Returns counts by what happened ("sent", "found", "unknown", "skipped", "waiting")."""
+    counts = {"sent": 0, "found": 0, "unknown": 0, "skipped": 0, "waiting": 0}
+    owners = sender.claim_owners(i.tag for i in orphans)
+    alive: dict[str, bool] = {}
+    for owner in {o for o in owners.values() if o is not None}:
+        alive[owner] = sender.worker_alive(owner)
+    taken = sender.claims_take_over({t: o for t, o in owners.items() if o is None or not alive[o]})
+    mine = [i for i in orphans if i.tag in taken]
+    counts["skipped"] = len(orphans) - len(mine)
+    for intent in mine:
         if intent.account_id not in adapters:
-            adapters[intent.account_id] = get_adapter(intent.account)
-        return adapters[intent.account_id]
-
-    mine = []
-    for intent in orphans:
-        owner = sender.claim_owner(intent.tag)
-        if (owner and sender.worker_alive(owner)) or not sender.claim_take_over(
-            intent.tag, dead_owner=owner
-        ):
-            counts["skipped"] += 1
-            continue
-        adapter_for(intent)
-        mine.append(intent)
+            adapters[intent.account_id] = _adapter_of(intent)
     # Read after the claims are ours: a stalled former claimant can no longer set a mark.
     maybe_written = sender.wire_marked(i.tag for i in mine)
+    phases: dict[int, list[OrderIntent]] = {}
+    for intent in sorted(mine, key=lambda i: i.phase):
+        phases.setdefault(intent.phase, []).append(intent)
+    for phase, intents in phases.items():
+        due, held, waiting = _hedges_first(phase, intents, maybe_written)
+        for intent in waiting:
+            sender.claim_release(intent.tag)  # a later pass (of any worker) decides
+        counts["waiting"] += len(waiting)
+        outcomes = [
+            sender.held_back(sender.OutgoingOrder(**_outgoing_fields(i)), i.account_id)
+            for i in held
+        ]
+        outcomes_apply(outcomes)
+        counts["held"] = counts.get("held", 0) + len(outcomes)
+        _orphans_resolve(due, adapters, maybe_written, counts, look_first=look_first)
+    return counts
+
+
+def _hedges_first(
+    phase: int, intents: list[OrderIntent], maybe_written: set[str]
+) -> tuple[list[OrderIntent], list[OrderIntent], list[OrderIntent]]:
+    """Split one phase's orphans into (to resolve now, to hold back, to leave for later) by
+    the states of the earlier phases of their run on the same account (one query). A marked
+    order is always resolved: it is only looked up, never written here."""
+    checked = {
+        i.pk: i for i in intents if i.waits_for_hedges and i.tag not in maybe_written and phase > 0
+    }
+    earlier: dict[tuple[int, int], list[str]] = {}
+    if checked:
+        for run_id, account_id, state in OrderIntent.objects.filter(
+            run_id__in={i.run_id for i in checked.values()},
+            account_id__in={i.account_id for i in checked.values()},
+            phase__lt=phase,
+        ).values_list("run_id", "account_id", "state"):
+            earlier.setdefault((run_id, account_id), []).append(state)
+    due, held, waiting = [], [], []
+    for intent in intents:
+        key = (intent.run_id, intent.account_id)
+        states = earlier.get(key, []) if intent.pk in checked else []
+        if all(s in _PLACED_STATES for s in states):
+            due.append(intent)
+        elif any(s in _PENDING_STATES for s in states):
+            waiting.append(intent)
+        else:
+            held.append(intent)
+    return due, held, waiting
+
+
+def _orphans_resolve(
+    mine: list[OrderIntent],
+    adapters: dict[int, Any],
+    maybe_written: set[str],
+    counts: dict[str, int],
+    *,
+    look_first: bool,
+) -> None:
+    """Look up, or send, one phase of claimed orphans side by side; record what happened."""
     outgoing = {i.tag: sender.OutgoingOrder(**_outgoing_fields(i)) for i in mine}
     # The session guard, here in this thread (the sends below run on a thread pool).
     at = time.time()
@@ -460,20 +519,21 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
     def resolve(intent: OrderIntent) -> tuple[str, Any]:
         adapter = adapters[intent.account_id]
         marked = intent.tag in maybe_written
-        try:
-            found = adapter.find_order_by_tag(intent.tag)
-        except BrokerError:
+        if marked or look_first:
+            try:
+                found = adapter.find_order_by_tag(intent.tag)
+            except BrokerError:
+                if marked:
+                    return "unknown", None
+                # Not knowing whether it exists, nothing is sent; the claim is handed back so
+                # the next pass (of any worker) looks again, instead of this live worker's
+                # claim keeping every reconciler away from it.
+                sender.claim_release(intent.tag)
+                return "skipped", None
+            if found is not None:
+                return "found", found
             if marked:
                 return "unknown", None
-            # Not knowing whether it exists, nothing is sent; the claim is handed back so the
-            # next pass (of any worker) looks again, instead of this live worker's claim
-            # keeping every reconciler away from it.
-            sender.claim_release(intent.tag)
-            return "skipped", None
-        if found is not None:
-            return "found", found
-        if marked:
-            return "unknown", None
         order = outgoing[intent.tag]
         if intent.tag in closed:
             return "sent", sender.closed_outcome(order, intent.account_id, closed[intent.tag])
@@ -485,6 +545,7 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
             session_checked=True,
         )
 
+    sent = []
     for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):
         counts[kind] += 1
         with _unless_changed_meanwhile(intent):
@@ -508,7 +569,65 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
                     unknown_since=timezone.now(),
                 )
             elif kind == "sent":
-                outcomes_apply([value])
+                sent.append(value)
+    for outcome in sent:
+        if outcome.state == IntentState.INTENT and outcome.error_class != "not_ours":
+            # Not written after all (no orders-per-second slot came free): handed back, so
+            # the next pass (of any worker) takes it up again rather than nobody.
+            sender.claim_release(outcome.tag)
+            counts["sent"] -= 1
+            counts["waiting"] += 1
+    outcomes_apply(sent)  # one transaction for the phase's sends (conditional on the state)
+
+
+def boundary_orphans_take_over(*, fire_at: datetime) -> dict[str, int]:
+    """Right after T, on a surviving worker: finish the unsent orders of boundary `fire_at`
+    whose claimant is dead (its liveness key expired) or that nobody claimed (a dead worker's
+    task, fetched and never started), without waiting for the dead worker's restart. Orders a
+    live sender holds are left to it. Returns the counts of `orphans_finish`, "unsent" (the
+    boundary's orders found unsent) and "taken" (those this pass claimed)."""
+    orphans = list(
+        OrderIntent.objects.select_related("account", "run").filter(
+            state=IntentState.INTENT, intended_at=fire_at
+        )
+    )
+    counts = orphans_finish(orphans, adapters={}, look_first=False)
+    counts["unsent"] = len(orphans)
+    counts["taken"] = len(orphans) - counts["skipped"]
+    return counts
+
+
+def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200) -> dict[str, int]:
+    """Bring open orders up to date with their brokers, and finish the sends of dead workers.
+
+    Runs at worker start and periodically (beat). First the urgent part: intents still unsent
+    past their time whose claimant is not alive are claimed and finished (`orphans_finish`:
+    found at the broker by tag, unknown when maybe written, or sent when provably never on
+    the wire, hedges first). Then up to `poll_limit` open orders (least recently updated
+    first) are polled. Broker calls run side by side (one thread per order, bounded); database
+    writes happen here, after them."""
+    now = now or timezone.now()
+    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0, "unknown": 0}
+    since = now - timedelta(days=1)
+    # Unsent intents whose T has passed but not yet by ORPHAN_AFTER: their senders may still
+    # be at work, or dead. A reconciler that runs early (a worker restarted just after T) must
+    # look again, or nobody would (reconcile_open_orders_task repeats while any are waiting).
+    counts["waiting"] = OrderIntent.objects.filter(
+        state=IntentState.INTENT, intended_at__gt=now - ORPHAN_AFTER, intended_at__lte=now
+    ).count()
+    orphans = list(
+        OrderIntent.objects.select_related("account", "run").filter(
+            state=IntentState.INTENT, intended_at__gte=since, intended_at__lte=now - ORPHAN_AFTER
+        )
+    )
+    adapters: dict[int, Any] = {}
+    for kind, n in orphans_finish(orphans, adapters=adapters, look_first=True).items():
+        counts[kind] = counts.get(kind, 0) + n
+
+    def adapter_for(intent: OrderIntent) -> Any:
+        if intent.account_id not in adapters:
+            adapters[intent.account_id] = _adapter_of(intent)
+        return adapters[intent.account_id]
 
     to_poll = list(
         OrderIntent.objects.select_related("account", "run")

@@ -248,6 +248,24 @@ def claim_take_over(tag: str, *, dead_owner: str | None, owner: str = WORKER_ID)
     return bool(script(keys=[claim_key(tag)], args=[dead_owner or "", owner, CLAIM_TTL_SECONDS]))
 
 
+def claims_take_over(dead_owners: dict[str, str | None], *, owner: str = WORKER_ID) -> set[str]:
+    """claim_take_over for many tags in one round trip: {tag: the claimant seen dead, or None
+    when unclaimed}; returns the tags now ours."""
+    if not dead_owners:
+        return set()
+    client = engine_redis()
+    script = client.register_script(_TAKE_OVER)
+    pipe = client.pipeline(transaction=False)
+    tags = list(dead_owners)
+    for tag in tags:
+        script(
+            keys=[claim_key(tag)],
+            args=[dead_owners[tag] or "", owner, CLAIM_TTL_SECONDS],
+            client=pipe,
+        )
+    return {tag for tag, won in zip(tags, pipe.execute(), strict=True) if won}
+
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -323,6 +341,15 @@ def wire_marked(tags: Iterable[str]) -> set[str]:
 def claim_owner(tag: str) -> str | None:
     value = engine_redis().get(claim_key(tag))
     return value.decode() if value else None
+
+
+def claim_owners(tags: Iterable[str]) -> dict[str, str | None]:
+    """The claimant of each tag (None: unclaimed), in one round trip."""
+    tags = list(tags)
+    if not tags:
+        return {}
+    answers = engine_redis().mget([claim_key(t) for t in tags])
+    return {t: (v.decode() if v else None) for t, v in zip(tags, answers, strict=True)}
 
 
 def worker_alive(worker_id: str) -> bool:
@@ -718,7 +745,7 @@ def send_batch(
         pending = []
         for order in phase_orders:
             if order.run_id in failed_runs and order.waits_for_hedges:
-                report.outcomes.append(_held_back(order, account_id))
+                report.outcomes.append(held_back(order, account_id))
             else:
                 pending.append(order)
         while pending:
@@ -1162,7 +1189,7 @@ class AsyncLane:
                 if order.tag in started:
                     tasks.append(started[order.tag])
                 elif order.run_id in failed_runs:
-                    report.outcomes.append(_held_back(order, account_id))
+                    report.outcomes.append(held_back(order, account_id))
                 else:
                     due.append(order)
             marked |= await self.marks([o.tag for o in due if o.tag not in unwritten])
@@ -1200,7 +1227,9 @@ def _not_ours(order: OutgoingOrder, account_id: int) -> Outcome:
     return Outcome.of(order, account_id, error="Claimed by another sender.", error_class="not_ours")
 
 
-def _held_back(order: OutgoingOrder, account_id: int) -> Outcome:
+def held_back(order: OutgoingOrder, account_id: int) -> Outcome:
+    """A later phase's order not written because an earlier phase of its run (a hedge) was
+    not acknowledged: never a short without its hedge."""
     return Outcome.of(
         order,
         account_id,

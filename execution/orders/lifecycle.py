@@ -42,6 +42,8 @@ from execution.send import sender
 logger = logging.getLogger(__name__)
 
 ORPHAN_AFTER = timedelta(seconds=3)  # an unsent intent this far past T has lost its sender
+# Orphans are claimed under the reconciler's own name, never the senders' of this process.
+RECONCILER = sender.RECONCILER_ID
 
 
 class TransitionError(ValueError):
@@ -425,7 +427,11 @@ def _adapter_of(intent: OrderIntent) -> Any:
 
 
 def orphans_finish(
-    orphans: list[OrderIntent], *, adapters: dict[int, Any], look_first: bool
+    orphans: list[OrderIntent],
+    *,
+    adapters: dict[int, Any],
+    look_first: bool,
+    unclaimed: bool = True,
 ) -> dict[str, int]:
     """Finish unsent intents (state `intent`) whose sender is gone: each is claimed (only from
     a claimant that is not alive, compare-and-set), then
@@ -438,15 +444,24 @@ def orphans_finish(
       unknown, rejected or not sent holds it back ("not sent", the owner told), one still
       unsent leaves it for a later pass. `look_first`: look an unmarked order up by tag
       before sending it anyway (the periodic reconciler, which may run long after a Redis
-      restart); the fast take-over right after T relies on the marks alone.
+      restart); the fast take-over right after T relies on the marks alone. `unclaimed`
+      False: orders nobody claimed are taken only when a dead claimant is seen among them
+      (its fetched tasks never start); else they may be a live worker's late tasks.
 
     Returns counts by what happened ("sent", "found", "unknown", "skipped", "waiting")."""
     counts = {"sent": 0, "found": 0, "unknown": 0, "skipped": 0, "waiting": 0}
+    if not orphans:
+        return counts
+    sender.heartbeat_start()  # others see this process's claims as alive
     owners = sender.claim_owners(i.tag for i in orphans)
     alive: dict[str, bool] = {}
     for owner in {o for o in owners.values() if o is not None}:
         alive[owner] = sender.worker_alive(owner)
-    taken = sender.claims_take_over({t: o for t, o in owners.items() if o is None or not alive[o]})
+    unclaimed = unclaimed or not all(alive.values())
+    taken = sender.claims_take_over(
+        {t: o for t, o in owners.items() if (o is None and unclaimed) or (o and not alive[o])},
+        owner=RECONCILER,
+    )
     mine = [i for i in orphans if i.tag in taken]
     counts["skipped"] = len(orphans) - len(mine)
     for intent in mine:
@@ -460,7 +475,7 @@ def orphans_finish(
     for phase, intents in phases.items():
         due, held, waiting = _hedges_first(phase, intents, maybe_written)
         for intent in waiting:
-            sender.claim_release(intent.tag)  # a later pass (of any worker) decides
+            sender.claim_release(intent.tag, owner=RECONCILER)  # a later pass decides
         counts["waiting"] += len(waiting)
         outcomes = [
             sender.held_back(sender.OutgoingOrder(**_outgoing_fields(i)), i.account_id)
@@ -528,7 +543,7 @@ def _orphans_resolve(
                 # Not knowing whether it exists, nothing is sent; the claim is handed back so
                 # the next pass (of any worker) looks again, instead of this live worker's
                 # claim keeping every reconciler away from it.
-                sender.claim_release(intent.tag)
+                sender.claim_release(intent.tag, owner=RECONCILER)
                 return "skipped", None
             if found is not None:
                 return "found", found
@@ -543,6 +558,7 @@ def _orphans_resolve(
             intent.account_id,
             ops_limit=intent.account.orders_per_second,
             session_checked=True,
+            owner=RECONCILER,
         )
 
     sent = []
@@ -574,7 +590,7 @@ def _orphans_resolve(
         if outcome.state == IntentState.INTENT and outcome.error_class != "not_ours":
             # Not written after all (no orders-per-second slot came free): handed back, so
             # the next pass (of any worker) takes it up again rather than nobody.
-            sender.claim_release(outcome.tag)
+            sender.claim_release(outcome.tag, owner=RECONCILER)
             counts["sent"] -= 1
             counts["waiting"] += 1
     outcomes_apply(sent)  # one transaction for the phase's sends (conditional on the state)
@@ -583,15 +599,17 @@ def _orphans_resolve(
 def boundary_orphans_take_over(*, fire_at: datetime) -> dict[str, int]:
     """Right after T, on a surviving worker: finish the unsent orders of boundary `fire_at`
     whose claimant is dead (its liveness key expired) or that nobody claimed (a dead worker's
-    task, fetched and never started), without waiting for the dead worker's restart. Orders a
-    live sender holds are left to it. Returns the counts of `orphans_finish`, "unsent" (the
-    boundary's orders found unsent) and "taken" (those this pass claimed)."""
+    task, fetched and never started; before ORPHAN_AFTER only when a dead claimant is seen),
+    without waiting for the dead worker's restart. Orders a live sender holds are left to
+    it. Returns the counts of `orphans_finish`, "unsent" (the boundary's orders found unsent)
+    and "taken" (those this pass claimed)."""
     orphans = list(
         OrderIntent.objects.select_related("account", "run").filter(
             state=IntentState.INTENT, intended_at=fire_at
         )
     )
-    counts = orphans_finish(orphans, adapters={}, look_first=False)
+    late = timezone.now() - fire_at >= ORPHAN_AFTER
+    counts = orphans_finish(orphans, adapters={}, look_first=False, unclaimed=late)
     counts["unsent"] = len(orphans)
     counts["taken"] = len(orphans) - counts["skipped"]
     return counts

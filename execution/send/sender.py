@@ -65,6 +65,11 @@ CLAIM_TTL_SECONDS = 900
 ALIVE_TTL_SECONDS = 3
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+# The claimant name of this process's reconciler (the orders of a dead sender it takes over):
+# not WORKER_ID, so that an account task of this same process never counts the reconciler's
+# claims as its own, nor the reconciler the task's (both would write the order). Alive as long
+# as the process is (worker_alive reads the process's liveness key).
+RECONCILER_ID = f"{WORKER_ID}/reconcile"
 
 
 def gevent_active() -> bool:
@@ -353,7 +358,9 @@ def claim_owners(tags: Iterable[str]) -> dict[str, str | None]:
 
 
 def worker_alive(worker_id: str) -> bool:
-    return worker_id == WORKER_ID or bool(engine_redis().exists(alive_key(worker_id)))
+    """Whether the process of claimant `worker_id` (a WORKER_ID or a RECONCILER_ID) lives."""
+    process = worker_id.split("/", 1)[0]
+    return process == WORKER_ID or bool(engine_redis().exists(alive_key(process)))
 
 
 _heartbeat_started = threading.Event()
@@ -654,13 +661,15 @@ def send_one(
     marked: bool = False,
     slot_taken: bool = False,
     session_checked: bool = False,
+    owner: str = WORKER_ID,
 ) -> Outcome:
     """Place one order; classify the result. Retryable errors are retried (bounded, each
     attempt with its own orders-per-second slot), an ambiguous one is looked up by tag, never
     sent again. `marked`: the caller set the order's "about to write" mark (wire_marks_set)
     already; otherwise it is set here, and an order whose claim this worker does not hold is
     not sent (state stays "intent", not recorded). `slot_taken`: the caller took the first
-    attempt's slot; `session_checked`: the caller ran the session guard for it just now.
+    attempt's slot; `session_checked`: the caller ran the session guard for it just now;
+    `owner`: the claimant the order must be claimed by (the reconciler's RECONCILER_ID).
     Every attempt is refused past the entry lateness cap or outside the session window."""
     outcome = Outcome.of(order, account_id)
     request = order.request()
@@ -676,7 +685,7 @@ def send_one(
                 return outcome
         # Marked only once nothing can stop the write any more (a refused order is unmarked).
         if not marked:
-            if not wire_marks_set([order.tag]):
+            if not wire_marks_set([order.tag], owner=owner):
                 outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
                 return outcome
             marked = True

@@ -164,3 +164,31 @@ def test_the_take_over_watch_of_a_boundary_starts_once_per_process(monkeypatch):
     assert sending.takeover_watch_start(moment) is True
     assert sending.takeover_watch_start(moment) is False
     assert started == [(sending.takeover_watch, (moment,), True)]
+
+
+def test_an_account_task_never_writes_what_the_reconciler_of_its_own_process_took():
+    """The duplicate seen under load (dispatch published after T): the take-over watch claimed
+    the orders nobody had claimed yet, then the late account task of the same process claimed
+    them too, the claim naming the process for both, and both wrote them. The reconciler
+    claims under a name of its own; the process stays alive for the others either way."""
+    intent = IntentFactory()
+    sender.heartbeat_start()
+    assert sender.claims_take_over({intent.tag: None}, owner=sender.RECONCILER_ID) == {intent.tag}
+    assert sender.claims_take([intent.tag]) == set()
+    assert sender.wire_marks_set([intent.tag]) == set()  # the sender may not write it
+    assert sender.wire_marks_set([intent.tag], owner=sender.RECONCILER_ID) == {intent.tag}
+    assert sender.worker_alive(sender.RECONCILER_ID)
+    assert sender.worker_alive(sender.claim_owner(intent.tag))
+
+
+def test_orders_nobody_claimed_yet_stay_the_hot_paths_while_every_claimant_lives(monkeypatch):
+    """Published late on a busy machine, a boundary's account tasks may claim after T + 1 s:
+    with no dead claimant in sight the watch leaves unclaimed orders to them (the hot path
+    writes faster), until ORPHAN_AFTER."""
+    fire_at = timezone.now().replace(microsecond=0) - datetime.timedelta(seconds=1)
+    unclaimed = IntentFactory(intended_at=fire_at)
+    broker = _Broker()
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    counts = boundary_orphans_take_over(fire_at=fire_at)
+    assert counts["taken"] == 0 and broker.placed == []
+    assert sender.claim_owner(unclaimed.tag) is None

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 ORPHAN_AFTER = timedelta(seconds=3)  # an unsent intent this far past T has lost its sender
 # Orphans are claimed under the reconciler's own name, never the senders' of this process.
 RECONCILER = sender.RECONCILER_ID
+TAKEOVER_THREADS = 64
 
 
 class TransitionError(ValueError):
@@ -432,6 +433,7 @@ def orphans_finish(
     adapters: dict[int, Any],
     look_first: bool,
     unclaimed: bool = True,
+    threads: int = 16,
 ) -> dict[str, int]:
     """Finish unsent intents (state `intent`) whose sender is gone: each is claimed (only from
     a claimant that is not alive, compare-and-set), then
@@ -483,7 +485,9 @@ def orphans_finish(
         ]
         outcomes_apply(outcomes)
         counts["held"] = counts.get("held", 0) + len(outcomes)
-        _orphans_resolve(due, adapters, maybe_written, counts, look_first=look_first)
+        _orphans_resolve(
+            due, adapters, maybe_written, counts, look_first=look_first, threads=threads
+        )
     return counts
 
 
@@ -524,6 +528,7 @@ def _orphans_resolve(
     counts: dict[str, int],
     *,
     look_first: bool,
+    threads: int,
 ) -> None:
     """Look up, or send, one phase of claimed orphans side by side; record what happened."""
     outgoing = {i.tag: sender.OutgoingOrder(**_outgoing_fields(i)) for i in mine}
@@ -562,7 +567,8 @@ def _orphans_resolve(
         )
 
     sent = []
-    for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):
+    results = _side_by_side(resolve, mine, threads=threads)
+    for intent, (kind, value) in zip(mine, results, strict=True):
         counts[kind] += 1
         with _unless_changed_meanwhile(intent):
             if kind == "found":
@@ -609,7 +615,11 @@ def boundary_orphans_take_over(*, fire_at: datetime) -> dict[str, int]:
         )
     )
     late = timezone.now() - fire_at >= ORPHAN_AFTER
-    counts = orphans_finish(orphans, adapters={}, look_first=False, unclaimed=late)
+    # Within the entry cap, a dead worker's share of a boundary (hundreds of orders): more
+    # threads than a periodic pass, each mostly waiting for its broker's answer.
+    counts = orphans_finish(
+        orphans, adapters={}, look_first=False, unclaimed=late, threads=TAKEOVER_THREADS
+    )
     counts["unsent"] = len(orphans)
     counts["taken"] = len(orphans) - counts["skipped"]
     return counts
@@ -696,7 +706,7 @@ def _unless_changed_meanwhile(intent: OrderIntent) -> Iterator[None]:
         logger.info("%s: %s", intent.tag, exc)
 
 
-def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:
+def _side_by_side(call: Any, items: list[OrderIntent], *, threads: int = 16) -> list[Any]:
     """`call` over `items`: network brokers' calls on a small thread pool; the paper broker's
     in this thread (it books in the database, which a thread would reach on another
     connection, outside the caller's transaction)."""
@@ -705,7 +715,7 @@ def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:
     remote = [i for i in items if not i.account.is_paper]
     results: dict[int, Any] = {}
     if len(remote) > 1:
-        with ThreadPoolExecutor(max_workers=min(16, len(remote))) as pool:
+        with ThreadPoolExecutor(max_workers=min(threads, len(remote))) as pool:
             results = dict(zip([id(i) for i in remote], pool.map(call, remote), strict=True))
     return [results[id(i)] if id(i) in results else call(i) for i in items]
 

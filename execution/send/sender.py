@@ -62,7 +62,11 @@ LOOKUP_PAUSE = 0.3
 # The last stretch before T is spun, not slept: sleeps overshoot by up to a millisecond or two.
 SPIN_SECONDS = 0.002
 CLAIM_TTL_SECONDS = 900
-ALIVE_TTL_SECONDS = 3
+# A process's liveness key is refreshed every ALIVE_BEAT_SECONDS and expires ALIVE_TTL_SECONDS
+# after the last beat: a dead sender's orders are taken over that soon after it dies (a live
+# one missed for a stall loses only its unwritten orders to the taker: the marks decide).
+ALIVE_TTL_SECONDS = 2
+ALIVE_BEAT_SECONDS = 0.5
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 # The claimant name of this process's reconciler (the orders of a dead sender it takes over):
@@ -379,7 +383,7 @@ def heartbeat_start() -> None:
                 client.set(alive_key(WORKER_ID), "1", ex=ALIVE_TTL_SECONDS)
             except Exception:  # Redis down: the next beat retries; claims stay ours meanwhile.
                 logger.warning("execution heartbeat could not reach Redis")
-            time.sleep(1.0)
+            time.sleep(ALIVE_BEAT_SECONDS)
 
     client.set(alive_key(WORKER_ID), "1", ex=ALIVE_TTL_SECONDS)
     threading.Thread(target=beat, name="execution-heartbeat", daemon=True).start()

@@ -474,8 +474,13 @@ def orphans_finish(
     phases: dict[int, list[OrderIntent]] = {}
     for intent in sorted(mine, key=lambda i: i.phase):
         phases.setdefault(intent.phase, []).append(intent)
+    # What this pass learnt of each order (its state), for the later phases' hedge check:
+    # the per-order records of found and unknown ones (slow) are written after every phase
+    # was sent, so that a short never waits for its hedge's bookkeeping.
+    resolved: dict[int, str] = {}
+    later: list[tuple[OrderIntent, str, Any]] = []
     for phase, intents in phases.items():
-        due, held, waiting = _hedges_first(phase, intents, maybe_written)
+        due, held, waiting = _hedges_first(phase, intents, maybe_written, resolved)
         for intent in waiting:
             sender.claim_release(intent.tag, owner=RECONCILER)  # a later pass decides
         counts["waiting"] += len(waiting)
@@ -483,31 +488,51 @@ def orphans_finish(
             sender.held_back(sender.OutgoingOrder(**_outgoing_fields(i)), i.account_id)
             for i in held
         ]
-        outcomes_apply(outcomes)
+        resolved.update(dict.fromkeys((i.pk for i in held), IntentState.ABANDONED))
         counts["held"] = counts.get("held", 0) + len(outcomes)
-        _orphans_resolve(
-            due, adapters, maybe_written, counts, look_first=look_first, threads=threads
+        results = _orphans_resolve(
+            due, adapters, maybe_written, look_first=look_first, threads=threads
         )
+        for intent, kind, value in results:
+            counts[kind] += 1
+            if kind == "sent" and value.state == IntentState.INTENT:
+                if value.error_class != "not_ours":
+                    # Not written after all (no orders-per-second slot came free): handed
+                    # back, so the next pass (of any worker) takes it up again.
+                    sender.claim_release(value.tag, owner=RECONCILER)
+                counts["sent"] -= 1
+                counts["waiting"] += 1
+            elif kind == "sent":
+                outcomes.append(value)
+                resolved[intent.pk] = value.state
+            elif kind in ("found", "unknown"):
+                later.append((intent, kind, value))
+                resolved[intent.pk] = (
+                    IntentState.ACKNOWLEDGED if kind == "found" else IntentState.UNKNOWN
+                )
+        outcomes_apply(outcomes)  # one transaction (conditional on the state)
+    _orphans_record(later)
     return counts
 
 
 def _hedges_first(
-    phase: int, intents: list[OrderIntent], maybe_written: set[str]
+    phase: int, intents: list[OrderIntent], maybe_written: set[str], resolved: dict[int, str]
 ) -> tuple[list[OrderIntent], list[OrderIntent], list[OrderIntent]]:
     """Split one phase's orphans into (to resolve now, to hold back, to leave for later) by
-    the states of the earlier phases of their run on the same account (one query). A marked
-    order is always resolved: it is only looked up, never written here."""
+    the states of the earlier phases of their run on the same account (one query; `resolved`:
+    the states this pass found, not yet written). A marked order is always resolved: it is
+    only looked up, never written here."""
     checked = {
         i.pk: i for i in intents if i.waits_for_hedges and i.tag not in maybe_written and phase > 0
     }
     earlier: dict[tuple[int, int], list[str]] = {}
     if checked:
-        for run_id, account_id, state in OrderIntent.objects.filter(
+        for pk, run_id, account_id, state in OrderIntent.objects.filter(
             run_id__in={i.run_id for i in checked.values()},
             account_id__in={i.account_id for i in checked.values()},
             phase__lt=phase,
-        ).values_list("run_id", "account_id", "state"):
-            earlier.setdefault((run_id, account_id), []).append(state)
+        ).values_list("pk", "run_id", "account_id", "state"):
+            earlier.setdefault((run_id, account_id), []).append(resolved.get(pk, state))
     due, held, waiting = [], [], []
     for intent in intents:
         key = (intent.run_id, intent.account_id)
@@ -525,12 +550,12 @@ def _orphans_resolve(
     mine: list[OrderIntent],
     adapters: dict[int, Any],
     maybe_written: set[str],
-    counts: dict[str, int],
     *,
     look_first: bool,
     threads: int,
-) -> None:
-    """Look up, or send, one phase of claimed orphans side by side; record what happened."""
+) -> list[tuple[OrderIntent, str, Any]]:
+    """Look up, or send, one phase of claimed orphans side by side (no database write):
+    (intent, "found" | "unknown" | "sent" | "skipped", the broker's order or the outcome)."""
     outgoing = {i.tag: sender.OutgoingOrder(**_outgoing_fields(i)) for i in mine}
     # The session guard, here in this thread (the sends below run on a thread pool).
     at = time.time()
@@ -566,10 +591,13 @@ def _orphans_resolve(
             owner=RECONCILER,
         )
 
-    sent = []
     results = _side_by_side(resolve, mine, threads=threads)
-    for intent, (kind, value) in zip(mine, results, strict=True):
-        counts[kind] += 1
+    return [(intent, kind, value) for intent, (kind, value) in zip(mine, results, strict=True)]
+
+
+def _orphans_record(results: list[tuple[OrderIntent, str, Any]]) -> None:
+    """Write what the lookups found: acknowledged (and its fills), or unknown."""
+    for intent, kind, value in results:
         with _unless_changed_meanwhile(intent):
             if kind == "found":
                 intent_transition(
@@ -580,7 +608,7 @@ def _orphans_resolve(
                     acked_at=timezone.now(),
                 )
                 fill_apply(intent=intent, order=value, source="reconcile")
-            elif kind == "unknown":
+            else:
                 intent_transition(
                     intent=intent,
                     to=IntentState.UNKNOWN,
@@ -590,16 +618,6 @@ def _orphans_resolve(
                     ),
                     unknown_since=timezone.now(),
                 )
-            elif kind == "sent":
-                sent.append(value)
-    for outcome in sent:
-        if outcome.state == IntentState.INTENT and outcome.error_class != "not_ours":
-            # Not written after all (no orders-per-second slot came free): handed back, so
-            # the next pass (of any worker) takes it up again rather than nobody.
-            sender.claim_release(outcome.tag, owner=RECONCILER)
-            counts["sent"] -= 1
-            counts["waiting"] += 1
-    outcomes_apply(sent)  # one transaction for the phase's sends (conditional on the state)
 
 
 def boundary_orphans_take_over(*, fire_at: datetime) -> dict[str, int]:

@@ -74,6 +74,8 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 # claims as its own, nor the reconciler the task's (both would write the order). Alive as long
 # as the process is (worker_alive reads the process's liveness key).
 RECONCILER_ID = f"{WORKER_ID}/reconcile"
+# The claimant name under which this process stops orders for good (the leg-failure policy).
+STOPPER_ID = f"{WORKER_ID}/stop"
 
 
 def gevent_active() -> bool:
@@ -345,6 +347,20 @@ def wire_marked(tags: Iterable[str]) -> set[str]:
         return set()
     answers = engine_redis().mget([wire_key(t) for t in tags])
     return {tag for tag, value in zip(tags, answers, strict=True) if value is not None}
+
+
+def unsent_stop(tags: Iterable[str]) -> set[str]:
+    """Make sure orders will never be written, where that can be proved: each one that no
+    live process holds is claimed under STOPPER_ID (so no sender can mark it any more), and
+    of those, the ones nobody marked "about to write" are returned: never written, and now
+    never will be. An order a live sender (or reconciler) holds, or one marked (maybe on the
+    wire), is not returned: its outcome is that sender's, or the lookup's."""
+    owners = claim_owners(tags)
+    alive = {o: worker_alive(o) for o in {o for o in owners.values() if o is not None}}
+    taken = claims_take_over(
+        {t: o for t, o in owners.items() if o is None or not alive[o]}, owner=STOPPER_ID
+    )
+    return taken - wire_marked(taken)
 
 
 def claim_owner(tag: str) -> str | None:

@@ -154,12 +154,9 @@ def test_a_survivor_finishes_a_killed_workers_boundary_hedges_first(make_platfor
         if o and int(o.split(":")[1]) == platform.workers[victim].pid
     }
     platform.kill_worker(victim)
+    unsent = [IntentState.INTENT, IntentState.SENT]
     platform.wait_for(
-        lambda: (
-            not OrderIntent.objects.filter(
-                run_id__in=run_ids, state__in=[IntentState.INTENT, IntentState.SENT]
-            ).exists()
-        ),
+        lambda: not tags(run_ids, state__in=unsent),
         timeout=60,
         what="the survivor to finish the dead worker's orders",
         run_ids=run_ids,

@@ -544,6 +544,26 @@ def not_arrived_accounting(
     return counts
 
 
+NOT_AT_BROKER_STATES = ("intent", "rejected", "abandoned", "failed_over")
+
+
+def untracked_count(run_ids: list[int], logs: list[dict]) -> int:
+    """Orders of the runs that an emulator created (it gave an order id) while the database
+    holds them as never placed (unsent, refused, dropped or moved): positions the platform
+    does not know about. Must be 0."""
+    from execution.models import OrderIntent
+
+    created = {e.get("tag") for e in logs if e.get("order_id")}
+    return (
+        OrderIntent.objects.filter(
+            run_id__in=run_ids, tag__in=created, state__in=NOT_AT_BROKER_STATES
+        )
+        .values("tag")
+        .distinct()
+        .count()
+    )
+
+
 def _expected_tags(run_ids: list[int]) -> dict[str, tuple[int, int]]:
     from execution.models import OrderIntent
 
@@ -662,6 +682,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         result = analyse(mode=opts.mode, fire_at=fire_at, expected=expected, logs=logs)
         cpu.settle_all()
         result.update(not_arrived_accounting(seeded.run_ids, expected, logs))
+        result["untracked"] = untracked_count(seeded.run_ids, logs)
         result["cpu_seconds"] = round(cpu.seconds, 2)
         result["cpu_seconds_per_1000_orders"] = round(cpu.seconds / max(1, len(expected)) * 1000, 3)
         result["dispatch_queries"] = queries
@@ -733,6 +754,7 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         "missing",
         "missed_reported",
         "unsettled",
+        "untracked",
         "cpu_seconds",
     ):
         final[key] = sum(r.get(key, 0) for r in results)
@@ -747,7 +769,14 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         per_trial = [
             {
                 k: r.get(k, 0)
-                for k in ("duplicates", "missing", "missed_reported", "unsettled", "early")
+                for k in (
+                    "duplicates",
+                    "missing",
+                    "missed_reported",
+                    "unsettled",
+                    "untracked",
+                    "early",
+                )
             }
             for r in results
         ]

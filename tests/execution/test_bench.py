@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from execution.audit import event_build, events_record
-from execution.bench import declare_session, not_arrived_accounting
+from execution.bench import declare_session, not_arrived_accounting, untracked_count
 from execution.models import HolidayCalendarYear, OrderIntent
 from execution.reference import calendar
 from tests.execution.engine_factories import IST, IntentFactory, RunFactory
@@ -97,6 +97,19 @@ def test_an_order_made_after_the_expected_tags_were_read_and_that_arrived_is_not
     counts = not_arrived_accounting([run.pk], expected, logs)
     assert counts == {"missing": 1, "missed_reported": 0, "unsettled": 0}
     assert lost_unwind.tag not in expected
+
+
+def test_an_order_created_at_a_broker_but_held_as_never_placed_is_untracked():
+    run = RunFactory()
+    placed = IntentFactory(run=run, state="acknowledged")
+    dropped = IntentFactory(run=run, state="abandoned", error="Not sent: policy")
+    refused = IntentFactory(run=run, state="abandoned", error="Missed: 6 s late")
+    logs = [
+        {"kind": "place", "tag": placed.tag, "order_id": "1"},
+        {"kind": "place", "tag": dropped.tag, "order_id": "2"},
+        {"kind": "place", "tag": refused.tag, "order_id": None},  # a refusal creates nothing
+    ]
+    assert untracked_count([run.pk], logs) == 1
 
 
 def test_the_bench_session_without_an_end_spans_five_minutes_before_to_thirty_after():

@@ -90,6 +90,30 @@ def account_sends_enqueue(payloads: list[dict[str, Any]], *, chunk_size: int = 2
             current_app.signature(
                 ACCOUNTS_SEND, args=(payloads[start : start + size],)
             ).apply_async(producer=producer)
+    moments = {p["fire_at"] for p in payloads if p.get("fire_at") is not None}
+    for fire_at in moments:
+        takeover_watch_broadcast(float(fire_at))
+
+
+# A remote-control command of every worker (registered in execution.tasks), not a task: sent
+# to all of them at once, so the worker that dies cannot take the request down with it.
+TAKEOVER_WATCH = "execution_takeover_watch"
+
+
+def takeover_watch_broadcast(fire_at_epoch: float) -> None:
+    """Ask every running worker to watch boundary T for a dead sender's unsent orders after T
+    (`execution.orders.sending.takeover_watch`). Fire and forget: a lost request leaves the
+    orders to the restart's and the periodic reconciliation. Nothing under eager tests."""
+    import logging
+
+    from celery import current_app
+
+    if current_app.conf.task_always_eager:
+        return
+    try:
+        current_app.control.broadcast(TAKEOVER_WATCH, arguments={"fire_at": fire_at_epoch})
+    except Exception:  # the sends are published: never fail the boundary for the watch
+        logging.getLogger(__name__).exception("could not ask the workers to watch T")
 
 
 def task_enqueue_on_commit(name: str, **options: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
+from celery.worker.control import control_command
 
 from execution.orders import sending
 
@@ -89,6 +90,13 @@ def reconcile_open_orders_task(repeat: int = 0) -> dict[str, int]:
         if (counts.get("skipped") or counts.get("waiting")) and repeat < 10:
             reconcile_open_orders_task.apply_async(kwargs={"repeat": repeat + 1}, countdown=2)
     return counts
+
+
+@control_command(args=[("fire_at", float)], signature="<fire_at>")  # type: ignore[misc]
+def execution_takeover_watch(state: Any, fire_at: float) -> dict[str, bool]:
+    """Remote control (execution.enqueue.TAKEOVER_WATCH): watch boundary `fire_at` (epoch
+    seconds) from this process for the orders of a sender that dies after T."""
+    return {"started": sending.takeover_watch_start(float(fire_at))}
 
 
 @worker_ready.connect

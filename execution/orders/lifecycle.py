@@ -44,6 +44,9 @@ from execution.send import sender
 logger = logging.getLogger(__name__)
 
 ORPHAN_AFTER = timedelta(seconds=3)  # an unsent intent this far past T has lost its sender
+# Orphans are claimed under the reconciler's own name, never the senders' of this process.
+RECONCILER = sender.RECONCILER_ID
+TAKEOVER_THREADS = 64
 
 
 class TransitionError(ValueError):
@@ -385,54 +388,159 @@ def intent_attention_dismiss(*, intent: OrderIntent, user: Any) -> OrderIntent:
     )
 
 
-def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200) -> dict[str, int]:
-    """Bring open orders up to date with their brokers, and finish the sends of dead workers.
+# An earlier phase's order in one of these states is placed: a later phase waiting for its
+# hedges may go. Still unsent (another sender's, or deferred): the later phase waits. Any other
+# state (unknown, rejected, not sent): the later phase is held back, as on the hot path.
+_PLACED_STATES = (
+    IntentState.ACKNOWLEDGED,
+    IntentState.PARTIALLY_FILLED,
+    IntentState.FILLED,
+)
+_PENDING_STATES = (IntentState.INTENT, IntentState.SENT)
 
-    Runs at worker start and periodically (beat). First the urgent part: intents still unsent
-    past their time whose claimant is not alive are claimed, then looked up by tag. Found: the
-    broker's state applies. Absent and never marked "about to write" by any sender: provably
-    never on the wire, sent now (late, timed). Absent but marked: the outcome is unknown
-    (looked up again, never sent). Then up to `poll_limit` open orders (least recently updated
-    first) are polled. Broker calls run side by side (one thread per order, bounded); database
-    writes happen here, after them."""
+
+def _adapter_of(intent: OrderIntent) -> Any:
     from brokers.registry import get_adapter
 
-    now = now or timezone.now()
-    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0, "unknown": 0}
-    since = now - timedelta(days=1)
-    # Unsent intents whose T has passed but not yet by ORPHAN_AFTER: their senders may still
-    # be at work, or dead. A reconciler that runs early (a worker restarted just after T) must
-    # look again, or nobody would (reconcile_open_orders_task repeats while any are waiting).
-    counts["waiting"] = OrderIntent.objects.filter(
-        state=IntentState.INTENT, intended_at__gt=now - ORPHAN_AFTER, intended_at__lte=now
-    ).count()
-    orphans = list(
-        OrderIntent.objects.select_related("account", "run").filter(
-            state=IntentState.INTENT, intended_at__gte=since, intended_at__lte=now - ORPHAN_AFTER
-        )
+    return get_adapter(intent.account)
+
+
+def orphans_finish(
+    orphans: list[OrderIntent],
+    *,
+    adapters: dict[int, Any],
+    look_first: bool,
+    unclaimed: bool = True,
+    threads: int = 16,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Finish unsent intents (state `intent`) whose sender is gone: each is claimed (only from
+    a claimant that is not alive, compare-and-set), then
+
+    - marked "about to write" by some sender: maybe on the wire, so looked up by tag: found,
+      the broker's state applies; absent, unknown (looked up again, never sent again);
+    - never marked: provably never written, so sent now (late, within the lateness cap and
+      the session guard), hedges first: a later phase that waits for its hedges goes only
+      when every earlier-phase order of its run on that account is placed; one that is
+      unknown, rejected or not sent holds it back ("not sent", the owner told), one still
+      unsent leaves it for a later pass. `look_first`: look an unmarked order up by tag
+      before sending it anyway (the periodic reconciler, which may run long after a Redis
+      restart); the fast take-over right after T relies on the marks alone. `unclaimed`
+      False: orders nobody claimed are taken only when a dead claimant is seen among them
+      (its fetched tasks never start); else they may be a live worker's late tasks. `now`:
+      the clock lateness is judged on (a simulated session passes its own; default the wall
+      clock).
+
+    Returns counts by what happened ("sent", "found", "unknown", "skipped", "waiting")."""
+    counts = {"sent": 0, "found": 0, "unknown": 0, "skipped": 0, "waiting": 0}
+    if not orphans:
+        return counts
+    sender.heartbeat_start()  # others see this process's claims as alive
+    owners = sender.claim_owners(i.tag for i in orphans)
+    alive: dict[str, bool] = {}
+    for owner in {o for o in owners.values() if o is not None}:
+        alive[owner] = sender.worker_alive(owner)
+    unclaimed = unclaimed or not all(alive.values())
+    taken = sender.claims_take_over(
+        {t: o for t, o in owners.items() if (o is None and unclaimed) or (o and not alive[o])},
+        owner=RECONCILER,
     )
-    adapters: dict[int, Any] = {}
-
-    def adapter_for(intent: OrderIntent) -> Any:
+    mine = [i for i in orphans if i.tag in taken]
+    counts["skipped"] = len(orphans) - len(mine)
+    for intent in mine:
         if intent.account_id not in adapters:
-            adapters[intent.account_id] = get_adapter(intent.account)
-        return adapters[intent.account_id]
-
-    mine = []
-    for intent in orphans:
-        owner = sender.claim_owner(intent.tag)
-        if (owner and sender.worker_alive(owner)) or not sender.claim_take_over(
-            intent.tag, dead_owner=owner
-        ):
-            counts["skipped"] += 1
-            continue
-        adapter_for(intent)
-        mine.append(intent)
+            adapters[intent.account_id] = _adapter_of(intent)
     # Read after the claims are ours: a stalled former claimant can no longer set a mark.
     maybe_written = sender.wire_marked(i.tag for i in mine)
+    phases: dict[int, list[OrderIntent]] = {}
+    for intent in sorted(mine, key=lambda i: i.phase):
+        phases.setdefault(intent.phase, []).append(intent)
+    # What this pass learnt of each order (its state), for the later phases' hedge check:
+    # the per-order records of found and unknown ones (slow) are written after every phase
+    # was sent, so that a short never waits for its hedge's bookkeeping.
+    resolved: dict[int, str] = {}
+    later: list[tuple[OrderIntent, str, Any]] = []
+    for phase, intents in phases.items():
+        due, held, waiting = _hedges_first(phase, intents, maybe_written, resolved)
+        for intent in waiting:
+            sender.claim_release(intent.tag, owner=RECONCILER)  # a later pass decides
+        counts["waiting"] += len(waiting)
+        outcomes = [
+            sender.held_back(sender.OutgoingOrder(**_outgoing_fields(i)), i.account_id)
+            for i in held
+        ]
+        resolved.update(dict.fromkeys((i.pk for i in held), IntentState.ABANDONED))
+        counts["held"] = counts.get("held", 0) + len(outcomes)
+        results = _orphans_resolve(
+            due, adapters, maybe_written, look_first=look_first, threads=threads, now=now
+        )
+        for intent, kind, value in results:
+            counts[kind] += 1
+            if kind == "sent" and value.state == IntentState.INTENT:
+                if value.error_class != "not_ours":
+                    # Not written after all (no orders-per-second slot came free): handed
+                    # back, so the next pass (of any worker) takes it up again.
+                    sender.claim_release(value.tag, owner=RECONCILER)
+                counts["sent"] -= 1
+                counts["waiting"] += 1
+            elif kind == "sent":
+                outcomes.append(value)
+                resolved[intent.pk] = value.state
+            elif kind in ("found", "unknown"):
+                later.append((intent, kind, value))
+                resolved[intent.pk] = (
+                    IntentState.ACKNOWLEDGED if kind == "found" else IntentState.UNKNOWN
+                )
+        outcomes_apply(outcomes)  # one transaction (conditional on the state)
+    _orphans_record(later)
+    return counts
+
+
+def _hedges_first(
+    phase: int, intents: list[OrderIntent], maybe_written: set[str], resolved: dict[int, str]
+) -> tuple[list[OrderIntent], list[OrderIntent], list[OrderIntent]]:
+    """Split one phase's orphans into (to resolve now, to hold back, to leave for later) by
+    the states of the earlier phases of their run on the same account (one query; `resolved`:
+    the states this pass found, not yet written). A marked order is always resolved: it is
+    only looked up, never written here."""
+    checked = {
+        i.pk: i for i in intents if i.waits_for_hedges and i.tag not in maybe_written and phase > 0
+    }
+    earlier: dict[tuple[int, int], list[str]] = {}
+    if checked:
+        for pk, run_id, account_id, state in OrderIntent.objects.filter(
+            run_id__in={i.run_id for i in checked.values()},
+            account_id__in={i.account_id for i in checked.values()},
+            phase__lt=phase,
+        ).values_list("pk", "run_id", "account_id", "state"):
+            earlier.setdefault((run_id, account_id), []).append(resolved.get(pk, state))
+    due, held, waiting = [], [], []
+    for intent in intents:
+        key = (intent.run_id, intent.account_id)
+        states = earlier.get(key, []) if intent.pk in checked else []
+        if all(s in _PLACED_STATES for s in states):
+            due.append(intent)
+        elif any(s in _PENDING_STATES for s in states):
+            waiting.append(intent)
+        else:
+            held.append(intent)
+    return due, held, waiting
+
+
+def _orphans_resolve(
+    mine: list[OrderIntent],
+    adapters: dict[int, Any],
+    maybe_written: set[str],
+    *,
+    look_first: bool,
+    threads: int,
+    now: datetime | None = None,
+) -> list[tuple[OrderIntent, str, Any]]:
+    """Look up, or send, one phase of claimed orphans side by side (no database write):
+    (intent, "found" | "unknown" | "sent" | "skipped", the broker's order or the outcome)."""
     # Lateness is judged on the clock of `now` (a simulated session passes its own): each T
     # moves onto the wall clock the sender reads, keeping how late it is at `now`.
-    shift = time.time() - now.timestamp()
+    shift = time.time() - now.timestamp() if now is not None else 0.0
     outgoing = {}
     for intent in mine:
         fields = _outgoing_fields(intent)
@@ -446,20 +554,21 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
     def resolve(intent: OrderIntent) -> tuple[str, Any]:
         adapter = adapters[intent.account_id]
         marked = intent.tag in maybe_written
-        try:
-            found = adapter.find_order_by_tag(intent.tag)
-        except BrokerError:
+        if marked or look_first:
+            try:
+                found = adapter.find_order_by_tag(intent.tag)
+            except BrokerError:
+                if marked:
+                    return "unknown", None
+                # Not knowing whether it exists, nothing is sent; the claim is handed back so
+                # the next pass (of any worker) looks again, instead of this live worker's
+                # claim keeping every reconciler away from it.
+                sender.claim_release(intent.tag, owner=RECONCILER)
+                return "skipped", None
+            if found is not None:
+                return "found", found
             if marked:
                 return "unknown", None
-            # Not knowing whether it exists, nothing is sent; the claim is handed back so the
-            # next pass (of any worker) looks again, instead of this live worker's claim
-            # keeping every reconciler away from it.
-            sender.claim_release(intent.tag)
-            return "skipped", None
-        if found is not None:
-            return "found", found
-        if marked:
-            return "unknown", None
         order = outgoing[intent.tag]
         if slots.unresolved(order.tradingsymbol):
             # Its contract was never resolved (the dispatch stopped before T - ε, or its
@@ -480,10 +589,16 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
             intent.account_id,
             ops_limit=intent.account.orders_per_second,
             session_checked=True,
+            owner=RECONCILER,
         )
 
-    for intent, (kind, value) in zip(mine, _side_by_side(resolve, mine), strict=True):
-        counts[kind] += 1
+    results = _side_by_side(resolve, mine, threads=threads)
+    return [(intent, kind, value) for intent, (kind, value) in zip(mine, results, strict=True)]
+
+
+def _orphans_record(results: list[tuple[OrderIntent, str, Any]]) -> None:
+    """Write what the lookups found: acknowledged (and its fills), or unknown."""
+    for intent, kind, value in results:
         with _unless_changed_meanwhile(intent):
             if kind == "found":
                 intent_transition(
@@ -494,7 +609,7 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
                     acked_at=timezone.now(),
                 )
                 fill_apply(intent=intent, order=value, source="reconcile")
-            elif kind == "unknown":
+            else:
                 intent_transition(
                     intent=intent,
                     to=IntentState.UNKNOWN,
@@ -504,8 +619,62 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
                     ),
                     unknown_since=timezone.now(),
                 )
-            elif kind == "sent":
-                outcomes_apply([value])
+
+
+def boundary_orphans_take_over(*, fire_at: datetime) -> dict[str, int]:
+    """Right after T, on a surviving worker: finish the unsent orders of boundary `fire_at`
+    whose claimant is dead (its liveness key expired) or that nobody claimed (a dead worker's
+    task, fetched and never started; before ORPHAN_AFTER only when a dead claimant is seen),
+    without waiting for the dead worker's restart. Orders a live sender holds are left to
+    it. Returns the counts of `orphans_finish`, "unsent" (the boundary's orders found unsent)
+    and "taken" (those this pass claimed)."""
+    orphans = list(
+        OrderIntent.objects.select_related("account", "run").filter(
+            state=IntentState.INTENT, intended_at=fire_at
+        )
+    )
+    late = timezone.now() - fire_at >= ORPHAN_AFTER
+    # Within the entry cap, a dead worker's share of a boundary (hundreds of orders): more
+    # threads than a periodic pass, each mostly waiting for its broker's answer.
+    counts = orphans_finish(
+        orphans, adapters={}, look_first=False, unclaimed=late, threads=TAKEOVER_THREADS
+    )
+    counts["unsent"] = len(orphans)
+    counts["taken"] = len(orphans) - counts["skipped"]
+    return counts
+
+
+def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200) -> dict[str, int]:
+    """Bring open orders up to date with their brokers, and finish the sends of dead workers.
+
+    Runs at worker start and periodically (beat). First the urgent part: intents still unsent
+    past their time whose claimant is not alive are claimed and finished (`orphans_finish`:
+    found at the broker by tag, unknown when maybe written, or sent when provably never on
+    the wire, hedges first). Then up to `poll_limit` open orders (least recently updated
+    first) are polled. Broker calls run side by side (one thread per order, bounded); database
+    writes happen here, after them."""
+    now = now or timezone.now()
+    counts = {"polled": 0, "sent": 0, "found": 0, "skipped": 0, "waiting": 0, "unknown": 0}
+    since = now - timedelta(days=1)
+    # Unsent intents whose T has passed but not yet by ORPHAN_AFTER: their senders may still
+    # be at work, or dead. A reconciler that runs early (a worker restarted just after T) must
+    # look again, or nobody would (reconcile_open_orders_task repeats while any are waiting).
+    counts["waiting"] = OrderIntent.objects.filter(
+        state=IntentState.INTENT, intended_at__gt=now - ORPHAN_AFTER, intended_at__lte=now
+    ).count()
+    orphans = list(
+        OrderIntent.objects.select_related("account", "run").filter(
+            state=IntentState.INTENT, intended_at__gte=since, intended_at__lte=now - ORPHAN_AFTER
+        )
+    )
+    adapters: dict[int, Any] = {}
+    for kind, n in orphans_finish(orphans, adapters=adapters, look_first=True, now=now).items():
+        counts[kind] = counts.get(kind, 0) + n
+
+    def adapter_for(intent: OrderIntent) -> Any:
+        if intent.account_id not in adapters:
+            adapters[intent.account_id] = _adapter_of(intent)
+        return adapters[intent.account_id]
 
     to_poll = list(
         OrderIntent.objects.select_related("account", "run")
@@ -556,7 +725,7 @@ def _unless_changed_meanwhile(intent: OrderIntent) -> Iterator[None]:
         logger.info("%s: %s", intent.tag, exc)
 
 
-def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:
+def _side_by_side(call: Any, items: list[OrderIntent], *, threads: int = 16) -> list[Any]:
     """`call` over `items`: network brokers' calls on a small thread pool; the paper broker's
     in this thread (it books in the database, which a thread would reach on another
     connection, outside the caller's transaction)."""
@@ -565,7 +734,7 @@ def _side_by_side(call: Any, items: list[OrderIntent]) -> list[Any]:
     remote = [i for i in items if not i.account.is_paper]
     results: dict[int, Any] = {}
     if len(remote) > 1:
-        with ThreadPoolExecutor(max_workers=min(16, len(remote))) as pool:
+        with ThreadPoolExecutor(max_workers=min(threads, len(remote))) as pool:
             results = dict(zip([id(i) for i in remote], pool.map(call, remote), strict=True))
     return [results[id(i)] if id(i) in results else call(i) for i in items]
 

@@ -8,9 +8,11 @@ path (`execution.send`), and have one writer thread per process record the outco
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from execution import conf
@@ -54,6 +56,61 @@ def _still_unsent(orders: list[sender.OutgoingOrder]) -> list[sender.OutgoingOrd
     )
     unsent -= sender.wire_marked(unsent)
     return [o for o in orders if o.tag in unsent]
+
+
+# The fast take-over: every worker process that sends at T watches that boundary for a while
+# after it, and finishes the orders of a worker that died (its liveness key expired) without
+# waiting for that worker's restart (execution.orders.lifecycle.boundary_orphans_take_over).
+TAKEOVER_FIRST_AFTER = 1.0  # seconds after T of the first look
+TAKEOVER_EVERY = 0.5
+_watched: set[float] = set()
+_watched_lock = threading.Lock()
+
+
+def takeover_watch_start(fire_at_epoch: float) -> bool:
+    """Watch boundary `fire_at_epoch` from this process (once per process and boundary), on a
+    daemon thread, until the entry lateness cap has passed or nothing of it is left unsent.
+    Returns whether a watch was started."""
+    with _watched_lock:
+        if fire_at_epoch in _watched:
+            return False
+        _watched.add(fire_at_epoch)
+    threading.Thread(
+        target=takeover_watch,
+        args=(fire_at_epoch,),
+        name="execution-takeover",
+        daemon=True,
+    ).start()
+    return True
+
+
+def takeover_watch(fire_at_epoch: float) -> None:
+    from django.db import connections
+
+    from execution import conf
+    from execution.orders.lifecycle import boundary_orphans_take_over
+
+    fire_at = datetime.fromtimestamp(fire_at_epoch, tz=UTC)
+    # Past the cap only exits are left to send: the reconciler's periodic passes do those.
+    until = fire_at_epoch + conf.entry_late_cap_seconds()
+    moment = fire_at_epoch + TAKEOVER_FIRST_AFTER
+    try:
+        while True:
+            delay = moment - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            counts = sender.reconnecting(
+                functools.partial(boundary_orphans_take_over, fire_at=fire_at)
+            )
+            if counts.get("taken"):
+                logger.warning("took over %s orders of a dead worker: %s", counts["taken"], counts)
+            if not counts["unsent"] or time.time() > until:
+                return
+            moment = time.time() + TAKEOVER_EVERY
+    except Exception:  # the restart's and the periodic reconciliation remain
+        logger.exception("the take-over watch of %s stopped", fire_at.isoformat())
+    finally:
+        connections.close_all()
 
 
 def _hand_over(out: sender.OutcomeWriter, done: Any) -> None:
@@ -153,6 +210,8 @@ def _batch_send(
         except BaseException:
             out.end([], background=not alone)
             raise
+    if payload.get("fire_at") is not None and not alone:
+        takeover_watch_start(float(payload["fire_at"]))
     if future is not None and not alone:
         future.add_done_callback(lambda done: _hand_over(out, done))
         return {"account_id": payload["account_id"], "scheduled": len(orders)}

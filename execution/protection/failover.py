@@ -26,6 +26,7 @@ from execution.models.engine import (
     ScheduledRun,
 )
 from execution.planning.sources import AccountAllocation
+from execution.send import sender
 from execution.send.sender import MISSED_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -202,8 +203,15 @@ def leg_failure_policy_apply(
     else:
         to_close = positions
         message = "A leg could not be placed on any account: filled legs unwound"
-    # Orders not sent yet are dropped: nothing more goes out for this run.
-    OrderIntent.objects.filter(run=run, state=IntentState.INTENT).update(
+    # Orders not sent yet are dropped: nothing more goes out for this run. Only those proved
+    # never written and made unwritable (claimed, unmarked): one a live sender holds or one
+    # marked "about to write" (maybe on the wire, its sender dead) keeps its state until its
+    # sender, or the lookup by tag, records what became of it. Dropped while on the wire, it
+    # would be a position at the broker that the platform holds as never sent.
+    unsent = [i.tag for i in intents if i.state == IntentState.INTENT]
+    OrderIntent.objects.filter(
+        run=run, state=IntentState.INTENT, tag__in=sender.unsent_stop(unsent)
+    ).update(
         state=IntentState.ABANDONED, error="Not sent: the leg-failure policy stopped this run."
     )
     accounts = {

@@ -62,9 +62,20 @@ LOOKUP_PAUSE = 0.3
 # The last stretch before T is spun, not slept: sleeps overshoot by up to a millisecond or two.
 SPIN_SECONDS = 0.002
 CLAIM_TTL_SECONDS = 900
-ALIVE_TTL_SECONDS = 3
+# A process's liveness key is refreshed every ALIVE_BEAT_SECONDS and expires ALIVE_TTL_SECONDS
+# after the last beat: a dead sender's orders are taken over that soon after it dies (a live
+# one missed for a stall loses only its unwritten orders to the taker: the marks decide).
+ALIVE_TTL_SECONDS = 2
+ALIVE_BEAT_SECONDS = 0.5
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+# The claimant name of this process's reconciler (the orders of a dead sender it takes over):
+# not WORKER_ID, so that an account task of this same process never counts the reconciler's
+# claims as its own, nor the reconciler the task's (both would write the order). Alive as long
+# as the process is (worker_alive reads the process's liveness key).
+RECONCILER_ID = f"{WORKER_ID}/reconcile"
+# The claimant name under which this process stops orders for good (the leg-failure policy).
+STOPPER_ID = f"{WORKER_ID}/stop"
 
 
 def gevent_active() -> bool:
@@ -248,6 +259,24 @@ def claim_take_over(tag: str, *, dead_owner: str | None, owner: str = WORKER_ID)
     return bool(script(keys=[claim_key(tag)], args=[dead_owner or "", owner, CLAIM_TTL_SECONDS]))
 
 
+def claims_take_over(dead_owners: dict[str, str | None], *, owner: str = WORKER_ID) -> set[str]:
+    """claim_take_over for many tags in one round trip: {tag: the claimant seen dead, or None
+    when unclaimed}; returns the tags now ours."""
+    if not dead_owners:
+        return set()
+    client = engine_redis()
+    script = client.register_script(_TAKE_OVER)
+    pipe = client.pipeline(transaction=False)
+    tags = list(dead_owners)
+    for tag in tags:
+        script(
+            keys=[claim_key(tag)],
+            args=[dead_owners[tag] or "", owner, CLAIM_TTL_SECONDS],
+            client=pipe,
+        )
+    return {tag for tag, won in zip(tags, pipe.execute(), strict=True) if won}
+
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -320,13 +349,38 @@ def wire_marked(tags: Iterable[str]) -> set[str]:
     return {tag for tag, value in zip(tags, answers, strict=True) if value is not None}
 
 
+def unsent_stop(tags: Iterable[str]) -> set[str]:
+    """Make sure orders will never be written, where that can be proved: each one that no
+    live process holds is claimed under STOPPER_ID (so no sender can mark it any more), and
+    of those, the ones nobody marked "about to write" are returned: never written, and now
+    never will be. An order a live sender (or reconciler) holds, or one marked (maybe on the
+    wire), is not returned: its outcome is that sender's, or the lookup's."""
+    owners = claim_owners(tags)
+    alive = {o: worker_alive(o) for o in {o for o in owners.values() if o is not None}}
+    taken = claims_take_over(
+        {t: o for t, o in owners.items() if o is None or not alive[o]}, owner=STOPPER_ID
+    )
+    return taken - wire_marked(taken)
+
+
 def claim_owner(tag: str) -> str | None:
     value = engine_redis().get(claim_key(tag))
     return value.decode() if value else None
 
 
+def claim_owners(tags: Iterable[str]) -> dict[str, str | None]:
+    """The claimant of each tag (None: unclaimed), in one round trip."""
+    tags = list(tags)
+    if not tags:
+        return {}
+    answers = engine_redis().mget([claim_key(t) for t in tags])
+    return {t: (v.decode() if v else None) for t, v in zip(tags, answers, strict=True)}
+
+
 def worker_alive(worker_id: str) -> bool:
-    return worker_id == WORKER_ID or bool(engine_redis().exists(alive_key(worker_id)))
+    """Whether the process of claimant `worker_id` (a WORKER_ID or a RECONCILER_ID) lives."""
+    process = worker_id.split("/", 1)[0]
+    return process == WORKER_ID or bool(engine_redis().exists(alive_key(process)))
 
 
 _heartbeat_started = threading.Event()
@@ -345,7 +399,7 @@ def heartbeat_start() -> None:
                 client.set(alive_key(WORKER_ID), "1", ex=ALIVE_TTL_SECONDS)
             except Exception:  # Redis down: the next beat retries; claims stay ours meanwhile.
                 logger.warning("execution heartbeat could not reach Redis")
-            time.sleep(1.0)
+            time.sleep(ALIVE_BEAT_SECONDS)
 
     client.set(alive_key(WORKER_ID), "1", ex=ALIVE_TTL_SECONDS)
     threading.Thread(target=beat, name="execution-heartbeat", daemon=True).start()
@@ -623,13 +677,15 @@ def send_one(
     marked: bool = False,
     slot_taken: bool = False,
     session_checked: bool = False,
+    owner: str = WORKER_ID,
 ) -> Outcome:
     """Place one order; classify the result. Retryable errors are retried (bounded, each
     attempt with its own orders-per-second slot), an ambiguous one is looked up by tag, never
     sent again. `marked`: the caller set the order's "about to write" mark (wire_marks_set)
     already; otherwise it is set here, and an order whose claim this worker does not hold is
     not sent (state stays "intent", not recorded). `slot_taken`: the caller took the first
-    attempt's slot; `session_checked`: the caller ran the session guard for it just now.
+    attempt's slot; `session_checked`: the caller ran the session guard for it just now;
+    `owner`: the claimant the order must be claimed by (the reconciler's RECONCILER_ID).
     Every attempt is refused past the entry lateness cap or outside the session window."""
     outcome = Outcome.of(order, account_id)
     request = order.request()
@@ -645,7 +701,7 @@ def send_one(
                 return outcome
         # Marked only once nothing can stop the write any more (a refused order is unmarked).
         if not marked:
-            if not wire_marks_set([order.tag]):
+            if not wire_marks_set([order.tag], owner=owner):
                 outcome.error, outcome.error_class = "Claimed by another sender.", "not_ours"
                 return outcome
             marked = True
@@ -714,7 +770,7 @@ def send_batch(
         pending = []
         for order in phase_orders:
             if order.run_id in failed_runs and order.waits_for_hedges:
-                report.outcomes.append(_held_back(order, account_id))
+                report.outcomes.append(held_back(order, account_id))
             else:
                 pending.append(order)
         while pending:
@@ -1166,7 +1222,7 @@ class AsyncLane:
                 if order.tag in started:
                     tasks.append(started[order.tag])
                 elif order.run_id in failed_runs:
-                    report.outcomes.append(_held_back(order, account_id))
+                    report.outcomes.append(held_back(order, account_id))
                 else:
                     due.append(order)
             marked |= await self.marks([o.tag for o in due if o.tag not in unwritten])
@@ -1204,7 +1260,9 @@ def _not_ours(order: OutgoingOrder, account_id: int) -> Outcome:
     return Outcome.of(order, account_id, error="Claimed by another sender.", error_class="not_ours")
 
 
-def _held_back(order: OutgoingOrder, account_id: int) -> Outcome:
+def held_back(order: OutgoingOrder, account_id: int) -> Outcome:
+    """A later phase's order not written because an earlier phase of its run (a hedge) was
+    not acknowledged: never a short without its hedge."""
     return Outcome.of(
         order,
         account_id,

@@ -123,6 +123,72 @@ def test_a_worker_killed_just_after_t_is_recovered_or_reported_never_resent(make
             )
 
 
+def test_a_survivor_finishes_a_killed_workers_boundary_hedges_first(make_platform):
+    """Two workers, hedges confirmed before shorts. The worker holding the orders is killed
+    150 ms after T, while its hedges are on the wire (the emulators answer 300 ms after an
+    order arrives) and its shorts wait for them, and it is not restarted. The survivor (asked
+    to watch T with the account batches) takes its orders over: the hedges are found by tag,
+    never written again; the shorts go out behind hedges found there, and are held back and
+    reported behind one that is not (marked, maybe written: unknown); no short is written
+    without its hedge. (No restart and no beat here: only the survivor can finish them.)"""
+    from execution.send import sender
+
+    platform = make_platform(
+        emulator_options={"kite": {"latency_ms": 300}, "upstox": {"latency_ms": 300}}
+    )
+    platform.env["EXECUTION_SEND_CHUNK_ACCOUNTS"] = "1"
+    # What is asserted is who sends what, not how fast: a loaded machine keeps its cap.
+    platform.env["EXECUTION_ENTRY_LATE_CAP_SECONDS"] = "60"
+    _started(platform, workers=2)
+    declare_session_or_skip(timezone.now())
+    fire_at = (timezone.now() + timedelta(seconds=LEAD)).replace(microsecond=0)
+    run_ids = platform.seed(strategies=2, legs=2, fire_at=fire_at, hedge="ack").run_ids
+    platform.dispatch(fire_at).get(timeout=LEAD + 30)
+    _until(fire_at + timedelta(milliseconds=150))
+    all_tags = tags(run_ids)
+    pids = {int(o.split(":")[1]) for o in sender.claim_owners(all_tags).values() if o}
+    victim = next(i for i, w in enumerate(platform.workers) if w.pid in pids)
+    victims_tags = {
+        t
+        for t, o in sender.claim_owners(all_tags).items()
+        if o and int(o.split(":")[1]) == platform.workers[victim].pid
+    }
+    platform.kill_worker(victim)
+    unsent = [IntentState.INTENT, IntentState.SENT]
+    platform.wait_for(
+        lambda: not tags(run_ids, state__in=unsent),
+        timeout=60,
+        what="the survivor to finish the dead worker's orders",
+        run_ids=run_ids,
+    )
+    audit = platform.audit(run_ids)
+    _clean(audit)
+    written = platform.written()
+    intents = list(OrderIntent.objects.filter(run_id__in=run_ids))
+    shorts = [i for i in intents if i.side == "SELL" and i.tag in victims_tags]
+    assert shorts, "the killed worker held no short: nothing was taken over"
+    for short in shorts:
+        hedges = [
+            h
+            for h in intents
+            if (h.run_id, h.account_id) == (short.run_id, short.account_id) and h.phase == 0
+        ]
+        if all(written[h.tag] for h in hedges):  # on the wire before the kill: found
+            assert written[short.tag] == 1, (short.state, short.error)
+        else:  # marked, maybe written: unknown, and the short held back, said so
+            assert written[short.tag] == 0
+            assert short.state == IntentState.ABANDONED and "hedge" in short.error
+    for intent in intents:
+        if intent.side == "SELL" and written[intent.tag]:
+            hedges = [
+                h
+                for h in intents
+                if (h.run_id, h.account_id) == (intent.run_id, intent.account_id)
+                and h.phase < intent.phase
+            ]
+            assert hedges and all(written[h.tag] == 1 for h in hedges)
+
+
 @pytest.mark.parametrize("fault", ["5xx-after", "drop"])
 def test_an_accepted_order_whose_answer_is_lost_is_looked_up_not_resent(make_platform, fault):
     """Kite accepts the first two orders and then answers HTTP 500 (or closes the connection):

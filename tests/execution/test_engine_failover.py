@@ -188,3 +188,26 @@ def test_an_order_moved_to_another_broker_is_renamed_in_its_notation():
     moved = OrderIntent.objects.get(failover_from__isnull=False)
     assert (moved.account_id, moved.tradingsymbol) == (second.pk, upstox_symbol)
     assert moved.instrument_token == str(upstox_token)
+
+
+def test_the_policy_drops_only_unsent_orders_it_can_prove_never_written():
+    """Seen in the --kill-worker bench: a dead worker's hedge, written at T (marked "about to
+    write", outcome never recorded) was dropped by the policy as "not sent" while it stood
+    at the broker. Marked, or held by a live sender: its state stays for the lookup or the
+    sender to settle; unclaimed and unmarked: dropped, and claimed so no sender writes it."""
+    from execution.send import sender
+
+    run, (only,) = _run((Broker.KITE,))
+    _intent(run, only, "BUY", IntentState.REJECTED, "HEDGEBAD")
+    on_the_wire = _intent(run, only, "BUY", IntentState.INTENT, "HEDGEWIRE")
+    in_flight = _intent(run, only, "SELL", IntentState.INTENT, "SHORTLIVE")
+    never = _intent(run, only, "SELL", IntentState.INTENT, "SHORTNEVER")
+    sender.claims_take([on_the_wire.tag], owner="deadhost:1:killed")
+    assert sender.wire_marks_set([on_the_wire.tag], owner="deadhost:1:killed")
+    sender.claims_take([in_flight.tag])  # this live process's sender
+    sender.heartbeat_start()
+    run_failures_handle(run_id=run.pk)
+    states = dict(OrderIntent.objects.filter(run=run).values_list("tradingsymbol", "state"))
+    assert states["HEDGEWIRE"] == states["SHORTLIVE"] == IntentState.INTENT
+    assert states["SHORTNEVER"] == IntentState.ABANDONED
+    assert sender.wire_marks_set([never.tag]) == set()  # no sender can write it now

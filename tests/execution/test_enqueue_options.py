@@ -46,5 +46,4 @@ def test_eta_countdown_and_queue_are_passed_to_the_broker(published):
 
 def test_no_account_batches_publish_nothing(published):
     enqueue.account_sends_enqueue([])
-    enqueue.account_chunks_enqueue([], chunk_size=50)
     assert published == []

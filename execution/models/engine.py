@@ -185,7 +185,7 @@ class ScheduledRun(models.Model):
     # and why it was closed early, if it was.
     mtm = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     peak_mtm = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
-    exit_reason = models.CharField(max_length=60, blank=True)
+    exit_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -30,6 +30,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from brokers.emulator import start_subprocess
 from execution import bench
@@ -179,8 +180,14 @@ class Platform:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(app.control.ping(timeout=1.0) or []) >= count:
-                return
+            try:
+                if len(app.control.ping(timeout=1.0) or []) >= count:
+                    return
+            except (ConnectionError, OSError, RedisConnectionError):
+                # A pooled connection to a Redis that was restarted (the chaos test): the
+                # next ping opens a new one.
+                time.sleep(0.2)
+                continue
             if any(w.poll() is not None for w in self.workers):
                 break
         pytest.fail(f"the Celery worker did not start: {self.worker_logs()[-3000:]}")

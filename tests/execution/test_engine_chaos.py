@@ -365,7 +365,12 @@ def test_redis_restarted_mid_boundary(make_platform, tmp_path, settings):
         # AttributeError ... 'hostname'"): its supervisor (systemd, `make run`'s parent)
         # starts it again, and so does this test. Either way the batch is recovered or
         # reported by the worker that runs after the restart.
-        time.sleep(2)
+        # The worker may take a while to stop: its warm shutdown waits for the dispatch it is
+        # running (since the dispatch starts well before T - ε). Wait for it as a supervisor
+        # would, bounded; one that reconnected and lives on does the recovery itself.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(w.poll() is None for w in platform.workers):
+            time.sleep(0.5)
         _point_celery(app, url, url)  # this process's pooled connections died with it too
         if all(worker.poll() is not None for worker in platform.workers):
             platform.workers.clear()

@@ -29,7 +29,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -92,7 +92,7 @@ class SlotPlan:
     @property
     def key(self) -> str:
         """The Redis key the resolution is published under (carried by each batch)."""
-        return f"execution:contracts:{self.fire_at.isoformat()}:{self.nonce}"
+        return _key(self.fire_at, self.nonce)
 
     def placeholder(self, slot: Slot, broker: str) -> str:
         slot_id = self.ids.setdefault(slot, len(self.ids))
@@ -106,8 +106,40 @@ class SlotPlan:
         return f"{PREFIX}{self.nonce}:{slot_id}:{broker}"
 
 
+def _key(fire_at: datetime, nonce: str) -> str:
+    return f"execution:contracts:{fire_at.astimezone(UTC).isoformat()}:{nonce}"
+
+
 def publish(key: str, resolution: dict[str, dict[str, Any]]) -> None:
     engine_redis().set(key, json.dumps(resolution), ex=KEY_TTL_SECONDS)
+
+
+def intents_fill(intents: list[Any]) -> list[Any]:
+    """Give each of `intents` still naming its contract by a placeholder the contract
+    published for it (its T and the placeholder name the key; one read per key), as the
+    dispatcher writes them right after publishing (it may have stopped in between). Returns
+    those filled in (not saved); one whose resolution is gone or failed keeps its placeholder."""
+    todo = [i for i in intents if unresolved(i.tradingsymbol)]
+    client = engine_redis() if todo else None
+    published: dict[str, dict[str, dict[str, Any]]] = {}
+    filled = []
+    for intent in todo:
+        key = _key(intent.intended_at, intent.tradingsymbol[len(PREFIX) :].split(":")[0])
+        if key not in published:
+            raw = client.get(key) if client is not None else None
+            published[key] = json.loads(raw) if raw is not None else {}
+        found = published[key].get(intent.tradingsymbol)
+        if found is None or found.get("e"):
+            continue
+        price = (found.get("p") or {}).get(intent.side)
+        intent.tradingsymbol = found["s"]
+        intent.instrument_token = found["t"]
+        if price is not None:
+            intent.price = Decimal(price)
+        if found.get("r") is not None:
+            intent.reference_price = Decimal(found["r"])
+        filled.append(intent)
+    return filled
 
 
 class _Wait:
@@ -229,6 +261,7 @@ def orders_resolved(
                 tradingsymbol=found["s"],
                 instrument_token=found["t"],
                 price=prices.get(order.side, order.price),
+                reference_price=found.get("r"),
             )
         )
     return out

@@ -37,6 +37,7 @@ from execution.orders.lifecycle import (
     PAISA,
     _position_add,
     _unless_changed_meanwhile,
+    contract_known,
     fill_apply,
     intent_transition,
 )
@@ -57,6 +58,8 @@ def trades_apply(*, intent: OrderIntent, trades: list[Trade]) -> OrderIntent:
     ordered = sorted(trades, key=lambda t: (t.filled_at or timezone.now(), t.trade_id))
     with transaction.atomic():
         intent = OrderIntent.objects.select_for_update().select_related("run").get(pk=intent.pk)
+        if not contract_known(intent):
+            return intent
         cumulative = 0
         for trade in ordered:
             cumulative += trade.quantity

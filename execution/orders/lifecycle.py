@@ -106,6 +106,7 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
             .filter(pk__in=by_id, state__in=[IntentState.INTENT, IntentState.SENT])
         )
         events = []
+        contracts = [i for i in intents if _contract_take(i, by_id[i.pk])]
         for intent in intents:
             outcome = by_id[intent.pk]
             previous = intent.state
@@ -134,6 +135,8 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
                 )
             )
         _outcome_fields_write(intents)
+        if contracts:  # the dispatcher stopped before writing them (rare: none normally)
+            rows_update(contracts, _CONTRACT_FIELDS)
         events_record(events)
     late_runs = {o.run_id: o.error for o in outcomes if o.error_class == "late"}
     for run_id, words in late_runs.items():
@@ -180,6 +183,48 @@ _OUTCOME_FIELDS = (
 )
 
 
+_CONTRACT_FIELDS = ("tradingsymbol", "instrument_token", "price", "reference_price")
+CONTRACT_LOST = (
+    "It may have reached the broker, and the contract it was to trade (resolved at T - ε) is "
+    "no longer known to the engine (its resolution is gone): it is not guessed."
+)
+
+
+def contract_known(intent: OrderIntent) -> bool:
+    """Whether `intent` (locked) names its real contract, after filling in a placeholder from
+    the published resolution: fills and positions are booked only on a known contract."""
+    if slots.unresolved(intent.tradingsymbol) and not contracts_fill([intent]):
+        logger.error("%s: %s", intent.tag, CONTRACT_LOST)
+        return False
+    return True
+
+
+def contracts_fill(intents: list[OrderIntent]) -> list[OrderIntent]:
+    """Write onto `intents` still naming their contract by a placeholder the contract
+    published for them at T - ε (`slots.intents_fill`; the dispatcher writes it right after
+    publishing, and may have stopped in between). One statement for those filled, none when
+    there are none (the normal case)."""
+    filled = slots.intents_fill(intents)
+    rows_update(filled, _CONTRACT_FIELDS)
+    return filled
+
+
+def _contract_take(intent: OrderIntent, outcome: sender.Outcome) -> bool:
+    """Give `intent`, still naming its contract by a placeholder, the contract its order was
+    sent with (resolved at T - ε; the dispatcher writes it onto the intents right after
+    publishing it, and may have stopped in between). Returns whether it took it."""
+    if not slots.unresolved(intent.tradingsymbol):
+        return False
+    if not outcome.tradingsymbol or slots.unresolved(outcome.tradingsymbol):
+        return False  # not resolved when it was given up (never sent): nothing to take
+    intent.tradingsymbol = outcome.tradingsymbol
+    intent.instrument_token = outcome.instrument_token
+    intent.price = None if outcome.price is None else Decimal(outcome.price)
+    if outcome.reference_price is not None:
+        intent.reference_price = Decimal(outcome.reference_price)
+    return True
+
+
 def paper_fills_report(*, intent_ids: list[int]) -> int:
     """The paper broker fills a marketable order as it accepts it: its fills reach the engine
     at once (as a postback would), not on the reconciler's next pass. Only paper accounts'
@@ -214,9 +259,13 @@ def _outcome_fields_write(intents: list[OrderIntent]) -> None:
 def fill_apply(*, intent: OrderIntent, order: BrokerOrder, source: str = "poll") -> OrderIntent:
     """Apply the broker's view of one order: new fills (once each: keyed by the cumulative
     filled quantity), the position, and the state (partially filled, filled, cancelled,
-    rejected after the acknowledgement)."""
+    rejected after the acknowledgement). Never on a placeholder contract: one is filled in
+    from the published resolution first, or the broker's view waits (its owner is told
+    through the needs-attention state; a position is never booked on a placeholder)."""
     with transaction.atomic():
         intent = OrderIntent.objects.select_for_update().select_related("run").get(pk=intent.pk)
+        if not contract_known(intent):
+            return intent
         if order.filled_quantity > intent.filled_quantity:
             increment = order.filled_quantity - intent.filled_quantity
             # The broker reports the cumulative quantity and its average: their product is the
@@ -341,20 +390,23 @@ def unsettled_absent(*, intent: OrderIntent, now: datetime | None = None) -> Ord
     return intent_attention_raise(intent=intent)
 
 
-def intent_attention_raise(*, intent: OrderIntent) -> OrderIntent:
-    """Unknown for too long: mark the order "needs attention", tell its owner by email (the
-    runs page shows it too), and so halt the strategy's further entries (dispatch refuses an
-    entry while any order of the owner's strategy needs attention). Fails closed: if the
-    email cannot be sent the state still changes."""
+def intent_attention_raise(*, intent: OrderIntent, why: str = "") -> OrderIntent:
+    """Unknown for too long (or `why`): mark the order "needs attention", tell its owner by
+    email (the runs page shows it too), and so halt the strategy's further entries (dispatch
+    refuses an entry while any order of the owner's strategy needs attention). Fails closed:
+    if the email cannot be sent the state still changes."""
     from django.core.mail import send_mail
 
+    why = why or (
+        f"It was not found in the broker's books {conf.unknown_settle_seconds():.0f} s after "
+        "it may have been sent."
+    )
     intent = intent_transition(
         intent=intent,
         to=IntentState.NEEDS_ATTENTION,
         message=(
-            f"{intent}: not found in the broker's books {conf.unknown_settle_seconds():.0f} s "
-            "after it may have been sent. It is not sent again; the strategy's entries are "
-            "halted until it is settled."
+            f"{intent}: {why} It is not sent again; the strategy's entries are halted until "
+            "it is settled."
         ),
     )
     owner = intent.run.owner
@@ -363,10 +415,9 @@ def intent_attention_raise(*, intent: OrderIntent) -> OrderIntent:
             subject=f"Order needs your attention: {intent.tradingsymbol} ({intent.tag})",
             message=(
                 f"We may have sent {intent.side} {intent.quantity} {intent.tradingsymbol} "
-                f"(tag {intent.tag}) to your broker account {intent.account}, but its answer "
-                "was lost and the broker's order book does not show the order. It will not be "
-                "sent again. Check the order book at your broker; new entries of this strategy "
-                "are halted until the order is found or you mark it as not placed."
+                f"(tag {intent.tag}) to your broker account {intent.account}. {why} It will "
+                "not be sent again. Check the order book at your broker; new entries of this "
+                "strategy are halted until the order is found or you mark it as not placed."
             ),
             from_email=None,
             recipient_list=[owner.email],
@@ -447,6 +498,7 @@ def orphans_finish(
     )
     mine = [i for i in orphans if i.tag in taken]
     counts["skipped"] = len(orphans) - len(mine)
+    contracts_fill(mine)
     for intent in mine:
         if intent.account_id not in adapters:
             adapters[intent.account_id] = _adapter_of(intent)
@@ -554,6 +606,10 @@ def _orphans_resolve(
     def resolve(intent: OrderIntent) -> tuple[str, Any]:
         adapter = adapters[intent.account_id]
         marked = intent.tag in maybe_written
+        if marked and slots.unresolved(intent.tradingsymbol):
+            # Maybe on the wire, and what it trades is no longer known (its resolution is
+            # gone): never guessed, its owner settles it.
+            return "unknown", "contract"
         if marked or look_first:
             try:
                 found = adapter.find_order_by_tag(intent.tag)
@@ -609,6 +665,14 @@ def _orphans_record(results: list[tuple[OrderIntent, str, Any]]) -> None:
                     acked_at=timezone.now(),
                 )
                 fill_apply(intent=intent, order=value, source="reconcile")
+            elif value == "contract":
+                intent = intent_transition(
+                    intent=intent,
+                    to=IntentState.UNKNOWN,
+                    message=CONTRACT_LOST,
+                    unknown_since=timezone.now(),
+                )
+                intent_attention_raise(intent=intent, why=CONTRACT_LOST)
             else:
                 intent_transition(
                     intent=intent,
@@ -667,6 +731,7 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
             state=IntentState.INTENT, intended_at__gte=since, intended_at__lte=now - ORPHAN_AFTER
         )
     )
+    counts["contracts"] = _sent_contracts_fill(since, now - ORPHAN_AFTER)
     adapters: dict[int, Any] = {}
     for kind, n in orphans_finish(orphans, adapters=adapters, look_first=True, now=now).items():
         counts[kind] = counts.get(kind, 0) + n
@@ -713,6 +778,38 @@ def open_orders_reconcile(*, now: datetime | None = None, poll_limit: int = 200)
     # Polled rows that did not change still count as looked at, so the next pass moves on.
     OrderIntent.objects.filter(pk__in=[i.pk for i in to_poll]).update(updated_at=timezone.now())
     return counts
+
+
+def _sent_contracts_fill(since: datetime, until: datetime) -> int:
+    """Orders past their T that went to a broker with their intent still naming a placeholder
+    (their outcome was recorded without the contract, by a worker of before it carried it)
+    get the contract published for them; one whose resolution is gone and whose state still
+    allows it needs attention (its owner told), never a guessed contract. Returns how many
+    were filled in (one query per pass, none found normally)."""
+    stale = list(
+        OrderIntent.objects.select_related("account", "run")
+        .filter(
+            tradingsymbol__startswith=slots.PREFIX, intended_at__gte=since, intended_at__lte=until
+        )
+        .exclude(state__in=[IntentState.INTENT, IntentState.ABANDONED])
+    )
+    filled = contracts_fill(stale)
+    for intent in stale:
+        if not slots.unresolved(intent.tradingsymbol):
+            continue
+        with _unless_changed_meanwhile(intent):
+            if intent.state == IntentState.SENT:
+                intent = intent_transition(
+                    intent=intent,
+                    to=IntentState.UNKNOWN,
+                    message=CONTRACT_LOST,
+                    unknown_since=timezone.now(),
+                )
+            if intent.state == IntentState.UNKNOWN:
+                intent_attention_raise(intent=intent, why=CONTRACT_LOST)
+            elif intent.state != IntentState.NEEDS_ATTENTION:
+                logger.error("%s (%s): %s", intent.tag, intent.state, CONTRACT_LOST)
+    return len(filled)
 
 
 @contextlib.contextmanager

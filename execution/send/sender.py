@@ -112,6 +112,9 @@ class OutgoingOrder:
     # Why the session guard before the write does not apply ("paper": the paper broker,
     # including "test now on paper" runs); "" for a live order, always checked.
     session_exempt: str = ""
+    # The quote its contract was chosen on, when the contract was resolved at T - ε (a slot);
+    # carried back on its outcome with the contract (never part of the request).
+    reference_price: str | None = None
 
     def request(self) -> OrderRequest:
         return OrderRequest(
@@ -146,6 +149,13 @@ class Outcome:
     error: str = ""
     error_class: str = ""  # permanent | retryable | ambiguous | blocked
     attempts: int = 0
+    # The contract the order was sent with: an entry's is resolved at T - ε after its intent
+    # was written, and outcomes_apply writes it onto an intent still holding its placeholder
+    # (the dispatcher stopped before writing the resolution).
+    tradingsymbol: str = ""
+    instrument_token: str = ""
+    price: str | None = None
+    reference_price: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +169,10 @@ class Outcome:
             run_id=order.run_id,
             account_id=account_id,
             tag=order.tag,
+            tradingsymbol=order.tradingsymbol,
+            instrument_token=order.instrument_token,
+            price=order.price,
+            reference_price=order.reference_price,
             **fields,
         )
 

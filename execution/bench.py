@@ -567,6 +567,60 @@ def untracked_count(run_ids: list[int], logs: list[dict]) -> int:
     )
 
 
+def guarantees_check(
+    run_ids: list[int], fire_at: datetime, logs: list[dict], *, latency_ms: float
+) -> dict[str, int]:
+    """What must hold however many orders leave at once, counted from the brokers' side:
+
+    - `hedge_first_broken`: entry orders that wait for their hedges and reached a broker
+      before every earlier phase of their run at that account was created there and could
+      have been answered (its arrival plus the emulator's latency); an earlier-phase order
+      moved to another account (failed over) is not waited for here;
+    - `over_late_cap`: entries written later after T than the lateness cap allows;
+    - `rate_refused`: writes a broker refused for its orders-per-second window (a planned
+      429 fault of --fault-rate is not counted: that is the broker's, not our rate)."""
+    from execution import conf
+    from execution.models import OrderIntent, Purpose
+
+    created: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    rate_refused = 0
+    for entry in logs:
+        tag = entry.get("tag")
+        if entry.get("outcome") == "rate" and not entry.get("fault"):
+            rate_refused += 1
+        if not tag or entry.get("kind", "place") != "place":
+            continue
+        at = entry["arrival_ns"] / 1e9
+        arrived[tag] = min(at, arrived.get(tag, at))
+        if entry.get("order_id"):
+            created[tag] = min(at, created.get(tag, at))
+    rows = list(
+        OrderIntent.objects.filter(run_id__in=run_ids, purpose=Purpose.ENTRY).values_list(
+            "tag", "run_id", "account_id", "phase", "waits_for_hedges", "state", "sent_at"
+        )
+    )
+    by_batch: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+    for row in rows:
+        by_batch[(row[1], row[2])].append(row)
+    latency = latency_ms / 1000
+    broken = 0
+    for batch in by_batch.values():
+        for tag, _, _, phase, waits, _, _ in batch:
+            if not waits or tag not in arrived:
+                continue
+            earlier = [r for r in batch if r[3] < phase and r[5] != "failed_over"]
+            if any(created.get(r[0], float("inf")) + latency > arrived[tag] for r in earlier):
+                broken += 1
+    cap = timedelta(seconds=conf.entry_late_cap_seconds())
+    over_cap = sum(1 for *_, sent_at in rows if sent_at and sent_at - fire_at > cap)
+    return {
+        "hedge_first_broken": broken,
+        "over_late_cap": over_cap,
+        "rate_refused": rate_refused,
+    }
+
+
 def _expected_tags(run_ids: list[int]) -> dict[str, tuple[int, int]]:
     from execution.models import OrderIntent
 
@@ -697,6 +751,11 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         result["untracked"] = (
             None if opts.mode == "floor" else untracked_count(seeded.run_ids, logs)
         )
+        # The floor writes no database and keeps no phases: these are the engine's and naive's.
+        if opts.mode != "floor":
+            result.update(
+                guarantees_check(seeded.run_ids, fire_at, logs, latency_ms=opts.latency_ms)
+            )
         result["cpu_seconds"] = round(cpu.seconds, 2)
         result["cpu_seconds_per_1000_orders"] = round(cpu.seconds / max(1, len(expected)) * 1000, 3)
         result["dispatch_queries"] = queries
@@ -817,8 +876,12 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         "unsettled",
         "untracked",
         "cpu_seconds",
+        "hedge_first_broken",
+        "over_late_cap",
+        "rate_refused",
     ):
-        final[key] = sum(r.get(key, 0) for r in results)
+        if final.get(key) is not None:  # a mode's own figures only (None: not this mode's)
+            final[key] = sum(r.get(key) or 0 for r in results)
     final["cpu_seconds"] = round(final["cpu_seconds"], 2)
     final["cpu_seconds_per_1000_orders"] = round(
         final["cpu_seconds"] / max(1, final["expected"]) * 1000, 3

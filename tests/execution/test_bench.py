@@ -9,10 +9,16 @@ import pytest
 import time_machine
 
 from execution.audit import event_build, events_record
-from execution.bench import declare_session, not_arrived_accounting, untracked_count
+from execution.bench import (
+    declare_session,
+    guarantees_check,
+    not_arrived_accounting,
+    untracked_count,
+)
 from execution.markettime import IST
 from execution.models import HolidayCalendarYear, OrderIntent
 from execution.reference import calendar
+from tests.brokers.factories import BrokerAccountFactory
 from tests.execution.engine_factories import IntentFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +126,39 @@ def test_the_bench_session_without_an_end_spans_five_minutes_before_to_thirty_af
         assert calendar.closed_reason(now + datetime.timedelta(minutes=29)) is None
         assert calendar.closed_reason(now - datetime.timedelta(minutes=4)) is None
         assert calendar.closed_reason(now + datetime.timedelta(minutes=31)) is not None
+
+
+def test_the_guarantees_are_counted_from_the_brokers_side():
+    """A short that reached a broker before its hedge could have been answered, or after a
+    hedge the broker refused, breaks hedge-first; an entry written past the lateness cap and a
+    write refused for the orders-per-second window are counted; a planned 429 is not ours."""
+    run = RunFactory()
+    t = run.fire_at
+    account = BrokerAccountFactory(owner=run.owner)
+    other = BrokerAccountFactory(owner=run.owner)
+    ns = int(t.timestamp() * 1e9)
+
+    def intent(account, phase, waits=True, **fields):
+        return IntentFactory(
+            run=run, account=account, phase=phase, waits_for_hedges=waits, **fields
+        )
+
+    hedge = intent(account, 0, sent_at=t)
+    short_ok = intent(account, 1, sent_at=t + datetime.timedelta(milliseconds=40))
+    short_early = intent(account, 1, sent_at=t + datetime.timedelta(milliseconds=10))
+    hedge_refused = intent(other, 0, sent_at=t)
+    short_after_refusal = intent(other, 1, sent_at=t + datetime.timedelta(seconds=6))
+    eager = intent(other, 1, waits=False, sent_at=t + datetime.timedelta(milliseconds=1))
+    logs = [
+        {"kind": "place", "tag": hedge.tag, "order_id": "1", "arrival_ns": ns},
+        {"kind": "place", "tag": short_ok.tag, "order_id": "2", "arrival_ns": ns + 31_000_000},
+        {"kind": "place", "tag": short_early.tag, "order_id": "3", "arrival_ns": ns + 29_000_000},
+        {"kind": "place", "tag": hedge_refused.tag, "outcome": "rejected", "arrival_ns": ns},
+        {"kind": "place", "tag": short_after_refusal.tag, "order_id": "5",
+         "arrival_ns": ns + 6_000_000_000},
+        {"kind": "place", "tag": eager.tag, "order_id": "6", "arrival_ns": ns + 1_000_000},
+        {"kind": "place", "tag": "x1", "outcome": "rate", "arrival_ns": ns},
+        {"kind": "place", "tag": "x2", "outcome": "rate", "fault": "429", "arrival_ns": ns},
+    ]  # fmt: skip
+    counts = guarantees_check([run.pk], t, logs, latency_ms=30)
+    assert counts == {"hedge_first_broken": 2, "over_late_cap": 1, "rate_refused": 1}

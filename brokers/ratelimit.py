@@ -2,9 +2,11 @@
 worker and every kind of write (the timed sends, retries, orphan sends, failover, cancels).
 
 A sliding one-second window per account in a Redis sorted set (key `ratelimit:<namespace>:<id>`),
-checked and taken by Lua scripts, so two workers can never both take the tenth slot. Time comes
-from the Redis server's clock (`TIME`), not the workers', so machines with skewed clocks still
-share one window. Three ways to take slots:
+checked and taken by Lua scripts, so two workers can never both take the tenth slot. Time is
+the caller's wall clock, passed to the script: the same clock that opens the gate at T and
+scores the reservations for T, so "now" and "at T" are always on one clock (mixing in the Redis
+server's `TIME` put the reservations hours away from "now" under a faked clock, and by the
+skew between machines in a deployment; workers keep NTP time). Three ways to take slots:
 
 - `take(account, limit)` / `acquire(..., timeout)`: one slot now (or wait for it);
 - `take_many(account, limit, count)`: up to `count` slots now in one round trip (a phase);
@@ -31,11 +33,11 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-# KEYS[1] window key; ARGV[1] limit, ARGV[2] window (µs), ARGV[3] count, ARGV[4] member prefix.
+# KEYS[1] window key; ARGV[1] limit, ARGV[2] window (µs), ARGV[3] count, ARGV[4] member prefix,
+# ARGV[5] now (µs, the caller's clock).
 # Returns {slots taken, µs until the oldest slot leaves the window when none was free}.
 _TAKE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[5])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
@@ -54,10 +56,9 @@ return {take, 0}
 """
 
 # As _TAKE, but the slots are scored at the future instant ARGV[5] (µs) and counted against
-# the window ending there. Returns the slots taken (possibly 0).
+# the window ending there; ARGV[6] is now (µs). Returns the slots taken (possibly 0).
 _RESERVE_AT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[6])
 local window = tonumber(ARGV[2])
 local at = tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -67,11 +68,16 @@ if take < 0 then take = 0 end
 for i = 1, take do
   redis.call('ZADD', KEYS[1], at, ARGV[4] .. ':' .. i)
 end
-redis.call('PEXPIRE', KEYS[1], math.ceil((at - now + window) / 1000) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(at - now, 0) + window) / 1000) + 1000)
 return take
 """
 
 WINDOW_SECONDS = 1.0
+
+
+def _now_us() -> int:
+    """The caller's wall clock in µs (the clock of the gate at T)."""
+    return time.time_ns() // 1000
 
 
 @functools.cache
@@ -105,7 +111,8 @@ class OrderRateLimiter:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         taken, wait_us = self._take(
-            keys=[self._key(account_id)], args=[limit, self.window_us, count, uuid.uuid4().hex]
+            keys=[self._key(account_id)],
+            args=[limit, self.window_us, count, uuid.uuid4().hex, _now_us()],
         )
         return int(taken), int(wait_us) / 1_000_000
 
@@ -152,6 +159,7 @@ class OrderRateLimiter:
                         count - len(times),
                         uuid.uuid4().hex,
                         int(at * 1_000_000),
+                        _now_us(),
                     ],
                 )
             )
@@ -166,7 +174,14 @@ class OrderRateLimiter:
             raise ValueError("limit must be at least 1")
         taken = self._reserve(
             keys=[self._key(account_id)],
-            args=[limit, self.window_us, 1, uuid.uuid4().hex, int(at_epoch * 1_000_000)],
+            args=[
+                limit,
+                self.window_us,
+                1,
+                uuid.uuid4().hex,
+                int(at_epoch * 1_000_000),
+                _now_us(),
+            ],
         )
         return int(taken) == 1
 

@@ -805,7 +805,7 @@ def _sent_contracts_fill(since: datetime, until: datetime) -> int:
                     message=CONTRACT_LOST,
                     unknown_since=timezone.now(),
                 )
-            if intent.state == IntentState.UNKNOWN:
+            if intent.state in (IntentState.UNKNOWN, IntentState.ACKNOWLEDGED):
                 intent_attention_raise(intent=intent, why=CONTRACT_LOST)
             elif intent.state != IntentState.NEEDS_ATTENTION:
                 logger.error("%s (%s): %s", intent.tag, intent.state, CONTRACT_LOST)

@@ -38,7 +38,7 @@ from execution.models.engine import (
     Purpose,
     ScheduledRun,
 )
-from execution.orders import follow
+from execution.orders import follow, killed
 from execution.send import sender
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
     acknowledged = [o.intent_id for o in outcomes if o.state == IntentState.ACKNOWLEDGED]
     if acknowledged:
         paper_fills_report(intent_ids=acknowledged)
+        killed.acknowledged_entries_cancel(intent_ids=acknowledged)
     in_flight = (IntentState.ACKNOWLEDGED, IntentState.UNKNOWN, IntentState.SENT)
     followed = {o.account_id for o in outcomes if o.state in in_flight}
     if followed:
@@ -361,6 +362,8 @@ def _position_add(
             sell_quantity=F("sell_quantity") + quantity,
             sell_value=F("sell_value") + value,
         )
+    # An entry that reached its broker after its owner's kill switch engaged: closed at once.
+    killed.entry_fill_close(intent=intent, quantity=quantity)
 
 
 def intent_poll(*, intent: OrderIntent, adapter: Any) -> OrderIntent:

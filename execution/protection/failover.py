@@ -10,12 +10,11 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
-from django.utils import timezone
 
 from brokers.models import BrokerAccount
 from execution.audit import event_build, events_record
 from execution.intents import marketable
-from execution.intents.build import algo_id_for, batches_for, close_intents, new_tag
+from execution.intents.build import algo_id_for, new_tag
 from execution.models.engine import (
     UNSETTLED_INTENT_STATES,
     IntentState,
@@ -25,6 +24,7 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
+from execution.orders import killed
 from execution.planning.sources import AccountAllocation
 from execution.send import sender
 from execution.send.sender import MISSED_PREFIX
@@ -53,6 +53,10 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             if i.state in FAILED_STATES and not any(f.failover_from_id == i.pk for f in intents)
         ]
         if not failed:
+            return payloads
+        if killed.kill_switch_stops(owner_id=run.owner_id):
+            # Nothing more goes out for this owner: engaging flattened their positions, and a
+            # fill that reached a broker since is closed as it is booked.
             return payloads
         # An account with an unknown outcome keeps its failed lots until the reconciler has
         # found out by tag (a short held back for an unknown hedge must not move without it);
@@ -105,11 +109,7 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
                 [i for i in movable if i.state == IntentState.FAILED_OVER], ["state"]
             )
             accounts = {i.account_id: i.account for i in moved}
-            payloads = [
-                b.to_json() for b in batches_for(moved, accounts=accounts, fire_at=timezone.now())
-            ]
-            for payload in payloads:
-                payload["fire_at"] = None  # send at once: T has passed
+            payloads = killed.payloads_at_once(moved, accounts=accounts)  # T has passed
         elif unsettled:
             return payloads  # the policy needs every outcome: resolved by tag first
         elif run.state != RunState.HALTED:
@@ -217,14 +217,8 @@ def leg_failure_policy_apply(
     accounts = {
         a.pk: a for a in BrokerAccount.objects.filter(pk__in={p.account_id for p in to_close})
     }
-    closing = close_intents(
-        run=run,
-        positions=to_close,
-        accounts=accounts,
-        purpose=Purpose.UNWIND,
-        intended_at=timezone.now(),
-        freeze=lambda p: 10**9,
-        lot_size=lambda p: p.lot_size,
+    closing = killed.closing_orders(
+        run=run, positions=to_close, accounts=accounts, purpose=Purpose.UNWIND
     )
     OrderIntent.objects.bulk_create(closing)
     run.state = RunState.HALTED
@@ -239,9 +233,4 @@ def leg_failure_policy_apply(
             data={"policy": strategy.leg_failure_policy, "closing": len(closing)},
         )
     )
-    payloads = [
-        b.to_json() for b in batches_for(closing, accounts=accounts, fire_at=timezone.now())
-    ]
-    for payload in payloads:
-        payload["fire_at"] = None
-    return payloads
+    return killed.payloads_at_once(closing, accounts=accounts)

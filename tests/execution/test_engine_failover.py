@@ -211,3 +211,14 @@ def test_the_policy_drops_only_unsent_orders_it_can_prove_never_written():
     assert states["HEDGEWIRE"] == states["SHORTLIVE"] == IntentState.INTENT
     assert states["SHORTNEVER"] == IntentState.ABANDONED
     assert sender.wire_marks_set([never.tag]) == set()  # no sender can write it now
+
+
+def test_no_failover_while_the_owners_kill_switch_is_engaged():
+    from execution.models import KillSwitch, KillSwitchScope
+
+    run, (first, second) = _run((Broker.KITE, Broker.UPSTOX))
+    _intent(run, first, "BUY", IntentState.REJECTED, "NIFTYA")
+    _intent(run, second, "BUY", IntentState.ACKNOWLEDGED, "NIFTYA")
+    KillSwitch.objects.create(scope=KillSwitchScope.USER, user=run.owner, engaged=True)
+    assert run_failures_handle(run_id=run.pk) == []
+    assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()

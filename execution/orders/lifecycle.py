@@ -31,6 +31,7 @@ from execution.intents import slots
 from execution.models.engine import (
     INTENT_TRANSITIONS,
     OPEN_INTENT_STATES,
+    UNSETTLED_INTENT_STATES,
     Fill,
     IntentState,
     OrderIntent,
@@ -81,6 +82,11 @@ def intent_transition(
                 )
             ]
         )
+        if intent.state in UNSETTLED_INTENT_STATES and to not in UNSETTLED_INTENT_STATES:
+            # The outcome the failover (or the leg-failure policy) waited for is known now:
+            # settled as not placed, its leg moves to the next account while there is time;
+            # placed, the run's lots held back for it are decided (execution.protection).
+            enqueue.task_enqueue_on_commit(enqueue.RUN_FAILURES, args=[intent.run_id])
     for name, value in fields.items():
         setattr(intent, name, value)
     intent.state = to

@@ -14,7 +14,11 @@ from django.db import transaction
 from brokers.models import BrokerAccount
 from execution.audit import event_build, events_record
 from execution.intents import marketable
-from execution.intents.build import algo_id_for, new_tag
+from execution.intents.build import (
+    algo_id_for,
+    new_tag,
+    outgoing,
+)
 from execution.models.engine import (
     UNSETTLED_INTENT_STATES,
     IntentState,
@@ -34,6 +38,7 @@ logger = logging.getLogger(__name__)
 # An account whose order was refused for one of these reasons failed "permanently" for this
 # boundary: its remaining lots go elsewhere. (Retryable errors were retried on the hot path.)
 FAILED_STATES = (IntentState.REJECTED, IntentState.ABANDONED)
+FINAL_RUN_STATES = (RunState.EXITED, RunState.COMPLETED)
 
 
 def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
@@ -52,7 +57,10 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             for i in intents
             if i.state in FAILED_STATES and not any(f.failover_from_id == i.pk for f in intents)
         ]
-        if not failed:
+        if not failed or run.state in FINAL_RUN_STATES:
+            # Final: an outcome settled long after (the owner confirming, hours later, that an
+            # order needing attention was never placed) changes nothing of a run already
+            # exited or completed.
             return payloads
         if killed.kill_switch_stops(owner_id=run.owner_id):
             # Nothing more goes out for this owner: engaging flattened their positions, and a
@@ -80,6 +88,21 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
         # leg-failure policy decides what becomes of the legs already placed.
         late = any(i.error.startswith(MISSED_PREFIX) for i in failed)
         movable = [i for i in failed if i.account_id not in unsettled]
+        # A failure learnt late (an unknown outcome settled as not placed by the reconciler):
+        # past the entry lateness cap its leg is missed, not moved.
+        overdue = _missed_words(movable) if run.boundary == "entry" and not late else ""
+        if overdue:
+            late = True
+            events.append(
+                event_build(
+                    kind="run.failover_missed",
+                    message=f"{len(movable)} orders not moved to another account. {overdue}",
+                    user_id=run.owner_id,
+                    run_id=run.pk,
+                )
+            )
+            run.note = f"Orders not sent. {overdue}"
+            run.save(update_fields=["note"])
         if healthy and run.boundary == "entry" and not late:
             by_account: dict[int, list[OrderIntent]] = defaultdict(list)
             for intent in movable:
@@ -119,6 +142,15 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
         # positions a second time (an over-close is a naked position the other way).
         events_record(events)
     return payloads
+
+
+def _missed_words(intents: list[OrderIntent]) -> str:
+    """The sender's words for an entry too late to send (\"Missed: N s late…\"), judged on
+    the earliest T of `intents`; \"\" within the cap."""
+    if not intents:
+        return ""
+    first = min(intents, key=lambda i: i.intended_at)
+    return sender.missed(sender.OutgoingOrder(**outgoing(first)))
 
 
 def _next_account(

@@ -83,14 +83,22 @@ def intent_transition(
             ]
         )
         if intent.state in UNSETTLED_INTENT_STATES and to not in UNSETTLED_INTENT_STATES:
-            # The outcome the failover (or the leg-failure policy) waited for is known now:
-            # settled as not placed, its leg moves to the next account while there is time;
-            # placed, the run's lots held back for it are decided (execution.protection).
-            enqueue.task_enqueue_on_commit(enqueue.RUN_FAILURES, args=[intent.run_id])
+            _failures_decide(intent, to)
     for name, value in fields.items():
         setattr(intent, name, value)
     intent.state = to
     return intent
+
+
+def _failures_decide(intent: OrderIntent, to: str) -> None:
+    """An unknown outcome settled: what the failover (or the leg-failure policy) waited for is
+    known now. Settled as not placed, its leg moves to the next account while there is time;
+    placed, the run's lots held back for it are decided (execution.protection.failover). The
+    task (on the execution queue) only when the run has a failure to decide: most unknowns
+    settle as placed in runs with none."""
+    failed = (IntentState.REJECTED, IntentState.ABANDONED)
+    if to in failed or OrderIntent.objects.filter(run_id=intent.run_id, state__in=failed).exists():
+        enqueue.task_enqueue_on_commit(enqueue.RUN_FAILURES, args=[intent.run_id])
 
 
 def outcomes_apply(outcomes: list[sender.Outcome]) -> None:

@@ -338,3 +338,26 @@ def test_an_outcome_settled_after_its_run_completed_moves_nothing():
     run.refresh_from_db()
     assert run.state == RunState.COMPLETED
     assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()
+
+
+def test_an_unknown_settled_as_placed_decides_only_runs_with_a_failure(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """The lots held back for an unknown hedge are decided once it is found placed; a run
+    with nothing failed starts no task on the execution queue."""
+    from execution import enqueue
+    from execution.orders.lifecycle import intent_transition
+
+    started = []
+    monkeypatch.setattr(
+        enqueue, "task_enqueue", lambda name, **options: started.append(options["args"][0])
+    )
+    clean, (first, _second) = _run((Broker.KITE, Broker.UPSTOX))
+    found = _intent(clean, first, "BUY", IntentState.UNKNOWN, "NIFTYA")
+    held, (other, _) = _run((Broker.KITE, Broker.UPSTOX))
+    hedge = _intent(held, other, "BUY", IntentState.UNKNOWN, "NIFTYA")
+    _intent(held, other, "SELL", IntentState.ABANDONED, "NIFTYB")  # held back for the hedge
+    with django_capture_on_commit_callbacks(execute=True):
+        intent_transition(intent=found, to=IntentState.ACKNOWLEDGED)
+        intent_transition(intent=hedge, to=IntentState.ACKNOWLEDGED)
+    assert started == [held.pk]

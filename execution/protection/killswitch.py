@@ -112,7 +112,14 @@ def kill_switch_engage(
         open_positions = list(positions)
         skipped = planned.update(state=RunState.SKIPPED, note="Kill switch engaged.")
         unsent_tags = list(unsent.values_list("tag", flat=True))
-        stopped = sender.unsent_stop_now(unsent_tags)
+        try:
+            stopped = sender.unsent_stop_now(unsent_tags)
+        except Exception:
+            # Redis down: nothing can be proved unwritten, so nothing is called not sent (no
+            # sender can mark, hence write, an order meanwhile either). The switch engages and
+            # flattens regardless; fills of what goes out later are closed as they are booked.
+            logger.exception("kill switch: %d unsent orders could not be stopped", len(unsent_tags))
+            stopped = set()
         unsent.filter(tag__in=stopped).update(
             state=IntentState.ABANDONED, error="Not sent: kill switch engaged."
         )

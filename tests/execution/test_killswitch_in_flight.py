@@ -197,7 +197,7 @@ def test_a_marked_order_that_goes_out_after_the_engage_ends_flat(
     assert (close.side, close.quantity) == ("SELL", 75)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_fill_booked_while_an_engage_commits_waits_for_it_and_is_closed():
     """The engage holds its switch row until it commits (its flatten read the positions
     before this fill was committed): the fill waits for the switch and sees it engaged,
@@ -262,3 +262,17 @@ def test_a_run_skipped_at_t_minus_epsilon_stops_its_handed_over_orders_unless_ma
     assert sender.wire_marks_set([upstox.tag]) == set()  # its sender cannot write it now
     run.refresh_from_db()
     assert run.state == RunState.SKIPPED
+
+
+def test_the_switch_engages_even_when_redis_cannot_stop_anything(monkeypatch):
+    run = RunFactory(state=RunState.DISPATCHED)
+    (order,) = _handed_over(run, IntentFactory(run=run, state=IntentState.FILLED).account, 1)
+
+    def down(tags):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(sender, "unsent_stop_now", down)
+    kill_switch_engage(actor=run.owner, user=run.owner, send=False)
+    assert KillSwitch.objects.get(user=run.owner).engaged
+    order.refresh_from_db()
+    assert order.state == IntentState.INTENT  # not provably unwritten: never called not sent

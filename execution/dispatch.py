@@ -52,6 +52,7 @@ from execution.models.engine import (
 from execution.planning.sources import AccountAllocation
 from execution.protection import risk
 from execution.reference import calendar, contracts, instruments
+from execution.send import sender
 from execution.send.sender import OutgoingOrder
 from trader.models import HedgeConfirmation
 
@@ -877,9 +878,17 @@ def _failed_write(resolution: dict[str, dict[str, Any]], fire_at: datetime) -> d
     pending = OrderIntent.objects.filter(state=IntentState.INTENT, intended_at=fire_at)
     runs = dict(pending.filter(tradingsymbol__in=failed).values_list("run_id", "tradingsymbol"))
     reasons = {run_id: failed[name] for run_id, name in runs.items()}
+    # Their batches are in the senders' hands already (claimed): each order is stopped in
+    # Redis before it is called not sent, so that no sender writes what the database says was
+    # never sent (a run's orders at another broker resolve apart from these; senders drop a
+    # run only when its own placeholder failed). One a sender marked goes out, and is recorded.
+    tags = dict(pending.filter(run_id__in=reasons).values_list("tag", "run_id"))
+    stopped = sender.unsent_stop_now(list(tags))
     with transaction.atomic():
         for run_id, reason in reasons.items():
-            pending.filter(run_id=run_id).update(state=IntentState.ABANDONED, error=reason)
+            pending.filter(run_id=run_id, tag__in=stopped).update(
+                state=IntentState.ABANDONED, error=reason
+            )
             ScheduledRun.objects.filter(pk=run_id).update(state=RunState.SKIPPED, note=reason)
     return reasons
 

@@ -90,6 +90,9 @@ INTENT_TRANSITIONS: dict[str, set[str]] = {
         IntentState.FILLED,
         IntentState.CANCELLED,
         IntentState.REJECTED,  # RMS rejection after the acknowledgement
+        # Acknowledged while its intent still names a placeholder contract whose resolution is
+        # gone: its fills cannot be booked on a guess, so its owner settles it.
+        IntentState.NEEDS_ATTENTION,
     },
     IntentState.PARTIALLY_FILLED: {
         IntentState.PARTIALLY_FILLED,

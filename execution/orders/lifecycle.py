@@ -31,6 +31,7 @@ from execution.intents import slots
 from execution.models.engine import (
     INTENT_TRANSITIONS,
     OPEN_INTENT_STATES,
+    UNSETTLED_INTENT_STATES,
     Fill,
     IntentState,
     OrderIntent,
@@ -38,7 +39,7 @@ from execution.models.engine import (
     Purpose,
     ScheduledRun,
 )
-from execution.orders import follow
+from execution.orders import follow, killed
 from execution.send import sender
 
 logger = logging.getLogger(__name__)
@@ -81,10 +82,23 @@ def intent_transition(
                 )
             ]
         )
+        if intent.state in UNSETTLED_INTENT_STATES and to not in UNSETTLED_INTENT_STATES:
+            _failures_decide(intent, to)
     for name, value in fields.items():
         setattr(intent, name, value)
     intent.state = to
     return intent
+
+
+def _failures_decide(intent: OrderIntent, to: str) -> None:
+    """An unknown outcome settled: what the failover (or the leg-failure policy) waited for is
+    known now. Settled as not placed, its leg moves to the next account while there is time;
+    placed, the run's lots held back for it are decided (execution.protection.failover). The
+    task (on the execution queue) only when the run has a failure to decide: most unknowns
+    settle as placed in runs with none."""
+    failed = (IntentState.REJECTED, IntentState.ABANDONED)
+    if to in failed or OrderIntent.objects.filter(run_id=intent.run_id, state__in=failed).exists():
+        enqueue.task_enqueue_on_commit(enqueue.RUN_FAILURES, args=[intent.run_id])
 
 
 def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
@@ -145,6 +159,7 @@ def outcomes_apply(outcomes: list[sender.Outcome]) -> None:
     acknowledged = [o.intent_id for o in outcomes if o.state == IntentState.ACKNOWLEDGED]
     if acknowledged:
         paper_fills_report(intent_ids=acknowledged)
+        killed.acknowledged_entries_cancel(intent_ids=acknowledged)
     in_flight = (IntentState.ACKNOWLEDGED, IntentState.UNKNOWN, IntentState.SENT)
     followed = {o.account_id for o in outcomes if o.state in in_flight}
     if followed:
@@ -361,6 +376,8 @@ def _position_add(
             sell_quantity=F("sell_quantity") + quantity,
             sell_value=F("sell_value") + value,
         )
+    # An entry that reached its broker after its owner's kill switch engaged: closed at once.
+    killed.entry_fill_close(intent=intent, quantity=quantity)
 
 
 def intent_poll(*, intent: OrderIntent, adapter: Any) -> OrderIntent:
@@ -805,7 +822,7 @@ def _sent_contracts_fill(since: datetime, until: datetime) -> int:
                     message=CONTRACT_LOST,
                     unknown_since=timezone.now(),
                 )
-            if intent.state == IntentState.UNKNOWN:
+            if intent.state in (IntentState.UNKNOWN, IntentState.ACKNOWLEDGED):
                 intent_attention_raise(intent=intent, why=CONTRACT_LOST)
             elif intent.state != IntentState.NEEDS_ATTENTION:
                 logger.error("%s (%s): %s", intent.tag, intent.state, CONTRACT_LOST)

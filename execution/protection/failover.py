@@ -10,12 +10,15 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
-from django.utils import timezone
 
 from brokers.models import BrokerAccount
 from execution.audit import event_build, events_record
 from execution.intents import marketable
-from execution.intents.build import algo_id_for, batches_for, close_intents, new_tag
+from execution.intents.build import (
+    algo_id_for,
+    new_tag,
+    outgoing,
+)
 from execution.models.engine import (
     UNSETTLED_INTENT_STATES,
     IntentState,
@@ -25,6 +28,7 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
+from execution.orders import killed
 from execution.planning.sources import AccountAllocation
 from execution.send import sender
 from execution.send.sender import MISSED_PREFIX
@@ -34,6 +38,7 @@ logger = logging.getLogger(__name__)
 # An account whose order was refused for one of these reasons failed "permanently" for this
 # boundary: its remaining lots go elsewhere. (Retryable errors were retried on the hot path.)
 FAILED_STATES = (IntentState.REJECTED, IntentState.ABANDONED)
+FINAL_RUN_STATES = (RunState.EXITED, RunState.COMPLETED)
 
 
 def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
@@ -52,7 +57,14 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             for i in intents
             if i.state in FAILED_STATES and not any(f.failover_from_id == i.pk for f in intents)
         ]
-        if not failed:
+        if not failed or run.state in FINAL_RUN_STATES:
+            # Final: an outcome settled long after (the owner confirming, hours later, that an
+            # order needing attention was never placed) changes nothing of a run already
+            # exited or completed.
+            return payloads
+        if killed.kill_switch_stops(owner_id=run.owner_id):
+            # Nothing more goes out for this owner: engaging flattened their positions, and a
+            # fill that reached a broker since is closed as it is booked.
             return payloads
         # An account with an unknown outcome keeps its failed lots until the reconciler has
         # found out by tag (a short held back for an unknown hedge must not move without it);
@@ -76,6 +88,21 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
         # leg-failure policy decides what becomes of the legs already placed.
         late = any(i.error.startswith(MISSED_PREFIX) for i in failed)
         movable = [i for i in failed if i.account_id not in unsettled]
+        # A failure learnt late (an unknown outcome settled as not placed by the reconciler):
+        # past the entry lateness cap its leg is missed, not moved.
+        overdue = _missed_words(movable) if run.boundary == "entry" and not late else ""
+        if overdue:
+            late = True
+            events.append(
+                event_build(
+                    kind="run.failover_missed",
+                    message=f"{len(movable)} orders not moved to another account. {overdue}",
+                    user_id=run.owner_id,
+                    run_id=run.pk,
+                )
+            )
+            run.note = f"Orders not sent. {overdue}"
+            run.save(update_fields=["note"])
         if healthy and run.boundary == "entry" and not late:
             by_account: dict[int, list[OrderIntent]] = defaultdict(list)
             for intent in movable:
@@ -105,11 +132,7 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
                 [i for i in movable if i.state == IntentState.FAILED_OVER], ["state"]
             )
             accounts = {i.account_id: i.account for i in moved}
-            payloads = [
-                b.to_json() for b in batches_for(moved, accounts=accounts, fire_at=timezone.now())
-            ]
-            for payload in payloads:
-                payload["fire_at"] = None  # send at once: T has passed
+            payloads = killed.payloads_at_once(moved, accounts=accounts)  # T has passed
         elif unsettled:
             return payloads  # the policy needs every outcome: resolved by tag first
         elif run.state != RunState.HALTED:
@@ -119,6 +142,15 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
         # positions a second time (an over-close is a naked position the other way).
         events_record(events)
     return payloads
+
+
+def _missed_words(intents: list[OrderIntent]) -> str:
+    """The sender's words for an entry too late to send (\"Missed: N s late…\"), judged on
+    the earliest T of `intents`; \"\" within the cap."""
+    if not intents:
+        return ""
+    first = min(intents, key=lambda i: i.intended_at)
+    return sender.missed(sender.OutgoingOrder(**outgoing(first)))
 
 
 def _next_account(
@@ -217,14 +249,8 @@ def leg_failure_policy_apply(
     accounts = {
         a.pk: a for a in BrokerAccount.objects.filter(pk__in={p.account_id for p in to_close})
     }
-    closing = close_intents(
-        run=run,
-        positions=to_close,
-        accounts=accounts,
-        purpose=Purpose.UNWIND,
-        intended_at=timezone.now(),
-        freeze=lambda p: 10**9,
-        lot_size=lambda p: p.lot_size,
+    closing = killed.closing_orders(
+        run=run, positions=to_close, accounts=accounts, purpose=Purpose.UNWIND
     )
     OrderIntent.objects.bulk_create(closing)
     run.state = RunState.HALTED
@@ -239,9 +265,4 @@ def leg_failure_policy_apply(
             data={"policy": strategy.leg_failure_policy, "closing": len(closing)},
         )
     )
-    payloads = [
-        b.to_json() for b in batches_for(closing, accounts=accounts, fire_at=timezone.now())
-    ]
-    for payload in payloads:
-        payload["fire_at"] = None
-    return payloads
+    return killed.payloads_at_once(closing, accounts=accounts)

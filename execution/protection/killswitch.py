@@ -3,12 +3,16 @@ engine holds on every broker, refuse new entries until re-armed.
 
 Engaging is one transaction (switch, closing intents, audit); the broker calls (cancels and
 the closing orders) happen after the commit, in account tasks, hedges kept until the shorts
-are bought back.
+are bought back. Unsent orders, those already in a sender's hands included, are stopped in
+Redis where no sender marked them "about to write" (`sender.unsent_stop_now`); a
+marked one may be on the wire and goes out: an entry fill booked after the engage is closed as
+it is booked, and an entry acknowledged after it is cancelled (execution.orders.killed).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +22,6 @@ from brokers import registry
 from brokers.base import BrokerError, RateLimitedError
 from execution import enqueue
 from execution.audit import event_build, event_record, events_record
-from execution.intents.build import batches_for, close_intents
 from execution.models.engine import (
     IntentState,
     KillSwitch,
@@ -29,7 +32,9 @@ from execution.models.engine import (
     RunState,
     ScheduledRun,
 )
+from execution.orders import killed
 from execution.orders.lifecycle import intent_transition
+from execution.send import sender
 from execution.send.sender import slot_take
 from trader.permissions import OPERATE_GLOBAL_KILL_SWITCH, staff_may
 
@@ -94,7 +99,11 @@ def kill_switch_engage(
         open_orders = OrderIntent.objects.filter(
             state__in=[IntentState.ACKNOWLEDGED, IntentState.PARTIALLY_FILLED]
         )
-        unsent = OrderIntent.objects.filter(state=IntentState.INTENT, intended_at__gt=now)
+        # Every order not sent yet, including those already handed to a sender (before T,
+        # or an orphan the reconciler may still send): stopped where provably unwritten.
+        unsent = OrderIntent.objects.filter(
+            state=IntentState.INTENT, intended_at__gte=now - timedelta(days=1)
+        ).exclude(purpose=Purpose.FLATTEN)
         if user is not None:
             positions = positions.filter(owner=user)
             planned = planned.filter(owner=user)
@@ -102,21 +111,27 @@ def kill_switch_engage(
             unsent = unsent.filter(run__owner=user)
         open_positions = list(positions)
         skipped = planned.update(state=RunState.SKIPPED, note="Kill switch engaged.")
-        unsent.exclude(purpose=Purpose.FLATTEN).update(
+        unsent_tags = list(unsent.values_list("tag", flat=True))
+        try:
+            stopped = sender.unsent_stop_now(unsent_tags)
+        except Exception:
+            # Redis down: nothing can be proved unwritten, so nothing is called not sent (no
+            # sender can mark, hence write, an order meanwhile either). The switch engages and
+            # flattens regardless; fills of what goes out later are closed as they are booked.
+            logger.exception("kill switch: %d unsent orders could not be stopped", len(unsent_tags))
+            stopped = set()
+        unsent.filter(tag__in=stopped).update(
             state=IntentState.ABANDONED, error="Not sent: kill switch engaged."
         )
+        # Marked "about to write" by a sender: maybe on the wire. Left to that sender (or the
+        # lookup by tag); a fill of one is closed as it is booked (execution.orders.killed).
+        on_the_wire = len(unsent_tags) - len(stopped)
         to_cancel = list(open_orders.values_list("pk", flat=True))
         accounts = {p.account_id: p.account for p in open_positions}
         intents = []
         for position in open_positions:
-            intents += close_intents(
-                run=position.run,
-                positions=[position],
-                accounts=accounts,
-                purpose=Purpose.FLATTEN,
-                intended_at=now,
-                freeze=lambda p: 10**9,
-                lot_size=lambda p: p.lot_size,
+            intents += killed.closing_orders(
+                run=position.run, positions=[position], accounts=accounts, purpose=Purpose.FLATTEN
             )
         OrderIntent.objects.bulk_create(intents)
         events_record(
@@ -124,16 +139,25 @@ def kill_switch_engage(
                 event_build(
                     kind="killswitch.engaged",
                     message=f"Kill switch engaged by {actor}: {len(to_cancel)} orders to cancel, "
-                    f"{len(intents)} closing orders, {skipped} planned entries skipped."
+                    f"{len(intents)} closing orders, {skipped} planned entries skipped, "
+                    f"{len(stopped)} unsent orders stopped"
+                    + (
+                        f", {on_the_wire} already on their way (closed if they fill)."
+                        if on_the_wire
+                        else "."
+                    )
                     + (f" Reason: {reason}" if reason else ""),
                     user_id=None if user is None else user.pk,
-                    data={"scope": switch.scope, "cancel": to_cancel},
+                    data={
+                        "scope": switch.scope,
+                        "cancel": to_cancel,
+                        "stopped": len(stopped),
+                        "on_the_wire": on_the_wire,
+                    },
                 )
             ]
         )
-        payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
-        for payload in payloads:
-            payload["fire_at"] = None
+        payloads = killed.payloads_at_once(intents, accounts=accounts)
         if send:
             outside_of = user.pk if flatten_outside and user is not None else None
             transaction.on_commit(lambda: flatten_start(to_cancel, payloads, outside_of=outside_of))

@@ -377,6 +377,36 @@ def unsent_stop(tags: Iterable[str]) -> set[str]:
     return taken - wire_marked(taken)
 
 
+# Stops an order for good unless a sender already marked it "about to write": its claim is
+# taken (from anyone, a live sender included) in the same script that reads the mark. A mark
+# is set by a script that checks the claim (_MARK), and Redis runs scripts one at a time:
+# either the mark came first (the order may go out, and is not returned) or the stop did (the
+# sender's mark is refused, so it never writes the order).
+_STOP_UNLESS_MARKED = """
+local n = #KEYS / 2
+local stopped = {}
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[n + i]) == 0 then
+    redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2])
+    stopped[#stopped + 1] = i
+  end
+end
+return stopped
+"""
+
+
+def unsent_stop_now(tags: list[str]) -> set[str]:
+    """Make these orders unwritable where no sender marked them "about to write" yet (one
+    round trip); returns those: never written, and now never will be. Unlike the leg-failure
+    policy's `unsent_stop`, a live sender's claim is taken too: a skipped run or an
+    engaged kill switch stops what a sender holds but has not begun to write."""
+    if not tags:
+        return set()
+    script = engine_redis().register_script(_STOP_UNLESS_MARKED)
+    stopped = script(keys=_mark_keys(tags), args=[STOPPER_ID, CLAIM_TTL_SECONDS])
+    return {tags[int(i) - 1] for i in stopped}
+
+
 def claim_owner(tag: str) -> str | None:
     value = engine_redis().get(claim_key(tag))
     return value.decode() if value else None

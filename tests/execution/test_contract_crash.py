@@ -155,3 +155,26 @@ def test_an_orphan_whose_contract_is_gone_needs_attention_never_a_guess(monkeypa
     assert not Position.objects.filter(run_id=intent.run_id).exists()
     assert [m.to for m in mail.outbox] == [[intent.run.owner.email]]
     assert "no longer known" in mail.outbox[0].body
+
+
+@pytest.mark.usefixtures("session_open")
+def test_an_acknowledged_order_whose_contract_is_gone_needs_attention(monkeypatch, settings):
+    """Acknowledged by its broker (recorded by a worker of before outcomes carried the
+    contract) while its intent still names the placeholder, and the resolution is gone: its
+    fills can never be booked, so it needs attention (owner told), not left open for ever."""
+    fire_at = timezone.now().replace(microsecond=0) - datetime.timedelta(seconds=10)
+    intent = IntentFactory(
+        intended_at=fire_at,
+        side="BUY",
+        phase=0,
+        tradingsymbol=f"{slots.PREFIX}ac4ed0:0:kite",
+        instrument_token="",
+        state=IntentState.ACKNOWLEDGED,
+        broker_order_id="B-1",
+    )
+    open_orders_reconcile()
+    intent.refresh_from_db()
+    assert intent.state == IntentState.NEEDS_ATTENTION
+    assert not Position.objects.filter(run_id=intent.run_id).exists()
+    assert [m.to for m in mail.outbox] == [[intent.run.owner.email]]
+    assert "no longer known" in mail.outbox[0].body

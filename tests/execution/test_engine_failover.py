@@ -211,3 +211,153 @@ def test_the_policy_drops_only_unsent_orders_it_can_prove_never_written():
     assert states["HEDGEWIRE"] == states["SHORTLIVE"] == IntentState.INTENT
     assert states["SHORTNEVER"] == IntentState.ABANDONED
     assert sender.wire_marks_set([never.tag]) == set()  # no sender can write it now
+
+
+# --- an unknown outcome settled later by the reconciler ----------------------------------------
+class _RefusedAtTheBroker:
+    """Its book shows the order tagged `tag` as rejected (never placed), and no other."""
+
+    def __init__(self, tag):
+        self.tag = tag
+
+    def order_status(self, broker_order_id):
+        return None
+
+    def find_order_by_tag(self, tag):
+        from brokers.base import BrokerOrder, OrderStatus, Side
+
+        if tag != self.tag:
+            return None
+        return BrokerOrder(
+            broker_order_id=f"B-{tag}",
+            tag=tag,
+            tradingsymbol="NIFTYA",
+            side=Side.BUY,
+            quantity=75,
+            filled_quantity=0,
+            average_price=None,
+            status=OrderStatus.REJECTED,
+            status_message="Margin shortfall",
+        )
+
+
+def _settled_as_not_placed(monkeypatch, django_capture_on_commit_callbacks, *, late_by):
+    """A hedge at the first account whose answer was lost (unknown), `late_by` seconds after
+    its T; the reconciler finds it rejected in the broker's book. Returns the run, its
+    accounts, the hedge and the runs the settlement started the failover task for."""
+    import datetime
+
+    from django.utils import timezone
+
+    from execution import enqueue
+    from execution.orders.lifecycle import open_orders_reconcile
+
+    run, (first, second) = _run((Broker.KITE, Broker.UPSTOX))
+    fire_at = timezone.now() - datetime.timedelta(seconds=late_by)
+    hedge = IntentFactory(
+        run=run,
+        account=first,
+        side="BUY",
+        phase=0,
+        state=IntentState.UNKNOWN,
+        tradingsymbol="NIFTYA",
+        intended_at=fire_at,
+        unknown_since=fire_at,
+    )
+    _intent(run, second, "BUY", IntentState.ACKNOWLEDGED, "NIFTYA")
+    monkeypatch.setattr(
+        "brokers.registry.get_adapter", lambda account: _RefusedAtTheBroker(hedge.tag)
+    )
+    started = []
+    monkeypatch.setattr(
+        enqueue, "task_enqueue", lambda name, **options: started.append((name, options))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        open_orders_reconcile()
+    hedge.refresh_from_db()
+    assert hedge.state == IntentState.REJECTED
+    failovers = [o["args"][0] for name, o in started if name == enqueue.RUN_FAILURES]
+    return run, (first, second), hedge, failovers
+
+
+def test_an_unknown_order_settled_as_not_placed_fails_over_within_the_cap(
+    monkeypatch, django_capture_on_commit_callbacks, settings
+):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 30
+    run, (_first, second), hedge, failovers = _settled_as_not_placed(
+        monkeypatch, django_capture_on_commit_callbacks, late_by=2
+    )
+    assert failovers == [run.pk]  # the settlement runs the failover decision
+    (payload,) = run_failures_handle(run_id=run.pk)
+    (moved,) = OrderIntent.objects.filter(failover_from=hedge)
+    assert moved.account_id == second.pk and moved.state == IntentState.INTENT
+    assert [o["tag"] for o in payload["orders"]] == [moved.tag]
+    hedge.refresh_from_db()
+    assert hedge.state == IntentState.FAILED_OVER
+    # Never placed twice: the decision run again (a redelivered task) moves nothing more.
+    assert run_failures_handle(run_id=run.pk) == []
+    assert OrderIntent.objects.filter(failover_from__isnull=False).count() == 1
+
+
+def test_an_unknown_order_settled_as_not_placed_past_the_cap_is_missed_not_moved(
+    monkeypatch, django_capture_on_commit_callbacks, settings
+):
+    settings.EXECUTION_ENTRY_LATE_CAP_SECONDS = 5
+    run, _accounts, _hedge, failovers = _settled_as_not_placed(
+        monkeypatch, django_capture_on_commit_callbacks, late_by=40
+    )
+    assert failovers == [run.pk]
+    run_failures_handle(run_id=run.pk)
+    assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()
+    event = ExecutionEvent.objects.get(kind="run.failover_missed")
+    assert "Missed:" in event.message
+    run.refresh_from_db()
+    # Reported missed, and the leg-failure policy decides what becomes of the placed legs.
+    assert run.state == RunState.HALTED
+    assert ExecutionEvent.objects.filter(kind="run.leg_failure_policy").exists()
+
+
+def test_no_failover_while_the_owners_kill_switch_is_engaged():
+    from execution.models import KillSwitch, KillSwitchScope
+
+    run, (first, second) = _run((Broker.KITE, Broker.UPSTOX))
+    _intent(run, first, "BUY", IntentState.REJECTED, "NIFTYA")
+    _intent(run, second, "BUY", IntentState.ACKNOWLEDGED, "NIFTYA")
+    KillSwitch.objects.create(scope=KillSwitchScope.USER, user=run.owner, engaged=True)
+    assert run_failures_handle(run_id=run.pk) == []
+    assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()
+
+
+def test_an_outcome_settled_after_its_run_completed_moves_nothing():
+    """Settled hours later (the owner confirms an order needing attention was never placed):
+    a run already completed is neither failed over nor halted."""
+    run, (first, _second) = _run((Broker.KITE, Broker.UPSTOX))
+    _intent(run, first, "BUY", IntentState.REJECTED, "NIFTYA")
+    ScheduledRun.objects.filter(pk=run.pk).update(state=RunState.COMPLETED)
+    assert run_failures_handle(run_id=run.pk) == []
+    run.refresh_from_db()
+    assert run.state == RunState.COMPLETED
+    assert not OrderIntent.objects.filter(failover_from__isnull=False).exists()
+
+
+def test_an_unknown_settled_as_placed_decides_only_runs_with_a_failure(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """The lots held back for an unknown hedge are decided once it is found placed; a run
+    with nothing failed starts no task on the execution queue."""
+    from execution import enqueue
+    from execution.orders.lifecycle import intent_transition
+
+    started = []
+    monkeypatch.setattr(
+        enqueue, "task_enqueue", lambda name, **options: started.append(options["args"][0])
+    )
+    clean, (first, _second) = _run((Broker.KITE, Broker.UPSTOX))
+    found = _intent(clean, first, "BUY", IntentState.UNKNOWN, "NIFTYA")
+    held, (other, _) = _run((Broker.KITE, Broker.UPSTOX))
+    hedge = _intent(held, other, "BUY", IntentState.UNKNOWN, "NIFTYA")
+    _intent(held, other, "SELL", IntentState.ABANDONED, "NIFTYB")  # held back for the hedge
+    with django_capture_on_commit_callbacks(execute=True):
+        intent_transition(intent=found, to=IntentState.ACKNOWLEDGED)
+        intent_transition(intent=hedge, to=IntentState.ACKNOWLEDGED)
+    assert started == [held.pk]

@@ -1309,6 +1309,20 @@ def slots_reserve(
     return {order.tag: at for order, at in zip(orders, times, strict=True)}
 
 
+def warm_origins(
+    the_lane: AsyncLane,
+    cached: _CachedAdapter,
+    origins: Iterable[Any],
+    count: int,
+    burst: dict[str, int] | None,
+) -> None:
+    """Warm enough connections to each of `origins` for a batch of `count` orders (or the
+    boundary's burst at that broker, when known): see AsyncLane.warm_soon."""
+    for origin in origins:
+        wanted = burst.get(cached.broker, count) if burst else count
+        the_lane.warm_soon(origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)))
+
+
 def send_batch_async(
     *,
     account_id: int,
@@ -1347,11 +1361,8 @@ def send_batch_async(
     # The session guard for each order at the instant it is planned to be written (the
     # calendar is read here, before T; a later retry asks again off the loop).
     closed = session_refusals(orders, at={o.tag: max(send_at[o.tag], time.time()) for o in orders})
-    origins = {prepared.origin for prepared in wires.values()}
     the_lane = lane()
-    for origin in origins:
-        wanted = burst.get(cached.broker, len(orders)) if burst else len(orders)
-        the_lane.warm_soon(origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)))
+    warm_origins(the_lane, cached, {w.origin for w in wires.values()}, len(orders), burst)
     import asyncio
 
     return asyncio.run_coroutine_threadsafe(

@@ -40,6 +40,9 @@ MARKERS: dict[str, Any] = {
     "price": Decimal("987654.32"),
 }
 FIELDS = ("tradingsymbol", "instrument_token", "price")
+# A batch handed over this close to T warms its connections at once; one handed over earlier
+# leaves it to the pass at T - ε (its connections would be stale by T).
+WARM_AHEAD_MAX = wire.IDLE_MAX_SECONDS - 2.0
 
 
 def fields_of(order: sender.OutgoingOrder) -> tuple[str, ...]:
@@ -234,8 +237,11 @@ def batch_hold(
         burst=burst,
     )
     the_lane = sender.lane()
-    origins = {t.origin for t in held.templates.values()}
-    sender.warm_origins(the_lane, cached, origins, len(orders), burst)
+    if fire_at_epoch is not None and fire_at_epoch - time.time() < WARM_AHEAD_MAX:
+        # Connections opened now are still fresh at T (wire.IDLE_MAX_SECONDS); earlier ones
+        # would be dropped as stale at T: the pass at T - ε warms those.
+        origins = {t.origin for t in held.templates.values()}
+        sender.warm_origins(the_lane, cached, origins, len(orders), burst)
     with _held_lock:
         _held.setdefault(key, []).append(held)
     return asyncio.run_coroutine_threadsafe(the_lane.tracked(held.run(the_lane)), the_lane.loop)
@@ -254,20 +260,21 @@ def batches_fill(
     if not batches:
         return 0
     the_lane = sender.lane()
+    warmed = set()
     for held in batches:
         try:
             held.fill(contracts(held.orders))
         except Exception:  # its orders stay claimed and unsent: looked up, never resent
             logger.exception("the contracts of a held batch could not be filled in")
             held.orders = []
-        # Connections warmed at the hand-over may have aged past the keep-alive limit.
-        sender.warm_origins(
-            the_lane,
-            held.cached,
-            {w.origin for w in held.wires.values()},
-            len(held.orders),
-            held.burst,
-        )
+        # Open what is missing (connections warmed at a hand-over long before T have aged
+        # out of the pool): once per broker and origin in the pass, not once per batch.
+        origins = {w.origin for w in held.wires.values()} - warmed
+        if origins:
+            warmed |= origins
+            sender.warm_origins(
+                the_lane, held.cached, origins, len(held.orders), held.burst, again=True
+            )
 
     def wake() -> None:
         for held in batches:

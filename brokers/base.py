@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -99,6 +100,35 @@ class WireRequest:
     url: str
     headers: dict[str, str]
     body: bytes
+
+
+# One contract value as `order_request` writes it into its request: (value, exchange) -> the
+# exact bytes standing for it (encoded for the body: form field, JSON string, JSON number).
+# The value is a str for the symbol and the token, a Decimal for the price.
+FieldEncoder = Callable[[Any, str], bytes]
+
+
+@dataclass(frozen=True)
+class OrderTemplate:
+    """How the contract's values stand in an adapter's `order_request`, so that the engine can
+    build an order's request before its contract is known (before T - ε: a placeholder in
+    place of the symbol) and fill the contract in later by joining bytes, without building it
+    again. Each of the three contract fields is either encoded (a FieldEncoder giving exactly
+    the bytes `order_request` writes for it), or `UNWRITTEN` (the request does not depend on
+    it), or None (not declared: an order needing it is built in full once it is known). The
+    declaration is proved per adapter, byte for byte, by tests/brokers/test_order_templates.py;
+    the engine still refuses a template whose marker does not appear exactly once."""
+
+    tradingsymbol: FieldEncoder | str | None = None
+    instrument_token: FieldEncoder | str | None = None
+    price: FieldEncoder | str | None = None
+
+    def encoder(self, name: str) -> FieldEncoder | str | None:
+        """The FieldEncoder of field `name`, UNWRITTEN, or None (not declared)."""
+        return getattr(self, name, None)  # type: ignore[no-any-return]
+
+
+UNWRITTEN = "unwritten"
 
 
 @dataclass(frozen=True)
@@ -299,6 +329,10 @@ class BrokerAdapter(abc.ABC):
         """Read the answer to `order_request`: the acknowledgement, or raise the classified
         BrokerError (a `failure` answer is ambiguous or retryable by its kind)."""
         raise NotImplementedError(f"{type(self).__name__} does not speak HTTP")
+
+    # How the contract's values stand in `order_request` (see OrderTemplate); None: the engine
+    # builds every request of this adapter in full once its contract is known.
+    order_template: ClassVar[OrderTemplate | None] = None
 
     @property
     def speaks_http(self) -> bool:

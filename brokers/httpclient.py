@@ -22,9 +22,11 @@ import logging
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote_plus
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.compat import json as requests_json  # type: ignore[attr-defined]
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from brokers.base import (
@@ -127,6 +129,19 @@ def prepare(
         headers={k: str(v) for k, v in prepared.headers.items()},
         body=body.encode() if isinstance(body, str) else body,
     )
+
+
+# The bytes `prepare` writes for one value, for the adapters' OrderTemplate declarations:
+# requests encodes a form with urlencode (quote_plus, nothing safe) and JSON with its own json
+# module (simplejson when installed), default separators and ASCII escapes.
+def form_value(text: str) -> bytes:
+    """A form field's value as `prepare(data=…)` writes it."""
+    return quote_plus(text.encode("utf-8"), safe="").encode("ascii")
+
+
+def json_value(value: Any) -> bytes:
+    """A JSON value (a string with its quotes, a number) as `prepare(json=…)` writes it."""
+    return requests_json.dumps(value, allow_nan=False).encode("utf-8")
 
 
 def raise_on_failure(answer: WireAnswer) -> None:

@@ -23,6 +23,7 @@ from brokers.base import (
     InputRejectedError,
     OrderAck,
     OrderRequest,
+    OrderTemplate,
     OrderType,
     PermanentError,
     Position,
@@ -33,7 +34,14 @@ from brokers.base import (
     WireRequest,
     next_ist_cutoff,
 )
-from brokers.httpclient import json_body, jwt_expiry, prepare, raise_on_failure, to_decimal
+from brokers.httpclient import (
+    json_body,
+    json_value,
+    jwt_expiry,
+    prepare,
+    raise_on_failure,
+    to_decimal,
+)
 from brokers.trades import Trade, angelone_trade, read_trades
 
 MIDNIGHT = dtime(0, 0)
@@ -56,6 +64,12 @@ class AngelOneAdapter(BrokerAdapter):
         market_protection_required=False,  # MARKET is refused outright, see the class docstring
         max_tag_length=20,
         market_orders_allowed=False,
+    )
+    # The JSON body of order_request: symbol, symbol token and price, all strings.
+    order_template: ClassVar[OrderTemplate | None] = OrderTemplate(
+        tradingsymbol=lambda symbol, exchange: json_value(symbol),
+        instrument_token=lambda token, exchange: json_value(token),
+        price=lambda price, exchange: json_value(parsing.price_text(price)),
     )
 
     def __init__(

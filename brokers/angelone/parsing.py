@@ -74,7 +74,7 @@ def order_payload(order: OrderRequest) -> dict[str, str]:
         "ordertype": order.order_type.value,
         "producttype": PRODUCT_TO_ANGEL[order.product],
         "duration": "DAY",
-        "price": _price_text(order.price if order.order_type is OrderType.LIMIT else None),
+        "price": price_text(order.price if order.order_type is OrderType.LIMIT else None),
         "triggerprice": "0",
         "squareoff": "0",
         "stoploss": "0",
@@ -84,7 +84,8 @@ def order_payload(order: OrderRequest) -> dict[str, str]:
     return payload
 
 
-def _price_text(price: Decimal | None) -> str:
+def price_text(price: Decimal | None) -> str:
+    """A price as placeOrder takes it (a string; "0" for none)."""
     return "0" if price is None else format(price, "f")
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from brokers.base import (
+    UNWRITTEN,
     AmbiguousError,
     BrokerAdapter,
     BrokerOrder,
@@ -21,6 +22,7 @@ from brokers.base import (
     InputRejectedError,
     OrderAck,
     OrderRequest,
+    OrderTemplate,
     PermanentError,
     Position,
     Quote,
@@ -31,7 +33,7 @@ from brokers.base import (
 )
 from brokers.dhan import client as api
 from brokers.dhan import parsing
-from brokers.httpclient import prepare, raise_on_failure, to_decimal
+from brokers.httpclient import json_value, prepare, raise_on_failure, to_decimal
 from brokers.trades import Trade, dhan_trade, read_trades
 
 # Tokens last at most 24 hours since the SEBI change (reference §5.1).
@@ -52,6 +54,12 @@ class DhanAdapter(BrokerAdapter):
         market_protection_required=False,  # Dhan converts MARKET to a protected LIMIT itself
         postback=True,
         max_tag_length=20,
+    )
+    # The JSON body of order_request: the security id and the price; no symbol.
+    order_template: ClassVar[OrderTemplate | None] = OrderTemplate(
+        tradingsymbol=UNWRITTEN,
+        instrument_token=lambda token, exchange: json_value(token),
+        price=lambda price, exchange: json_value(parsing.limit_price(price)),
     )
 
     def __init__(

@@ -67,10 +67,15 @@ _DATA_AUTH_CODES = {"806", "807", "808", "809", "810"}
 _STATIC_IP_TEXT = re.compile(r"static ip|\bip address\b|\bregistered ip\b", re.IGNORECASE)
 
 
+def limit_price(price: Decimal | None) -> float:
+    """`price` of a LIMIT order (a JSON number; 0 for none)."""
+    return float(price if price else Decimal(0))
+
+
 def order_payload(order: OrderRequest, *, client_id: str) -> dict[str, Any]:
     """POST /v2/orders body. `correlationId` carries our tag so the order can be found after
     a lost answer. MARKET has no protection field: Dhan itself makes it a protected LIMIT."""
-    limit = order.price if order.order_type is OrderType.LIMIT and order.price else Decimal(0)
+    limit = order.price if order.order_type is OrderType.LIMIT else None
     return {
         "dhanClientId": client_id,
         "correlationId": order.tag,
@@ -82,7 +87,7 @@ def order_payload(order: OrderRequest, *, client_id: str) -> dict[str, Any]:
         "securityId": order.instrument_token,
         "quantity": order.quantity,
         "disclosedQuantity": 0,
-        "price": float(limit),
+        "price": limit_price(limit),
         "triggerPrice": 0,
         "afterMarketOrder": False,
     }

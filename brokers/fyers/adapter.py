@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from brokers.base import (
+    UNWRITTEN,
     AmbiguousError,
     BrokerAdapter,
     BrokerOrder,
@@ -23,6 +24,7 @@ from brokers.base import (
     InputRejectedError,
     OrderAck,
     OrderRequest,
+    OrderTemplate,
     PermanentError,
     Position,
     Quote,
@@ -34,7 +36,7 @@ from brokers.base import (
 )
 from brokers.fyers import client as api
 from brokers.fyers import parsing
-from brokers.httpclient import jwt_expiry, prepare, raise_on_failure, to_decimal, to_int
+from brokers.httpclient import json_value, jwt_expiry, prepare, raise_on_failure, to_decimal, to_int
 from brokers.trades import Trade, fyers_trade, read_trades
 
 # Columns of Fyers' headerless symbol-master CSV (reference §4.5); three reserved at the end.
@@ -81,6 +83,13 @@ class FyersAdapter(BrokerAdapter):
         lookup_by_tag=True,  # GET /api/v3/orders?order_tag=1:<tag>
         market_protection_required=False,  # Fyers converts MARKET to a protected LIMIT itself
         max_tag_length=30,
+    )
+    # The JSON body of order_request: the symbol with its exchange prefix, the limit price; no
+    # token.
+    order_template: ClassVar[OrderTemplate | None] = OrderTemplate(
+        tradingsymbol=lambda symbol, exchange: json_value(parsing.symbol_text(symbol, exchange)),
+        instrument_token=UNWRITTEN,
+        price=lambda price, exchange: json_value(parsing.limit_price(price)),
     )
 
     def __init__(

@@ -62,22 +62,32 @@ _STATIC_IP_TEXT = re.compile(r"static ip|\bip address\b|\bregistered ip\b", re.I
 
 def fyers_symbol(order: OrderRequest) -> str:
     """`NSE:NIFTY25JUN24000CE`: the exchange prefix is added when the symbol lacks one."""
-    if ":" in order.tradingsymbol:
-        return order.tradingsymbol
-    return f"{EXCHANGE_PREFIX[order.exchange]}:{order.tradingsymbol}"
+    return symbol_text(order.tradingsymbol, order.exchange)
+
+
+def symbol_text(tradingsymbol: str, exchange: str) -> str:
+    """fyers_symbol of a symbol traded on `exchange`."""
+    if ":" in tradingsymbol:
+        return tradingsymbol
+    return f"{EXCHANGE_PREFIX[exchange]}:{tradingsymbol}"
+
+
+def limit_price(price: Decimal | None) -> float:
+    """`limitPrice` of a LIMIT order (a JSON number; 0 for none)."""
+    return float(price if price else Decimal(0))
 
 
 def order_payload(order: OrderRequest) -> dict[str, Any]:
     """POST /api/v3/orders/sync body. MARKET needs no protection field: Fyers itself turns it
     into a protected LIMIT (since 1-Apr-2026)."""
-    limit = order.price if order.order_type is OrderType.LIMIT and order.price else Decimal(0)
+    limit = order.price if order.order_type is OrderType.LIMIT else None
     return {
         "symbol": fyers_symbol(order),
         "qty": order.quantity,
         "type": TYPE_LIMIT if order.order_type is OrderType.LIMIT else TYPE_MARKET,
         "side": SIDE_TO_FYERS[order.side],
         "productType": PRODUCT_TO_FYERS[order.product],
-        "limitPrice": float(limit),
+        "limitPrice": limit_price(limit),
         "stopPrice": 0,
         "disclosedQty": 0,
         "validity": "DAY",

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from brokers.base import (
+    UNWRITTEN,
     AmbiguousError,
     AuthError,
     BrokerAdapter,
@@ -25,6 +26,7 @@ from brokers.base import (
     MarginEstimate,
     OrderAck,
     OrderRequest,
+    OrderTemplate,
     OrderType,
     PermanentError,
     Position,
@@ -34,7 +36,7 @@ from brokers.base import (
     WireRequest,
     next_ist_cutoff,
 )
-from brokers.httpclient import prepare
+from brokers.httpclient import form_value, prepare
 from brokers.kite import parsing
 from brokers.kite.client import KiteClient
 from brokers.trades import Trade, kite_trade, read_trades
@@ -54,6 +56,12 @@ class KiteAdapter(BrokerAdapter):
         max_tag_length=20,
         algo_id_field="algo_id",
         basket_margin=True,  # POST /margins/basket
+    )
+    # The form of order_request: the symbol and the price are form values; no token.
+    order_template = OrderTemplate(
+        tradingsymbol=lambda symbol, exchange: form_value(symbol),
+        instrument_token=UNWRITTEN,
+        price=lambda price, exchange: form_value(_text(price)),
     )
 
     def __init__(

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from brokers.base import (
+    UNWRITTEN,
     AmbiguousError,
     AuthError,
     BrokerAdapter,
@@ -24,6 +25,7 @@ from brokers.base import (
     MarginEstimate,
     OrderAck,
     OrderRequest,
+    OrderTemplate,
     OrderType,
     PermanentError,
     Position,
@@ -33,7 +35,7 @@ from brokers.base import (
     WireRequest,
     next_ist_cutoff,
 )
-from brokers.httpclient import prepare
+from brokers.httpclient import json_value, prepare
 from brokers.trades import Trade, read_trades, upstox_trade
 from brokers.upstox import parsing
 from brokers.upstox.client import UpstoxClient
@@ -55,6 +57,12 @@ class UpstoxAdapter(BrokerAdapter):
         max_tag_length=20,
         algo_id_field="X-Algo-Name",
         basket_margin=True,  # POST /v2/charges/margin
+    )
+    # The JSON body of order_request: the instrument key and the price; no symbol.
+    order_template = OrderTemplate(
+        tradingsymbol=UNWRITTEN,
+        instrument_token=lambda token, exchange: json_value(token),
+        price=lambda price, exchange: json_value(parsing.price_text(price)),
     )
 
     def __init__(

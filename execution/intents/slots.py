@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from execution.send import template
 from execution.send.sender import OutgoingOrder, engine_redis
 
 logger = logging.getLogger(__name__)
@@ -256,7 +257,7 @@ def orders_resolved(
             continue
         prices = found.get("p") or {}
         out.append(
-            dataclasses.replace(
+            template.copy_with(
                 order,
                 tradingsymbol=found["s"],
                 instrument_token=found["t"],

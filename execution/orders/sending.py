@@ -19,7 +19,7 @@ from execution import conf
 from execution.intents import slots
 from execution.models.engine import IntentState, OrderIntent
 from execution.orders.lifecycle import outcomes_apply
-from execution.send import sender
+from execution.send import sender, template
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,9 @@ def account_batch_send(payload: dict[str, Any]) -> dict[str, Any]:
             send_at = sender.slots_reserve(
                 payload["account_id"], cached.ops_limit, orders, float(payload["fire_at"])
             )
+            if cached.adapter.speaks_http:
+                _held_send(payload, key, cached, orders, send_at, until=until)
+                return {"account_id": payload["account_id"], "scheduled": len(orders)}
             slots.when_resolved(
                 key,
                 until=until,
@@ -163,6 +166,42 @@ def account_batch_send(payload: dict[str, Any]) -> dict[str, Any]:
         if not orders:
             return {"account_id": payload["account_id"], "sent": 0}
     return _batch_send(payload, orders, alone=alone)
+
+
+def _held_send(
+    payload: dict[str, Any],
+    key: str,
+    cached: Any,
+    orders: list[sender.OutgoingOrder],
+    send_at: dict[str, float],
+    *,
+    until: float,
+) -> None:
+    """Build the batch's requests now, before T - ε, with gaps for the contracts, and hold it
+    on the lane (execution.send.template); the one pass of this process fills them in when
+    the resolution comes (or, with none by `until`, drops the orders still on placeholders)."""
+    out = writer()
+    out.begin()
+    try:
+        future = template.batch_hold(
+            key,
+            account_id=payload["account_id"],
+            cached=cached,
+            orders=orders,
+            send_at=send_at,
+            fire_at_epoch=float(payload["fire_at"]),
+            burst=payload.get("burst"),
+        )
+    except BaseException:
+        out.end([], background=True)
+        raise
+    takeover_watch_start(float(payload["fire_at"]))
+    future.add_done_callback(lambda done: _hand_over(out, done))
+    slots.when_resolved(key, until=until, then=functools.partial(_fill, key))
+
+
+def _fill(key: str, resolution: dict[str, dict[str, Any]] | None) -> None:
+    template.batches_fill(key, lambda orders: slots.orders_resolved(orders, resolution))
 
 
 def _resolved_send(

@@ -985,15 +985,16 @@ class AsyncLane:
 
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def warm_soon(self, origin: Any, connections: int) -> None:
+    def warm_soon(self, origin: Any, connections: int, *, again: bool = False) -> None:
         """Make sure about `connections` keep-alive connections to `origin` (an
         execution.send.wire.Origin) are open before T (HTTP/1.1 carries one order at a time per
         connection, so a burst of n orders needs n connections to leave together). Runs on the
-        loop; the caller does not wait."""
+        loop; the caller does not wait. `again`: even if it was asked within WARM_MAX_AGE
+        (only the connections missing are opened)."""
         import asyncio
 
         key = (origin, connections)
-        if time.monotonic() - self._warmed.get(key, -1e9) < WARM_MAX_AGE:
+        if not again and time.monotonic() - self._warmed.get(key, -1e9) < WARM_MAX_AGE:
             return
         self._warmed[key] = time.monotonic()
         asyncio.run_coroutine_threadsafe(self.warm(origin, connections), self.loop)
@@ -1339,6 +1340,24 @@ def slots_reserve(
     return {order.tag: at for order, at in zip(orders, times, strict=True)}
 
 
+def warm_origins(
+    the_lane: AsyncLane,
+    cached: _CachedAdapter,
+    origins: Iterable[Any],
+    count: int,
+    burst: dict[str, int] | None,
+    *,
+    again: bool = False,
+) -> None:
+    """Warm enough connections to each of `origins` for a batch of `count` orders (or the
+    boundary's burst at that broker, when known): see AsyncLane.warm_soon."""
+    for origin in origins:
+        wanted = burst.get(cached.broker, count) if burst else count
+        the_lane.warm_soon(
+            origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)), again=again
+        )
+
+
 def send_batch_async(
     *,
     account_id: int,
@@ -1377,11 +1396,8 @@ def send_batch_async(
     # The session guard for each order at the instant it is planned to be written (the
     # calendar is read here, before T; a later retry asks again off the loop).
     closed = session_refusals(orders, at={o.tag: max(send_at[o.tag], time.time()) for o in orders})
-    origins = {prepared.origin for prepared in wires.values()}
     the_lane = lane()
-    for origin in origins:
-        wanted = burst.get(cached.broker, len(orders)) if burst else len(orders)
-        the_lane.warm_soon(origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)))
+    warm_origins(the_lane, cached, {w.origin for w in wires.values()}, len(orders), burst)
     import asyncio
 
     return asyncio.run_coroutine_threadsafe(

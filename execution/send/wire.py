@@ -87,6 +87,15 @@ _OWN_HEADERS = frozenset({"host", "content-length", "connection", "transfer-enco
 
 def serialize(method: str, url: str, headers: dict[str, str], body: bytes) -> Prepared:
     """The request line, headers and body of one HTTP/1.1 request, ready to write."""
+    origin, lines = _head(method, url, headers)
+    if body or method.upper() in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return Prepared(origin, head + body)
+
+
+def _head(method: str, url: str, headers: dict[str, str]) -> tuple[Origin, list[str]]:
+    """The origin, and the request line and headers (no Content-Length) of a request."""
     origin = Origin.of(url)
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -97,10 +106,56 @@ def serialize(method: str, url: str, headers: dict[str, str], body: bytes) -> Pr
         if "\r" in name or "\n" in name or "\r" in str(value) or "\n" in str(value):
             raise ValueError(f"header {name!r} contains a line break")
         lines.append(f"{name}: {value}")
-    if body or method.upper() in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body)}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return Prepared(origin, head + body)
+    return origin, lines
+
+
+@dataclass(frozen=True)
+class Template:
+    """A request whose body has gaps for values known later: `fill` joins the parts with the
+    values' bytes and sets Content-Length, giving exactly what `serialize` gives for the
+    request built with those values (the caller's template contract, brokers.base)."""
+
+    origin: Origin
+    head: bytes  # the request line and headers, each ending in CRLF; Content-Length to come
+    parts: tuple[bytes, ...]  # the body around the gaps (one more than `gaps`)
+    gaps: tuple[str, ...]  # the name of the value filling each gap, in order
+
+    def fill(self, values: dict[str, bytes]) -> Prepared:
+        parts = self.parts
+        pieces = [parts[0]]
+        for index, name in enumerate(self.gaps, 1):
+            pieces.append(values[name])
+            pieces.append(parts[index])
+        body = b"".join(pieces)
+        return Prepared(
+            self.origin, b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body)
+        )
+
+
+def template(
+    method: str, url: str, headers: dict[str, str], body: bytes, gaps: dict[str, bytes]
+) -> Template | None:
+    """`serialize`'s request with the bytes of each of `gaps` (name -> the bytes standing for
+    that value in `body`) cut out of the body, for `Template.fill`. None when one of them does
+    not appear exactly once in the body, or appears in the head, or two overlap: such a
+    request is not templated (its caller builds it in full)."""
+    origin, lines = _head(method, url, headers)
+    head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+    found = []
+    for name, marker in gaps.items():
+        if not marker or body.count(marker) != 1 or marker in head:
+            return None
+        found.append((body.index(marker), len(marker), name))
+    found.sort()
+    parts, names, at = [], [], 0
+    for start, size, name in found:
+        if start < at:
+            return None
+        parts.append(body[at:start])
+        names.append(name)
+        at = start + size
+    parts.append(body[at:])
+    return Template(origin, head, tuple(parts), tuple(names))
 
 
 class _Response:

@@ -83,3 +83,41 @@ def test_a_resolution_that_never_comes_sends_nothing():
     done = threading.Event()
     slots.when_resolved(key, until=time.time() + 0.2, then=lambda r: (found.append(r), done.set()))
     assert done.wait(5) and found == [None]
+
+
+def test_a_held_batch_is_filled_from_its_templates_and_falls_back_to_the_full_build(monkeypatch):
+    """Built with markers at the hand-over, filled in at T - ε: the bytes are the adapter's own
+    request with the resolved contract; a LIMIT order the resolution left without a price is
+    built in full (and refused in the adapter's words); a run with an unresolved placeholder is
+    left out."""
+    from brokers.base import Credentials
+    from brokers.kite.adapter import KiteAdapter
+    from execution.send import sender, template, wire
+
+    monkeypatch.setattr(sender, "session_refusals", lambda orders, at: {})
+    adapter = KiteAdapter(Credentials(api_key="k", access_token="t"), base_url="http://127.0.0.1:9")
+    resolution = {
+        "?ab:0:kite": {"s": "M&M26D083000CE", "t": "123", "r": "101.5", "p": None},
+        "?ab:1:kite": {"s": "NIFTY26D0824200CE", "t": "124", "r": "50", "p": {"SELL": "48.95"}},
+        "?ab:2:kite": {"e": "no fresh price: stale: not sent."},
+    }
+    no_price, priced = _order(1, "?ab:0:kite"), _order(1, "?ab:1:kite", side="SELL")
+    failing = _order(2, "?ab:2:kite", side="SELL")
+    orders = [no_price, priced, failing]
+    held = template.Held(
+        account_id=1,
+        cached=sender._CachedAdapter(adapter, "test", 10, broker="kite"),
+        orders=orders,
+        send_at={o.tag: time.time() + 60 for o in orders},
+        fire_at_epoch=None,
+        burst=None,
+    )
+    assert set(held.templates) == {o.tag for o in orders}
+    held.fill(slots.orders_resolved(orders, resolution))
+    assert [o.tag for o in held.orders] == [no_price.tag, priced.tag]
+    assert held.refused == {no_price.tag: "A LIMIT order needs a price."}
+    built = adapter.order_request(held.orders[1].request())
+    assert held.wires == {
+        priced.tag: wire.serialize(built.method, built.url, built.headers, built.body)
+    }
+    assert b"tradingsymbol=NIFTY26D0824200CE&" in held.wires[priced.tag].data

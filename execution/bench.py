@@ -818,7 +818,9 @@ def run(opts: Options, env: dict[str, str]) -> dict[str, Any]:
         "untracked",
         "cpu_seconds",
     ):
-        final[key] = sum(r.get(key, 0) for r in results)
+        counts = [r.get(key, 0) for r in results]
+        # None: not counted in this mode (the floor's untracked), not zero
+        final[key] = None if None in counts else sum(counts)
     final["cpu_seconds"] = round(final["cpu_seconds"], 2)
     final["cpu_seconds_per_1000_orders"] = round(
         final["cpu_seconds"] / max(1, final["expected"]) * 1000, 3

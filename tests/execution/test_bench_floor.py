@@ -115,3 +115,16 @@ def test_a_server_that_is_gone_is_reported_as_failures_not_raised():
     assert report.shares[0].connections == 0
     assert len(report.shares[0].failures) == 2
     assert report.fields(0.0, percentile)["floor_failures"] == 2
+
+
+def test_the_command_passes_floor_processes_on_only_when_given():
+    from execution.management.commands.bench_boundary import _flags
+
+    options = {
+        "strategies": 2, "legs": 4, "accounts": 2, "brokers": "kite,upstox", "latency_ms": 30.0,
+        "mode": "floor", "trials": 1, "workers": 2, "lead": 40.0, "hedge": "ack",
+        "fault_rate": 0.0, "seed": 1, "kill_worker": False,
+    }  # fmt: skip
+    assert "--floor-processes" not in _flags({**options, "floor_processes": 0})
+    flags = _flags({**options, "floor_processes": 3})
+    assert flags[flags.index("--floor-processes") + 1] == "3"

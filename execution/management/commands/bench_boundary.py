@@ -158,9 +158,10 @@ def _flags(options: dict[str, Any]) -> list[str]:
         "hedge",
         "fault_rate",
         "seed",
-        "floor_processes",
     ):
         flags += [f"--{name.replace('_', '-')}", str(options[name])]
+    if options.get("floor_processes"):
+        flags += ["--floor-processes", str(options["floor_processes"])]
     if options["kill_worker"]:
         flags.append("--kill-worker")
     return flags

@@ -670,7 +670,11 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                 # before it stored its result (the orders went out: they are counted below).
                 print("dispatch result lost with the killed worker", file=sys.stderr)
         else:
-            _wait_until(fire_at - lead)
+            # The floor starts earlier by what its clients need to start and connect (their
+            # preparation is not what it measures; `client_ready_before_t_ms` shows it).
+            expected_orders = opts.strategies * opts.legs * opts.accounts
+            ahead = bench_floor.prepare_seconds(expected_orders) if opts.mode == "floor" else 0
+            _wait_until(fire_at - lead - timedelta(seconds=ahead))
             counted: list[str] = []
 
             def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -703,6 +707,8 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                     built, fire_at.timestamp(), opts.floor_processes or opts.workers
                 )
                 cpu.seconds += floor.cpu_seconds
+                if floor.late(fire_at.timestamp()):
+                    print("floor: a client process was not ready at T", file=sys.stderr)
         _wait_until(fire_at + timedelta(seconds=3 + (8 if opts.kill_worker else 0)))
         settled_after = _faults_settle(opts, seeded, fire_at)
         expected = _expected_tags(seeded.run_ids)

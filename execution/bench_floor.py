@@ -35,6 +35,15 @@ WARM_STEP = 256
 WARM_ROUNDS = 8
 # The client processes start and connect before T; they may take this long past T to answer.
 ANSWER_WAIT_SECONDS = 60.0
+# The floor's orders are built this long (plus the dispatch's own lead) before T, for the
+# client processes to start and connect: seconds, fixed plus per order.
+PREPARE_SECONDS = 2.0
+PREPARE_SECONDS_PER_ORDER = 0.001
+
+
+def prepare_seconds(orders: int) -> float:
+    """How long before the dispatch's own lead the floor starts its dispatch."""
+    return PREPARE_SECONDS + PREPARE_SECONDS_PER_ORDER * orders
 
 
 def own_cpu() -> float:
@@ -48,6 +57,7 @@ class ShareReport:
 
     requests: int = 0
     connections: int = 0  # keep-alive connections open at T
+    ready: float | None = None  # epoch seconds: connected and waiting for T
     written: list[float] = field(default_factory=list)  # epoch seconds, one per request
     opened_at_t: int = 0  # requests that found no open connection (opened one after T)
     failures: list[str] = field(default_factory=list)
@@ -60,6 +70,10 @@ class FloorReport:
     shares: list[ShareReport]
     cpu_seconds: float  # the clients' and this process's serialization
 
+    def late(self, fire_at: float) -> bool:
+        """A process was not connected and waiting by T (or never reported)."""
+        return any(s.ready is None or s.ready > fire_at for s in self.shares)
+
     def fields(self, fire_at: float, percentile: Any) -> dict[str, Any]:
         """The floor's own figures for the benchmark's JSON (times in ms after T)."""
         written = [(w - fire_at) * 1000 for share in self.shares for w in share.written]
@@ -68,6 +82,11 @@ class FloorReport:
             "floor_connections": sum(s.connections for s in self.shares),
             "floor_opened_at_t": sum(s.opened_at_t for s in self.shares),
             "floor_failures": sum(len(s.failures) for s in self.shares),
+            # how long before T the last process was ready (negative: late, the floor unsound)
+            "client_ready_before_t_ms": round(
+                min(((fire_at - s.ready) * 1000 for s in self.shares if s.ready), default=0.0),
+                1,
+            ),
             "client_written_ms": {
                 "first": round(min(written, default=0.0), 2),
                 "p50": round(percentile(written, 50), 1),
@@ -164,6 +183,7 @@ async def _fire_share(share: list[Any], fire_at: float) -> ShareReport:
     gc.collect()
     gc.freeze()
     gc.disable()
+    report.ready = time.time()
     delay = fire_at - time.time() - 0.005
     if delay > 0:
         await asyncio.sleep(delay)

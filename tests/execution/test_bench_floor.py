@@ -104,6 +104,7 @@ def test_every_request_is_written_once_by_the_processes_and_none_before_t(server
     fields = report.fields(fire_at, percentile)
     assert fields["floor_processes"] == processes and fields["floor_opened_at_t"] == 0
     assert fields["floor_failures"] == 0
+    assert fields["client_ready_before_t_ms"] > 0 and not report.late(fire_at)
     assert 0 <= fields["client_written_ms"]["first"] <= fields["client_written_ms"]["p99"]
     assert len(fields["client_done_ms"]) == processes
 

@@ -139,14 +139,19 @@ class CpuMeter:
         return usage.ru_utime + usage.ru_stime
 
 
-class EmulatorLoad:
-    """The emulators' CPU around T, sampled by a thread every INTERVAL from half a second
-    before T for up to SAMPLE_SECONDS: what each broker's emulator (one process, one event
-    loop) spent from T until its last order arrived, and that as a share of one core. A share
-    near 1.0 says its loop was saturated: the emulator, not the client, set the lag."""
+MACHINE = "machine"  # LoadMeter's name for the whole machine's busy CPU
+
+
+class LoadMeter:
+    """CPU around T, sampled by a thread every INTERVAL from half a second before T for up to
+    SAMPLE_SECONDS: each broker's emulator (one process, one event loop), the floor's client
+    processes and the whole machine. `busy` reads it from T until the last order arrived: an
+    emulator near 1.0 core had its loop saturated (it set the lag); the machine near all its
+    cores was saturated (what else ran took its share)."""
 
     INTERVAL = 0.02
     SAMPLE_SECONDS = 30.0
+    CLIENT = "client"  # the floor's client processes' names start with it
 
     def __init__(self, emulators: dict[str, Any], fire_at: float) -> None:
         import psutil
@@ -159,9 +164,23 @@ class EmulatorLoad:
         self._samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._sample, args=(fire_at,), name="bench-emulator-load", daemon=True
+            target=self._sample, args=(fire_at,), name="bench-load", daemon=True
         )
         self._thread.start()
+
+    def watch_clients(self, pids: list[int]) -> None:
+        import psutil
+
+        for index, pid in enumerate(pids):
+            with contextlib.suppress(psutil.Error):
+                self._processes[f"{self.CLIENT}{index}"] = psutil.Process(pid)
+
+    @staticmethod
+    def _machine() -> float:
+        import psutil
+
+        times = psutil.cpu_times()
+        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
     def _sample(self, fire_at: float) -> None:
         import psutil
@@ -170,33 +189,58 @@ class EmulatorLoad:
             return
         while not self._stop.is_set() and time.time() < fire_at + self.SAMPLE_SECONDS:
             now = time.time()
-            for broker, process in self._processes.items():
-                with contextlib.suppress(psutil.Error):
-                    self._samples[broker].append((now, CpuMeter._total(process)))
+            self._samples[MACHINE].append((now, self._machine()))
+            for name, process in list(self._processes.items()):
+                with contextlib.suppress(psutil.Error):  # a client that has ended
+                    self._samples[name].append((now, CpuMeter._total(process)))
             self._stop.wait(self.INTERVAL)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def _cores(self, name: str, start: float, end: float) -> tuple[float, float] | None:
+        """(CPU seconds, cores busy on average) of `name` between two instants."""
+        samples = self._samples.get(name, [])
+        if not samples:
+            return None
+        before = [s for s in samples if s[0] <= start] or samples[:1]
+        after = [s for s in samples if s[0] >= end] or samples[-1:]
+        (t0, cpu0), (t1, cpu1) = before[-1], after[0]
+        return cpu1 - cpu0, (cpu1 - cpu0) / max(t1 - t0, 1e-3)
+
     def busy(self, fire_at: float, logs: dict[str, list[dict]]) -> dict[str, Any]:
-        """Per broker: orders, last arrival (ms after T), CPU ms from T to it, share of a core."""
-        busy: dict[str, Any] = {}
+        """`emulators`: per broker the orders, last arrival (ms after T), CPU ms from T to it
+        and that in cores; `machine`: from T to the last arrival of all, the cores busy (of
+        how many), and the floor's clients' share of them."""
+        import psutil
+
+        busy: dict[str, Any] = {"emulators": {}}
+        last_of_all = fire_at
         for broker, entries in logs.items():
             arrivals = [e["arrival_ns"] / 1e9 for e in entries if e.get("kind", "place") == "place"]
-            samples = self._samples.get(broker, [])
-            if not arrivals or not samples:
+            measured = self._cores(broker, fire_at, max(arrivals, default=fire_at))
+            if not arrivals or measured is None:
                 continue
-            last = max(arrivals)
-            before = [s for s in samples if s[0] <= fire_at] or samples[:1]
-            after = [s for s in samples if s[0] >= last] or samples[-1:]
-            (t0, cpu0), (t1, cpu1) = before[-1], after[0]
-            busy[broker] = {
+            last_of_all = max(last_of_all, max(arrivals))
+            busy["emulators"][broker] = {
                 "orders": len(arrivals),
-                "last_arrival_ms": round((last - fire_at) * 1000, 1),
-                "cpu_ms": round((cpu1 - cpu0) * 1000, 1),
-                "cpu_share": round((cpu1 - cpu0) / max(t1 - t0, 1e-3), 2),
+                "last_arrival_ms": round((max(arrivals) - fire_at) * 1000, 1),
+                "cpu_ms": round(measured[0] * 1000, 1),
+                "cpu_share": round(measured[1], 2),
             }
+        machine = self._cores(MACHINE, fire_at, last_of_all)
+        if machine is not None:
+            busy["machine"] = {"cores": psutil.cpu_count(), "busy_cores": round(machine[1], 2)}
+            clients = [
+                self._cores(name, fire_at, last_of_all)
+                for name in self._processes
+                if name.startswith(self.CLIENT)
+            ]
+            if clients:
+                busy["machine"]["floor_clients_cores"] = round(
+                    sum(c[1] for c in clients if c is not None), 2
+                )
         return busy
 
 
@@ -636,7 +680,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
     cpu = CpuMeter()
     plan = bench_faults.FaultPlan()
     floor: bench_floor.FloorReport | None = None
-    load = EmulatorLoad(emulators, fire_at.timestamp())
+    load = LoadMeter(emulators, fire_at.timestamp())
     try:
         if opts.mode in ("engine", "naive"):
             workers = [start_worker(i, opts.mode, env) for i in range(opts.workers)]
@@ -704,7 +748,10 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                 # orders): serializing, connecting, writing and reading the answers; their
                 # wait for T sleeps and costs none.
                 floor = bench_floor.fire(
-                    built, fire_at.timestamp(), opts.floor_processes or opts.workers
+                    built,
+                    fire_at.timestamp(),
+                    opts.floor_processes or opts.workers,
+                    on_start=load.watch_clients,
                 )
                 cpu.seconds += floor.cpu_seconds
                 if floor.late(fire_at.timestamp()):
@@ -731,7 +778,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         if floor is not None:
             result.update(floor.fields(fire_at.timestamp(), percentile))
         load.stop()
-        result["emulators"] = load.busy(fire_at.timestamp(), by_broker)
+        result.update(load.busy(fire_at.timestamp(), by_broker))
         cpu.settle_all()
         result.update(not_arrived_accounting(seeded.run_ids, expected, logs))
         # The floor writes no database: "untracked" is the engine's and naive's figure.

@@ -26,6 +26,7 @@ import multiprocessing
 import resource
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,11 +110,14 @@ def split(groups: list[list[Any]], processes: int) -> list[list[Any]]:
 
 
 def fire(
-    groups: list[list[tuple[str, str, dict[str, str], bytes]]], fire_at: float, processes: int
+    groups: list[list[tuple[str, str, dict[str, str], bytes]]],
+    fire_at: float,
+    processes: int,
+    on_start: Callable[[list[int]], None] | None = None,
 ) -> FloorReport:
     """Write every request (method, URL, headers, body; grouped by account) at `fire_at`
     (epoch seconds) from `processes` client processes; returns when every process has its
-    answers (or gave up on them)."""
+    answers (or gave up on them). `on_start` gets the processes' ids once they run."""
     from execution.send.wire import serialize
 
     started = own_cpu()
@@ -130,6 +134,8 @@ def fire(
         process.start()
         sender.close()
         running.append((process, receiver))
+    if on_start is not None:
+        on_start([process.pid for process, _ in running if process.pid is not None])
     reports = []
     for process, receiver in running:
         wait = max(0.0, fire_at - time.time()) + ANSWER_WAIT_SECONDS

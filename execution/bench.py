@@ -98,8 +98,9 @@ class Seeded:
 class CpuMeter:
     """Process CPU seconds (user + system) spent by the engine's side of one trial: the
     sending worker processes (the engine's dispatcher runs in one of them) from when they are
-    ready until the orders have arrived, and this process's own dispatch and sends in the
-    floor and naive modes. The emulators (the brokers) are not counted."""
+    ready until the orders have arrived, this process's own dispatch and sends in the naive
+    mode, and in the floor mode its serializing and its client processes (reported by them,
+    execution.bench_floor). The emulators (the brokers) are not counted."""
 
     def __init__(self) -> None:
         self.seconds = 0.0

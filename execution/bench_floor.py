@@ -217,4 +217,6 @@ async def _fire_share(share: list[Any], fire_at: float) -> ShareReport:
         elif outcome[1].status >= 400:
             report.failures.append(f"HTTP {outcome[1].status}: {outcome[1].body[:200]!r}")
     pool.close()
+    gc.unfreeze()
+    gc.enable()
     return report

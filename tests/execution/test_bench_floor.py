@@ -5,6 +5,7 @@ each was written."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections import Counter
@@ -129,3 +130,26 @@ def test_the_command_passes_floor_processes_on_only_when_given():
     assert "--floor-processes" not in _flags({**options, "floor_processes": 0})
     flags = _flags({**options, "floor_processes": 3})
     assert flags[flags.index("--floor-processes") + 1] == "3"
+
+
+@pytest.mark.network
+def test_one_client_in_this_process_writes_its_share_at_t_on_connections_opened_before(servers):
+    # The client processes' own code, run here (the spawned processes are not measured).
+    import multiprocessing
+
+    from execution.bench_floor import _client
+    from execution.send.wire import serialize
+
+    share = [serialize("POST", servers[i % 2].url, {}, f"own{i}".encode()) for i in range(40)]
+    fire_at = time.time() + 1.0
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    _client(share, fire_at, sender)
+    report = receiver.recv()
+    time.sleep(0.3)
+
+    tags = Counter(tag for server in servers for _, tag in server.arrivals)
+    assert tags == Counter(f"own{i}" for i in range(40))
+    assert report.connections == 40 and report.opened_at_t == 0 and not report.failures
+    assert report.ready is not None and report.ready < fire_at <= min(report.written)
+    assert report.cpu_seconds > 0
+    assert gc.isenabled()  # the collector paused for the burst only

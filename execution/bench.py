@@ -6,9 +6,10 @@ few seconds ahead and reads the arrival times of the orders from the emulators' 
 
 Modes: `engine` (the real dispatch: one task per account, hedge-first, at T), `naive` (the
 obvious design: one Celery ETA task per order, each loading its intent and making its adapter),
-`floor` (the same orders, pre-built, sent at T by one bare asyncio HTTP client: no database,
-no Celery). The run gets a declared special session around now in the calendar (the bench
-database is a scratch one), so the calendar guard lets it through at any hour.
+`floor` (the same orders, pre-built, written at T by bare client processes with the engine's
+wire client: no database, no Celery; execution.bench_floor). The run gets a declared special
+session around now in the calendar (the bench database is a scratch one), so the calendar guard
+lets it through at any hour.
 
 `BENCH_DUMP=<file>` writes T, the expected tags and the emulators' raw order log of the last
 trial as JSON, for looking at the arrivals order by order (`{t}` in the name: one file per
@@ -17,7 +18,6 @@ trial, named by its T in epoch seconds; the scratch database keeps every trial's
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -25,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from contextlib import ExitStack
@@ -38,7 +39,7 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.db import connection
 from django.utils import timezone
 
-from execution import bench_faults
+from execution import bench_faults, bench_floor
 from execution.markettime import IST
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class Options:
     hedge: str = "ack"  # the strategies' hedge confirmation: ack (wait) or none
     fault_rate: float = 0.0  # mixed broker faults (execution.bench_faults), engine mode only
     seed: int = 1  # decides every order's fault
+    floor_processes: int = 0  # the floor's client processes (0: as many as --workers)
 
 
 @dataclass
@@ -96,8 +98,9 @@ class Seeded:
 class CpuMeter:
     """Process CPU seconds (user + system) spent by the engine's side of one trial: the
     sending worker processes (the engine's dispatcher runs in one of them) from when they are
-    ready until the orders have arrived, and this process's own dispatch and sends in the
-    floor and naive modes. The emulators (the brokers) are not counted."""
+    ready until the orders have arrived, this process's own dispatch and sends in the naive
+    mode, and in the floor mode its serializing and its client processes (reported by them,
+    execution.bench_floor). The emulators (the brokers) are not counted."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -135,6 +138,111 @@ class CpuMeter:
 
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
+
+
+MACHINE = "machine"  # LoadMeter's name for the whole machine's busy CPU
+
+
+class LoadMeter:
+    """CPU around T, sampled by a thread every INTERVAL from half a second before T for up to
+    SAMPLE_SECONDS: each broker's emulator (one process, one event loop), the floor's client
+    processes and the whole machine. `busy` reads it from T until the last order arrived: an
+    emulator near 1.0 core had its loop saturated (it set the lag); the machine near all its
+    cores was saturated (what else ran took its share)."""
+
+    INTERVAL = 0.02
+    SAMPLE_SECONDS = 30.0
+    CLIENT = "client"  # the floor's client processes' names start with it
+
+    def __init__(self, emulators: dict[str, Any], fire_at: float) -> None:
+        import psutil
+
+        self._processes = {
+            broker: psutil.Process(emulator.process.pid)
+            for broker, emulator in emulators.items()
+            if getattr(emulator, "process", None) is not None
+        }
+        self._samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._sample, args=(fire_at,), name="bench-load", daemon=True
+        )
+        self._thread.start()
+
+    def watch_clients(self, pids: list[int]) -> None:
+        import psutil
+
+        for index, pid in enumerate(pids):
+            with contextlib.suppress(psutil.Error):
+                self._processes[f"{self.CLIENT}{index}"] = psutil.Process(pid)
+
+    @staticmethod
+    def _machine() -> float:
+        import psutil
+
+        times = psutil.cpu_times()
+        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+    def _sample(self, fire_at: float) -> None:
+        import psutil
+
+        if self._stop.wait(max(0.0, fire_at - 0.5 - time.time())):
+            return
+        while not self._stop.is_set() and time.time() < fire_at + self.SAMPLE_SECONDS:
+            now = time.time()
+            self._samples[MACHINE].append((now, self._machine()))
+            for name, process in list(self._processes.items()):
+                with contextlib.suppress(psutil.Error):  # a client that has ended
+                    self._samples[name].append((now, CpuMeter._total(process)))
+            self._stop.wait(self.INTERVAL)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _cores(self, name: str, start: float, end: float) -> tuple[float, float] | None:
+        """(CPU seconds, cores busy on average) of `name` between two instants."""
+        samples = self._samples.get(name, [])
+        if not samples:
+            return None
+        before = [s for s in samples if s[0] <= start] or samples[:1]
+        after = [s for s in samples if s[0] >= end] or samples[-1:]
+        (t0, cpu0), (t1, cpu1) = before[-1], after[0]
+        return cpu1 - cpu0, (cpu1 - cpu0) / max(t1 - t0, 1e-3)
+
+    def busy(self, fire_at: float, logs: dict[str, list[dict]]) -> dict[str, Any]:
+        """`emulators`: per broker the orders, last arrival (ms after T), CPU ms from T to it
+        and that in cores; `machine`: from T to the last arrival of all, the cores busy (of
+        how many), and the floor's clients' share of them."""
+        import psutil
+
+        busy: dict[str, Any] = {"emulators": {}}
+        last_of_all = fire_at
+        for broker, entries in logs.items():
+            arrivals = [e["arrival_ns"] / 1e9 for e in entries if e.get("kind", "place") == "place"]
+            measured = self._cores(broker, fire_at, max(arrivals, default=fire_at))
+            if not arrivals or measured is None:
+                continue
+            last_of_all = max(last_of_all, max(arrivals))
+            busy["emulators"][broker] = {
+                "orders": len(arrivals),
+                "last_arrival_ms": round((max(arrivals) - fire_at) * 1000, 1),
+                "cpu_ms": round(measured[0] * 1000, 1),
+                "cpu_share": round(measured[1], 2),
+            }
+        machine = self._cores(MACHINE, fire_at, last_of_all)
+        if machine is not None:
+            busy["machine"] = {"cores": psutil.cpu_count(), "busy_cores": round(machine[1], 2)}
+            clients = [
+                self._cores(name, fire_at, last_of_all)
+                for name in self._processes
+                if name.startswith(self.CLIENT)
+            ]
+            if clients:
+                busy["machine"]["floor_clients_cores"] = round(
+                    sum(c[1] for c in clients if c is not None), 2
+                )
+        return busy
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -392,61 +500,26 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
     return seeded
 
 
-# --- floor: the same orders, pre-built, one asyncio client ---------------------------------
-def capture_requests(batches: list[Any]) -> list[tuple[str, str, dict[str, str], bytes]]:
-    """Each account's adapter builds its order requests (its order_request), nothing sent."""
+# --- floor: the same orders, pre-built, bare clients (execution.bench_floor) -----------------
+def capture_requests(batches: list[Any]) -> list[list[tuple[str, str, dict[str, str], bytes]]]:
+    """Each account's adapter builds its order requests (its order_request), nothing sent:
+    one list per account batch."""
     from brokers.models import BrokerAccount
     from brokers.registry import get_adapter
     from execution.send import sender
 
-    captured: list[tuple[str, str, dict[str, str], bytes]] = []
+    captured: list[list[tuple[str, str, dict[str, str], bytes]]] = []
     accounts = {
         a.pk: a for a in BrokerAccount.objects.filter(pk__in=[b.account_id for b in batches])
     }
     for batch in batches:
         adapter = get_adapter(accounts[batch.account_id])
+        group = []
         for order in batch.orders:
             built = adapter.order_request(sender.OutgoingOrder(**order).request())
-            captured.append((built.method, built.url, built.headers, built.body))
+            group.append((built.method, built.url, built.headers, built.body))
+        captured.append(group)
     return captured
-
-
-async def _fire(requests_: list[tuple[str, str, dict[str, str], bytes]], fire_at: float) -> None:
-    """Write every request at T, each whole on its own keep-alive connection opened before T
-    (execution.send.wire, the engine's own client: the floor is what that client can do with no
-    database, no Celery and nothing else to do)."""
-    from execution.send.sender import wait_until
-    from execution.send.wire import WirePool, serialize
-
-    prepared = [serialize(*request) for request in requests_]
-    pool = WirePool()
-    per_origin: dict[Any, int] = defaultdict(int)
-    for request in prepared:
-        per_origin[request.origin] += 1
-    await asyncio.gather(*(pool.warm(o, min(n, 800)) for o, n in per_origin.items()))
-    go = asyncio.Event()
-
-    async def one(request: Any) -> None:
-        await go.wait()
-        _, answer, _ = await pool.send(request)
-        if answer.status >= 400:
-            raise RuntimeError(f"HTTP {answer.status}: {answer.body[:200]!r}")
-
-    # Every send is a task parked on one event before T: at T the client only wakes them
-    # (no task creation, no serialising, no connecting after T: the floor measures the
-    # machine and the emulators, not its own preparation).
-    sends = [asyncio.ensure_future(one(r)) for r in prepared]
-    await asyncio.sleep(0)
-    delay = fire_at - time.time() - 0.005
-    if delay > 0:
-        await asyncio.sleep(delay)
-    wait_until(fire_at)
-    go.set()
-    outcomes = await asyncio.gather(*sends, return_exceptions=True)
-    pool.close()
-    failures = [repr(o) for o in outcomes if isinstance(o, BaseException)]
-    if failures:
-        print(f"floor: {len(failures)} requests failed, e.g. {failures[0]}", file=sys.stderr)
 
 
 # --- analysis ------------------------------------------------------------------------------
@@ -661,6 +734,8 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
     result: dict[str, Any]
     cpu = CpuMeter()
     plan = bench_faults.FaultPlan()
+    floor: bench_floor.FloorReport | None = None
+    load = LoadMeter(emulators, fire_at.timestamp())
     try:
         if opts.mode in ("engine", "naive"):
             workers = [start_worker(i, opts.mode, env) for i in range(opts.workers)]
@@ -694,7 +769,11 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                 # before it stored its result (the orders went out: they are counted below).
                 print("dispatch result lost with the killed worker", file=sys.stderr)
         else:
-            _wait_until(fire_at - lead)
+            # The floor starts earlier by what its clients need to start and connect (their
+            # preparation is not what it measures; `client_ready_before_t_ms` shows it).
+            expected_orders = opts.strategies * opts.legs * opts.accounts
+            ahead = bench_floor.prepare_seconds(expected_orders) if opts.mode == "floor" else 0
+            _wait_until(fire_at - lead - timedelta(seconds=ahead))
             counted: list[str] = []
 
             def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -720,11 +799,18 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                     _kill_and_restart(workers, fire_at, opts, env, cpu)
             else:
                 built = capture_requests(dispatched.batches)
-                # The floor's CPU is its client's alone (not the dispatch that made the
-                # orders); its wait for T sleeps and costs none.
-                own_cpu = CpuMeter.own()
-                asyncio.run(_fire(built, fire_at.timestamp()))
-                cpu.seconds += CpuMeter.own() - own_cpu
+                # The floor's CPU is its clients' alone (not the dispatch that made the
+                # orders): serializing, connecting, writing and reading the answers; their
+                # wait for T sleeps and costs none.
+                floor = bench_floor.fire(
+                    built,
+                    fire_at.timestamp(),
+                    opts.floor_processes or opts.workers,
+                    on_start=load.watch_clients,
+                )
+                cpu.seconds += floor.cpu_seconds
+                if floor.late(fire_at.timestamp()):
+                    print("floor: a client process was not ready at T", file=sys.stderr)
         _wait_until(fire_at + timedelta(seconds=3 + (8 if opts.kill_worker else 0)))
         settled_after = _faults_settle(opts, seeded, fire_at)
         expected = _expected_tags(seeded.run_ids)
@@ -741,10 +827,13 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                 break
             time.sleep(1.0)
         time.sleep(1.0)  # a duplicate sent late still shows
-        logs = []
-        for broker, emulator in emulators.items():
-            logs.extend(emulator.order_log()[seen[broker] :])
+        by_broker = {b: e.order_log()[seen[b] :] for b, e in emulators.items()}
+        logs = [entry for entries in by_broker.values() for entry in entries]
         result = analyse(mode=opts.mode, fire_at=fire_at, expected=expected, logs=logs)
+        if floor is not None:
+            result.update(floor.fields(fire_at.timestamp(), percentile))
+        load.stop()
+        result.update(load.busy(fire_at.timestamp(), by_broker))
         cpu.settle_all()
         result.update(not_arrived_accounting(seeded.run_ids, expected, logs))
         # The floor writes no database: "untracked" is the engine's and naive's figure.
@@ -763,6 +852,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         if opts.fault_rate:
             result.update(_faults_result(opts, seeded, logs, plan, settled_after))
     finally:
+        load.stop()
         if opts.fault_rate:
             bench_faults.faults_disarm(emulators)
         for worker in workers:

@@ -81,6 +81,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=1, help="decides every order's fault")
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument(
+            "--floor-processes",
+            type=int,
+            default=0,
+            help="floor mode: client processes writing the orders (default: as many as --workers)",
+        )
         parser.add_argument("--lead", type=float, default=10.0, help="seconds from start to T")
         parser.add_argument("--database-url", default=None)
         parser.add_argument("--inner", action="store_true", help="internal: already re-run")
@@ -130,6 +136,7 @@ class Command(BaseCommand):
             hedge=options["hedge"],
             fault_rate=options["fault_rate"],
             seed=options["seed"],
+            floor_processes=options["floor_processes"],
         )
         env = {**os.environ}
         env.setdefault("BENCH_DIR", tempfile.mkdtemp(prefix="bench-boundary-"))
@@ -153,6 +160,8 @@ def _flags(options: dict[str, Any]) -> list[str]:
         "seed",
     ):
         flags += [f"--{name.replace('_', '-')}", str(options[name])]
+    if options.get("floor_processes"):
+        flags += ["--floor-processes", str(options["floor_processes"])]
     if options["kill_worker"]:
         flags.append("--kill-worker")
     return flags

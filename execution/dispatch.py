@@ -553,9 +553,14 @@ def seconds_per_intent() -> float:
 
 def dispatch_lead(intents: int) -> float:
     """Seconds before T at which the dispatch of a boundary of about `intents` orders starts:
-    ε, plus twice what building them is measured to cost, never less than the configured lead
-    (conf.dispatch_lead_seconds)."""
-    needed = conf.spot_epsilon_seconds() + 1.0 + 2 * intents * seconds_per_intent()
+    ε, plus twice what building them and holding them in the send workers (their requests
+    built before T - ε, execution.send.template) is measured to cost, never less than the
+    configured lead (conf.dispatch_lead_seconds). The hand-over's cost is counted as if one
+    process held every order: with several it is done sooner, never later."""
+    from execution.send.template import handover_seconds_per_order
+
+    per_order = seconds_per_intent() + handover_seconds_per_order()
+    needed = conf.spot_epsilon_seconds() + 1.0 + 2 * intents * per_order
     return max(conf.dispatch_lead_seconds(), needed)
 
 

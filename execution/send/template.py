@@ -213,6 +213,34 @@ class Held:
 
 _held: dict[str, list[Held]] = {}
 _held_lock = threading.Lock()
+# What the hand-overs of a boundary cost this process: key -> [seconds, orders].
+_spent: dict[str, list[float]] = {}
+HANDOVER_COST_KEY = "execution:send:handover_seconds_per_order"
+
+
+def handover_cost_record(seconds: float, orders: int) -> None:
+    """Remember what holding one order cost a send worker at this boundary (a moving average
+    in Redis, one write per process and boundary): the dispatch's lead counts it, since the
+    hand-overs must be done before T - ε (execution.dispatch.dispatch_lead)."""
+    if orders <= 0:
+        return
+    measured = seconds / orders
+    try:
+        client = sender.engine_redis()
+        previous = client.get(HANDOVER_COST_KEY)
+        value = measured if previous is None else 0.5 * float(previous) + 0.5 * measured
+        client.set(HANDOVER_COST_KEY, f"{value:.6f}", ex=30 * 86400)
+    except Exception:  # the lead keeps its last known figure
+        logger.warning("could not record the hand-over cost per order", exc_info=True)
+
+
+def handover_seconds_per_order() -> float:
+    """What holding one order cost a send worker at the last boundaries (0 before any)."""
+    try:
+        found = sender.engine_redis().get(HANDOVER_COST_KEY)
+    except Exception:
+        found = None
+    return float(found) if found is not None else 0.0
 
 
 def batch_hold(
@@ -228,6 +256,7 @@ def batch_hold(
     """Prepare one account's batch of an HTTP adapter before its contracts are known, warm
     its connections and start it on the lane, waiting for `batches_fill(key, …)`. Returns a
     concurrent Future of its BatchReport."""
+    began = time.perf_counter()
     held = Held(
         account_id=account_id,
         cached=cached,
@@ -244,6 +273,9 @@ def batch_hold(
         sender.warm_origins(the_lane, cached, origins, len(orders), burst)
     with _held_lock:
         _held.setdefault(key, []).append(held)
+        spent = _spent.setdefault(key, [0.0, 0])
+        spent[0] += time.perf_counter() - began
+        spent[1] += len(orders)
     return asyncio.run_coroutine_threadsafe(the_lane.tracked(held.run(the_lane)), the_lane.loop)
 
 
@@ -257,6 +289,9 @@ def batches_fill(
     batch held after the pass is filled by the next call)."""
     with _held_lock:
         batches = _held.pop(key, [])
+        spent = _spent.pop(key, None)
+    if spent is not None:
+        handover_cost_record(spent[0], int(spent[1]))
     if not batches:
         return 0
     the_lane = sender.lane()

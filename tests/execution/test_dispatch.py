@@ -393,7 +393,9 @@ def test_the_lead_grows_with_the_boundary_from_the_measured_cost_per_order(setti
     from execution import dispatch
     from execution.send.sender import engine_redis
 
-    engine_redis().delete(dispatch.COST_KEY)
+    from execution.send import template
+
+    engine_redis().delete(dispatch.COST_KEY, template.HANDOVER_COST_KEY)
     settings.EXECUTION_DISPATCH_SECONDS_PER_INTENT = 0.002
     # Before any measurement: the calibrated cost; never less than the configured lead.
     assert dispatch.seconds_per_intent() == 0.002
@@ -406,4 +408,11 @@ def test_the_lead_grows_with_the_boundary_from_the_measured_cost_per_order(setti
     measured = dispatch.seconds_per_intent()
     assert measured != 0.002 and measured > 0
     assert dispatch.dispatch_lead(100_000) > dispatch.dispatch_lead(10_000) > 7.0
-    engine_redis().delete(dispatch.COST_KEY)
+    # The send workers' hand-over (requests built before T - ε) counts too, once measured.
+    before = dispatch.dispatch_lead(10_000)
+    # (What a process's hand-overs of a boundary cost is recorded by its pass at T - ε.)
+    template._spent["execution:contracts:lead-test"] = [0.5, 1000]
+    assert template.batches_fill("execution:contracts:lead-test", lambda orders: orders) == 0
+    assert template.handover_seconds_per_order() == 0.0005
+    assert dispatch.dispatch_lead(10_000) == pytest.approx(before + 2 * 10_000 * 0.0005)
+    engine_redis().delete(dispatch.COST_KEY, template.HANDOVER_COST_KEY)

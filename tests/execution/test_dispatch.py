@@ -391,9 +391,8 @@ def test_a_chunk_sends_each_account_as_the_one_account_task_would(monkeypatch):
 
 def test_the_lead_grows_with_the_boundary_from_the_measured_cost_per_order(settings):
     from execution import dispatch
-    from execution.send.sender import engine_redis
-
     from execution.send import template
+    from execution.send.sender import engine_redis
 
     engine_redis().delete(dispatch.COST_KEY, template.HANDOVER_COST_KEY)
     settings.EXECUTION_DISPATCH_SECONDS_PER_INTENT = 0.002

@@ -376,6 +376,7 @@ def boundary_dispatch(
         for quoted in bands:  # quote calls made through each broker (1 at T - ε, normally)
             result.timings[f"quote calls {quoted.broker}"] = quoted.calls
         failed = _failed_write(resolution, fire_at)
+        _killed_stop(fire_at)
         slots.publish(plan.key, resolution)
     result.queries_at_epsilon = len(counted)
     result.writes_at_epsilon = sum(
@@ -896,6 +897,53 @@ def _failed_write(resolution: dict[str, dict[str, Any]], fire_at: datetime) -> d
             )
             ScheduledRun.objects.filter(pk=run_id).update(state=RunState.SKIPPED, note=reason)
     return reasons
+
+
+KILLED_WORDS = "Not sent: kill switch engaged."
+
+
+def _killed_stop(fire_at: datetime) -> dict[int, int]:
+    """Entries of T whose owner's kill switch (or the global one) was engaged after the
+    dispatch loaded their runs: the engage may have committed before the intents did, so it
+    did not see them to stop. At T - ε they are committed: each is stopped in Redis (its claim
+    taken from its sender unless that sender marked it "about to write") and only those
+    stopped are called not sent; the run is skipped and its owner told. One query when no
+    switch is engaged (the usual case). Returns run id -> orders stopped."""
+    engaged = list(KillSwitch.objects.filter(engaged=True).values_list("scope", "user_id"))
+    if not engaged:
+        return {}
+    pending = OrderIntent.objects.filter(
+        state=IntentState.INTENT, intended_at=fire_at, purpose=Purpose.ENTRY
+    )
+    if all(scope != KillSwitchScope.GLOBAL for scope, _ in engaged):
+        pending = pending.filter(run__owner_id__in=[user for _, user in engaged])
+    tags = dict(pending.values_list("tag", "run_id"))
+    if not tags:
+        return {}
+    try:
+        stopped = sender.unsent_stop_now(list(tags))
+    except Exception:  # Redis down: nothing provably unwritten, so nothing is called not sent
+        logger.exception("could not stop the orders of a kill switch engaged during dispatch")
+        return {}
+    per_run = Counter(tags[tag] for tag in stopped)
+    with transaction.atomic():
+        pending.filter(tag__in=stopped).update(state=IntentState.ABANDONED, error=KILLED_WORDS)
+        runs = ScheduledRun.objects.filter(pk__in=per_run)
+        owners = dict(runs.values_list("pk", "owner_id"))
+        runs.update(state=RunState.SKIPPED, note="Kill switch engaged.")
+        events_record(
+            [
+                event_build(
+                    kind="run.killed",
+                    message=f"{count} orders not sent: the kill switch was engaged during "
+                    "the dispatch.",
+                    user_id=owners.get(run_id),
+                    run_id=run_id,
+                )
+                for run_id, count in per_run.items()
+            ]
+        )
+    return dict(per_run)
 
 
 def _resolution_write(resolution: dict[str, dict[str, Any]], fire_at: datetime) -> int:

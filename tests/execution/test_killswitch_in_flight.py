@@ -276,3 +276,36 @@ def test_the_switch_engages_even_when_redis_cannot_stop_anything(monkeypatch):
     assert KillSwitch.objects.get(user=run.owner).engaged
     order.refresh_from_db()
     assert order.state == IntentState.INTENT  # not provably unwritten: never called not sent
+
+
+def test_a_switch_engaged_while_the_dispatch_wrote_stops_its_entries_at_t_minus_epsilon():
+    """The engage committed before the dispatch's intents did, so it could not see them: at
+    T - ε the dispatcher stops them in Redis (unless marked "about to write") and calls only
+    those stopped not sent; another owner's run and an exit of the same T go on."""
+    from execution.dispatch import KILLED_WORDS, _killed_stop
+
+    fire_at = timezone.now().replace(microsecond=0) + datetime.timedelta(seconds=5)
+    killed, other = RunFactory(state=RunState.DISPATCHED), RunFactory(state=RunState.DISPATCHED)
+    held, marked = (IntentFactory(run=killed, intended_at=fire_at) for _ in range(2))
+    exit_order = IntentFactory(run=killed, intended_at=fire_at, purpose="exit", side="SELL")
+    untouched = IntentFactory(run=other, intended_at=fire_at)
+    tags = [held.tag, marked.tag, exit_order.tag, untouched.tag]
+    sender.heartbeat_start()
+    assert sender.claims_take(tags) == set(tags)
+    assert sender.wire_marks_set([marked.tag]) == {marked.tag}
+    assert _killed_stop(fire_at) == {}  # no switch engaged: one query, nothing stopped
+    KillSwitch.objects.create(
+        user=killed.owner, scope=KillSwitchScope.USER, engaged=True, engaged_at=timezone.now()
+    )
+    assert _killed_stop(fire_at) == {killed.pk: 1}
+    states = dict(OrderIntent.objects.values_list("tag", "state"))
+    assert states[held.tag] == IntentState.ABANDONED
+    assert OrderIntent.objects.get(pk=held.pk).error == KILLED_WORDS
+    assert states[marked.tag] == states[exit_order.tag] == states[untouched.tag] == "intent"
+    assert sender.wire_marks_set([held.tag]) == set()  # its sender cannot write it now
+    killed.refresh_from_db()
+    other.refresh_from_db()
+    assert killed.state == RunState.SKIPPED and other.state == RunState.DISPATCHED
+    assert ExecutionEvent.objects.filter(
+        kind="run.killed", run_id=killed.pk, user_id=killed.owner_id
+    ).exists()

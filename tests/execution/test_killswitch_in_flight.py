@@ -6,6 +6,7 @@ platform does not close."""
 from __future__ import annotations
 
 import datetime
+import time
 from decimal import Decimal
 
 import pytest
@@ -219,16 +220,33 @@ def test_a_fill_booked_while_an_engage_commits_waits_for_it_and_is_closed():
         finally:
             connection.close()
 
-    booking = threading.Thread(target=book)
+    def lock_waiters() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh inside the transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            return int(cursor.fetchone()[0])
+
+    def poll(done, tries: int = 200) -> bool:
+        # Sleeps, not timed waits: under libfaketime (make test-at) a thread's timed join
+        # never times out, and the test would hold its transaction for ever.
+        for _ in range(tries):
+            if done():
+                return True
+            time.sleep(0.05)
+        return done()
+
+    booking = threading.Thread(target=book, daemon=True)
     with transaction.atomic():  # the engage, between its switch row and its commit
         switch = KillSwitch.objects.select_for_update().get(user=run.owner)
         switch.engaged = True
         switch.save()
         booking.start()
-        booking.join(timeout=1.0)
-        assert booking.is_alive()  # the fill waits for the engage
-    booking.join(timeout=10)
-    assert not booking.is_alive() and not errors
+        # The fill waits for the engage: PostgreSQL shows its connection waiting on a lock.
+        assert poll(lambda: lock_waiters() >= 1) and booking.is_alive()
+    assert poll(lambda: not booking.is_alive()) and not errors
     (close,) = OrderIntent.objects.filter(run=run, purpose="flatten")
     assert (close.side, close.quantity) == ("SELL", 75)
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from execution.bench import percentile
 from execution.bench_floor import fire, split
+from tests.execution.realworker import SKIP_UNDER_FAKETIME
 
 
 class _Server:
@@ -77,6 +78,7 @@ def test_split_deals_whole_groups_round_robin_and_covers_every_item_once():
 
 @pytest.mark.network
 @pytest.mark.slow
+@SKIP_UNDER_FAKETIME  # T crosses into spawned client processes (their faked clocks restart)
 @pytest.mark.parametrize("processes", [1, 3])
 def test_every_request_is_written_once_by_the_processes_and_none_before_t(servers, processes):
     # 75 accounts of 4 orders, alternately on one server and the other
@@ -111,6 +113,7 @@ def test_every_request_is_written_once_by_the_processes_and_none_before_t(server
 
 
 @pytest.mark.network
+@SKIP_UNDER_FAKETIME  # T crosses into a spawned client process (its faked clock restarts)
 def test_a_server_that_is_gone_is_reported_as_failures_not_raised():
     gone = "http://127.0.0.1:9/orders"  # the discard port: nothing listens
     report = fire([[("POST", gone, {}, b"x"), ("POST", gone, {}, b"y")]], time.time() + 2.0, 1)

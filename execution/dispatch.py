@@ -528,28 +528,14 @@ COST_KEY = "execution:dispatch:seconds_per_intent"
 def _cost_learn(intents: int, seconds: float) -> None:
     """Remember what building, writing and handing over one intent cost at this boundary
     (a moving average, in Redis): the next boundaries' lead is sized from it."""
-    from execution.send.sender import engine_redis
-
-    measured = seconds / max(1, intents)
-    try:
-        client = engine_redis()
-        previous = client.get(COST_KEY)
-        value = measured if previous is None else 0.5 * float(previous) + 0.5 * measured
-        client.set(COST_KEY, f"{value:.6f}", ex=30 * 86400)
-    except Exception:  # a lead from the calibrated cost is still sound
-        logger.warning("could not record the dispatch cost per intent", exc_info=True)
+    sender.cost_learn(COST_KEY, seconds / max(1, intents))
 
 
 def seconds_per_intent() -> float:
     """What one entry intent cost before T - ε at the last boundaries (measured), or the
     calibrated figure (conf.dispatch_seconds_per_intent) before any was measured."""
-    from execution.send.sender import engine_redis
-
-    try:
-        found = engine_redis().get(COST_KEY)
-    except Exception:
-        found = None
-    return float(found) if found is not None else conf.dispatch_seconds_per_intent()
+    found = sender.cost_read(COST_KEY)
+    return found if found is not None else conf.dispatch_seconds_per_intent()
 
 
 def dispatch_lead(intents: int) -> float:

@@ -248,6 +248,27 @@ def engine_redis() -> Any:
     return _redis_for(settings.REDIS_URL)
 
 
+def cost_learn(key: str, measured: float) -> None:
+    """Fold `measured` (seconds per order) into the moving average kept under `key` in Redis
+    (half the last figure, half the new; kept 30 days): what sizes the next dispatch leads."""
+    try:
+        client = engine_redis()
+        previous = client.get(key)
+        value = measured if previous is None else 0.5 * float(previous) + 0.5 * measured
+        client.set(key, f"{value:.6f}", ex=30 * 86400)
+    except Exception:  # a lead from the last known figure is still sound
+        logger.warning("could not record the cost per order under %s", key, exc_info=True)
+
+
+def cost_read(key: str) -> float | None:
+    """The moving average kept under `key` (cost_learn), or None when none is known."""
+    try:
+        found = engine_redis().get(key)
+    except Exception:
+        found = None
+    return None if found is None else float(found)
+
+
 def claim_key(tag: str) -> str:
     return f"execution:claim:{tag}"
 

@@ -222,25 +222,13 @@ def handover_cost_record(seconds: float, orders: int) -> None:
     """Remember what holding one order cost a send worker at this boundary (a moving average
     in Redis, one write per process and boundary): the dispatch's lead counts it, since the
     hand-overs must be done before T - ε (execution.dispatch.dispatch_lead)."""
-    if orders <= 0:
-        return
-    measured = seconds / orders
-    try:
-        client = sender.engine_redis()
-        previous = client.get(HANDOVER_COST_KEY)
-        value = measured if previous is None else 0.5 * float(previous) + 0.5 * measured
-        client.set(HANDOVER_COST_KEY, f"{value:.6f}", ex=30 * 86400)
-    except Exception:  # the lead keeps its last known figure
-        logger.warning("could not record the hand-over cost per order", exc_info=True)
+    if orders > 0:
+        sender.cost_learn(HANDOVER_COST_KEY, seconds / orders)
 
 
 def handover_seconds_per_order() -> float:
     """What holding one order cost a send worker at the last boundaries (0 before any)."""
-    try:
-        found = sender.engine_redis().get(HANDOVER_COST_KEY)
-    except Exception:
-        found = None
-    return float(found) if found is not None else 0.0
+    return sender.cost_read(HANDOVER_COST_KEY) or 0.0
 
 
 def batch_hold(

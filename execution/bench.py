@@ -245,6 +245,17 @@ class LoadMeter:
         return busy
 
 
+def traffic_add(result: dict[str, Any], emulators: dict[str, Any], fire_at: float) -> None:
+    """Beside each emulator's CPU: every request it took from T to its last order's arrival
+    (orders and anything else, such as book reads, by route) and the connections opened in
+    that window (the engine opens its connections before T)."""
+    for broker, busy in result.get("emulators", {}).items():
+        until = fire_at + (busy["last_arrival_ms"] + 1) / 1000  # rounded to 0.1 ms
+        seen = emulators[broker].traffic(int(fire_at * 1e9), int(until * 1e9))
+        busy["requests"] = seen["requests"]
+        busy["new_connections"] = seen["new_connections"]
+
+
 # --- processes ------------------------------------------------------------------------------
 def start_emulators(opts: Options) -> dict[str, Any]:
     from brokers.emulator import start_subprocess
@@ -834,6 +845,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
             result.update(floor.fields(fire_at.timestamp(), percentile))
         load.stop()
         result.update(load.busy(fire_at.timestamp(), by_broker))
+        traffic_add(result, emulators, fire_at.timestamp())
         cpu.settle_all()
         result.update(not_arrived_accounting(seeded.run_ids, expected, logs))
         # The floor writes no database: "untracked" is the engine's and naive's figure.

@@ -492,7 +492,7 @@ def _write_and_publish(
     with transaction.atomic():
         OrderIntent.objects.bulk_create(intents, batch_size=1000)
         result.mark("written")
-        batches = batches_for(intents, accounts=accounts, fire_at=fire_at, contracts_key=key)
+        batches = batches_for(intents, fire_at=fire_at, contracts_key=key)
         result.mark("batched")
         if start:
             payloads = [b.to_json() for b in batches]

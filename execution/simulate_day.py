@@ -262,7 +262,6 @@ class Session:
 
     def send_unsent(self, *, since: datetime) -> int:
         """Closing orders the watch committed at this minute (it does not send them here)."""
-        from brokers.models import BrokerAccount
         from execution.intents.build import batches_for
         from execution.models import IntentState, OrderIntent
 
@@ -273,8 +272,7 @@ class Session:
         )
         if not intents:
             return 0
-        accounts = BrokerAccount.objects.in_bulk({i.account_id for i in intents})
-        batches = batches_for(intents, accounts=accounts, fire_at=self.clock())
+        batches = batches_for(intents, fire_at=self.clock())
         return self.send([b.to_json() for b in batches])
 
 

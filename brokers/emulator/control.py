@@ -140,6 +140,14 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
     async def order_log(request: web.Request) -> web.Response:
         return web.json_response(state.order_log)
 
+    async def traffic(request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since_ns", "0"))
+            until = int(request.query.get("until_ns", str(2**63)))
+        except ValueError:
+            return web.json_response({"error": "since_ns and until_ns are integers"}, status=400)
+        return web.json_response(state.traffic_between(since, until))
+
     async def orders(request: web.Request) -> web.Response:
         account = state.accounts.get(request.query.get("api_key", ""))
         if account is None:
@@ -170,4 +178,5 @@ def control_routes(emulator: BrokerEmulator) -> list[web.RouteDef]:
         web.get("/_emulator/master", master),
         web.post("/_emulator/master", master),
         web.get("/_emulator/orders", orders),
+        web.get("/_emulator/traffic", traffic),
     ]

@@ -437,6 +437,11 @@ class EmulatorState:
         self.instrument_keys: dict[str, tuple[str, str, str]] = {}
         self.order_log: list[dict[str, Any]] = []
         self._log_cursor = 0
+        # Every broker-API request (not the control plane) as (arrival ns, "METHOD route"),
+        # and the instants connections were accepted: a benchmark reads what a client sent
+        # besides its orders, and how many connections it opened, in a window (`traffic`).
+        self.traffic: list[tuple[int, str]] = []
+        self.connections_opened: list[int] = []
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self.master = Master(clock, quotes.quote)
@@ -773,6 +778,21 @@ class EmulatorState:
         self.order_log.append(record)
         return record
 
+    def note_traffic(self, request: web.Request, arrival_ns: int) -> None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else request.path
+        self.traffic.append((arrival_ns, f"{request.method} {route}"))
+
+    def traffic_between(self, since_ns: int, until_ns: int) -> dict[str, Any]:
+        """The broker-API requests that arrived in [since_ns, until_ns] by route, and the
+        connections accepted in that window (the control plane's too)."""
+        counts: dict[str, int] = {}
+        for arrival_ns, route in self.traffic:
+            if since_ns <= arrival_ns <= until_ns:
+                counts[route] = counts.get(route, 0) + 1
+        opened = sum(1 for at in self.connections_opened if since_ns <= at <= until_ns)
+        return {"requests": counts, "new_connections": opened}
+
     def flush_log(self) -> None:
         path = self.options.order_log
         if not path or self._log_cursor >= len(self.order_log):
@@ -997,8 +1017,10 @@ class BrokerEmulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        request[ARRIVAL_NS] = time.time_ns()
+        request[ARRIVAL_NS] = arrival_ns = time.time_ns()
         self._last_request = time.monotonic()
+        if not request.path.startswith("/_emulator/"):
+            self.state.note_traffic(request, arrival_ns)
         self.state.master_contracts()
         if self._busy_since is None:
             self._busy_since = self._last_request

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -111,6 +112,14 @@ class EmulatorHandle:
         (NFO/BFO), `tradingsymbol` (Kite-style, priced by the simulated market) and optional
         `broker_symbol` (the broker's own trading symbol, echoed in its answers)."""
         self._control("POST", "instruments", json=rows)
+
+    def traffic(self, since_ns: int, until_ns: int) -> dict[str, Any]:
+        """The broker-API requests that arrived between two instants (epoch ns), counted by
+        "METHOD route", and how many connections were first seen then."""
+        result: dict[str, Any] = self._control(
+            "GET", "traffic", params={"since_ns": since_ns, "until_ns": until_ns}
+        )
+        return result
 
     def master(self) -> list[dict[str, Any]]:
         """Today's listed contracts (exchange_token, underlying, exchange, expiry, strike,
@@ -214,12 +223,25 @@ async def serve(emulator: BrokerEmulator, port: int, runners: list[Any]) -> dict
     for index, (host, app) in enumerate(emulator.make_apps().items()):
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
+        _count_connections(runner.server, emulator.state.connections_opened)
         site = web.TCPSite(runner, "127.0.0.1", port if index == 0 else 0, backlog=1024)
         await site.start()
         runners.append(runner)
         sockets = runner.addresses
         urls[host] = f"http://127.0.0.1:{sockets[0][1]}"
     return urls
+
+
+def _count_connections(server: Any, opened: list[int]) -> None:
+    """Record the instant each connection is accepted (aiohttp's server is told of each new
+    one through `connection_made`)."""
+    made = server.connection_made
+
+    def counted(handler: Any, transport: Any) -> None:
+        opened.append(time.time_ns())
+        made(handler, transport)
+
+    server.connection_made = counted
 
 
 async def _cleanup(runners: list[Any]) -> None:

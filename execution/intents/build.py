@@ -75,7 +75,6 @@ class AccountBatch:
     boundary_key: str
     account_ids: list[int]  # every account of the boundary, so one load serves the process
     orders: list[dict[str, Any]] = field(default_factory=list)
-    burst: dict[str, int] = field(default_factory=dict)  # orders per broker at this boundary
     # Where the orders' contract placeholders are resolved at T - ε (execution.intents.slots);
     # "" when every order names its contract already.
     contracts_key: str = ""
@@ -146,7 +145,6 @@ def close_intents(
 def batches_for(
     intents: list[OrderIntent],
     *,
-    accounts: dict[int, BrokerAccount],
     fire_at: datetime,
     contracts_key: str = "",
 ) -> list[AccountBatch]:
@@ -156,9 +154,6 @@ def batches_for(
         by_account[intent.account_id].append(intent)
     key = fire_at.isoformat()
     all_ids = sorted(by_account)
-    burst: dict[str, int] = defaultdict(int)
-    for intent in intents:
-        burst[accounts[intent.account_id].broker] += 1
     batches = []
     for account_id in all_ids:
         batch = AccountBatch(
@@ -168,7 +163,6 @@ def batches_for(
             # Small batches name their accounts; a big boundary lets the worker find them by T
             # (keeps each message small: hundreds of them are published just before T).
             account_ids=all_ids if len(all_ids) <= 20 else [],
-            burst=dict(burst),
             contracts_key=contracts_key,
         )
         for intent in sorted(by_account[account_id], key=lambda i: (i.phase, i.pk or 0)):

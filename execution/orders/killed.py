@@ -51,13 +51,9 @@ def closing_orders(
     )
 
 
-def payloads_at_once(
-    intents: list[OrderIntent], *, accounts: dict[int, BrokerAccount]
-) -> list[dict[str, Any]]:
+def payloads_at_once(intents: list[OrderIntent]) -> list[dict[str, Any]]:
     """The account payloads of `intents`, to send at once (no T to wait for)."""
-    payloads = [
-        b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=timezone.now())
-    ]
+    payloads = [b.to_json() for b in batches_for(intents, fire_at=timezone.now())]
     for payload in payloads:
         payload["fire_at"] = None
     return payloads
@@ -118,7 +114,7 @@ def entry_fill_close(*, intent: OrderIntent, quantity: int) -> list[OrderIntent]
         ]
     )
     logger.warning("%s filled %s after a kill switch engaged: closing it", intent.tag, quantity)
-    enqueue.account_sends_enqueue_on_commit(payloads_at_once(closing, accounts=accounts))
+    enqueue.account_sends_enqueue_on_commit(payloads_at_once(closing))
     return closing
 
 

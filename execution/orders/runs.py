@@ -278,7 +278,7 @@ def run_exit(
             ]
         )
         if send:
-            payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
+            payloads = [b.to_json() for b in batches_for(intents, fire_at=now)]
             for payload in payloads:
                 payload["fire_at"] = None
             enqueue.account_sends_enqueue_on_commit(payloads)

@@ -190,7 +190,6 @@ def _held_send(
             orders=orders,
             send_at=send_at,
             fire_at_epoch=float(payload["fire_at"]),
-            burst=payload.get("burst"),
         )
     except BaseException:
         out.end([], background=True)
@@ -243,7 +242,6 @@ def _batch_send(
                 cached=cached,
                 orders=orders,
                 fire_at_epoch=payload.get("fire_at"),
-                burst=payload.get("burst"),
                 send_at=send_at,
             )
         except BaseException:

@@ -131,8 +131,7 @@ def run_failures_handle(*, run_id: int) -> list[dict[str, Any]]:
             OrderIntent.objects.bulk_update(
                 [i for i in movable if i.state == IntentState.FAILED_OVER], ["state"]
             )
-            accounts = {i.account_id: i.account for i in moved}
-            payloads = killed.payloads_at_once(moved, accounts=accounts)  # T has passed
+            payloads = killed.payloads_at_once(moved)  # T has passed
         elif unsettled:
             return payloads  # the policy needs every outcome: resolved by tag first
         elif run.state != RunState.HALTED:
@@ -265,4 +264,4 @@ def leg_failure_policy_apply(
             data={"policy": strategy.leg_failure_policy, "closing": len(closing)},
         )
     )
-    return killed.payloads_at_once(closing, accounts=accounts)
+    return killed.payloads_at_once(closing)

@@ -157,7 +157,7 @@ def kill_switch_engage(
                 )
             ]
         )
-        payloads = killed.payloads_at_once(intents, accounts=accounts)
+        payloads = killed.payloads_at_once(intents)
         if send:
             outside_of = user.pk if flatten_outside and user is not None else None
             transaction.on_commit(lambda: flatten_start(to_cancel, payloads, outside_of=outside_of))

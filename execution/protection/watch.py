@@ -198,7 +198,7 @@ def runs_watch(*, now: datetime | None = None, market: Any = None, send: bool = 
         OrderIntent.objects.bulk_create(intents)
         events_record(events)
         if send and intents:
-            payloads = [b.to_json() for b in batches_for(intents, accounts=accounts, fire_at=now)]
+            payloads = [b.to_json() for b in batches_for(intents, fire_at=now)]
             for payload in payloads:
                 payload["fire_at"] = None
             enqueue.account_sends_enqueue_on_commit(payloads)

@@ -545,9 +545,15 @@ GC_QUIET_BEFORE = 0.8
 # Orders armed for T are marked "about to write" this long before T (one Redis call).
 MARK_AHEAD = 0.05
 GC_PAUSE_MAX = 4.0
-# Connections a process opens to one broker host before T, at most: one per order of the burst
-# (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens its own.
-MAX_WARM_CONNECTIONS = 512
+# Connections a process opens to one broker host before T, at most: one per order it writes
+# there at T (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens
+# its own, and at T a connection costs the broker and the sender far more than an idle one.
+# Together they stay under half the process's open-files limit (WARM_FILES_SHARE).
+MAX_WARM_CONNECTIONS = 4096
+WARM_FILES_SHARE = 0.5
+# Connections opened at a time while warming: a burst of connects beyond the server's accept
+# backlog is dropped and retried by TCP a second later.
+WARM_STEP = 128
 
 
 def warm(cached: _CachedAdapter) -> None:
@@ -979,7 +985,10 @@ class AsyncLane:
         self._armed: dict[float, list[_Armed]] = {}
         self._busy = 0  # batches started and not finished
         self._gc_paused = False
-        self._warmed: dict[tuple[Any, int], float] = {}
+        # Connections wanted open at T, per (T, origin): the orders this process writes there
+        # at T (`want`); the origins being warmed now.
+        self._wanted: dict[tuple[float, Any], int] = {}
+        self._warming: dict[Any, Any] = {}  # origin -> its warming task
         self._mark_queue: list[tuple[list[str], Any]] = []
         self._marking = False
         self._mark_task: Any = None
@@ -1006,19 +1015,65 @@ class AsyncLane:
 
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def warm_soon(self, origin: Any, connections: int, *, again: bool = False) -> None:
-        """Make sure about `connections` keep-alive connections to `origin` (an
-        execution.send.wire.Origin) are open before T (HTTP/1.1 carries one order at a time per
-        connection, so a burst of n orders needs n connections to leave together). Runs on the
-        loop; the caller does not wait. `again`: even if it was asked within WARM_MAX_AGE
-        (only the connections missing are opened)."""
+    # --- connections open before T ------------------------------------------------------------
+    # HTTP/1.1 carries one order at a time per connection, so the orders a process writes at T
+    # to one broker host need as many idle connections to leave together. Each batch adds its
+    # own to what the process's other batches of the same T want; the later phases (the shorts
+    # after their hedges' answers) reuse the connections the answers free.
+    def want(self, fire_at_epoch: float, origins: dict[Any, int], *, warm: bool) -> None:
+        """Any thread: `origins` (execution.send.wire.Origin -> orders written there at T) are
+        added to what this process wants open at T; `warm`: open what is missing now (else at
+        `warm_wanted`). The caller does not wait."""
+        self.loop.call_soon_threadsafe(self._want, fire_at_epoch, dict(origins), warm)
+
+    def warm_wanted(self, fire_at_epoch: float) -> None:
+        """Any thread: open what is missing of every origin wanted at T (connections opened
+        long ago have aged out of the pool: wire.IDLE_MAX_SECONDS)."""
+        self.loop.call_soon_threadsafe(self._warm_all, fire_at_epoch)
+
+    def _want(self, fire_at_epoch: float, origins: dict[Any, int], warm: bool) -> None:
+        for origin, count in origins.items():
+            key = (fire_at_epoch, origin)
+            self._wanted[key] = self._wanted.get(key, 0) + count
+            if warm:
+                self._warm_start(origin)
+
+    def _warm_all(self, fire_at_epoch: float) -> None:
+        for at, origin in list(self._wanted):
+            if at == fire_at_epoch:
+                self._warm_start(origin)
+
+    def wanted(self, origin: Any) -> int:
+        """Connections to keep open to `origin`: the most any coming T wants, within the caps
+        (MAX_WARM_CONNECTIONS, and WARM_FILES_SHARE of the open-files limit in all)."""
+        now = time.time()
+        for key in [k for k in self._wanted if k[0] < now - 60]:
+            del self._wanted[key]
+        most = max((n for (_, o), n in self._wanted.items() if o == origin), default=0)
+        pool = self._pool_get()
+        others = sum(pool.idle_count(o) for o in pool.origins() if o != origin)
+        return max(0, min(most, MAX_WARM_CONNECTIONS, files_limit() - others))
+
+    def _warm_start(self, origin: Any) -> None:
         import asyncio
 
-        key = (origin, connections)
-        if not again and time.monotonic() - self._warmed.get(key, -1e9) < WARM_MAX_AGE:
-            return
-        self._warmed[key] = time.monotonic()
-        asyncio.run_coroutine_threadsafe(self.warm(origin, connections), self.loop)
+        if origin not in self._warming:
+            self._warming[origin] = asyncio.ensure_future(self._warm_up(origin))
+
+    async def _warm_up(self, origin: Any) -> None:
+        """Open connections to `origin`, WARM_STEP at a time, until as many as wanted are idle
+        (what is wanted may grow meanwhile); stops when a step opens none (refused: the sends
+        report it in words)."""
+        pool = self._pool_get()
+        try:
+            while True:
+                idle, target = pool.idle_count(origin), self.wanted(origin)
+                if idle >= target:
+                    return
+                if await pool.warm(origin, min(target, idle + WARM_STEP)) <= idle:
+                    return
+        finally:
+            self._warming.pop(origin, None)
 
     async def warm(self, origin: Any, connections: int) -> int:
         """Open connections to `origin` until `connections` are idle; returns how many are."""
@@ -1196,18 +1251,11 @@ class AsyncLane:
         report = BatchReport(account_id=account_id)
         failed_runs: set[int] = set()
         phases = by_phase(orders)
-        first = next(iter(phases), 0)
-        # Orders that wait for nothing: the first phase's, and later ones sent right behind it
-        # (waits_for_hedges off). Those due at T are written by the gate, in phase order.
-        eager = [
-            order
-            for phase, phase_orders in phases.items()
-            for order in phase_orders
-            if phase == first or not order.waits_for_hedges
-        ]
+        # Orders that wait for nothing (`eager`): those due at T are written by the gate.
+        at_once = eager(orders)
         armed: dict[str, _Armed | None] = {}
         if fire_at_epoch is not None:
-            for order in eager:
+            for order in at_once:
                 if order.tag not in unwritten and send_at.get(order.tag, 0.0) <= fire_at_epoch:
                     armed[order.tag] = self.arm(fire_at_epoch, order.tag, wires[order.tag])
             await self._gate(fire_at_epoch)
@@ -1278,9 +1326,9 @@ class AsyncLane:
         # Tasks start in creation order: the eager ones now (hedges before shorts). Orders
         # not written by the gate are marked "about to write" just before they start.
         marked |= await self.marks(
-            [o.tag for o in eager if armed.get(o.tag) is None and o.tag not in unwritten]
+            [o.tag for o in at_once if armed.get(o.tag) is None and o.tag not in unwritten]
         )
-        started = {order.tag: asyncio.ensure_future(one(order)) for order in eager}
+        started = {order.tag: asyncio.ensure_future(one(order)) for order in at_once}
         for phase_orders in phases.values():
             tasks = []
             due = []
@@ -1361,22 +1409,38 @@ def slots_reserve(
     return {order.tag: at for order, at in zip(orders, times, strict=True)}
 
 
-def warm_origins(
-    the_lane: AsyncLane,
-    cached: _CachedAdapter,
-    origins: Iterable[Any],
-    count: int,
-    burst: dict[str, int] | None,
-    *,
-    again: bool = False,
-) -> None:
-    """Warm enough connections to each of `origins` for a batch of `count` orders (or the
-    boundary's burst at that broker, when known): see AsyncLane.warm_soon."""
-    for origin in origins:
-        wanted = burst.get(cached.broker, count) if burst else count
-        the_lane.warm_soon(
-            origin, connections=max(8, min(wanted, MAX_WARM_CONNECTIONS)), again=again
-        )
+def files_limit() -> int:
+    """The connections a process may hold open before T in all (WARM_FILES_SHARE of its
+    open-files limit: the rest stays for the database, Redis, logs and connections at T)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_WARM_CONNECTIONS * 8
+    return int(soft * WARM_FILES_SHARE)
+
+
+def eager(orders: list[OutgoingOrder]) -> list[OutgoingOrder]:
+    """The orders written at T without waiting for anything: the first phase's, and later ones
+    sent right behind it (waits_for_hedges off), in phase order."""
+    phases = by_phase(orders)
+    first = next(iter(phases), 0)
+    return [
+        order
+        for phase, phase_orders in phases.items()
+        for order in phase_orders
+        if phase == first or not order.waits_for_hedges
+    ]
+
+
+def origins_at_t(orders: list[OutgoingOrder], wires: dict[str, Any]) -> dict[Any, int]:
+    """Per origin, the orders among `orders` written at T (one connection each)."""
+    counts: dict[Any, int] = {}
+    for order in eager(orders):
+        prepared = wires.get(order.tag)
+        if prepared is not None:
+            counts[prepared.origin] = counts.get(prepared.origin, 0) + 1
+    return counts
 
 
 def send_batch_async(
@@ -1385,7 +1449,6 @@ def send_batch_async(
     cached: _CachedAdapter,
     orders: list[OutgoingOrder],
     fire_at_epoch: float | None,
-    burst: dict[str, int] | None = None,
     send_at: dict[str, float] | None = None,
 ) -> Any:
     """The asynchronous lane for adapters that speak HTTP: returns a concurrent Future of the
@@ -1418,7 +1481,8 @@ def send_batch_async(
     # calendar is read here, before T; a later retry asks again off the loop).
     closed = session_refusals(orders, at={o.tag: max(send_at[o.tag], time.time()) for o in orders})
     the_lane = lane()
-    warm_origins(the_lane, cached, {w.origin for w in wires.values()}, len(orders), burst)
+    if fire_at_epoch is not None:
+        the_lane.want(fire_at_epoch, origins_at_t(orders, wires), warm=True)
     import asyncio
 
     return asyncio.run_coroutine_threadsafe(

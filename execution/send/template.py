@@ -146,10 +146,8 @@ class Held:
         orders: list[sender.OutgoingOrder],
         send_at: dict[str, float],
         fire_at_epoch: float | None,
-        burst: dict[str, int] | None,
     ) -> None:
         self.account_id = account_id
-        self.burst = burst
         self.cached = cached
         self.orders = orders
         self.send_at = send_at
@@ -239,7 +237,6 @@ def batch_hold(
     orders: list[sender.OutgoingOrder],
     send_at: dict[str, float],
     fire_at_epoch: float | None,
-    burst: dict[str, int] | None = None,
 ) -> Future[sender.BatchReport]:
     """Prepare one account's batch of an HTTP adapter before its contracts are known, warm
     its connections and start it on the lane, waiting for `batches_fill(key, …)`. Returns a
@@ -251,14 +248,16 @@ def batch_hold(
         orders=orders,
         send_at=send_at,
         fire_at_epoch=fire_at_epoch,
-        burst=burst,
     )
     the_lane = sender.lane()
-    if fire_at_epoch is not None and fire_at_epoch - time.time() < WARM_AHEAD_MAX:
+    if fire_at_epoch is not None:
         # Connections opened now are still fresh at T (wire.IDLE_MAX_SECONDS); earlier ones
-        # would be dropped as stale at T: the pass at T - ε warms those.
-        origins = {t.origin for t in held.templates.values()}
-        sender.warm_origins(the_lane, cached, origins, len(orders), burst)
+        # would be dropped as stale at T: then the pass at T - ε opens them.
+        the_lane.want(
+            fire_at_epoch,
+            sender.origins_at_t(orders, held.templates),
+            warm=fire_at_epoch - time.time() < WARM_AHEAD_MAX,
+        )
     with _held_lock:
         _held.setdefault(key, []).append(held)
         spent = _spent.setdefault(key, [0.0, 0])
@@ -283,21 +282,25 @@ def batches_fill(
     if not batches:
         return 0
     the_lane = sender.lane()
-    warmed = set()
+    times = set()
     for held in batches:
         try:
             held.fill(contracts(held.orders))
         except Exception:  # its orders stay claimed and unsent: looked up, never resent
             logger.exception("the contracts of a held batch could not be filled in")
             held.orders = []
-        # Open what is missing (connections warmed at a hand-over long before T have aged
-        # out of the pool): once per broker and origin in the pass, not once per batch.
-        origins = {w.origin for w in held.wires.values()} - warmed
-        if origins:
-            warmed |= origins
-            sender.warm_origins(
-                the_lane, held.cached, origins, len(held.orders), held.burst, again=True
-            )
+        if held.fire_at_epoch is not None:
+            times.add(held.fire_at_epoch)
+            # The orders built in full now (no template) were not counted at the hand-over.
+            untemplated = [o for o in held.orders if o.tag not in held.templates]
+            if untemplated:
+                the_lane.want(
+                    held.fire_at_epoch, sender.origins_at_t(untemplated, held.wires), warm=False
+                )
+    # Open what is missing (connections opened at a hand-over long before T have aged out of
+    # the pool): once per T and origin in the pass, not once per batch.
+    for fire_at_epoch in times:
+        the_lane.warm_wanted(fire_at_epoch)
 
     def wake() -> None:
         for held in batches:

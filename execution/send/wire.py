@@ -31,8 +31,8 @@ MAX_HEADER_BYTES = 64 * 1024
 # Idle keep-alive connections older than this are not written on (servers close idle ones
 # after a while, and a write racing that close is a dropped answer: an unknown order).
 IDLE_MAX_SECONDS = 20.0
-# At most this many idle connections are kept per origin (one per order of a burst).
-MAX_IDLE_PER_ORIGIN = 1024
+# At most this many idle connections are kept per origin (one per order written at T).
+MAX_IDLE_PER_ORIGIN = 4096
 NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -390,6 +390,9 @@ class WirePool:
         self._ssl = ssl_context
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._idle: dict[Origin, list[_Connection]] = {}
+
+    def origins(self) -> list[Origin]:
+        return list(self._idle)
 
     def idle_count(self, origin: Origin) -> int:
         return sum(1 for conn in self._idle.get(origin, ()) if self._fresh(conn))

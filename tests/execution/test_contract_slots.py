@@ -110,7 +110,6 @@ def test_a_held_batch_is_filled_from_its_templates_and_falls_back_to_the_full_bu
         orders=orders,
         send_at={o.tag: time.time() + 60 for o in orders},
         fire_at_epoch=None,
-        burst=None,
     )
     assert set(held.templates) == {o.tag for o in orders}
     held.fill(slots.orders_resolved(orders, resolution))

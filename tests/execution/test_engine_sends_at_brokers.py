@@ -159,10 +159,7 @@ def _entry_intents(run, venue, strikes=((26000, "BUY", 0), (25000, "SELL", 1)), 
 
 
 def _send_now(intents, account):
-    (payload,) = [
-        b.to_json()
-        for b in batches_for(intents, accounts={account.pk: account}, fire_at=timezone.now())
-    ]
+    (payload,) = [b.to_json() for b in batches_for(intents, fire_at=timezone.now())]
     payload["fire_at"] = None
     return account_send_task(payload)
 

@@ -217,3 +217,25 @@ def test_emulator_process_does_not_log_connections_cut_by_the_client():
 
     assert not _not_a_cut_connection(record(ConnectionResetError("Connection lost")))
     assert _not_a_cut_connection(record(ValueError("a real bug")))  # still logged
+
+
+def test_traffic_counts_each_route_and_the_connections_accepted_in_a_window(kite):
+    """What a benchmark reads beside an emulator's CPU: every broker-API request by route
+    (orders and anything else), and the connections accepted, between two instants."""
+    before = time.time_ns()
+    kite.order(tag="t1")
+    kite.order(tag="t2")  # the same keep-alive connection: not a second one
+    kite.get("/orders")
+    other = requests.Session()
+    other.get(kite.emulator.base_url + "/orders", headers=kite.headers, timeout=5)
+    after = time.time_ns()
+    seen = kite.emulator.traffic(before, after)
+    assert seen["requests"] == {"POST /orders/{variety}": 2, "GET /orders": 2}
+    assert seen["new_connections"] == 2
+    # The control plane's requests (the account, the token) are not broker traffic.
+    assert kite.emulator.traffic(0, before - 1)["requests"] == {}
+    refused = requests.get(
+        kite.emulator.base_url + "/_emulator/traffic", params={"since_ns": "x"}, timeout=5
+    )
+    assert refused.status_code == 400
+    assert "integers" in refused.json()["error"]

@@ -192,3 +192,36 @@ def test_orders_nobody_claimed_yet_stay_the_hot_paths_while_every_claimant_lives
     counts = boundary_orphans_take_over(fire_at=fire_at)
     assert counts["taken"] == 0 and broker.placed == []
     assert sender.claim_owner(unclaimed.tag) is None
+
+
+def test_while_live_senders_hold_a_boundary_the_watch_reads_tags_only(
+    monkeypatch, django_assert_max_num_queries
+):
+    """The watch runs in every worker each half second from T + 1 s while the boundary is
+    still being sent and its outcomes are not yet written (10,000 orders at once): with every
+    order held by a live sender it reads tags and claims, never whole orders (loading 10,000
+    of them in each worker took the CPU the sends needed)."""
+    fire_at = timezone.now().replace(microsecond=0) - datetime.timedelta(seconds=1)
+    held = [IntentFactory(intended_at=fire_at, side="BUY") for _ in range(30)]
+    sender.claims_take([i.tag for i in held], owner="livehost:2:alive")
+    sender.engine_redis().set(sender.alive_key("livehost:2:alive"), "1", ex=30)
+    broker = _Broker()
+    monkeypatch.setattr("brokers.registry.get_adapter", lambda account: broker)
+    loaded = []
+    real_select_related = OrderIntent.objects.select_related
+    monkeypatch.setattr(
+        OrderIntent.objects,
+        "select_related",
+        lambda *a: loaded.append(a) or real_select_related(*a),
+        raising=False,
+    )
+    with django_assert_max_num_queries(1):
+        counts = boundary_orphans_take_over(fire_at=fire_at)
+    assert counts["unsent"] == 30 and counts["skipped"] == 30 and counts["taken"] == 0
+    assert loaded == [] and broker.placed == []
+    # One of them turns out to be a dead worker's: only it is loaded and finished.
+    sender.claims_take_over({held[0].tag: "livehost:2:alive"}, owner=DEAD)
+    counts = boundary_orphans_take_over(fire_at=fire_at)
+    assert counts["taken"] == 1 and counts["skipped"] == 29
+    assert broker.placed == [held[0].tag]
+    assert loaded  # now whole orders are read

@@ -153,6 +153,7 @@ class LoadMeter:
     INTERVAL = 0.02
     SAMPLE_SECONDS = 30.0
     CLIENT = "client"  # the floor's client processes' names start with it
+    WORKER = "worker"  # the engine's worker processes' names start with it
 
     def __init__(self, emulators: dict[str, Any], fire_at: float) -> None:
         import psutil
@@ -169,12 +170,14 @@ class LoadMeter:
         )
         self._thread.start()
 
-    def watch_clients(self, pids: list[int]) -> None:
+    def watch_clients(self, pids: list[int], *, kind: str = CLIENT) -> None:
+        """Sample these processes too: the floor's clients, or (`kind` WORKER) the engine's
+        worker processes (their children included: a worker's pool threads live in it)."""
         import psutil
 
         for index, pid in enumerate(pids):
             with contextlib.suppress(psutil.Error):
-                self._processes[f"{self.CLIENT}{index}"] = psutil.Process(pid)
+                self._processes[f"{kind}{index}"] = psutil.Process(pid)
 
     @staticmethod
     def _machine() -> float:
@@ -233,15 +236,17 @@ class LoadMeter:
         machine = self._cores(MACHINE, fire_at, last_of_all)
         if machine is not None:
             busy["machine"] = {"cores": psutil.cpu_count(), "busy_cores": round(machine[1], 2)}
-            clients = [
-                self._cores(name, fire_at, last_of_all)
-                for name in self._processes
-                if name.startswith(self.CLIENT)
-            ]
-            if clients:
-                busy["machine"]["floor_clients_cores"] = round(
-                    sum(c[1] for c in clients if c is not None), 2
-                )
+            for kind, field in (
+                (self.CLIENT, "floor_clients_cores"),
+                (self.WORKER, "workers_cores"),
+            ):
+                shares = [
+                    self._cores(name, fire_at, last_of_all)
+                    for name in self._processes
+                    if name.startswith(kind)
+                ]
+                if shares:
+                    busy["machine"][field] = round(sum(c[1] for c in shares if c is not None), 2)
         return busy
 
 
@@ -755,6 +760,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
             wait_for_workers(len(workers), timeout=max(60.0, opts.lead * 3))
             for worker in workers:
                 cpu.watch(worker.pid)
+            load.watch_clients([w.pid for w in workers], kind=LoadMeter.WORKER)
         # The engine's lead, sized as the scheduler sizes it (execution.dispatch.dispatch_lead).
         lead = timedelta(seconds=dispatch_lead(expected_intents(fire_at)))
         if fire_at - timezone.now() < lead + timedelta(seconds=0.5):

@@ -162,3 +162,39 @@ def test_the_guarantees_are_counted_from_the_brokers_side():
     ]  # fmt: skip
     counts = guarantees_check([run.pk], t, logs, latency_ms=30)
     assert counts == {"hedge_first_broken": 2, "over_late_cap": 1, "rate_refused": 1}
+
+
+def test_the_load_beside_the_lag_names_emulators_workers_and_their_traffic():
+    """From T to the last arrival: each emulator's CPU and what it was sent (by route, and the
+    connections it accepted then), the machine's busy cores and the engine workers' share."""
+    from execution.bench import MACHINE, LoadMeter, traffic_add
+
+    meter = LoadMeter.__new__(LoadMeter)  # samples given, no sampling thread
+    t = 1_000.0
+    meter._samples = {
+        "kite": [(t - 0.1, 5.0), (t + 1.2, 5.6)],
+        MACHINE: [(t - 0.1, 100.0), (t + 1.2, 102.6)],
+        "worker0": [(t - 0.1, 3.0), (t + 1.2, 3.39)],
+        "worker1": [(t - 0.1, 7.0), (t + 1.2, 7.52)],
+    }
+    meter._processes = {"worker0": None, "worker1": None}
+    logs = {"kite": [{"arrival_ns": int((t + 1.0) * 1e9)}, {"arrival_ns": int((t + 0.2) * 1e9)}]}
+    busy = meter.busy(t, logs)
+    assert busy["emulators"]["kite"]["orders"] == 2
+    assert busy["emulators"]["kite"]["last_arrival_ms"] == 1000.0
+    assert busy["emulators"]["kite"]["cpu_ms"] == pytest.approx(600.0)
+    assert busy["machine"]["busy_cores"] == 2.0
+    assert busy["machine"]["workers_cores"] == pytest.approx(0.7)
+    assert "floor_clients_cores" not in busy["machine"]
+
+    class Emulator:
+        def traffic(self, since_ns, until_ns):
+            self.window = (since_ns, until_ns)
+            return {"requests": {"POST /orders/{variety}": 2}, "new_connections": 0}
+
+    emulator = Emulator()
+    traffic_add(busy, {"kite": emulator}, t)
+    assert busy["emulators"]["kite"]["requests"] == {"POST /orders/{variety}": 2}
+    assert busy["emulators"]["kite"]["new_connections"] == 0
+    since, until = emulator.window
+    assert since == int(t * 1e9) and until >= int((t + 1.0) * 1e9)

@@ -189,18 +189,18 @@ class _Response:
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > MAX_HEADER_BYTES:
             raise WireFailure("dropped", "response headers too long")
-        key, text = name.decode("latin-1"), value.decode("latin-1")
+        # Names lower-cased once here (WireAnswer's form): read as they are from then on.
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
         self._head_done = True
-        names = {k.lower() for k in self.headers}
         self._until_close = (
             self.status >= 200
             and self.status not in NO_BODY_STATUSES
-            and "content-length" not in names
-            and "transfer-encoding" not in names
+            and "content-length" not in self.headers
+            and "transfer-encoding" not in self.headers
         )
         if self._until_close:
             self.keep_alive = False  # the body ends with the connection
@@ -246,9 +246,7 @@ class _Response:
 
     def answer(self) -> Answer:
         body = bytes(self.body)
-        encoding = next(
-            (v.lower() for k, v in self.headers.items() if k.lower() == "content-encoding"), ""
-        )
+        encoding = self.headers.get("content-encoding", "").lower()
         if encoding in ("gzip", "x-gzip"):
             body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
@@ -256,7 +254,7 @@ class _Response:
                 body = zlib.decompress(body)
             except zlib.error:
                 body = zlib.decompress(body, -zlib.MAX_WBITS)
-        return WireAnswer.of(self.status, self.headers, body)
+        return WireAnswer(self.status, self.headers, body)  # names already lower-cased
 
 
 class _Connection(asyncio.Protocol):

@@ -497,6 +497,22 @@ def test_the_adapter_reads_acknowledgement_and_refusal() -> None:
         adapter.order_answer(WireAnswer(400, json_type, refused))
 
 
+def test_header_names_are_read_in_any_case_and_repeated_ones_joined() -> None:
+    import gzip
+
+    response = _Response()
+    body = gzip.compress(b'{"status": "success"}')
+    done = response.feed(
+        b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nX-Trace: a\r\nx-trace: b\r\n"
+        b"CONTENT-ENCODING: gzip\r\ncontent-LENGTH: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    answer = response.answer()
+    assert done and answer.status == 429
+    assert answer.headers["retry-after"] == "1"
+    assert answer.headers["x-trace"] == "a, b"
+    assert answer.body == b'{"status": "success"}'  # decoded by its upper-case encoding name
+
+
 # --- answers no broker should send, each a dropped answer (never a success) ------------------
 def test_headers_past_the_bound_are_a_dropped_answer() -> None:
     from execution.send.wire import MAX_HEADER_BYTES

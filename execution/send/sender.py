@@ -544,6 +544,12 @@ WARM_MAX_AGE = 20.0
 GC_QUIET_BEFORE = 0.8
 # Orders armed for T are marked "about to write" this long before T (one Redis call).
 MARK_AHEAD = 0.05
+# The pass at T gives up the CPU once, after writing this many orders: the other processes
+# that are ready then (the other send workers at their own gate, and where brokers are
+# emulated on the same machine, the emulators reading the first orders) get a core at T
+# instead of after the whole pass (thousands of writes, tens of milliseconds). Measured at
+# 10,000 orders on 2 cores: the first order arrived 12 to 20 ms after T without, 1.5 to 3.4 with.
+YIELD_AFTER = 16
 GC_PAUSE_MAX = 4.0
 # Connections a process opens to one broker host before T, at most: one per order it writes
 # there at T (HTTP/1.1 carries one request at a time); an order that finds none idle at T opens
@@ -1097,11 +1103,13 @@ class AsyncLane:
                 pool = self._pool_get()
                 due = self._armed.pop(fire_at_epoch, [])
                 mark_armed(due)  # those armed since the marks ahead of T (usually none)
-                for armed in due:
+                for index, armed in enumerate(due):
                     if armed.marked:
                         armed.flight = pool.write_now(armed.prepared)
                     else:
                         armed.lost = True
+                    if index + 1 == YIELD_AFTER:
+                        os.sched_yield()
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 

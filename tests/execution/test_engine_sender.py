@@ -126,6 +126,20 @@ def test_lane_writes_at_t_never_before_and_hedges_first(kite):
     assert report.first_send_lag_ms is not None and 0 <= report.first_send_lag_ms < 1000
 
 
+def test_the_pass_at_t_gives_up_the_cpu_once_after_its_first_writes(kite, monkeypatch):
+    """The others ready at T (another worker at its gate, an emulator on this machine) get a
+    core after the first YIELD_AFTER writes, not after the whole pass."""
+    yielded = []
+    monkeypatch.setattr(sender, "YIELD_AFTER", 1)
+    monkeypatch.setattr(sender.os, "sched_yield", lambda: yielded.append(time.time()))
+    fire_at = time.time() + 1.5
+    report = _lane_send(kite, _orders(), fire_at).result(10)
+    assert [o.state for o in report.outcomes] == ["acknowledged"] * 4
+    by_id = {o.intent_id: o for o in report.outcomes}
+    assert len(yielded) == 1  # once in the pass, after its first write, before the second
+    assert by_id[1].sent_at <= yielded[0] <= by_id[2].sent_at
+
+
 def test_lane_two_batches_share_the_gate_of_t(kite):
     # T far enough ahead that both batches reach the gate before it opens, even on a loaded
     # machine (with 0.6 s, a CI run at load 11 handed the second batch over after T).

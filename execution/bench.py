@@ -170,9 +170,9 @@ class LoadMeter:
         )
         self._thread.start()
 
-    def watch_clients(self, pids: list[int], *, kind: str = CLIENT) -> None:
+    def watch_processes(self, pids: list[int], *, kind: str = CLIENT) -> None:
         """Sample these processes too: the floor's clients, or (`kind` WORKER) the engine's
-        worker processes (their children included: a worker's pool threads live in it)."""
+        worker processes (a worker's pool and lane threads are in it)."""
         import psutil
 
         for index, pid in enumerate(pids):
@@ -760,7 +760,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
             wait_for_workers(len(workers), timeout=max(60.0, opts.lead * 3))
             for worker in workers:
                 cpu.watch(worker.pid)
-            load.watch_clients([w.pid for w in workers], kind=LoadMeter.WORKER)
+            load.watch_processes([w.pid for w in workers], kind=LoadMeter.WORKER)
         # The engine's lead, sized as the scheduler sizes it (execution.dispatch.dispatch_lead).
         lead = timedelta(seconds=dispatch_lead(expected_intents(fire_at)))
         if fire_at - timezone.now() < lead + timedelta(seconds=0.5):
@@ -823,7 +823,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
                     built,
                     fire_at.timestamp(),
                     opts.floor_processes or opts.workers,
-                    on_start=load.watch_clients,
+                    on_start=load.watch_processes,
                 )
                 cpu.seconds += floor.cpu_seconds
                 if floor.late(fire_at.timestamp()):

@@ -33,7 +33,7 @@ from typing import Any
 # Connections are opened this many at a time per origin (the emulators listen with a backlog of
 # 1024; several client processes warm at once).
 WARM_STEP = 256
-WARM_ROUNDS = 8
+WARM_ROUNDS = 8  # attempts, each WARM_STEP at a time until a step gains none
 # The client processes start and connect before T; they may take this long past T to answer.
 ANSWER_WAIT_SECONDS = 60.0
 # The floor's orders are built this long (plus the dispatch's own lead) before T, for the
@@ -164,8 +164,8 @@ def _client(share: list[Any], fire_at: float, pipe: Any) -> None:
 async def _warm(pool: Any, origin: Any, wanted: int) -> int:
     """Open connections to `origin` until `wanted` are idle, WARM_STEP at a time."""
     idle = 0
-    for _ in range(WARM_ROUNDS * max(1, wanted // WARM_STEP)):
-        idle = await pool.warm(origin, min(wanted, idle + WARM_STEP))
+    for _ in range(WARM_ROUNDS):
+        idle = await pool.warm(origin, wanted, step=WARM_STEP)
         if idle >= wanted:
             break
     return idle

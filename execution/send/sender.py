@@ -1074,16 +1074,10 @@ class AsyncLane:
         try:
             while True:
                 idle, target = pool.idle_count(origin), self.wanted(origin)
-                if idle >= target:
-                    return
-                if await pool.warm(origin, min(target, idle + WARM_STEP)) <= idle:
+                if idle >= target or await pool.warm(origin, target, step=WARM_STEP) <= idle:
                     return
         finally:
             self._warming.pop(origin, None)
-
-    async def warm(self, origin: Any, connections: int) -> int:
-        """Open connections to `origin` until `connections` are idle; returns how many are."""
-        return int(await self._pool_get().warm(origin, connections))
 
     def _gate_for(self, fire_at_epoch: float) -> Any:
         """The event that opens at T (one timer per boundary). When it opens, every request
@@ -1260,7 +1254,7 @@ class AsyncLane:
         failed_runs: set[int] = set()
         phases = by_phase(orders)
         # Orders that wait for nothing (`eager`): those due at T are written by the gate.
-        at_once = eager(orders)
+        at_once = eager(phases)
         armed: dict[str, _Armed | None] = {}
         if fire_at_epoch is not None:
             for order in at_once:
@@ -1428,10 +1422,10 @@ def files_limit() -> int:
     return int(soft * WARM_FILES_SHARE)
 
 
-def eager(orders: list[OutgoingOrder]) -> list[OutgoingOrder]:
-    """The orders written at T without waiting for anything: the first phase's, and later ones
-    sent right behind it (waits_for_hedges off), in phase order."""
-    phases = by_phase(orders)
+def eager(phases: dict[int, list[OutgoingOrder]]) -> list[OutgoingOrder]:
+    """Of a batch's orders by phase (`by_phase`), those written at T without waiting for
+    anything: the first phase's, and later ones sent right behind it (waits_for_hedges off),
+    in phase order."""
     first = next(iter(phases), 0)
     return [
         order
@@ -1444,7 +1438,7 @@ def eager(orders: list[OutgoingOrder]) -> list[OutgoingOrder]:
 def origins_at_t(orders: list[OutgoingOrder], wires: dict[str, Any]) -> dict[Any, int]:
     """Per origin, the orders among `orders` written at T (one connection each)."""
     counts: dict[Any, int] = {}
-    for order in eager(orders):
+    for order in eager(by_phase(orders)):
         prepared = wires.get(order.tag)
         if prepared is not None:
             counts[prepared.origin] = counts.get(prepared.origin, 0) + 1

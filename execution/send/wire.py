@@ -447,17 +447,22 @@ class WirePool:
         conn.idle_since = conn.loop.time()
         idle.append(conn)
 
-    async def warm(self, origin: Origin, connections: int) -> int:
+    async def warm(self, origin: Origin, connections: int, *, step: int | None = None) -> int:
         """Open connections until `connections` are idle for `origin`; returns how many are.
-        A failure to connect is not raised: the send at T reports it in words."""
-        missing = min(connections, self.max_idle_per_origin) - self.idle_count(origin)
-        if missing > 0:
+        A failure to connect is not raised: the send at T reports it in words. `step`: at most
+        this many connects at a time (connects beyond the server's accept backlog are dropped
+        and retried by TCP a second later), step after step until a step gains none."""
+        target = min(connections, self.max_idle_per_origin)
+        while (missing := target - (before := self.idle_count(origin))) > 0:
+            count = missing if step is None else min(step, missing)
             opened = await asyncio.gather(
-                *(self._open(origin) for _ in range(missing)), return_exceptions=True
+                *(self._open(origin) for _ in range(count)), return_exceptions=True
             )
             for conn in opened:
                 if isinstance(conn, _Connection):
                     self._give_back(origin, conn)
+            if step is None or self.idle_count(origin) <= before:
+                break
         return self.idle_count(origin)
 
     def write_now(self, prepared: Prepared) -> InFlight | None:

@@ -291,11 +291,12 @@ def batches_fill(
             held.orders = []
         if held.fire_at_epoch is not None:
             times.add(held.fire_at_epoch)
-            # The orders built in full now (no template) were not counted at the hand-over.
-            untemplated = [o for o in held.orders if o.tag not in held.templates]
-            if untemplated:
+            # The orders built in full now (no template) were not counted at the hand-over
+            # (which of them go at T is decided among all the batch's orders).
+            built = {t: w for t, w in held.wires.items() if t not in held.templates}
+            if built:
                 the_lane.want(
-                    held.fire_at_epoch, sender.origins_at_t(untemplated, held.wires), warm=False
+                    held.fire_at_epoch, sender.origins_at_t(held.orders, built), warm=False
                 )
     # Open what is missing (connections opened at a hand-over long before T have aged out of
     # the pool): once per T and origin in the pass, not once per batch.

@@ -78,6 +78,9 @@ def test_orders_written_at_t_are_the_first_phase_and_those_that_do_not_wait():
     assert sender.origins_at_t(unhedged, wires) == {origin: 2}
     # An order with no request (refused before anything leaves) needs no connection.
     assert sender.origins_at_t(hedged, {"h1": wires["h1"]}) == {origin: 1}
+    # A short built in full at T - ε (no template) waits for its hedges: no connection of its
+    # own, even when it is the only order counted there.
+    assert sender.origins_at_t(hedged, {"s1": wires["s1"]}) == {}
 
 
 @pytest.fixture

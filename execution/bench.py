@@ -517,25 +517,38 @@ def seed(opts: Options, fire_at: datetime) -> Seeded:
 
 
 # --- floor: the same orders, pre-built, bare clients (execution.bench_floor) -----------------
-def capture_requests(batches: list[Any]) -> list[list[tuple[str, str, dict[str, str], bytes]]]:
+def capture_requests(batches: list[Any]) -> list[bench_floor.Steps]:
     """Each account's adapter builds its order requests (its order_request), nothing sent:
-    one list per account batch."""
+    one list of steps per account batch (`steps_of`)."""
     from brokers.models import BrokerAccount
     from brokers.registry import get_adapter
     from execution.send import sender
 
-    captured: list[list[tuple[str, str, dict[str, str], bytes]]] = []
+    captured: list[bench_floor.Steps] = []
     accounts = {
         a.pk: a for a in BrokerAccount.objects.filter(pk__in=[b.account_id for b in batches])
     }
     for batch in batches:
         adapter = get_adapter(accounts[batch.account_id])
-        group = []
-        for order in batch.orders:
-            built = adapter.order_request(sender.OutgoingOrder(**order).request())
-            group.append((built.method, built.url, built.headers, built.body))
-        captured.append(group)
+        steps = []
+        for step in steps_of([sender.OutgoingOrder(**order) for order in batch.orders]):
+            built = [adapter.order_request(order.request()) for order in step]
+            steps.append([(b.method, b.url, b.headers, b.body) for b in built])
+        captured.append(steps)
     return captured
+
+
+def steps_of(orders: list[Any]) -> list[list[Any]]:
+    """One account's orders in the steps the engine sends them in (execution.send.sender):
+    first those written at T (`eager`: the first phase, and the later ones that do not wait
+    for their hedges), then each later phase's orders that wait, phase by phase."""
+    from execution.send import sender
+
+    phases = sender.by_phase(orders)
+    first = sender.eager(phases)
+    at_t = {order.tag for order in first}
+    later = [[o for o in phase_orders if o.tag not in at_t] for phase_orders in phases.values()]
+    return [first, *(step for step in later if step)]
 
 
 # --- analysis ------------------------------------------------------------------------------
@@ -721,6 +734,45 @@ def _expected_tags(run_ids: list[int]) -> dict[str, tuple[int, int]]:
     }
 
 
+def lag_by_step(run_ids: list[int], fire_at: datetime, logs: list[dict]) -> dict[str, Any]:
+    """The lag of the orders written at T (`lag_ms_at_t`) and of those written on their hedges'
+    answers (`lag_ms_after_hedges`: a later phase of their account's batch that waits for its
+    hedges; None when there are none), in both designs: the second includes the hedges' round
+    trip through the broker."""
+    from execution.models import OrderIntent
+
+    rows = list(
+        OrderIntent.objects.filter(run_id__in=run_ids).values_list(
+            "tag", "run_id", "account_id", "phase", "waits_for_hedges"
+        )
+    )
+    first: dict[tuple[int, int], int] = {}
+    for _, run_id, account_id, phase, _ in rows:
+        key = (run_id, account_id)
+        first[key] = min(phase, first.get(key, phase))
+    after = {
+        tag: bool(waits and phase > first[run, account]) for tag, run, account, phase, waits in rows
+    }
+    t_ns = fire_at.timestamp() * 1e9
+    lags: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    for entry in logs:
+        tag = entry.get("tag")
+        if entry.get("kind", "place") == "place" and tag in after:
+            lag = (entry["arrival_ns"] - t_ns) / 1e6
+            group = lags[after[tag]]
+            group[tag] = min(lag, group.get(tag, lag))
+
+    def summary(values: list[float]) -> dict[str, float] | None:
+        if not values:
+            return None
+        return {"p50": round(percentile(values, 50), 1), "p99": round(percentile(values, 99), 1)}
+
+    return {
+        "lag_ms_at_t": summary(list(lags[False].values())),
+        "lag_ms_after_hedges": summary(list(lags[True].values())),
+    }
+
+
 def acknowledged_within_ms(run_ids: list[int], fire_at: datetime) -> float | None:
     """The slowest acknowledgement after T among the orders, from the recorded ack times."""
     from execution.models import OrderIntent
@@ -847,6 +899,7 @@ def run_trial(opts: Options, env: dict[str, str], emulators: dict[str, Any]) -> 
         by_broker = {b: e.order_log()[seen[b] :] for b, e in emulators.items()}
         logs = [entry for entries in by_broker.values() for entry in entries]
         result = analyse(mode=opts.mode, fire_at=fire_at, expected=expected, logs=logs)
+        result.update(lag_by_step(seeded.run_ids, fire_at, logs))
         if floor is not None:
             result.update(floor.fields(fire_at.timestamp(), percentile))
         load.stop()

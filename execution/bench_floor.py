@@ -16,6 +16,16 @@ a few tens of milliseconds, what is left of the lag is the emulators' and the ma
 One process used to do it all, with 800 connections per broker warmed and the rest opened at T
 (more than the emulators' listen backlog at once): at 10,000 orders its first order left
 seconds late. That measured the client, not the machine.
+
+The floor keeps the strategies' hedge rule, as the engine does: each account's orders come in
+steps (`steps_of`: the orders written at T, then each later phase that waits for its hedges).
+Only the first step is written in the pass at T; an account's next step is written, on the
+connections the answers freed, when every answer of the steps before it came back accepted
+(HTTP below 400), and never when one did not (`held_back`). With `--hedge none` every order is
+in the first step, and the floor writes them all at T. A floor that wrote the shorts at T
+while the engine waits for the hedges' answers would compare two different jobs: with it the
+lag of the shorts includes the emulators' answers to the hedges, for the floor as for the
+engine.
 """
 
 from __future__ import annotations
@@ -29,6 +39,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# One request as the adapters build it (method, URL, headers, body); an account's requests in
+# steps, each written when the answers of the steps before it came back accepted.
+Request = tuple[str, str, dict[str, str], bytes]
+Steps = list[list[Any]]
 
 # Connections are opened this many at a time per origin (the emulators listen with a backlog of
 # 1024; several client processes warm at once).
@@ -61,6 +76,8 @@ class ShareReport:
     ready: float | None = None  # epoch seconds: connected and waiting for T
     written: list[float] = field(default_factory=list)  # epoch seconds, one per request
     opened_at_t: int = 0  # requests that found no open connection (opened one after T)
+    held_back: int = 0  # requests of a later step not written: an answer before it failed
+    later_steps: int = 0  # requests written after T on their hedges' answers
     failures: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0  # from receiving the share to the last answer
 
@@ -83,6 +100,9 @@ class FloorReport:
             "floor_connections": sum(s.connections for s in self.shares),
             "floor_opened_at_t": sum(s.opened_at_t for s in self.shares),
             "floor_failures": sum(len(s.failures) for s in self.shares),
+            "floor_held_back": sum(s.held_back for s in self.shares),
+            # orders written on their hedges' answers (0: every order written at T)
+            "floor_after_hedges": sum(s.later_steps for s in self.shares),
             # how long before T the last process was ready (negative: late, the floor unsound)
             "client_ready_before_t_ms": round(
                 min(((fire_at - s.ready) * 1000 for s in self.shares if s.ready), default=0.0),
@@ -101,27 +121,28 @@ class FloorReport:
         }
 
 
-def split(groups: list[list[Any]], processes: int) -> list[list[Any]]:
-    """Deal the groups (one account's orders each) round robin over `processes` shares, a
+def split(groups: list[Any], processes: int) -> list[list[Any]]:
+    """Deal the groups (one account's orders each) round robin over `processes` shares, each
     group whole to one share (an account's legs leave together, as from the engine's one task
     per account); no share is empty unless there are fewer groups."""
     count = max(1, min(processes, len(groups)))
-    return [[item for group in groups[i::count] for item in group] for i in range(count)]
+    return [groups[i::count] for i in range(count)]
 
 
 def fire(
-    groups: list[list[tuple[str, str, dict[str, str], bytes]]],
+    accounts: list[Steps],
     fire_at: float,
     processes: int,
     on_start: Callable[[list[int]], None] | None = None,
 ) -> FloorReport:
-    """Write every request (method, URL, headers, body; grouped by account) at `fire_at`
-    (epoch seconds) from `processes` client processes; returns when every process has its
-    answers (or gave up on them). `on_start` gets the processes' ids once they run."""
+    """Write every account's requests (`Request`s in steps, see the module docstring) from
+    `processes` client processes, the first steps at `fire_at` (epoch seconds); returns when
+    every process has its answers (or gave up on them). `on_start` gets the processes' ids
+    once they run."""
     from execution.send.wire import serialize
 
     started = own_cpu()
-    prepared = [[serialize(*request) for request in group] for group in groups]
+    prepared = [[[serialize(*request) for request in step] for step in steps] for steps in accounts]
     shares = split(prepared, processes)
     cpu = own_cpu() - started
     # spawn, not fork: a child of this Django process must not inherit its database
@@ -171,18 +192,20 @@ async def _warm(pool: Any, origin: Any, wanted: int) -> int:
     return idle
 
 
-async def _fire_share(share: list[Any], fire_at: float) -> ShareReport:
+async def _fire_share(share: list[Steps], fire_at: float) -> ShareReport:
     from execution.send.sender import wait_until
     from execution.send.wire import WirePool
 
-    report = ShareReport(requests=len(share))
+    report = ShareReport(requests=sum(len(step) for steps in share for step in steps))
     # Connections opened well before T are still written on (the emulators keep idle ones
-    # 75 s, aiohttp's default; the engine's 20 s guards against real brokers).
+    # 75 s, aiohttp's default; the engine's 20 s guards against real brokers). The later steps
+    # reuse the connections their hedges' answers free, as the engine's do.
+    firsts = [steps[0] if steps else [] for steps in share]
     pool = WirePool(
-        max_idle_per_origin=max(1, len(share)),
+        max_idle_per_origin=max(1, report.requests),
         idle_max_seconds=max(30.0, fire_at - time.time() + 10.0),
     )
-    per_origin = Counter(prepared.origin for prepared in share)
+    per_origin = Counter(prepared.origin for first in firsts for prepared in first)
     opened = await asyncio.gather(*(_warm(pool, o, n) for o, n in per_origin.items()))
     report.connections = sum(opened)
     # Nothing of the preparation is collected at T.
@@ -194,29 +217,52 @@ async def _fire_share(share: list[Any], fire_at: float) -> ShareReport:
     if delay > 0:
         await asyncio.sleep(delay)
     wait_until(fire_at)  # the wall clock has the last word: never before T
-    flights, unsent = [], []
-    for prepared in share:  # one pass, no yield to the loop: every request leaves now
-        flight = pool.write_now(prepared)
-        if flight is None:
-            unsent.append(prepared)
-        else:
-            flights.append(flight)
-    report.written = [flight.sent for flight in flights]
-    report.opened_at_t = len(unsent)
+    flights: list[list[Any]] = []
+    for first in firsts:  # one pass, no yield to the loop: every first step leaves now
+        flights.append([pool.write_now(prepared) or prepared for prepared in first])
     outcomes = await asyncio.gather(
-        *(pool.answer_of(flight) for flight in flights),
-        *(pool.send(prepared) for prepared in unsent),
-        return_exceptions=True,
+        *(
+            _account(pool, written, steps[1:], report)
+            for written, steps in zip(flights, share, strict=True)
+        )
     )
-    for outcome in outcomes[len(flights) :]:
-        if not isinstance(outcome, BaseException):
-            report.written.append(outcome[0])
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            report.failures.append(repr(outcome))
-        elif outcome[1].status >= 400:
-            report.failures.append(f"HTTP {outcome[1].status}: {outcome[1].body[:200]!r}")
+    for answers in outcomes:
+        for outcome in answers:
+            if isinstance(outcome, BaseException):
+                report.failures.append(repr(outcome))
+            elif outcome[1].status >= 400:
+                report.failures.append(f"HTTP {outcome[1].status}: {outcome[1].body[:200]!r}")
     pool.close()
     gc.unfreeze()
     gc.enable()
     return report
+
+
+async def _account(pool: Any, first: list[Any], later: Steps, report: ShareReport) -> list[Any]:
+    """One account after T: the answers of its first step (each an in-flight request, or the
+    prepared request that found no open connection, sent now), then its later steps one after
+    the other, each when every answer before it came back accepted. Returns every answer (or
+    the exception of a request that failed)."""
+    from execution.send.wire import Prepared
+
+    report.written.extend(f.sent for f in first if not isinstance(f, Prepared))
+    report.opened_at_t += sum(isinstance(f, Prepared) for f in first)
+    answers = await asyncio.gather(
+        *(pool.send(f) if isinstance(f, Prepared) else pool.answer_of(f) for f in first),
+        return_exceptions=True,
+    )
+    report.written.extend(
+        a[0]
+        for a, f in zip(answers, first, strict=True)
+        if isinstance(f, Prepared) and not isinstance(a, BaseException)
+    )
+    for index, step in enumerate(later):
+        if any(isinstance(a, BaseException) or a[1].status >= 400 for a in answers):
+            report.held_back += sum(len(s) for s in later[index:])
+            break
+        done = await asyncio.gather(*(pool.send(p) for p in step), return_exceptions=True)
+        written = [a[0] for a in done if not isinstance(a, BaseException)]
+        report.written.extend(written)
+        report.later_steps += len(written)
+        answers.extend(done)
+    return answers

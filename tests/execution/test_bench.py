@@ -12,6 +12,7 @@ from execution.audit import event_build, events_record
 from execution.bench import (
     declare_session,
     guarantees_check,
+    lag_by_step,
     not_arrived_accounting,
     untracked_count,
 )
@@ -162,6 +163,41 @@ def test_the_guarantees_are_counted_from_the_brokers_side():
     ]  # fmt: skip
     counts = guarantees_check([run.pk], t, logs, latency_ms=30)
     assert counts == {"hedge_first_broken": 2, "over_late_cap": 1, "rate_refused": 1}
+
+
+def test_the_lag_is_split_between_orders_written_at_t_and_those_written_on_hedge_answers():
+    """Per account, its batch's first phase and the orders that do not wait go at T; a later
+    phase that waits goes on its hedges' answers. A duplicate counts once, at its first
+    arrival; a tag of no intent of the runs is left out."""
+    run = RunFactory()
+    t = run.fire_at
+    account = BrokerAccountFactory(owner=run.owner)
+    other = BrokerAccountFactory(owner=run.owner)
+    ns = int(t.timestamp() * 1e9)
+
+    def arrive(intent, ms):
+        return {"kind": "place", "tag": intent.tag, "arrival_ns": ns + ms * 1_000_000}
+
+    hedge = IntentFactory(run=run, account=account, phase=0)
+    short = IntentFactory(run=run, account=account, phase=1)
+    eager = IntentFactory(run=run, account=account, phase=1, waits_for_hedges=False)
+    # the other account's batch starts at phase 1: its first phase goes at T
+    first_of_other = IntentFactory(run=run, account=other, phase=1)
+    logs = [
+        arrive(hedge, 10),
+        arrive(short, 400),
+        arrive(short, 900),  # a duplicate
+        arrive(eager, 20),
+        arrive(first_of_other, 30),
+        {"kind": "place", "tag": "not-ours", "arrival_ns": ns + 5_000_000_000},
+    ]
+    split = lag_by_step([run.pk], t, logs)
+    assert split["lag_ms_after_hedges"] == {"p50": 400.0, "p99": 400.0}
+    assert split["lag_ms_at_t"]["p99"] == 30.0 and split["lag_ms_at_t"]["p50"] == 20.0
+    assert lag_by_step([run.pk], t, logs[:1]) == {
+        "lag_ms_at_t": {"p50": 10.0, "p99": 10.0},
+        "lag_ms_after_hedges": None,
+    }
 
 
 def test_the_load_beside_the_lag_names_emulators_workers_and_their_traffic():

@@ -1104,6 +1104,13 @@ class AsyncLane:
                         armed.lost = True
                     if index + 1 == YIELD_AFTER:
                         os.sched_yield()
+                # After the writes: each answer is handed to its order's task as it comes
+                # (no task woke for the writes; none can have been read yet).
+                for armed in due:
+                    if armed.flight is not None:
+                        pool.on_answer(armed.flight, armed.answer)
+                    else:  # not ours, or no idle connection: the task sees to it
+                        armed.answered.set_result(None)
                 gate.set()
                 self.loop.call_later(60, self._gates.pop, fire_at_epoch, None)
 
@@ -1167,15 +1174,19 @@ class AsyncLane:
         gate = self._gate_for(fire_at_epoch)
         if gate.is_set():
             return None
-        armed = _Armed(tag, prepared)
+        armed = _Armed(tag, prepared, self.loop.create_future())
         self._armed.setdefault(fire_at_epoch, []).append(armed)
         return armed
 
-    async def _answer_of(self, armed: _Armed) -> tuple[float, WireAnswer, float]:
-        """The answer to a request written at T (or sent now if no connection was idle)."""
-        if armed.flight is None:
+    async def _answer_of(self, armed: _Armed) -> tuple[float, WireAnswer, float] | None:
+        """The answer to a request armed for T, once the gate has opened and it came; sent
+        now if no connection was idle at T; None when it was not ours to write (lost)."""
+        answered = await armed.answered
+        if armed.lost:
+            return None
+        if answered is None:
             return await self._send(armed.prepared)
-        return await _as_wire_answer(self._pool_get().answer_of(armed.flight), armed.flight.sent)
+        return answered  # type: ignore[no-any-return]
 
     async def _send(self, wire: Any) -> tuple[float, WireAnswer, float]:
         """Write one prepared request (execution.send.wire.Prepared) and read its answer."""
@@ -1260,7 +1271,6 @@ class AsyncLane:
             for order in at_once:
                 if order.tag not in unwritten and send_at.get(order.tag, 0.0) <= fire_at_epoch:
                     armed[order.tag] = self.arm(fire_at_epoch, order.tag, wires[order.tag])
-            await self._gate(fire_at_epoch)
         start = fire_at_epoch if fire_at_epoch is not None else time.time()
 
         marked: set[str] = set()
@@ -1277,12 +1287,13 @@ class AsyncLane:
             if order.tag in closed:
                 return closed_outcome(order, account_id, closed[order.tag])
             written = armed.get(order.tag)
-            if (written is not None and written.lost) or (
-                written is None and order.tag not in marked
-            ):
+            if written is None and order.tag not in marked:
                 return _not_ours(order, account_id)
             if written is not None:
-                sent, answer, answered = await self._answer_of(written)
+                got = await self._answer_of(written)
+                if got is None:
+                    return _not_ours(order, account_id)
+                sent, answer, answered = got
             else:
                 delay = send_at.get(order.tag, 0.0) - time.time()
                 if delay > 0:
@@ -1325,12 +1336,27 @@ class AsyncLane:
                 sent, answer, answered = await self._send(wires[order.tag])
                 outcome.sent_at = sent
 
-        # Tasks start in creation order: the eager ones now (hedges before shorts). Orders
-        # not written by the gate are marked "about to write" just before they start.
-        marked |= await self.marks(
-            [o.tag for o in at_once if armed.get(o.tag) is None and o.tag not in unwritten]
-        )
-        started = {order.tag: asyncio.ensure_future(one(order)) for order in at_once}
+        # The orders the gate writes have their tasks before T: they wake on their answers,
+        # so nothing but the gate's pass runs at T. The batch itself waits for the gate only
+        # for its other orders that go at once (T had passed, refused, or due later): those
+        # are marked "about to write" just before their tasks start, after the armed ones
+        # (tasks start in creation order: hedges before shorts).
+        started = {
+            order.tag: asyncio.ensure_future(one(order))
+            for order in at_once
+            if armed.get(order.tag) is not None
+        }
+        if len(started) < len(at_once):
+            if fire_at_epoch is not None:
+                await self._gate(fire_at_epoch)
+            marked |= await self.marks(
+                [o.tag for o in at_once if armed.get(o.tag) is None and o.tag not in unwritten]
+            )
+            started.update(
+                (order.tag, asyncio.ensure_future(one(order)))
+                for order in at_once
+                if order.tag not in started
+            )
         for phase_orders in phases.values():
             tasks = []
             due = []
@@ -1362,13 +1388,26 @@ async def _as_wire_answer(pending: Any, sent: float) -> tuple[float, WireAnswer,
 @dataclass
 class _Armed:
     """A request to be written when the gate of T opens; `flight` once it was; `lost` when
-    its claim was no longer this worker's at T (not written)."""
+    its claim was no longer this worker's at T (not written). `answered` (a future of the
+    lane's loop) gets (time written, answer, time answered) when the answer comes, or None
+    when the gate did not write it (lost, or no idle connection)."""
 
     tag: str
     prepared: Any
+    answered: Any
     flight: Any = None
     marked: bool = False
     lost: bool = False
+
+    def answer(self, sent: float, answer: Any, answered: float) -> None:
+        """WirePool.on_answer's callback: a failure becomes a WireAnswer of its kind, for
+        the adapter to classify (as `_as_wire_answer`)."""
+        from execution.send.wire import WireFailure
+
+        if isinstance(answer, WireFailure):
+            answer = WireAnswer(failure=answer.kind)
+        if not self.answered.done():
+            self.answered.set_result((sent, answer, answered))
 
 
 def _not_ours(order: OutgoingOrder, account_id: int) -> Outcome:

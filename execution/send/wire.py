@@ -19,6 +19,7 @@ import asyncio
 import ssl
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -474,27 +475,52 @@ class WirePool:
             return None
         return _written(prepared.origin, conn, prepared.data)
 
+    def on_answer(
+        self, flight: InFlight, done: Callable[[float, Answer | WireFailure, float], None]
+    ) -> None:
+        """Call `done(time written, answer or its WireFailure, time answered)` (epoch seconds)
+        from the loop when the answer to `flight` comes, or the read timeout, running from the
+        write, passes: no task waits for it. The connection goes back to the pool after a
+        complete answer, and is closed after a failure."""
+        timer = flight.conn.loop.call_at(
+            flight.written + self.read_timeout, _time_out, flight.waiter
+        )
+
+        def finished(waiter: asyncio.Future[Answer]) -> None:
+            timer.cancel()
+            answered = time.time()
+            failure = waiter.exception() if not waiter.cancelled() else WireFailure("dropped")
+            if failure is not None:
+                flight.conn.close()
+                if not isinstance(failure, WireFailure):  # never raised by _Connection
+                    failure = WireFailure("dropped", repr(failure))
+                done(flight.sent, failure, answered)
+                return
+            self._give_back(flight.origin, flight.conn)
+            done(flight.sent, waiter.result(), answered)
+
+        flight.waiter.add_done_callback(finished)
+
     async def answer_of(self, flight: InFlight) -> tuple[float, Answer, float]:
         """Wait for the answer to a written request: (time written, answer, time answered),
         epoch seconds. Raises WireFailure."""
-        # A timer on the future itself (asyncio.wait_for would wrap it in one more task),
-        # running from the write, not from whenever the caller starts waiting.
-        timer = asyncio.get_running_loop().call_at(
-            flight.written + self.read_timeout, _time_out, flight.waiter
+        future: asyncio.Future[tuple[float, Answer | WireFailure, float]] = (
+            flight.conn.loop.create_future()
         )
+
+        def done(sent: float, answer: Answer | WireFailure, answered: float) -> None:
+            if not future.done():
+                future.set_result((sent, answer, answered))
+
+        self.on_answer(flight, done)
         try:
-            answer = await flight.waiter
-        except WireFailure:
-            flight.conn.close()
-            raise
+            sent, answer, answered = await future
         except asyncio.CancelledError:
-            flight.conn.close()
+            flight.conn.close()  # its answer, unread, would be taken for the next request's
             raise
-        finally:
-            timer.cancel()
-        answered = time.time()
-        self._give_back(flight.origin, flight.conn)
-        return flight.sent, answer, answered
+        if isinstance(answer, WireFailure):
+            raise answer
+        return sent, answer, answered
 
     async def send(self, prepared: Prepared) -> tuple[float, Answer, float]:
         """Write `prepared` on an idle connection (a new one if none is) and read its answer:

@@ -140,6 +140,42 @@ def test_the_pass_at_t_gives_up_the_cpu_once_after_its_first_writes(kite, monkey
     assert by_id[1].sent_at <= yielded[0] <= by_id[2].sent_at
 
 
+def test_lane_orders_written_at_t_wake_on_their_answers_not_at_t(kite, monkeypatch):
+    """Nothing but the gate's pass runs at T: the batch and its orders' tasks, started before
+    T, wait on the answers (a batch whose orders the gate writes never waits on the gate
+    itself). The answer lost for an order written at T is looked up by tag, never resent."""
+    waited = []
+    gate = sender.AsyncLane._gate
+
+    async def counted(lane, fire_at_epoch):
+        waited.append(fire_at_epoch)
+        await gate(lane, fire_at_epoch)
+
+    monkeypatch.setattr(sender.AsyncLane, "_gate", counted)
+    kite.fault("drop")  # the first order written: the first hedge
+    fire_at = time.time() + 1.5
+    report = _lane_send(kite, _orders(), fire_at).result(10)
+    by_id = {o.intent_id: o for o in report.outcomes}
+    assert waited == []
+    assert [by_id[i].state for i in (1, 2, 3, 4)] == ["acknowledged"] * 4
+    assert by_id[1].error_class == "ambiguous" and by_id[1].broker_order_id
+    assert all(fire_at <= by_id[i].sent_at for i in (1, 2))
+    assert min(by_id[i].sent_at for i in (3, 4)) >= max(by_id[i].acked_at for i in (1, 2))
+    posts = [r for r in kite.emulator.order_log() if r["method"] == "POST"]
+    assert len(posts) == 4  # the lost one was not written again
+
+
+def test_lane_a_batch_with_an_order_not_written_by_the_gate_still_waits_for_t(kite):
+    """An order armed too late for the gate (T passed as its batch came) is written by its
+    own task, never before T."""
+    fire_at = time.time() + 0.3
+    orders = _orders()
+    time.sleep(0.35)
+    report = _lane_send(kite, orders, fire_at).result(10)
+    assert [o.state for o in report.outcomes] == ["acknowledged"] * 4
+    assert min(o.sent_at for o in report.outcomes) >= fire_at
+
+
 def test_lane_two_batches_share_the_gate_of_t(kite):
     # T far enough ahead that both batches reach the gate before it opens, even on a loaded
     # machine (with 0.6 s, a CI run at load 11 handed the second batch over after T).

@@ -316,6 +316,46 @@ def test_no_answer_in_time_is_a_timeout(server_factory) -> None:
     assert len(server.requests) == 1  # it did reach the server: ambiguous, not resendable
 
 
+def test_on_answer_calls_back_from_the_loop_with_no_task_waiting(server_factory) -> None:
+    """The answer (or its failure) reaches the callback as it comes: the connection of a
+    complete answer goes back to the pool; one that timed out is closed, never reused."""
+    replies = iter([_ok(b"first"), None])
+    server = server_factory(
+        lambda request, writer: writer.write(reply) if (reply := next(replies)) else None
+    )
+
+    async def scenario() -> list[tuple]:
+        pool = WirePool(read_timeout=0.3)
+        origin = Origin.of(server.url)
+        await pool.warm(origin, 1)
+        prepared = serialize("POST", server.url + "/orders", {}, b"a=1")
+        got: list[tuple] = []
+        done = asyncio.get_running_loop().create_future()
+
+        def record(sent: float, answer: object, answered: float) -> None:
+            got.append((sent, answer, answered, pool.idle_count(origin)))
+            if len(got) == 2:
+                done.set_result(None)
+
+        first = pool.write_now(prepared)
+        assert first is not None and pool.idle_count(origin) == 0
+        pool.on_answer(first, record)
+        await asyncio.sleep(0.2)  # answered; the connection is idle again
+        second = pool.write_now(prepared)  # the same connection: the server stays silent
+        assert second is not None
+        pool.on_answer(second, record)
+        await asyncio.wait_for(done, 5)
+        pool.close()
+        return got
+
+    (sent1, answer1, at1, idle1), (sent2, failure, at2, idle2) = asyncio.run(scenario())
+    assert answer1.status == 200 and answer1.body == b"first" and sent1 <= at1
+    assert idle1 == 1  # back in the pool when the callback ran
+    assert isinstance(failure, WireFailure) and failure.kind == "timeout"
+    assert 0.25 <= at2 - sent2 < 2 and idle2 == 0  # closed, not given back
+    assert server.connections == 1
+
+
 def test_connection_closed_mid_answer_is_dropped(server_factory) -> None:
     def half(request: bytes, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{")

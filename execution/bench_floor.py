@@ -55,6 +55,8 @@ ANSWER_WAIT_SECONDS = 60.0
 # client processes to start and connect: seconds, fixed plus per order.
 PREPARE_SECONDS = 2.0
 PREPARE_SECONDS_PER_ORDER = 0.001
+# Each client process spins (does not sleep) this long before T.
+SPIN_BEFORE_SECONDS = 0.05
 
 
 def prepare_seconds(orders: int) -> float:
@@ -213,9 +215,11 @@ async def _fire_share(share: list[Steps], fire_at: float) -> ShareReport:
     gc.freeze()
     gc.disable()
     report.ready = time.time()
-    delay = fire_at - time.time() - 0.005
+    delay = fire_at - time.time() - SPIN_BEFORE_SECONDS
     if delay > 0:
         await asyncio.sleep(delay)
+    while time.time() < fire_at - SPIN_BEFORE_SECONDS / 10:
+        pass  # awake and on a core when T comes (a process asleep until T woke up to 30 ms late)
     wait_until(fire_at)  # the wall clock has the last word: never before T
     flights: list[list[Any]] = []
     for first in firsts:  # one pass, no yield to the loop: every first step leaves now

@@ -677,7 +677,9 @@ def guarantees_check(
     - `hedge_first_broken`: entry orders that wait for their hedges and reached a broker
       before every earlier phase of their run at that account was created there and could
       have been answered (its arrival plus the emulator's latency); an earlier-phase order
-      moved to another account (failed over) is not waited for here;
+      moved to another account (failed over) is not waited for here, and an order failover
+      brought to this account later is waited for only by the orders failover brought with
+      it (the account's own shorts went on its own hedges, long before);
     - `over_late_cap`: entries written later after T than the lateness cap allows;
     - `rate_refused`: writes a broker refused for its orders-per-second window (a planned
       429 fault of --fault-rate is not counted: that is the broker's, not our rate)."""
@@ -699,7 +701,14 @@ def guarantees_check(
             created[tag] = min(at, created.get(tag, at))
     rows = list(
         OrderIntent.objects.filter(run_id__in=run_ids, purpose=Purpose.ENTRY).values_list(
-            "tag", "run_id", "account_id", "phase", "waits_for_hedges", "state", "sent_at"
+            "tag",
+            "run_id",
+            "account_id",
+            "phase",
+            "waits_for_hedges",
+            "state",
+            "sent_at",
+            "failover_from_id",
         )
     )
     by_batch: dict[tuple[int, int], list[tuple]] = defaultdict(list)
@@ -708,14 +717,18 @@ def guarantees_check(
     latency = latency_ms / 1000
     broken = 0
     for batch in by_batch.values():
-        for tag, _, _, phase, waits, _, _ in batch:
+        for tag, _, _, phase, waits, _, _, moved_here in batch:
             if not waits or tag not in arrived:
                 continue
-            earlier = [r for r in batch if r[3] < phase and r[5] != "failed_over"]
+            earlier = [
+                r
+                for r in batch
+                if r[3] < phase and r[5] != "failed_over" and (moved_here or r[7] is None)
+            ]
             if any(created.get(r[0], float("inf")) + latency > arrived[tag] for r in earlier):
                 broken += 1
     cap = timedelta(seconds=conf.entry_late_cap_seconds())
-    over_cap = sum(1 for *_, sent_at in rows if sent_at and sent_at - fire_at > cap)
+    over_cap = sum(1 for *_, sent_at, _ in rows if sent_at and sent_at - fire_at > cap)
     return {
         "hedge_first_broken": broken,
         "over_late_cap": over_cap,

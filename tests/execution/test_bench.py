@@ -165,6 +165,42 @@ def test_the_guarantees_are_counted_from_the_brokers_side():
     assert counts == {"hedge_first_broken": 2, "over_late_cap": 1, "rate_refused": 1}
 
 
+def test_a_hedge_failover_brings_later_is_waited_for_only_by_the_shorts_it_brought():
+    """Failover moves a refused hedge and its shorts to the run's other account seconds after
+    T: that account's own shorts, sent on its own hedges long before, did not break
+    hedge-first; a short failover brought that beat its own hedge did."""
+    run = RunFactory()
+    t = run.fire_at
+    first = BrokerAccountFactory(owner=run.owner)
+    second = BrokerAccountFactory(owner=run.owner)
+    ns = int(t.timestamp() * 1e9)
+    ms = 1_000_000
+    refused = IntentFactory(run=run, account=first, phase=0, state="failed_over")
+    own_hedge = IntentFactory(run=run, account=second, phase=0)
+    own_short = IntentFactory(run=run, account=second, phase=1)
+    moved_hedge = IntentFactory(run=run, account=second, phase=0, failover_from=refused)
+    moved_short_ok = IntentFactory(run=run, account=second, phase=1, failover_from=refused)
+    moved_short_early = IntentFactory(run=run, account=second, phase=1, failover_from=refused)
+
+    def created(intent, at_ms):
+        return {
+            "kind": "place",
+            "tag": intent.tag,
+            "order_id": intent.tag,
+            "arrival_ns": ns + at_ms * ms,
+        }
+
+    logs = [
+        created(own_hedge, 10),
+        created(own_short, 300),
+        created(moved_hedge, 4000),
+        created(moved_short_ok, 4100),
+        created(moved_short_early, 4010),  # before the moved hedge could have been answered
+    ]
+    counts = guarantees_check([run.pk], t, logs, latency_ms=30)
+    assert counts["hedge_first_broken"] == 1
+
+
 def test_the_lag_is_split_between_orders_written_at_t_and_those_written_on_hedge_answers():
     """Per account, its batch's first phase and the orders that do not wait go at T; a later
     phase that waits goes on its hedges' answers. A duplicate counts once, at its first

@@ -1381,8 +1381,18 @@ async def _as_wire_answer(pending: Any, sent: float) -> tuple[float, WireAnswer,
     try:
         sent, answer, answered = await pending
     except WireFailure as exc:
-        return sent, WireAnswer(failure=exc.kind), time.time()
+        return sent, classified(exc), time.time()
     return sent, answer, answered
+
+
+def classified(answer: Any) -> WireAnswer:
+    """An answer as the adapter reads it: a wire failure (execution.send.wire.WireFailure)
+    becomes a WireAnswer of its kind, for the adapter to classify."""
+    from execution.send.wire import WireFailure
+
+    if isinstance(answer, WireFailure):
+        return WireAnswer(failure=answer.kind)
+    return answer  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -1400,14 +1410,9 @@ class _Armed:
     lost: bool = False
 
     def answer(self, sent: float, answer: Any, answered: float) -> None:
-        """WirePool.on_answer's callback: a failure becomes a WireAnswer of its kind, for
-        the adapter to classify (as `_as_wire_answer`)."""
-        from execution.send.wire import WireFailure
-
-        if isinstance(answer, WireFailure):
-            answer = WireAnswer(failure=answer.kind)
+        """WirePool.on_answer's callback (a failure `classified`)."""
         if not self.answered.done():
-            self.answered.set_result((sent, answer, answered))
+            self.answered.set_result((sent, classified(answer), answered))
 
 
 def _not_ours(order: OutgoingOrder, account_id: int) -> Outcome:
